@@ -1,0 +1,28 @@
+/*
+ * cli.h — what the subcommands of the clipc program share.  Each subcommand
+ * lives in its own cli/cmd_<name>.c as `int cmd_<name>(int argc, char **argv)`
+ * (argv[0] is the subcommand name) and is listed in cli/main.c.
+ */
+#ifndef CLIPC_CLI_H
+#define CLIPC_CLI_H
+
+#include "clipc.h"
+
+/* Prints "clipc: <clipc_last_error()>" to stderr and returns exit status 1. */
+int cli_report(clipc_status s);
+/* Prints "clipc <cmd>: <message>" to stderr and returns exit status 2 (usage error). */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Parses a positive int option value; returns 0 on success. */
+int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
+/* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
+void cli_warn(const char *msg, void *ud);
+/* Default path of the tokenizer vocabulary (NULL = embedded). */
+#define CLI_MAX_INPUTS 65536
+
+/* Declared weak while the subcommands are written on separate branches: a
+ * command whose file is absent is simply not offered. */
+__attribute__((weak)) int cmd_encode(int argc, char **argv);
+__attribute__((weak)) int cmd_tokenize(int argc, char **argv);
+__attribute__((weak)) int cmd_bench(int argc, char **argv);
+
+#endif

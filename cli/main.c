@@ -1,0 +1,80 @@
+/*
+ * main.c — the clipc program: dispatches to one function per subcommand.
+ * The CLI is a thin user of the library (include/clipc.h): it parses
+ * options, calls the API and formats results; all the work is in src/.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"encode", cmd_encode, "embed images and texts with a model (JSON Lines or safetensors)"},
+    {"tokenize", cmd_tokenize, "CLIP BPE tokenizer: JSON Lines text <-> ids"},
+    {"bench", cmd_bench, "time training and encoding for a named config"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: clipc COMMAND [OPTIONS]   (clipc COMMAND --help for details)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (commands[i].fn) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cli_report(clipc_status s) {
+    const char *msg = clipc_last_error();
+    fprintf(stderr, "clipc: error: %s\n", msg && *msg ? msg : clipc_status_name(s));
+    return 1;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "clipc %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, " (see clipc %s --help)\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out) {
+    if (!val) return cli_usage_error(cmd, "%s needs a value", opt);
+    char *end;
+    long v = strtol(val, &end, 10);
+    if (*val == 0 || *end != 0 || v < min || v > max)
+        return cli_usage_error(cmd, "%s: '%s' is not an integer in [%d, %d]", opt, val, min, max);
+    *out = (int)v;
+    return 0;
+}
+
+void cli_warn(const char *msg, void *ud) {
+    (void)ud;
+    fprintf(stderr, "clipc: warning: %s\n", msg);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("clipc 0.1\n");
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (commands[i].fn && !strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "clipc: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

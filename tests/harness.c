@@ -1,0 +1,155 @@
+/*
+ * harness.c — runs the registered tests.  Usage:
+ *   clipc_tests [--slow] [--list] [NAME-SUBSTRING...]
+ * Without arguments runs the default (non-slow) tests.  With substrings, runs
+ * the tests whose name or file contains one of them, slow ones included.
+ * Ends with "N passed, N failed, N skipped" and exits 1 if any failed.
+ */
+#include "harness.h"
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+typedef struct {
+    const char *name, *file;
+    test_fn fn;
+    int slow;
+} test_case;
+
+static test_case tests[1024];
+static int n_tests;
+static jmp_buf test_jmp;
+static int cur_failed, cur_skipped;
+static char skip_reason[512];
+static char tmpdir[256];
+
+void harness_register(const char *name, const char *file, test_fn fn, int slow) {
+    if (n_tests < (int)(sizeof tests / sizeof tests[0]))
+        tests[n_tests++] = (test_case){name, file, fn, slow};
+}
+
+void harness_fail(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stdout, "    %s:%d: ", file, line);
+    vfprintf(stdout, fmt, ap);
+    fprintf(stdout, "\n");
+    va_end(ap);
+    cur_failed++;
+}
+
+void harness_abort_test(void) { longjmp(test_jmp, 1); }
+
+void harness_skip(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(skip_reason, sizeof skip_reason, fmt, ap);
+    va_end(ap);
+    cur_skipped = 1;
+    longjmp(test_jmp, 1);
+}
+
+const char *shared_path(const char *rel) {
+    static char bufs[8][1024];
+    static int slot;
+    const char *root = getenv("CLIPC_SHARED");
+    if (!root || !*root) root = "../shared";
+    struct stat st;
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) return NULL;
+    char *b = bufs[slot++ & 7];
+    snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
+    return b;
+}
+
+const char *test_tmpdir(void) {
+    if (!tmpdir[0]) {
+        const char *base = getenv("TMPDIR");
+        snprintf(tmpdir, sizeof tmpdir, "%s/clipc-test-XXXXXX", base && *base ? base : "/tmp");
+        if (!mkdtemp(tmpdir)) {
+            perror("mkdtemp");
+            exit(2);
+        }
+    }
+    return tmpdir;
+}
+
+static void remove_tmpdir(void) {
+    if (!tmpdir[0]) return;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0) fprintf(stderr, "warning: could not remove %s\n", tmpdir);
+    tmpdir[0] = 0;
+}
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* Runs one test; kept out of main() so no local of main lives across longjmp. */
+static void run_one(test_case *t) {
+    cur_failed = 0;
+    cur_skipped = 0;
+    if (setjmp(test_jmp) == 0) t->fn();
+    remove_tmpdir();
+}
+
+static int cmp_test(const void *a, const void *b) {
+    const test_case *x = a, *y = b;
+    int c = strcmp(x->file, y->file);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+int main(int argc, char **argv) {
+    int slow = 0, list = 0, n_filters = 0;
+    const char *filters[64];
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--slow")) slow = 1;
+        else if (!strcmp(argv[i], "--list")) list = 1;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: clipc_tests [--slow] [--list] [NAME-SUBSTRING...]\n"
+                   "Runs the default tests; --slow adds the long ones; substrings select\n"
+                   "tests by name or file (slow ones included).\n");
+            return 0;
+        } else if (n_filters < 64) filters[n_filters++] = argv[i];
+    }
+    qsort(tests, n_tests, sizeof tests[0], cmp_test);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    if (!shared_path(""))
+        printf("note: ../shared (reference goldens) not found: tests that need it are skipped\n");
+    int passed = 0, failed = 0, skipped = 0;
+    for (int i = 0; i < n_tests; i++) {
+        test_case *t = &tests[i];
+        int selected = n_filters == 0 ? (!t->slow || slow) : 0;
+        for (int f = 0; f < n_filters; f++)
+            if (strstr(t->name, filters[f]) || strstr(t->file, filters[f])) selected = 1;
+        if (!selected) continue;
+        if (list) {
+            printf("%s%s (%s)\n", t->name, t->slow ? " [slow]" : "", t->file);
+            continue;
+        }
+        double t0 = now();
+        printf("RUN  %s\n", t->name);
+        run_one(t);
+        double dt = now() - t0;
+        if (cur_skipped && !cur_failed) {
+            printf("SKIP %s: %s\n", t->name, skip_reason);
+            skipped++;
+        } else if (cur_failed) {
+            printf("FAIL %s (%.2fs)\n", t->name, dt);
+            failed++;
+        } else {
+            printf("PASS %s (%.2fs)\n", t->name, dt);
+            passed++;
+        }
+    }
+    if (!list) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
+    return failed ? 1 : 0;
+}
