@@ -430,3 +430,210 @@ const char *st_meta(const st_file *f, const char *key) {
         if (strcmp(f->meta_keys[i], key) == 0) return f->meta_vals[i];
     return NULL;
 }
+
+/* ---------------------------------------------------------------- writing */
+
+/* A growing string for the header; `oom` sticks so the callers can append
+ * without checking each step. */
+typedef struct {
+    char *p;
+    size_t n, cap;
+    int oom;
+} sbuf;
+
+static void sb_add(sbuf *b, const char *s, size_t n) {
+    if (b->oom) return;
+    if (b->n + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 4096;
+        while (cap < b->n + n + 1) cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (!p) {
+            b->oom = 1;
+            return;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->n, s, n);
+    b->n += n;
+    b->p[b->n] = 0;
+}
+
+static void sb_str(sbuf *b, const char *s) { sb_add(b, s, strlen(s)); }
+
+static void sb_u64(sbuf *b, uint64_t v) {
+    char tmp[24];
+    int k = snprintf(tmp, sizeof tmp, "%llu", (unsigned long long)v);
+    sb_add(b, tmp, (size_t)k);
+}
+
+/* A JSON string as serde_json / Python's json (ensure_ascii=False) write it:
+ * UTF-8 passes through, '"' and '\' and control characters are escaped. */
+static void sb_json_str(sbuf *b, const char *s) {
+    sb_add(b, "\"", 1);
+    for (const unsigned char *q = (const unsigned char *)s; *q; q++) {
+        char esc[8];
+        switch (*q) {
+        case '"': sb_add(b, "\\\"", 2); break;
+        case '\\': sb_add(b, "\\\\", 2); break;
+        case '\b': sb_add(b, "\\b", 2); break;
+        case '\f': sb_add(b, "\\f", 2); break;
+        case '\n': sb_add(b, "\\n", 2); break;
+        case '\r': sb_add(b, "\\r", 2); break;
+        case '\t': sb_add(b, "\\t", 2); break;
+        default:
+            if (*q < 0x20) {
+                snprintf(esc, sizeof esc, "\\u%04x", *q);
+                sb_add(b, esc, 6);
+            } else {
+                sb_add(b, (const char *)q, 1);
+            }
+        }
+    }
+    sb_add(b, "\"", 1);
+}
+
+/* (name, index) and (key, value) pairs sort by their first string, so
+ * qsort needs no context (C11 has no qsort_r) and stays thread-safe. */
+typedef struct {
+    const char *key;
+    const char *val;
+    int idx;
+} str_pair;
+
+static int cmp_pair(const void *a, const void *b) {
+    return strcmp(((const str_pair *)a)->key, ((const str_pair *)b)->key);
+}
+
+clipc_status st_write(const char *path, const st_out_tensor *t, int n, const char *const *meta) {
+    if (n < 0 || (n > 0 && !t)) return clipc_error(CLIPC_ERR_INVALID, "%s: bad tensor list", path);
+    /* Validate everything before creating the file. */
+    int n_meta = 0;
+    if (meta) {
+        while (meta[2 * n_meta]) {
+            const char *k = meta[2 * n_meta], *v = meta[2 * n_meta + 1];
+            if (!v) return clipc_error(CLIPC_ERR_INVALID, "%s: metadata key \"%s\" has no value", path, k);
+            if (utf8_bad_offset((const uint8_t *)k, strlen(k)) >= 0 ||
+                utf8_bad_offset((const uint8_t *)v, strlen(v)) >= 0)
+                return clipc_error(CLIPC_ERR_INVALID, "%s: metadata \"%s\" is not valid UTF-8", path, k);
+            n_meta++;
+        }
+    }
+    size_t *nbytes = clipc_calloc((size_t)n, sizeof(size_t), "safetensors writer");
+    str_pair *ord = clipc_calloc((size_t)n, sizeof(str_pair), "safetensors writer");
+    str_pair *mk = clipc_calloc((size_t)n_meta, sizeof(str_pair), "safetensors writer");
+    int *order = clipc_calloc((size_t)n, sizeof(int), "safetensors writer");
+    sbuf h = {0};
+    clipc_atomic_file *af = NULL;
+    clipc_status s = CLIPC_OK;
+    if (!nbytes || !ord || !mk || !order) {
+        s = CLIPC_ERR_NOMEM;
+        goto done;
+    }
+    for (int i = 0; i < n; i++) {
+        const st_out_tensor *o = &t[i];
+        const char *tn = o->name ? o->name : "(null)";
+        if (!o->name || utf8_bad_offset((const uint8_t *)o->name, strlen(o->name)) >= 0 ||
+            strcmp(o->name, "__metadata__") == 0) {
+            s = clipc_error(CLIPC_ERR_INVALID, "%s: tensor %d: bad name \"%s\"", path, i, tn);
+            goto done;
+        }
+        if (st_dtype_size(o->dtype) == 0 || o->ndim < 0 || o->ndim > ST_MAX_DIMS) {
+            s = clipc_error(CLIPC_ERR_INVALID, "%s: tensor \"%s\": bad dtype or ndim", path, tn);
+            goto done;
+        }
+        size_t numel = 1;
+        for (int d = 0; d < o->ndim; d++) {
+            if (o->shape[d] < 0 || (double)o->shape[d] >= ST_MAX_INT ||
+                clipc_mul_overflow(numel, (size_t)o->shape[d], &numel) != 0) {
+                s = clipc_error(CLIPC_ERR_INVALID, "%s: tensor \"%s\": bad shape", path, tn);
+                goto done;
+            }
+        }
+        if (clipc_mul_overflow(numel, st_dtype_size(o->dtype), &nbytes[i]) != 0 ||
+            (nbytes[i] > 0 && !o->data)) {
+            s = clipc_error(CLIPC_ERR_INVALID, "%s: tensor \"%s\": bad size or no data", path, tn);
+            goto done;
+        }
+        ord[i] = (str_pair){o->name, NULL, i};
+    }
+    qsort(ord, (size_t)n, sizeof(str_pair), cmp_pair);
+    for (int i = 0; i < n; i++) order[i] = ord[i].idx;
+    for (int i = 1; i < n; i++)
+        if (strcmp(ord[i - 1].key, ord[i].key) == 0) {
+            s = clipc_error(CLIPC_ERR_INVALID, "%s: duplicate tensor \"%s\"", path, ord[i].key);
+            goto done;
+        }
+    for (int i = 0; i < n_meta; i++) mk[i] = (str_pair){meta[2 * i], meta[2 * i + 1], i};
+    qsort(mk, (size_t)n_meta, sizeof(str_pair), cmp_pair);
+    for (int i = 1; i < n_meta; i++)
+        if (strcmp(mk[i - 1].key, mk[i].key) == 0) {
+            s = clipc_error(CLIPC_ERR_INVALID, "%s: duplicate metadata key \"%s\"", path, mk[i].key);
+            goto done;
+        }
+
+    /* The header, in the reference layout. */
+    sb_str(&h, "{");
+    if (n_meta) {
+        sb_str(&h, "\"__metadata__\":{");
+        for (int i = 0; i < n_meta; i++) {
+            if (i) sb_str(&h, ",");
+            sb_json_str(&h, mk[i].key);
+            sb_str(&h, ":");
+            sb_json_str(&h, mk[i].val);
+        }
+        sb_str(&h, "}");
+    }
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        const st_out_tensor *o = &t[order[i]];
+        if (i || n_meta) sb_str(&h, ",");
+        sb_json_str(&h, o->name);
+        sb_str(&h, ":{\"dtype\":");
+        sb_json_str(&h, st_dtype_name(o->dtype));
+        sb_str(&h, ",\"shape\":[");
+        for (int d = 0; d < o->ndim; d++) {
+            if (d) sb_str(&h, ",");
+            sb_u64(&h, (uint64_t)o->shape[d]);
+        }
+        sb_str(&h, "],\"data_offsets\":[");
+        sb_u64(&h, off);
+        sb_str(&h, ",");
+        if (off + nbytes[order[i]] < off) {
+            s = clipc_error(CLIPC_ERR_INVALID, "%s: total size overflows", path);
+            goto done;
+        }
+        off += nbytes[order[i]];
+        sb_u64(&h, off);
+        sb_str(&h, "]}");
+    }
+    sb_str(&h, "}");
+    while (!h.oom && h.n % 8 != 0) sb_str(&h, " ");
+    if (h.oom) {
+        s = clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory building the header", path);
+        goto done;
+    }
+    if (h.n > ST_MAX_HEADER) {
+        s = clipc_error(CLIPC_ERR_INVALID, "%s: header of %zu bytes is too large", path, h.n);
+        goto done;
+    }
+
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)h.n >> (8 * i));
+    if ((s = clipc_atomic_open(path, &af)) != CLIPC_OK) goto done;
+    if ((s = clipc_atomic_write(af, len8, 8)) != CLIPC_OK) goto done;
+    if ((s = clipc_atomic_write(af, h.p, h.n)) != CLIPC_OK) goto done;
+    for (int i = 0; i < n; i++)
+        if (nbytes[order[i]] && (s = clipc_atomic_write(af, t[order[i]].data, nbytes[order[i]])) != CLIPC_OK)
+            goto done;
+    s = clipc_atomic_commit(af);
+    af = NULL;
+done:
+    if (af) clipc_atomic_abort(af);
+    free(h.p);
+    free(nbytes);
+    free(ord);
+    free(order);
+    free(mk);
+    return s;
+}

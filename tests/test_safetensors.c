@@ -287,3 +287,152 @@ TEST(safetensors_valid_edge_cases) {
         free(buf);
     }
 }
+
+/* ---------------------------------------------------------------- writing */
+
+/* Re-writing every reference file from its parsed contents gives the same
+ * bytes: same key order, JSON spelling, padding and data layout. */
+TEST(safetensors_rewrite_reference_identical) {
+    const char *files[] = {
+        VIT_WEIGHTS,
+        "reference/openai_clip/vit_tiny/inputs/inputs.safetensors",
+        "reference/openai_clip/vit_tiny/outputs/outputs.safetensors",
+        "reference/openai_clip/vit_tiny/grads/grads.safetensors",
+        "reference/openai_clip/rn_tiny/weights.safetensors",
+        "reference/openai_clip/rn_tiny/inputs/inputs.safetensors",
+        "reference/openai_clip/rn_tiny/outputs/outputs.safetensors",
+    };
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        const char *path = shared_path(files[k]);
+        if (!path) SKIP("../shared absent: no reference files");
+        char src[1024];
+        snprintf(src, sizeof src, "%s", path);
+        st_file f;
+        REQUIRE_OK(st_open(src, &f));
+        st_out_tensor *out = calloc((size_t)f.n_tensors, sizeof *out);
+        const char **meta = calloc(2 * (size_t)f.n_meta + 1, sizeof *meta);
+        REQUIRE(out && meta);
+        /* Reverse order: the writer must sort. */
+        for (int i = 0; i < f.n_tensors; i++) {
+            const st_tensor *t = &f.tensors[f.n_tensors - 1 - i];
+            out[i].name = t->name;
+            out[i].dtype = t->dtype;
+            out[i].ndim = t->ndim;
+            memcpy(out[i].shape, t->shape, sizeof t->shape);
+            out[i].data = t->data;
+        }
+        for (int i = 0; i < f.n_meta; i++) {
+            meta[2 * i] = f.meta_keys[f.n_meta - 1 - i];
+            meta[2 * i + 1] = f.meta_vals[f.n_meta - 1 - i];
+        }
+        char dst[512];
+        snprintf(dst, sizeof dst, "%s/rewrite%zu.safetensors", test_tmpdir(), k);
+        REQUIRE_OK(st_write(dst, out, f.n_tensors, meta));
+        char *a, *b;
+        size_t na, nb;
+        REQUIRE_OK(clipc_read_file(src, &a, &na));
+        REQUIRE_OK(clipc_read_file(dst, &b, &nb));
+        CHECKF(na == nb && memcmp(a, b, na) == 0, "%s: re-written file differs (%zu vs %zu bytes)", src, na, nb);
+        free(a);
+        free(b);
+        free(out);
+        free(meta);
+        st_close(&f);
+    }
+}
+
+/* Every dtype, a 0-dim scalar, a zero-size tensor and odd-sized tensors that
+ * push the next one off alignment; metadata with characters JSON escapes. */
+TEST(safetensors_round_trip_all_dtypes) {
+    float f32[6] = {1.5f, -2.25f, 0.0f, -0.0f, 3.4028235e38f, 1e-45f};
+    uint16_t f16[3] = {0x3c00, 0xc000, 0x7c00}, bf16[2] = {0x3f80, 0xff80};
+    double f64[2] = {3.141592653589793, -1e300};
+    int64_t i64[1] = {-9007199254740993LL};
+    int32_t i32[4] = {49406, -1, 2147483647, (int32_t)0x80000000u};
+    int16_t i16[3] = {-32768, 0, 32767};
+    int8_t i8[5] = {-128, -1, 0, 1, 127};
+    uint8_t u8[3] = {0, 128, 255}, bools[2] = {1, 0};
+    st_out_tensor t[] = {
+        {"z.f32", ST_F32, 2, {2, 3}, f32},
+        {"f16", ST_F16, 1, {3}, f16},
+        {"bf16", ST_BF16, 2, {1, 2}, bf16},
+        {"f64", ST_F64, 1, {2}, f64},
+        {"scalar.i64", ST_I64, 0, {0}, i64},
+        {"i32", ST_I32, 2, {2, 2}, i32},
+        {"a.u8", ST_U8, 1, {3}, u8},
+        {"i16", ST_I16, 1, {3}, i16},
+        {"i8", ST_I8, 1, {5}, i8},
+        {"bool", ST_BOOL, 1, {2}, bools},
+        {"empty", ST_F32, 3, {4, 0, 2}, NULL},
+        {"caf\xc3\xa9 \"q\"", ST_U8, 1, {1}, u8},
+    };
+    int n = (int)(sizeof t / sizeof t[0]);
+    const char *meta[] = {"b", "line1\nline2\t\"x\" \\ \x01", "a", "\xe2\x82\xac", "", "empty key", NULL};
+    char path[512];
+    snprintf(path, sizeof path, "%s/all.safetensors", test_tmpdir());
+    REQUIRE_OK(st_write(path, t, n, meta));
+
+    st_file f;
+    REQUIRE_OK(st_open(path, &f));
+    REQUIRE(f.n_tensors == n);
+    CHECK(strcmp(f.tensors[0].name, "a.u8") == 0 && strcmp(f.tensors[n - 1].name, "z.f32") == 0);
+    for (int i = 0; i < n; i++) {
+        const st_tensor *r = st_get(&f, t[i].name);
+        REQUIRE(r);
+        CHECKF(r->dtype == t[i].dtype && r->ndim == t[i].ndim, "%s", t[i].name);
+        size_t numel = 1;
+        for (int d = 0; d < t[i].ndim; d++) {
+            CHECK(r->shape[d] == t[i].shape[d]);
+            numel *= (size_t)t[i].shape[d];
+        }
+        CHECK(r->numel == numel && r->nbytes == numel * st_dtype_size(t[i].dtype));
+        CHECK((uintptr_t)r->data % st_dtype_size(r->dtype) == 0);
+        CHECKF(r->nbytes == 0 || memcmp(r->data, t[i].data, r->nbytes) == 0, "%s data differs", t[i].name);
+    }
+    CHECK(st_get(&f, "empty")->numel == 0);
+    CHECK(st_get(&f, "scalar.i64")->numel == 1 && ((const int64_t *)st_get(&f, "scalar.i64")->data)[0] == i64[0]);
+    CHECK(f.n_meta == 3);
+    CHECK(st_meta(&f, "b") && strcmp(st_meta(&f, "b"), meta[1]) == 0);
+    CHECK(st_meta(&f, "a") && strcmp(st_meta(&f, "a"), "\xe2\x82\xac") == 0);
+    CHECK(st_meta(&f, "") && strcmp(st_meta(&f, ""), "empty key") == 0);
+    /* The data section starts at a multiple of 8 and has no gaps. */
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = (hl << 8) | ((const uint8_t *)f.map)[i];
+    CHECK(hl % 8 == 0);
+    size_t sum = 0;
+    for (int i = 0; i < n; i++) sum += f.tensors[i].nbytes;
+    CHECK(f.data_len == sum && f.map_len == 8 + hl + sum);
+    st_close(&f);
+
+    /* No tensors, no metadata: "{}" padded to 8. */
+    REQUIRE_OK(st_write(path, NULL, 0, NULL));
+    char *buf;
+    size_t len;
+    REQUIRE_OK(clipc_read_file(path, &buf, &len));
+    CHECK(len == 16 && memcmp(buf, "\x08\0\0\0\0\0\0\0{}      ", 16) == 0);
+    free(buf);
+}
+
+TEST(safetensors_write_rejects) {
+    float x[2] = {1, 2};
+    char path[512];
+    snprintf(path, sizeof path, "%s/rej.safetensors", test_tmpdir());
+    st_out_tensor dup[] = {{"a", ST_F32, 1, {2}, x}, {"a", ST_F32, 1, {1}, x}};
+    CHECK(st_write(path, dup, 2, NULL) == CLIPC_ERR_INVALID);
+    CHECK(strstr(clipc_last_error(), "duplicate tensor \"a\"") && strstr(clipc_last_error(), path));
+    st_out_tensor bad[] = {
+        {"neg", ST_F32, 1, {-1}, x},       {"dims", ST_F32, 9, {1}, x},    {"dt", (st_dtype)42, 1, {1}, x},
+        {"nodata", ST_F32, 1, {2}, NULL},  {"__metadata__", ST_F32, 1, {1}, x}, {"bad\xff", ST_F32, 1, {1}, x},
+        {NULL, ST_F32, 1, {1}, x},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECKF(st_write(path, &bad[i], 1, NULL) == CLIPC_ERR_INVALID, "case %zu accepted", i);
+        CHECK(strstr(clipc_last_error(), path) != NULL);
+    }
+    const char *dupmeta[] = {"k", "1", "k", "2", NULL};
+    CHECK(st_write(path, NULL, 0, dupmeta) == CLIPC_ERR_INVALID);
+    const char *oddmeta[] = {"k", NULL};
+    CHECK(st_write(path, NULL, 0, oddmeta) == CLIPC_ERR_INVALID);
+    struct stat st;
+    CHECK(stat(path, &st) != 0); /* nothing was created */
+}
