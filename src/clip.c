@@ -1,0 +1,74 @@
+/*
+ * clip.c — CLIP forward and backward over a batch of image-text pairs:
+ * encode both, symmetric contrastive loss, then back through both towers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip.h"
+#include "util.h"
+
+clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, int B) {
+    memset(ws, 0, sizeof *ws);
+    ws->cfg = *cfg;
+    ws->B = B;
+    int E = cfg->embed_dim;
+    clipc_status s = vision_acts_alloc(&ws->va, cfg, B, 1);
+    if (!s) s = text_acts_alloc(&ws->ta, cfg, B, cfg->context_length, 1);
+    if (s) {
+        clip_workspace_free(ws);
+        return s;
+    }
+    size_t n = 4 * (size_t)B * E + clip_loss_cache_floats(B, E);
+    ws->mem = clipc_malloc(n * sizeof(float), "loss workspace");
+    if (!ws->mem) {
+        clip_workspace_free(ws);
+        return CLIPC_ERR_NOMEM;
+    }
+    ws->img_feat = ws->mem;
+    ws->txt_feat = ws->img_feat + (size_t)B * E;
+    ws->dimg = ws->txt_feat + (size_t)B * E;
+    ws->dtxt = ws->dimg + (size_t)B * E;
+    clip_loss_cache_bind(&ws->lc, ws->dtxt + (size_t)B * E, B, E);
+    return CLIPC_OK;
+}
+
+void clip_workspace_free(clip_workspace *ws) {
+    vision_acts_free(&ws->va);
+    text_acts_free(&ws->ta);
+    free(ws->mem);
+    memset(ws, 0, sizeof *ws);
+}
+
+size_t clip_workspace_bytes(const clipc_config *c, int B) {
+    int P = c->vision_patch_size, G = c->image_resolution / P, Tv = G * G + 1, Tt = c->context_length;
+    size_t v = (size_t)c->vision_layers * block_acts_floats(B, Tv, c->vision_width, c->vision_heads, 1) +
+               block_grad_scratch_floats(B, Tv, c->vision_width) + (size_t)B * Tv * c->vision_width * 6;
+    size_t t = (size_t)c->transformer_layers * block_acts_floats(B, Tt, c->transformer_width, c->transformer_heads, 1) +
+               block_grad_scratch_floats(B, Tt, c->transformer_width) + (size_t)B * Tt * c->transformer_width * 2;
+    return (v + t) * sizeof(float);
+}
+
+float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
+                   int T) {
+    const clipc_config *c = &ws->cfg;
+    int ctx = c->context_length;
+    if (T <= 0 || T > ctx) {
+        T = 1;
+        for (int b = 0; b < B; b++) {
+            int e = text_eot_index(ids + (size_t)b * ctx, ctx) + 1;
+            if (e > T) T = e;
+        }
+    }
+    ws->T = T;
+    vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B);
+    text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T);
+    return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, c->embed_dim);
+}
+
+void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B) {
+    const clipc_config *c = &ws->cfg;
+    clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, c->embed_dim);
+    vision_backward(&ws->va, &g->v, ws->dimg, &w->v, c, B);
+    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, c, B, ws->T);
+}

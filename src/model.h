@@ -1,0 +1,30 @@
+/*
+ * model.h — the clipc_model handle (internal view): a config, the parameter
+ * table, the flat parameter buffer and typed views into it.
+ */
+#ifndef CLIPC_MODEL_H
+#define CLIPC_MODEL_H
+
+#include "params.h"
+#include "safetensors.h"
+
+struct clipc_model {
+    clipc_config cfg;
+    param_table tab;
+    float *params;       /* tab.total floats: into the mapped file, or owned */
+    int owns_params;     /* 1 = malloc'ed (writable), 0 = points into `file` */
+    st_file file;        /* kept open while params point into it */
+    clip_weights w;      /* views into params */
+    char *source;        /* path it was loaded from, or NULL */
+};
+
+/* Makes the parameters private and writable (copies them out of a mapped
+ * file), as training needs. */
+clipc_status model_make_writable(clipc_model *m);
+
+/* Reads the config of a safetensors model: metadata, then a config.json
+ * beside the file, then opts, then OpenAI's width/64 rule for heads. */
+clipc_status model_config_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
+                                    clipc_config *cfg);
+
+#endif

@@ -1,0 +1,183 @@
+/*
+ * test_model_golden.c — the engine against OpenAI's own CLIP code: every
+ * intermediate, the embeddings, the logits, the loss and every gradient of
+ * shared/reference/openai_clip/vit_tiny, starting from the stored
+ * pixel_values and input_ids.  Tolerances are the reference README's:
+ * max|a - ref| <= 1e-4 * max(1, max|ref|) for activations, 1e-5 for the
+ * loss, 1e-3 * max|ref| for gradients.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip.h"
+#include "harness.h"
+#include "model.h"
+#include "util.h"
+
+typedef struct {
+    clipc_model *m;
+    st_file in, out, grads;
+    const float *pixels;
+    int32_t *ids;
+    int N;
+} golden;
+
+static int golden_open(golden *g, const char *dir) {
+    memset(g, 0, sizeof *g);
+    char p[1024];
+    const char *base = shared_path(dir);
+    if (!base) return 0;
+    snprintf(p, sizeof p, "%s/weights.safetensors", base);
+    REQUIRE_OK(clipc_model_load(p, NULL, &g->m));
+    snprintf(p, sizeof p, "%s/inputs/inputs.safetensors", base);
+    REQUIRE_OK(st_open(p, &g->in));
+    snprintf(p, sizeof p, "%s/outputs/outputs.safetensors", base);
+    REQUIRE_OK(st_open(p, &g->out));
+    snprintf(p, sizeof p, "%s/grads/grads.safetensors", base);
+    REQUIRE_OK(st_open(p, &g->grads));
+    const st_tensor *px = st_get(&g->in, "pixel_values"), *ids = st_get(&g->in, "input_ids");
+    REQUIRE(px && ids && ids->dtype == ST_I32);
+    g->pixels = px->data;
+    g->N = (int)px->shape[0];
+    g->ids = malloc(ids->nbytes);
+    memcpy(g->ids, ids->data, ids->nbytes);
+    return 1;
+}
+
+static void golden_close(golden *g) {
+    clipc_model_free(g->m);
+    st_close(&g->in);
+    st_close(&g->out);
+    st_close(&g->grads);
+    free(g->ids);
+}
+
+/* max |a - ref| over n values, and max |ref|. */
+static void maxdiff(const float *a, const float *ref, size_t n, double *d, double *mref) {
+    *d = 0;
+    *mref = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - ref[i]);
+        if (e > *d || isnan(e)) *d = isnan(e) ? INFINITY : e;
+        if (fabs(ref[i]) > *mref) *mref = fabs(ref[i]);
+    }
+}
+
+/* Compares n floats with a named reference tensor; `strided` gathers rows. */
+static void check_act(const st_file *f, const char *name, const float *a, size_t n) {
+    const st_tensor *t = st_get(f, name);
+    REQUIREF(t, "reference tensor %s missing", name);
+    REQUIREF(t->numel == n, "%s: %zu values, reference has %zu", name, n, t->numel);
+    double d, mref;
+    maxdiff(a, t->data, n, &d, &mref);
+    double tol = 1e-4 * (mref > 1 ? mref : 1);
+    CHECKF(d <= tol, "%s: max|diff| %.3g > tol %.3g", name, d, tol);
+    if (getenv("CLIPC_TEST_VERBOSE")) printf("    %-32s max|diff| %.3g (tol %.3g)\n", name, d, tol);
+}
+
+TEST(golden_vit_tiny_embeddings) {
+    golden g;
+    if (!golden_open(&g, "reference/openai_clip/vit_tiny")) SKIP("../shared/reference not found");
+    const clipc_config *c = clipc_model_config(g.m);
+    CHECK(c->vision_heads == 1 && c->transformer_heads == 4 && c->embed_dim == 64);
+    int E = c->embed_dim;
+    float *img = malloc(sizeof(float) * g.N * E), *txt = malloc(sizeof(float) * g.N * E);
+    REQUIRE_OK(clipc_encode_image(g.m, g.pixels, g.N, img));
+    REQUIRE_OK(clipc_encode_text(g.m, g.ids, g.N, txt));
+    check_act(&g.out, "image_embeds", img, (size_t)g.N * E);
+    check_act(&g.out, "text_embeds", txt, (size_t)g.N * E);
+    clipc_l2_normalize(img, g.N, E);
+    clipc_l2_normalize(txt, g.N, E);
+    check_act(&g.out, "image_embeds_normalized", img, (size_t)g.N * E);
+    check_act(&g.out, "text_embeds_normalized", txt, (size_t)g.N * E);
+    free(img);
+    free(txt);
+    golden_close(&g);
+}
+
+TEST(golden_vit_tiny_intermediates_and_grads) {
+    golden g;
+    if (!golden_open(&g, "reference/openai_clip/vit_tiny")) SKIP("../shared/reference not found");
+    clipc_model *m = g.m;
+    const clipc_config *c = &m->cfg;
+    int N = g.N, ctx = c->context_length, W = c->vision_width, C = c->transformer_width;
+    clip_workspace ws;
+    REQUIRE_OK(clip_workspace_alloc(&ws, c, N));
+    /* All 6 pairs, every text position, to compare the full intermediates. */
+    clip_forward(&ws, &m->w, g.pixels, g.ids, N, ctx);
+    vision_acts *va = &ws.va;
+    int GG = va->GG, T = va->T;
+    /* conv1_out is NCHW (N, W, g, g); ours is (N*GG, W). */
+    float *conv = malloc(sizeof(float) * N * GG * W);
+    for (int b = 0; b < N; b++)
+        for (int p = 0; p < GG; p++)
+            for (int i = 0; i < W; i++) conv[((size_t)b * W + i) * GG + p] = va->patch[((size_t)b * GG + p) * W + i];
+    check_act(&g.out, "visual.conv1_out", conv, (size_t)N * GG * W);
+    free(conv);
+    check_act(&g.out, "visual.ln_pre_out", va->lnpre, (size_t)N * T * W);
+    char name[128];
+    for (int l = 0; l < c->vision_layers; l++) {
+        snprintf(name, sizeof name, "visual.resblocks.%d_out", l);
+        check_act(&g.out, name, va->blocks[l].out, (size_t)N * T * W);
+    }
+    check_act(&g.out, "visual.ln_post_cls", va->lnpost, (size_t)N * W);
+    text_acts *ta = &ws.ta;
+    check_act(&g.out, "text.embed_out", ta->x0, (size_t)N * ctx * C);
+    for (int l = 0; l < c->transformer_layers; l++) {
+        snprintf(name, sizeof name, "text.resblocks.%d_out", l);
+        check_act(&g.out, name, ta->blocks[l].out, (size_t)N * ctx * C);
+    }
+    float *lnf = malloc(sizeof(float) * N * ctx * C);
+    layernorm_forward(lnf, NULL, NULL, ta->blocks[c->transformer_layers - 1].out, m->w.t.ln_final_w,
+                      m->w.t.ln_final_b, N * ctx, C);
+    check_act(&g.out, "text.ln_final_out", lnf, (size_t)N * ctx * C);
+    free(lnf);
+    check_act(&g.out, "text.transformer_out_eot", ta->pooled, (size_t)N * C);
+    check_act(&g.out, "text.pooled_eot", ta->lnf, (size_t)N * C);
+    const st_tensor *eot = st_get(&g.out, "text.eot_index");
+    REQUIRE(eot && eot->dtype == ST_I64);
+    for (int b = 0; b < N; b++) CHECK(ta->eot[b] == (int)((const int64_t *)eot->data)[b]);
+    check_act(&g.out, "image_embeds", ws.img_feat, (size_t)N * c->embed_dim);
+    check_act(&g.out, "text_embeds", ws.txt_feat, (size_t)N * c->embed_dim);
+    check_act(&g.out, "logits_per_image", ws.lc.logits, (size_t)N * N);
+    const st_tensor *ls = st_get(&g.out, "logit_scale_exp");
+    REQUIRE(ls);
+    CHECK_NEAR(expf(*m->w.logit_scale), ((const float *)ls->data)[0], 1e-5);
+
+    /* Gradients: the first 4 pairs, loss with the model's own logit scale;
+     * the text tower only up to the longest EOT (the training default). */
+    int B = 4;
+    float *grad = calloc(m->tab.total, sizeof(float));
+    clip_weights gw;
+    REQUIRE_OK(clip_weights_bind(&gw, c, &m->tab, grad));
+    float loss = clip_forward(&ws, &m->w, g.pixels, g.ids, B, 0);
+    CHECK(ws.T < ctx);
+    const st_tensor *rl = st_get(&g.grads, "loss");
+    REQUIRE(rl);
+    CHECK_NEAR(loss, ((const float *)rl->data)[0], 1e-5);
+    check_act(&g.grads, "logits_per_image", ws.lc.logits, (size_t)B * B);
+    clip_backward(&ws, &gw, &m->w, g.ids, B);
+    int checked = 0;
+    for (int i = 0; i < m->tab.n; i++) {
+        const param_info *p = &m->tab.p[i];
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        const st_tensor *t = st_get(&g.grads, name);
+        if (!t) {
+            CHECKF(0, "reference gradient %s missing", name);
+            continue;
+        }
+        REQUIRE(t->numel == p->numel);
+        double d, mref;
+        maxdiff(grad + p->offset, t->data, p->numel, &d, &mref);
+        double tol = 1e-3 * mref;
+        CHECKF(d <= tol, "%s: max|diff| %.3g > tol %.3g (max|ref| %.3g)", name, d, tol, mref);
+        if (getenv("CLIPC_TEST_VERBOSE")) printf("    %-56s rel %.3g\n", name, mref > 0 ? d / mref : d);
+        checked++;
+    }
+    CHECK(checked == 62);
+    clip_weights_free(&gw);
+    free(grad);
+    clip_workspace_free(&ws);
+    golden_close(&g);
+}
