@@ -1,0 +1,271 @@
+/*
+ * test_gradcheck.c — every layer's backward against central finite
+ * differences of its forward, on small random shapes.  The scalar probed is
+ * L = sum(out * R) for a fixed random R, so dL/dout = R.  Float32 forward
+ * passes limit the precision of the numeric derivative, so each check
+ * compares against the largest gradient of the tensor (relative 2e-2, plus
+ * 5e-5 absolute for float32 rounding) on a sample of coordinates.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip.h"
+#include "harness.h"
+#include "layers.h"
+#include "model.h"
+
+static uint64_t rng_state = 88172645463325252ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((rng_state >> 40) / (double)(1ull << 24)) * 2.f - 1.f;
+}
+static float *randv(size_t n, float scale) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = frand() * scale;
+    return v;
+}
+static float *zeros(size_t n) { return calloc(n, sizeof(float)); }
+
+static double dot(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+/* A forward pass as a closure: fills out from the current inputs. */
+typedef void (*fwd_fn)(void *ctx, float *out);
+
+/* Checks analytic gradient `g` of tensor `x` (n values) numerically. */
+static void numcheck(const char *what, fwd_fn f, void *ctx, float *out, size_t nout, const float *R, float *x,
+                     const float *g, size_t n, float eps) {
+    double gmax = 0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
+    double worst = 0;
+    size_t probes = n < 24 ? n : 24;
+    for (size_t k = 0; k < probes; k++) {
+        size_t i = n <= 24 ? k : (size_t)((k * 2654435761u) % n);
+        float keep = x[i];
+        x[i] = keep + eps;
+        f(ctx, out);
+        double lp = dot(out, R, nout);
+        x[i] = keep - eps;
+        f(ctx, out);
+        double lm = dot(out, R, nout);
+        x[i] = keep;
+        double num = (lp - lm) / (2 * eps);
+        worst = fmax(worst, fabs(num - g[i]));
+    }
+    f(ctx, out);
+    /* 5e-5 absolute: the float32 rounding of L divided by 2*eps. */
+    CHECKF(worst <= 2e-2 * gmax + 5e-5, "%s: max|num - analytic| %.3g vs max|g| %.3g", what, worst, gmax);
+}
+
+/* ---------------------------------------------------------------- layernorm */
+typedef struct { float *x, *w, *b, *mean, *rstd; int N, C; } ln_ctx;
+static void ln_fwd(void *p, float *out) {
+    ln_ctx *c = p;
+    layernorm_forward(out, c->mean, c->rstd, c->x, c->w, c->b, c->N, c->C);
+}
+TEST(gradcheck_layernorm) {
+    ln_ctx c = {randv(5 * 12, 1.5f), randv(12, 1.f), randv(12, 0.5f), zeros(5), zeros(5), 5, 12};
+    size_t n = 5 * 12;
+    float *out = zeros(n), *R = randv(n, 1.f), *dx = zeros(n), *dw = zeros(12), *db = zeros(12);
+    ln_fwd(&c, out);
+    layernorm_backward(dx, dw, db, R, c.x, c.w, c.mean, c.rstd, c.N, c.C);
+    numcheck("layernorm dx", ln_fwd, &c, out, n, R, c.x, dx, n, 1e-2f);
+    numcheck("layernorm dw", ln_fwd, &c, out, n, R, c.w, dw, 12, 1e-2f);
+    numcheck("layernorm db", ln_fwd, &c, out, n, R, c.b, db, 12, 1e-2f);
+    free(c.x); free(c.w); free(c.b); free(c.mean); free(c.rstd);
+    free(out); free(R); free(dx); free(dw); free(db);
+}
+
+/* ------------------------------------------------------------ linear/matmul */
+typedef struct { float *x, *w, *b; int N, IN, OUT, plain; } lin_ctx;
+static void lin_fwd(void *p, float *out) {
+    lin_ctx *c = p;
+    if (c->plain) matmul_forward(out, c->x, c->w, c->N, c->IN, c->OUT);
+    else linear_forward(out, c->x, c->w, c->b, c->N, c->IN, c->OUT);
+}
+TEST(gradcheck_linear_and_matmul) {
+    for (int plain = 0; plain < 2; plain++) {
+        lin_ctx c = {randv(6 * 7, 1.f), randv(7 * 5, 1.f), randv(5, 1.f), 6, 7, 5, plain};
+        size_t n = 6 * 5;
+        float *out = zeros(n), *R = randv(n, 1.f), *dx = zeros(6 * 7), *dw = zeros(35), *db = zeros(5);
+        lin_fwd(&c, out);
+        if (plain) matmul_backward(dx, dw, R, c.x, c.w, c.N, c.IN, c.OUT);
+        else linear_backward(dx, dw, db, R, c.x, c.w, c.N, c.IN, c.OUT);
+        numcheck(plain ? "matmul dx" : "linear dx", lin_fwd, &c, out, n, R, c.x, dx, 42, 1e-2f);
+        numcheck(plain ? "matmul dw" : "linear dw", lin_fwd, &c, out, n, R, c.w, dw, 35, 1e-2f);
+        if (!plain) numcheck("linear db", lin_fwd, &c, out, n, R, c.b, db, 5, 1e-2f);
+        free(c.x); free(c.w); free(c.b); free(out); free(R); free(dx); free(dw); free(db);
+    }
+}
+
+/* ---------------------------------------------------------------- attention */
+typedef struct { float *qkv, *att; int B, T, C, NH, causal; } att_ctx;
+static void att_fwd(void *p, float *out) {
+    att_ctx *c = p;
+    attention_forward(out, c->att, c->qkv, c->B, c->T, c->C, c->NH, c->causal);
+}
+TEST(gradcheck_attention) {
+    for (int causal = 0; causal < 2; causal++) {
+        int B = 2, T = 5, C = 8, NH = 2;
+        att_ctx c = {randv((size_t)B * T * 3 * C, 1.f), zeros((size_t)B * NH * T * T), B, T, C, NH, causal};
+        size_t n = (size_t)B * T * C;
+        float *out = zeros(n), *R = randv(n, 1.f), *dqkv = zeros((size_t)B * T * 3 * C);
+        float *scratch = zeros(attention_scratch_floats(T));
+        att_fwd(&c, out);
+        attention_backward(dqkv, scratch, R, c.qkv, c.att, B, T, C, NH, causal);
+        numcheck(causal ? "causal attention dqkv" : "attention dqkv", att_fwd, &c, out, n, R, c.qkv, dqkv,
+                 (size_t)B * T * 3 * C, 1e-2f);
+        /* The causal mask: position 0 attends to itself only. */
+        if (causal) CHECK_NEAR(c.att[0], 1.0, 1e-6);
+        free(c.qkv); free(c.att); free(out); free(R); free(dqkv); free(scratch);
+    }
+}
+
+/* -------------------------------------------------------------- activations */
+typedef struct { float *x; size_t n; int gelu; } act_ctx;
+static void act_fwd(void *p, float *out) {
+    act_ctx *c = p;
+    if (c->gelu) gelu_forward(out, c->x, c->n);
+    else quickgelu_forward(out, c->x, c->n);
+}
+TEST(gradcheck_activations) {
+    for (int gelu = 0; gelu < 2; gelu++) {
+        act_ctx c = {randv(40, 3.f), 40, gelu};
+        float *out = zeros(40), *R = randv(40, 1.f), *dx = zeros(40);
+        act_fwd(&c, out);
+        if (gelu) gelu_backward(dx, R, c.x, 40);
+        else quickgelu_backward(dx, R, c.x, 40);
+        numcheck(gelu ? "gelu" : "quickgelu", act_fwd, &c, out, 40, R, c.x, dx, 40, 1e-2f);
+        /* QuickGELU is x * sigmoid(1.702 x), not erf GELU. */
+        if (!gelu) CHECK_NEAR(out[0], c.x[0] / (1 + exp(-1.702 * c.x[0])), 1e-6);
+        free(c.x); free(out); free(R); free(dx);
+    }
+}
+
+/* --------------------------------------------------------------- embeddings */
+typedef struct { int32_t *ids; float *tok, *pos; int B, T, ctx, C; } emb_ctx;
+static void emb_fwd(void *p, float *out) {
+    emb_ctx *c = p;
+    token_embedding_forward(out, c->ids, c->tok, c->pos, c->B, c->T, c->ctx, c->C);
+}
+TEST(gradcheck_token_embedding) {
+    int32_t ids[2 * 6] = {3, 1, 4, 1, 5, 0, 2, 6, 5, 3, 5, 0}; /* repeats must add up */
+    emb_ctx c = {ids, randv(7 * 4, 1.f), randv(6 * 4, 1.f), 2, 5, 6, 4};
+    size_t n = 2 * 5 * 4;
+    float *out = zeros(n), *R = randv(n, 1.f), *dtok = zeros(28), *dpos = zeros(24);
+    emb_fwd(&c, out);
+    token_embedding_backward(dtok, dpos, R, ids, 2, 5, 6, 4);
+    numcheck("token embedding", emb_fwd, &c, out, n, R, c.tok, dtok, 28, 1e-2f);
+    numcheck("positional embedding", emb_fwd, &c, out, n, R, c.pos, dpos, 24, 1e-2f);
+    for (int i = 0; i < 4; i++) CHECK(dpos[5 * 4 + i] == 0.f); /* position 5 is beyond T */
+    free(c.tok); free(c.pos); free(out); free(R); free(dtok); free(dpos);
+}
+
+typedef struct { float *px, *conv, *cls, *pos, *cols, *patch; int B, R, P, W; } pe_ctx;
+static void pe_fwd(void *p, float *out) {
+    pe_ctx *c = p;
+    int G = c->R / c->P, GG = G * G;
+    patch_im2col(c->cols, c->px, c->B, c->R, c->P);
+    linear_forward(c->patch, c->cols, c->conv, NULL, c->B * GG, 3 * c->P * c->P, c->W);
+    vision_embed_forward(out, c->patch, c->cls, c->pos, c->B, GG, c->W);
+}
+TEST(gradcheck_patch_embedding) {
+    int B = 2, R = 6, P = 3, W = 5, GG = 4, K = 27;
+    pe_ctx c = {randv((size_t)B * 3 * R * R, 1.f), randv((size_t)W * K, 0.3f), randv(W, 1.f),
+                randv((size_t)(GG + 1) * W, 1.f), zeros((size_t)B * GG * K), zeros((size_t)B * GG * W), B, R, P, W};
+    size_t n = (size_t)B * (GG + 1) * W;
+    float *out = zeros(n), *Rr = randv(n, 1.f), *dpatch = zeros((size_t)B * GG * W), *dcls = zeros(W),
+          *dpos = zeros((size_t)(GG + 1) * W), *dconv = zeros((size_t)W * K);
+    pe_fwd(&c, out);
+    vision_embed_backward(dpatch, dcls, dpos, Rr, B, GG, W);
+    linear_backward(NULL, dconv, NULL, dpatch, c.cols, c.conv, B * GG, K, W);
+    numcheck("conv1 weight", pe_fwd, &c, out, n, Rr, c.conv, dconv, (size_t)W * K, 1e-2f);
+    numcheck("class embedding", pe_fwd, &c, out, n, Rr, c.cls, dcls, W, 1e-2f);
+    numcheck("visual positional embedding", pe_fwd, &c, out, n, Rr, c.pos, dpos, (size_t)(GG + 1) * W, 1e-2f);
+    free(c.px); free(c.conv); free(c.cls); free(c.pos); free(c.cols); free(c.patch);
+    free(out); free(Rr); free(dpatch); free(dcls); free(dpos); free(dconv);
+}
+
+/* --------------------------------------------------------------------- loss */
+typedef struct { float *img, *txt, scale; clip_loss_cache lc; int B, E; } loss_ctx;
+static void loss_fwd(void *p, float *out) {
+    loss_ctx *c = p;
+    out[0] = clip_loss_forward(&c->lc, c->img, c->txt, c->scale, c->B, c->E);
+}
+TEST(gradcheck_clip_loss) {
+    int B = 4, E = 6;
+    float *mem = zeros(clip_loss_cache_floats(B, E));
+    loss_ctx c = {randv((size_t)B * E, 1.f), randv((size_t)B * E, 1.f), 1.3f, {0}, B, E};
+    clip_loss_cache_bind(&c.lc, mem, B, E);
+    float out, R = 1.f, dscale = 0.f;
+    float *dimg = zeros((size_t)B * E), *dtxt = zeros((size_t)B * E);
+    loss_fwd(&c, &out);
+    CHECK(out > 0);
+    clip_loss_backward(dimg, dtxt, &dscale, &c.lc, c.scale, B, E);
+    numcheck("loss d img", loss_fwd, &c, &out, 1, &R, c.img, dimg, (size_t)B * E, 1e-3f);
+    numcheck("loss d txt", loss_fwd, &c, &out, 1, &R, c.txt, dtxt, (size_t)B * E, 1e-3f);
+    numcheck("loss d logit_scale", loss_fwd, &c, &out, 1, &R, &c.scale, &dscale, 1, 1e-3f);
+    free(mem); free(c.img); free(c.txt); free(dimg); free(dtxt);
+}
+
+TEST(clip_loss_chance_level) {
+    /* All-equal features: every logit is equal, so each CE is ln(B). */
+    int B = 8, E = 4;
+    float *mem = zeros(clip_loss_cache_floats(B, E)), *img = zeros((size_t)B * E), *txt = zeros((size_t)B * E);
+    for (int i = 0; i < B * E; i++) img[i] = txt[i] = 1.f;
+    clip_loss_cache lc;
+    clip_loss_cache_bind(&lc, mem, B, E);
+    CHECK_NEAR(clip_loss_forward(&lc, img, txt, 2.0f, B, E), log(8.0), 1e-6);
+    free(mem); free(img); free(txt);
+}
+
+/* ------------------------------------------------------------ whole model */
+typedef struct { clip_workspace *ws; clipc_model *m; float *px; int32_t *ids; int B; } model_ctx;
+static void model_fwd(void *p, float *out) {
+    model_ctx *c = p;
+    out[0] = clip_forward(c->ws, &c->m->w, c->px, c->ids, c->B, 0);
+}
+TEST(gradcheck_whole_model_every_tensor) {
+    /* A tiny random CLIP with several heads on both towers; every parameter
+     * tensor is probed through the full forward/backward. */
+    clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU};
+    param_table tab;
+    REQUIRE_OK(param_table_build(&cfg, &tab));
+    clipc_model m = {0};
+    m.cfg = cfg;
+    m.tab = tab;
+    m.params = randv(tab.total, 0.5f);
+    m.owns_params = 1;
+    REQUIRE_OK(clip_weights_bind(&m.w, &cfg, &tab, m.params));
+    *m.w.logit_scale = 1.0f;
+    int B = 3;
+    float *px = randv((size_t)B * 3 * 8 * 8, 1.f);
+    int32_t ids[3 * 6] = {18, 5, 19, 0, 0, 0, 18, 7, 7, 3, 19, 0, 18, 19, 0, 0, 0, 0};
+    clip_workspace ws;
+    REQUIRE_OK(clip_workspace_alloc(&ws, &cfg, B));
+    model_ctx c = {&ws, &m, px, ids, B};
+    float *grad = zeros(tab.total);
+    clip_weights gw;
+    REQUIRE_OK(clip_weights_bind(&gw, &cfg, &tab, grad));
+    float out, R = 1.f;
+    model_fwd(&c, &out);
+    CHECK(ws.T == 5); /* the longest caption's EOT is at position 4 */
+    clip_backward(&ws, &gw, &m.w, ids, B);
+    for (int i = 0; i < tab.n; i++) {
+        const param_info *p = &tab.p[i];
+        numcheck(p->name, model_fwd, &c, &out, 1, &R, m.params + p->offset, grad + p->offset, p->numel, 2e-3f);
+    }
+    clip_weights_free(&gw);
+    clip_workspace_free(&ws);
+    free(grad);
+    free(px);
+    clip_weights_free(&m.w);
+    free(m.params);
+    param_table_free(&tab);
+}
