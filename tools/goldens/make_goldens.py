@@ -450,6 +450,7 @@ def generate():
             bugs = OrderedDict()
             for bug, kw in (("no_weight_decay", dict(wd_mode="none")),
                             ("weight_decay_on_all_params", dict(wd_mode="all")),
+                            ("weight_decay_on_embeddings_too", dict(wd_mode="ndim2")),
                             ("l2_in_gradient_instead_of_decoupled", dict(wd_mode="l2")),
                             ("no_logit_scale_clamp", dict(clamp=False)),
                             ("no_bias_correction", dict(bias_correction=False)),
@@ -691,8 +692,9 @@ def manual_adamw(sd, batches, meta, wd_mode="split", clamp=True, bias_correction
             for k, v in p.items():
                 g = v.grad
                 decays = v.ndim >= 2 and k not in NO_DECAY_2D
+                decays = decays or (wd_mode == "ndim2" and v.ndim >= 2)
                 wd = t["weight_decay"] if (wd_mode == "all" or (decays and wd_mode in
-                                                                ("split", "l2"))) else 0.0
+                                                                ("split", "l2", "ndim2"))) else 0.0
                 if wd_mode == "l2":
                     g = g + wd * v       # Adam with L2 in the gradient instead of AdamW
                 else:
