@@ -181,3 +181,70 @@ TEST(golden_vit_tiny_intermediates_and_grads) {
     clip_workspace_free(&ws);
     golden_close(&g);
 }
+
+/* Goldens made by tools/goldens/make_goldens.py (PyTorch, OpenAI's
+ * architecture) that ship with the repo: several vision heads, odd widths,
+ * text widths that are not multiples of 64, heads only in the metadata. */
+static void check_repo_golden(const char *dir, int vh, int th) {
+    char p[256];
+    snprintf(p, sizeof p, "%s/weights.safetensors", dir);
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load(p, NULL, &m));
+    const clipc_config *c = &m->cfg;
+    CHECK(c->vision_heads == vh && c->transformer_heads == th);
+    st_file io;
+    snprintf(p, sizeof p, "%s/io.safetensors", dir);
+    REQUIRE_OK(st_open(p, &io));
+    const st_tensor *px = st_get(&io, "pixel_values"), *idt = st_get(&io, "input_ids");
+    REQUIRE(px && idt && idt->dtype == ST_I32);
+    int N = (int)px->shape[0], E = c->embed_dim, ctx = c->context_length;
+    const int32_t *ids = idt->data;
+    float *img = malloc(sizeof(float) * N * E), *txt = malloc(sizeof(float) * N * E);
+    REQUIRE_OK(clipc_encode_image(m, px->data, N, img));
+    REQUIRE_OK(clipc_encode_text(m, ids, N, txt));
+    check_act(&io, "image_embeds", img, (size_t)N * E);
+    check_act(&io, "text_embeds", txt, (size_t)N * E);
+    clip_workspace ws;
+    REQUIRE_OK(clip_workspace_alloc(&ws, c, N));
+    clip_forward(&ws, &m->w, px->data, ids, N, ctx);
+    char name[128];
+    check_act(&io, "visual.ln_pre_out", ws.va.lnpre, (size_t)N * ws.va.T * c->vision_width);
+    for (int l = 0; l < c->vision_layers; l++) {
+        snprintf(name, sizeof name, "visual.resblocks.%d_out", l);
+        check_act(&io, name, ws.va.blocks[l].out, (size_t)N * ws.va.T * c->vision_width);
+    }
+    for (int l = 0; l < c->transformer_layers; l++) {
+        snprintf(name, sizeof name, "text.resblocks.%d_out", l);
+        check_act(&io, name, ws.ta.blocks[l].out, (size_t)N * ctx * c->transformer_width);
+    }
+    check_act(&io, "text.pooled_eot", ws.ta.lnf, (size_t)N * c->transformer_width);
+    float *grad = calloc(m->tab.total, sizeof(float));
+    clip_weights gw;
+    REQUIRE_OK(clip_weights_bind(&gw, c, &m->tab, grad));
+    float loss = clip_forward(&ws, &m->w, px->data, ids, N, 0);
+    CHECK(ws.T == ctx); /* one caption fills the whole context */
+    check_act(&io, "logits_per_image", ws.lc.logits, (size_t)N * N);
+    const st_tensor *rl = st_get(&io, "loss");
+    REQUIRE(rl);
+    CHECK_NEAR(loss, ((const float *)rl->data)[0], 1e-5);
+    clip_backward(&ws, &gw, &m->w, ids, N);
+    for (int i = 0; i < m->tab.n; i++) {
+        const param_info *pi = &m->tab.p[i];
+        snprintf(name, sizeof name, "grad.%s", pi->name);
+        const st_tensor *t = st_get(&io, name);
+        REQUIREF(t && t->numel == pi->numel, "reference gradient %s missing", name);
+        double d, mref;
+        maxdiff(grad + pi->offset, t->data, pi->numel, &d, &mref);
+        CHECKF(d <= 1e-3 * mref, "%s: max|diff| %.3g > tol %.3g", name, d, 1e-3 * mref);
+    }
+    clip_weights_free(&gw);
+    free(grad);
+    clip_workspace_free(&ws);
+    free(img);
+    free(txt);
+    st_close(&io);
+    clipc_model_free(m);
+}
+
+TEST(golden_multihead_a) { check_repo_golden("tests/data/goldens/a", 3, 5); }
+TEST(golden_multihead_b) { check_repo_golden("tests/data/goldens/b", 4, 3); }
