@@ -1,0 +1,41 @@
+/*
+ * bench.h — throughput measurements for a named config on random inputs
+ * drawn like the PyTorch peer's random_batch (shared/bench/torch_clip.py):
+ * training steps (forward + backward + AdamW), encoding at a batch and at
+ * batch 1, peak RSS, achieved GFLOP/s by the peer's FLOP formula, and an
+ * SGEMM probe taken in the same run.
+ */
+#ifndef CLIPC_BENCH_H
+#define CLIPC_BENCH_H
+
+#include "clipc.h"
+
+typedef struct {
+    clipc_config cfg;
+    int batch, steps, warmup, infer_reps, train, infer;
+    uint64_t seed;
+    void (*log)(const char *msg, void *ud);
+    void *log_ud;
+} bench_opts;
+
+typedef struct {
+    size_t params;
+    double fwd_flops_per_pair, fwd_flops_vision, fwd_flops_text;
+    double train_pairs_per_s, train_step_s_median, train_gflops;
+    double encode_img_per_s, encode_txt_per_s, img_latency_b1_s, txt_latency_b1_s;
+    double encode_img_gflops, encode_txt_gflops;
+    double sgemm_gflops_start, sgemm_gflops_end;
+    double peak_rss_mib;
+    float first_loss, last_loss;
+} bench_result;
+
+clipc_status bench_run(const bench_opts *o, bench_result *r);
+/* Best-of-3 GFLOP/s of one n x n x n sgemm (a machine-speed probe). */
+double bench_sgemm_probe(int n);
+/* Peak resident set size of this process so far, MiB. */
+double bench_peak_rss_mib(void);
+/* Random images (N,3,R,R) ~ N(0,1) and id rows SOT, random ids, EOT at a
+ * random length in [3, ctx], zeros after: the peer's random_batch. */
+void bench_random_batch(const clipc_config *c, int B, uint64_t seed, float *pixels, int32_t *ids);
+
+#endif
