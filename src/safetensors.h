@@ -27,7 +27,9 @@ typedef struct {
     int64_t shape[ST_MAX_DIMS];
     size_t numel;
     size_t nbytes;
-    const void *data; /* points into the file's data section */
+    const void *data; /* into the file's data section, or into an aligned copy when
+                       * the file's offset is misaligned: always aligned to the
+                       * element size, so it can be cast to float* etc. */
 } st_tensor;
 
 typedef struct {
@@ -40,6 +42,8 @@ typedef struct {
     int n_tensors;
     char **meta_keys, **meta_vals; /* __metadata__ string map */
     int n_meta;
+    void *aligned;           /* copies of tensors whose data in the file is not
+                              * aligned to their element size (owned) */
 } st_file;
 
 /* Opens and validates a file.  On error *f is left empty (st_close is safe). */

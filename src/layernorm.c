@@ -1,0 +1,70 @@
+/*
+ * layernorm.c — LayerNorm over the last dimension (eps 1e-5, biased
+ * variance, float32 as OpenAI's fp32 LayerNorm subclass computes it).
+ *
+ * Statistics are accumulated in double: a row of 768 floats summed in float
+ * loses a few bits, and the cost is nil next to the GEMMs.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "layers.h"
+
+#define LN_EPS 1e-5
+
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        double s = 0.0;
+        for (int i = 0; i < C; i++) s += x[i];
+        double m = s / C, v = 0.0;
+        for (int i = 0; i < C; i++) {
+            double d = x[i] - m;
+            v += d * d;
+        }
+        v /= C;
+        float mf = (float)m, rs = (float)(1.0 / sqrt(v + LN_EPS));
+        float *y = out + (size_t)n * C;
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];
+        if (mean) mean[n] = mf;
+        if (rstd) rstd[n] = rs;
+    }
+}
+
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C) {
+    /* dinp per row: independent rows, any thread split is exact. */
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *dy = dout + (size_t)n * C, *x = inp + (size_t)n * C;
+        float m = mean[n], rs = rstd[n];
+        double dnorm_mean = 0.0, dnorm_norm_mean = 0.0;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - m) * rs;
+            float dn = w[i] * dy[i];
+            dnorm_mean += dn;
+            dnorm_norm_mean += (double)dn * norm;
+        }
+        float a = (float)(dnorm_mean / C), c = (float)(dnorm_norm_mean / C);
+        float *dx = dinp + (size_t)n * C;
+        for (int i = 0; i < C; i++) {
+            float norm = (x[i] - m) * rs;
+            dx[i] += (w[i] * dy[i] - a - norm * c) * rs;
+        }
+    }
+    /* dw, db: sums over rows, split by columns so the order of each sum is
+     * the row order whatever the thread count. */
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < C; i++) {
+        float sw = 0.f, sb = 0.f;
+        for (int n = 0; n < N; n++) {
+            float dy = dout[(size_t)n * C + i];
+            sw += dy * (inp[(size_t)n * C + i] - mean[n]) * rstd[n];
+            sb += dy;
+        }
+        dw[i] += sw;
+        db[i] += sb;
+    }
+}

@@ -1,0 +1,92 @@
+/*
+ * layers.h — the building blocks of CLIP, each a forward/backward pair in the
+ * style of llm.c: plain functions over row-major float arrays, caches needed
+ * by backward are explicit outputs of forward, and backward ACCUMULATES (+=)
+ * into parameter gradients (so gradient accumulation and the shared blocks
+ * of both towers need no extra buffers) while it OVERWRITES the gradient of
+ * its input unless said otherwise.
+ *
+ * Shapes: N = rows (batch * tokens), C = channels.  One file per layer:
+ * layernorm.c, linear.c, attention.c, activation.c, embedding.c, loss.c.
+ *
+ * Determinism: every reduction has a fixed order that does not depend on
+ * the number of threads or their timing (threads split independent rows or
+ * columns; sums over rows are done per column in row order), so training is
+ * bit-exact across runs and resumes.
+ */
+#ifndef CLIPC_LAYERS_H
+#define CLIPC_LAYERS_H
+
+#include <stddef.h>
+#include "clipc.h"
+
+/* ---- layernorm.c: y = (x - mean) / sqrt(var + 1e-5) * w + b over the last dim */
+void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                       const float *b, int N, int C);
+/* dinp += ... (accumulates, since LN inputs are residual streams), dw += , db += */
+void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                        const float *w, const float *mean, const float *rstd, int N, int C);
+
+/* ---- linear.c: y = x W^T + b with W (OUT, IN) as nn.Linear stores it; b may be NULL */
+void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT);
+/* dinp = dout W (overwritten; NULL to skip), dw += dout^T x, db += sum rows (NULL to skip) */
+void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                     const float *w, int N, int IN, int OUT);
+/* y = x P with P (IN, OUT), as CLIP's proj / text_projection are stored (no bias) */
+void matmul_forward(float *out, const float *inp, const float *p, int N, int IN, int OUT);
+/* dinp = dout P^T (overwritten; NULL to skip), dp += x^T dout */
+void matmul_backward(float *dinp, float *dp, const float *dout, const float *inp, const float *p,
+                     int N, int IN, int OUT);
+
+/* ---- attention.c: multi-head self-attention core on packed qkv.
+ * qkv (B, T, 3C) holds q | k | v per row, head h in columns h*hd..(h+1)*hd-1.
+ * att (B, NH, T, T) receives the softmax probabilities (kept for backward).
+ * out (B, T, C) the heads concatenated, before out_proj. */
+void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int causal);
+/* dqkv (B, T, 3C) is overwritten.  scratch holds attention_scratch_floats(T)
+ * floats (one T x T tile per OpenMP thread; size it after clipc_set_threads). */
+size_t attention_scratch_floats(int T);
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                        int B, int T, int C, int NH, int causal);
+
+/* ---- activation.c */
+void quickgelu_forward(float *out, const float *inp, size_t n);
+/* dinp = dout * f'(inp) (overwritten) */
+void quickgelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+void gelu_forward(float *out, const float *inp, size_t n);
+void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+
+/* ---- embedding.c */
+/* Text: out (B, T, C) = tok[ids[b, t]] + pos[t] for t < T; ids rows have stride `ctx`. */
+void token_embedding_forward(float *out, const int32_t *ids, const float *tok, const float *pos, int B,
+                             int T, int ctx, int C);
+void token_embedding_backward(float *dtok, float *dpos, const float *dout, const int32_t *ids, int B, int T,
+                              int ctx, int C);
+/* Vision: im2col of non-overlapping P x P patches.  cols (B*G*G, 3*P*P) in the
+ * (c, ky, kx) order of the conv weight (W, 3, P, P). */
+void patch_im2col(float *cols, const float *pixels, int B, int R, int P);
+/* x (B, G*G+1, W): token 0 = class_emb, token 1+p = patch p; + pos_emb. */
+void vision_embed_forward(float *x, const float *patch_out, const float *class_emb, const float *pos_emb,
+                          int B, int GG, int W);
+/* dpatch (B*G*G, W) overwritten; dclass, dpos accumulated. */
+void vision_embed_backward(float *dpatch, float *dclass, float *dpos, const float *dx, int B, int GG, int W);
+
+/* ---- loss.c: CLIP's symmetric contrastive loss.
+ * img, txt (B, E) unnormalised features; logit_scale is the log of the scale.
+ * Returns the loss; fills logits (B, B) = exp(s) * norm(img) norm(txt)^T.
+ * Backward gives dimg, dtxt (overwritten) and *dscale (accumulated); it
+ * reuses the cache's probs_i as storage for d(logits). */
+typedef struct {
+    float *img_n, *txt_n;     /* (B, E) normalised features */
+    float *img_norm, *txt_norm; /* (B) norms */
+    float *logits;            /* (B, B) logits_per_image */
+    float *probs_i, *probs_t; /* (B, B) softmax of rows of logits / of logits^T */
+} clip_loss_cache;
+size_t clip_loss_cache_floats(int B, int E);
+void clip_loss_cache_bind(clip_loss_cache *c, float *mem, int B, int E);
+float clip_loss_forward(clip_loss_cache *c, const float *img, const float *txt, float logit_scale, int B,
+                        int E);
+void clip_loss_backward(float *dimg, float *dtxt, float *dscale, const clip_loss_cache *c, float logit_scale,
+                        int B, int E);
+
+#endif

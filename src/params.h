@@ -1,0 +1,81 @@
+/*
+ * params.h — the parameters of a CLIP model: one table of named tensors
+ * (OpenAI's state-dict names, sorted by name) laid out back to back in one
+ * flat float buffer, and typed views (clip_weights) into such a buffer.
+ *
+ * The same table describes the parameters, their gradients and the Adam
+ * moments, so each is a single allocation: one memset to zero the grads, one
+ * allreduce later for data parallelism.  Sorting by name makes the flat
+ * buffer byte-identical to the data section of a safetensors file written by
+ * clipc, which is what lets a model be mmap'ed with no copy.
+ */
+#ifndef CLIPC_PARAMS_H
+#define CLIPC_PARAMS_H
+
+#include <stddef.h>
+#include "clipc.h"
+
+/* Which optimiser group a parameter belongs to (per-group learning rates). */
+typedef enum { PG_VISION = 0, PG_TEXT = 1, PG_PROJ = 2, PG_LOGIT_SCALE = 3 } param_group;
+
+typedef struct {
+    char name[80];
+    int ndim;
+    int shape[4];
+    size_t numel;
+    size_t offset;     /* in floats from the start of the flat buffer */
+    param_group group;
+    int layer;         /* transformer block index, -1 when not in a block */
+    int decay;         /* 1 if weight decay applies by default (matrices, not embeddings) */
+} param_info;
+
+typedef struct {
+    param_info *p;
+    int n;
+    size_t total;      /* floats */
+} param_table;
+
+clipc_status param_table_build(const clipc_config *cfg, param_table *t);
+void param_table_free(param_table *t);
+int param_table_find(const param_table *t, const char *name); /* index or -1 */
+
+/* One residual attention block (pre-LN): x += attn(ln_1(x)); x += mlp(ln_2(x)). */
+typedef struct {
+    float *ln_1_w, *ln_1_b;         /* (C) */
+    float *in_proj_w, *in_proj_b;   /* (3C, C), (3C): q, k, v stacked by rows */
+    float *out_proj_w, *out_proj_b; /* (C, C), (C) */
+    float *ln_2_w, *ln_2_b;         /* (C) */
+    float *fc_w, *fc_b;             /* (4C, C), (4C) */
+    float *proj_w, *proj_b;         /* (C, 4C), (C) */
+} block_weights;
+
+typedef struct {
+    float *conv1;                   /* (W, 3, P, P), no bias */
+    float *class_emb;               /* (W) */
+    float *pos_emb;                 /* (G*G+1, W) */
+    float *ln_pre_w, *ln_pre_b;     /* (W) */
+    block_weights *blocks;          /* [vision_layers] */
+    float *ln_post_w, *ln_post_b;   /* (W) */
+    float *proj;                    /* (W, E): used as x @ proj */
+} vision_weights;
+
+typedef struct {
+    float *tok_emb;                 /* (V, C) */
+    float *pos_emb;                 /* (ctx, C) */
+    block_weights *blocks;          /* [transformer_layers] */
+    float *ln_final_w, *ln_final_b; /* (C) */
+    float *proj;                    /* (C, E): text_projection, used as x @ proj */
+} text_weights;
+
+typedef struct {
+    vision_weights v;
+    text_weights t;
+    float *logit_scale;             /* () log of the logit scale */
+} clip_weights;
+
+/* Points the views of *w into `base` (a flat buffer laid out by *t).
+ * Allocates the block arrays; release with clip_weights_free. */
+clipc_status clip_weights_bind(clip_weights *w, const clipc_config *cfg, const param_table *t, float *base);
+void clip_weights_free(clip_weights *w);
+
+#endif

@@ -1,0 +1,115 @@
+/*
+ * text.c — OpenAI's text transformer: token + positional embedding, the
+ * residual blocks under a causal mask, ln_final, the feature at the EOT
+ * position (argmax of the ids: EOT = 49407 is the largest id), then
+ * x @ text_projection.
+ *
+ * Only the pooled EOT rows go through ln_final: the other positions never
+ * reach the output, and the causal mask means positions after the longest
+ * EOT in the batch need not be computed at all (T below the context).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tower.h"
+#include "util.h"
+
+int text_eot_index(const int32_t *row, int ctx) {
+    int best = 0;
+    for (int t = 1; t < ctx; t++)
+        if (row[t] > row[best]) best = t;
+    return best;
+}
+
+clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, int training) {
+    memset(a, 0, sizeof *a);
+    a->B = B;
+    a->T = T;
+    a->C = c->transformer_width;
+    a->E = c->embed_dim;
+    a->NH = c->transformer_heads;
+    a->L = c->transformer_layers;
+    a->training = training;
+    size_t BT = (size_t)B * T, C = (size_t)a->C;
+    size_t blk = block_acts_floats(B, T, a->C, a->NH, training);
+    size_t n = BT * C + (training ? (size_t)a->L * blk : blk + 2 * BT * C) + 3 * (size_t)B * C + 2 * (size_t)B;
+    if (training) n += BT * C + 2 * (size_t)B * C + block_grad_scratch_floats(B, T, a->C);
+    a->mem = clipc_malloc(n * sizeof(float), "text activations");
+    a->blocks = clipc_calloc((size_t)a->L, sizeof(block_acts), "text blocks");
+    a->eot = clipc_calloc((size_t)B, sizeof(int), "text eot");
+    if (!a->mem || !a->blocks || !a->eot) {
+        text_acts_free(a);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory: text activations for batch %d need %.1f MiB", B,
+                           (double)n * 4 / 1048576);
+    }
+    float *m = a->mem;
+    a->x0 = m; m += BT * C;
+    if (training) {
+        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, B, T, a->C, a->NH, 1);
+    } else {
+        float *shared = m;
+        m += blk;
+        float *ping = m, *pong = m + BT * C;
+        m += 2 * BT * C;
+        for (int l = 0; l < a->L; l++) {
+            block_acts_bind(&a->blocks[l], shared, B, T, a->C, a->NH, 0);
+            a->blocks[l].out = (l & 1) ? pong : ping;
+        }
+    }
+    a->pooled = m; m += (size_t)B * C;
+    a->lnf = m; m += (size_t)B * C;
+    a->lnf_mean = m; m += B;
+    a->lnf_rstd = m; m += B;
+    a->dpooled = m; m += (size_t)B * C; /* also the d(ln_final output) in backward */
+    if (training) {
+        a->dx = m; m += BT * C;
+        a->dlnf = m; m += (size_t)B * C;
+        m += (size_t)B * C;
+        m = block_grad_scratch_bind(&a->gs, m, B, T, a->C);
+    }
+    return CLIPC_OK;
+}
+
+void text_acts_free(text_acts *a) {
+    free(a->mem);
+    free(a->blocks);
+    free(a->eot);
+    memset(a, 0, sizeof *a);
+}
+
+void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *c,
+                  int B, int T) {
+    int C = a->C, ctx = c->context_length;
+    token_embedding_forward(a->x0, ids, w->tok_emb, w->pos_emb, B, T, ctx, C);
+    const float *x = a->x0;
+    for (int l = 0; l < a->L; l++) {
+        block_forward(&a->blocks[l], x, &w->blocks[l], B, T, C, a->NH, 1, c->act);
+        x = a->blocks[l].out;
+    }
+    for (int b = 0; b < B; b++) {
+        int e = text_eot_index(ids + (size_t)b * ctx, ctx);
+        if (e >= T) e = T - 1; /* callers pick T > every EOT; stay in bounds regardless */
+        a->eot[b] = e;
+        memcpy(a->pooled + (size_t)b * C, x + ((size_t)b * T + e) * C, (size_t)C * sizeof(float));
+    }
+    layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, w->ln_final_w, w->ln_final_b, B, C);
+    matmul_forward(feat, a->lnf, w->proj, B, C, a->E);
+}
+
+void text_backward(text_acts *a, const text_weights *g, const float *dfeat, const int32_t *ids,
+                   const text_weights *w, const clipc_config *c, int B, int T) {
+    int C = a->C, ctx = c->context_length;
+    matmul_backward(a->dlnf, g->proj, dfeat, a->lnf, w->proj, B, C, a->E);
+    memset(a->dpooled, 0, (size_t)B * C * sizeof(float));
+    layernorm_backward(a->dpooled, g->ln_final_w, g->ln_final_b, a->dlnf, a->pooled, w->ln_final_w, a->lnf_mean,
+                       a->lnf_rstd, B, C);
+    memset(a->dx, 0, (size_t)B * T * C * sizeof(float));
+    for (int b = 0; b < B; b++)
+        memcpy(a->dx + ((size_t)b * T + a->eot[b]) * C, a->dpooled + (size_t)b * C, (size_t)C * sizeof(float));
+    for (int l = a->L - 1; l >= 0; l--) {
+        const float *x = l == 0 ? a->x0 : a->blocks[l - 1].out;
+        block_backward(a->dx, &g->blocks[l], a->dx, x, &a->blocks[l], &w->blocks[l], &a->gs, B, T, C, a->NH, 1,
+                       c->act);
+    }
+    token_embedding_backward(g->tok_emb, g->pos_emb, a->dx, ids, B, T, ctx, C);
+}

@@ -1,0 +1,104 @@
+/*
+ * tower.h — the two encoders of CLIP built from the layers: the residual
+ * attention block (block.c), the vision transformer (vision.c) and the text
+ * transformer (text.c), with the activations each keeps for backward.
+ *
+ * Activation memory is one float array per tower, carved into named views
+ * (llm.c style).  For inference every block shares one set of views except
+ * the residual stream, which alternates between two buffers, so memory does
+ * not grow with depth; for training every block keeps its own.
+ */
+#ifndef CLIPC_TOWER_H
+#define CLIPC_TOWER_H
+
+#include "layers.h"
+#include "params.h"
+
+/* ---- block.c */
+typedef struct {
+    float *ln1, *ln1_mean, *ln1_rstd; /* (N, C), (N), (N) */
+    float *qkv;                       /* (N, 3C) */
+    float *att;                       /* (B, NH, T, T) softmax probabilities */
+    float *atty;                      /* (N, C) heads concatenated */
+    float *res1;                      /* (N, C) x + attention */
+    float *ln2, *ln2_mean, *ln2_rstd; /* (N, C), (N), (N) */
+    float *fch;                       /* (N, 4C) c_fc output, before the activation */
+    float *fch_act;                   /* (N, 4C) after the activation */
+    float *out;                       /* (N, C) block output */
+} block_acts;
+
+/* Scratch for block backward, shared by all blocks of a tower. */
+typedef struct {
+    float *dres;   /* (N, C) */
+    float *dln;    /* (N, C) */
+    float *dfch;   /* (N, 4C) */
+    float *datty;  /* (N, C) */
+    float *dqkv;   /* (N, 3C) */
+    float *attn_scratch; /* attention_scratch_floats(T) */
+} block_grad_scratch;
+
+size_t block_acts_floats(int B, int T, int C, int NH, int with_out);
+float *block_acts_bind(block_acts *a, float *mem, int B, int T, int C, int NH, int with_out);
+size_t block_grad_scratch_floats(int B, int T, int C);
+float *block_grad_scratch_bind(block_grad_scratch *s, float *mem, int B, int T, int C);
+
+void block_forward(block_acts *a, const float *x, const block_weights *w, int B, int T, int C, int NH,
+                   int causal, clipc_act act);
+/* dx (N, C) is overwritten and may alias dout. */
+void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,
+                    const block_weights *w, block_grad_scratch *s, int B, int T, int C, int NH, int causal,
+                    clipc_act act);
+
+/* ---- vision.c */
+typedef struct {
+    int B, T, W, E, NH, L, GG, K, training;
+    float *mem;
+    float *cols;      /* (B*GG, 3*P*P) im2col of the pixels */
+    float *patch;     /* (B*GG, W) conv1 output */
+    float *x0;        /* (B, T, W) class + patches + positional embedding */
+    float *lnpre, *lnpre_mean, *lnpre_rstd; /* (B, T, W) block 0 input */
+    block_acts *blocks;
+    float *cls;       /* (B, W) token 0 of the last block */
+    float *lnpost, *lnpost_mean, *lnpost_rstd; /* (B, W) */
+    /* training only */
+    float *dx, *dx0;  /* (B, T, W) residual stream / embedding gradients */
+    float *dcls, *dlnpost; /* (B, W) */
+    float *dpatch;    /* (B*GG, W) */
+    block_grad_scratch gs;
+} vision_acts;
+
+clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *cfg, int B, int training);
+void vision_acts_free(vision_acts *a);
+/* feat (B, E).  B may be less than the capacity. */
+void vision_forward(vision_acts *a, float *feat, const float *pixels, const vision_weights *w,
+                    const clipc_config *cfg, int B);
+/* Gradients of the vision parameters accumulate into *g. */
+void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat, const vision_weights *w,
+                     const clipc_config *cfg, int B);
+
+/* ---- text.c */
+typedef struct {
+    int B, T, C, E, NH, L, training;
+    float *mem;
+    float *x0;        /* (B, T, C) token + positional embedding */
+    block_acts *blocks;
+    int *eot;         /* (B) argmax of each id row */
+    float *pooled;    /* (B, C) last block output at the EOT position */
+    float *lnf, *lnf_mean, *lnf_rstd; /* (B, C) ln_final of the pooled rows */
+    float *dpooled;   /* (B, C) */
+    float *dx, *dlnf; /* training only: (B, T, C), (B, C) */
+    block_grad_scratch gs;
+} text_acts;
+
+clipc_status text_acts_alloc(text_acts *a, const clipc_config *cfg, int B, int T, int training);
+void text_acts_free(text_acts *a);
+/* Runs positions 0..T-1 (T <= capacity); exact as long as T > max EOT index,
+ * since the causal mask keeps later positions from reaching the EOT. */
+void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *cfg,
+                  int B, int T);
+void text_backward(text_acts *a, const text_weights *g, const float *dfeat, const int32_t *ids,
+                   const text_weights *w, const clipc_config *cfg, int B, int T);
+/* argmax of each row of ids (first on ties, as torch.argmax). */
+int text_eot_index(const int32_t *row, int ctx);
+
+#endif
