@@ -58,7 +58,7 @@ void clipc_image_free(clipc_image *img) {
 static clipc_status png_fail(spng_ctx *ctx, uint8_t *buf, const char *name, int rc) {
     spng_ctx_free(ctx);
     free(buf);
-    if (rc == SPNG_EOF || rc == SPNG_EBUFSIZ)
+    if (rc == SPNG_IO_EOF || rc == SPNG_EOF || rc == SPNG_EBUFSIZ)
         return clipc_error(CLIPC_ERR_FORMAT, "%s: truncated PNG file", name);
     return clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt PNG file: %s", name, spng_strerror(rc));
 }
@@ -101,7 +101,9 @@ static clipc_status decode_png(const void *buf, size_t len, const char *name, cl
         break;
     }
     case SPNG_COLOR_TYPE_GRAYSCALE_ALPHA:
-        fmt = depth == 16 ? SPNG_FMT_GA16 : SPNG_FMT_GA8, ch = 2, wide = depth == 16;
+        /* libspng 0.7 has no GA8/GA16 output for this type: go through RGBA
+         * (R = G = B = grey) and keep channels 0 and 3 below. */
+        fmt = depth == 16 ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8, ch = 2, wide = depth == 16;
         break;
     case SPNG_COLOR_TYPE_TRUECOLOR_ALPHA:
         fmt = depth == 16 ? SPNG_FMT_RGBA16 : SPNG_FMT_RGBA8, ch = 4, wide = depth == 16;
@@ -125,18 +127,22 @@ static clipc_status decode_png(const void *buf, size_t len, const char *name, cl
     spng_ctx_free(ctx);
 
     size_t npix = (size_t)ihdr.width * ihdr.height;
-    if (wide) {
-        /* Host-endian 16-bit samples; Pillow keeps the most significant byte.
-         * RGBA16 output for RGB input carries a dummy alpha we drop. */
-        int src_ch = fmt == SPNG_FMT_GA16 ? 2 : 4;
+    if (wide || ch == 2) {
+        /* Repack RGBA8/RGBA16 output to `ch` 8-bit channels.  16-bit samples
+         * are host-endian and Pillow keeps their most significant byte;
+         * grey+alpha takes R and A; RGB drops the dummy alpha. */
         uint8_t *px = malloc(npix * ch);
         if (!px) {
             free(raw);
             return clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", name);
         }
-        const uint16_t *in16 = (const uint16_t *)(void *)raw;
+        static const int pick2[2] = {0, 3}, pick3[3] = {0, 1, 2}, pick4[4] = {0, 1, 2, 3};
+        const int *pick = ch == 2 ? pick2 : ch == 3 ? pick3 : pick4;
         for (size_t i = 0; i < npix; i++)
-            for (int c = 0; c < ch; c++) px[i * ch + c] = (uint8_t)(in16[i * src_ch + c] >> 8);
+            for (int c = 0; c < ch; c++) {
+                size_t j = i * 4 + pick[c];
+                px[i * ch + c] = wide ? (uint8_t)(((const uint16_t *)(void *)raw)[j] >> 8) : raw[j];
+            }
         free(raw);
         raw = px;
     }
