@@ -95,7 +95,9 @@ typedef struct {
 /* Decodes a PNG or JPEG file (recognised by its magic bytes, not its
  * extension) and applies the JPEG's EXIF orientation.  Palette PNGs are
  * expanded (to RGBA when they have tRNS), 16-bit samples keep their high
- * byte (as Pillow), CMYK/YCCK JPEGs become RGB with Pillow's conversion.
+ * byte (as Pillow), CMYK/YCCK JPEGs become RGB with Pillow's conversion
+ * (Pillow resizes those in CMYK and converts after, so their preprocessed
+ * pixels may differ from OpenAI's by a few levels when a resize happens).
  * Refuses 16-bit greyscale PNGs (Pillow opens them as 32-bit "I" and clips
  * them to 255 in convert("RGB"), which no 8-bit image can reproduce), and
  * images over 2^28 pixels or 65535 on a side. */

@@ -40,17 +40,12 @@ clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint
 
     /* 1. Resize the shorter side to `size`.  The products fit in int64 and
      * convert to double exactly, so the division rounds as Python's does. */
-    int nw, nh;
-    if (w <= h) {
-        nw = size;
-        nh = (int)((double)((int64_t)size * h) / w);
-    } else {
-        nh = size;
-        nw = (int)((double)((int64_t)size * w) / h);
-    }
-    if (nw < size || nh < size || (uint64_t)nw * nh > (1ull << 30))
-        return clipc_error(CLIPC_ERR_RANGE,
-                           "preprocess: %dx%d image resizes to %dx%d, out of range", w, h, nw, nh);
+    int short_side = w <= h ? w : h, long_side = w <= h ? h : w;
+    double q = (double)((int64_t)size * long_side) / short_side;
+    if (q * size > (double)(1 << 30))
+        return clipc_error(CLIPC_ERR_RANGE, "preprocess: %dx%d image would resize to %.0fx%d, too large",
+                           w, h, q, size);
+    int nlong = (int)q, nw = w <= h ? size : nlong, nh = w <= h ? nlong : size;
     clipc_image resized = {0};
     const clipc_image *src = img;
     if (nw != w || nh != h) {

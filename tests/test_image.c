@@ -231,6 +231,10 @@ TEST(image_preprocess_bad_args) {
     img.channels = 5;
     CHECK(clipc_preprocess(&img, 2, out, NULL) == CLIPC_ERR_INVALID);
     img.channels = 1;
+    /* 65535 x 1 to 65535 px would be 65535^2 x 65535: refused, no overflow. */
+    uint8_t line[8] = {0};
+    clipc_image thin = {.width = 8, .height = 1, .channels = 1, .data = line};
+    CHECK(clipc_preprocess(&thin, 65535, out, NULL) == CLIPC_ERR_RANGE);
     REQUIRE_OK(clipc_preprocess(&img, 2, out, NULL));
     /* grey 1 -> (1/255 - mean_r) / std_r as float32 */
     CHECK(out[0] == (1.0f / 255.0f - 0.48145466f) / 0.26862954f);
