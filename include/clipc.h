@@ -86,11 +86,21 @@ int clipc_get_threads(void);
 typedef struct {
     int width, height, channels;
     uint8_t *data; /* width*height*channels bytes, owned */
+    /* 1 when Pillow would hold the source as a palette ("P") or bilevel ("1")
+     * image: Image.resize always resamples those with NEAREST, so
+     * clipc_preprocess does too.  0 for images you build yourself. */
+    int nearest;
 } clipc_image;
 
 /* Decodes a PNG or JPEG file (recognised by its magic bytes, not its
  * extension) and applies the JPEG's EXIF orientation.  Palette PNGs are
- * expanded.  Refuses images larger than 2^28 pixels. */
+ * expanded (to RGBA when they have tRNS), 16-bit samples keep their high
+ * byte (as Pillow), CMYK/YCCK JPEGs become RGB with Pillow's conversion
+ * (Pillow resizes those in CMYK and converts after, so their preprocessed
+ * pixels may differ from OpenAI's by a few levels when a resize happens).
+ * Refuses 16-bit greyscale PNGs (Pillow opens them as 32-bit "I" and clips
+ * them to 255 in convert("RGB"), which no 8-bit image can reproduce), and
+ * images over 2^28 pixels or 65535 on a side. */
 clipc_status clipc_image_load(const char *path, clipc_image *out);
 /* The same from a memory buffer; `name` is used in error messages. */
 clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, clipc_image *out);
