@@ -27,7 +27,7 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test asan clean deps demo bench
+.PHONY: all test asan clean deps demo bench fuzz
 all: $(BUILD)/clipc $(BUILD)/clipc_tests
 
 $(BUILD)/libclipc.a: $(LIB_OBJ)
@@ -60,5 +60,16 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/clipc_tests
 
+# libFuzzer target for the tokenizer (not built by default; needs clang 14 and
+# libclang-rt-14-dev).  Run: build-fuzz/fuzz_tokenizer -max_total_time=600 CORPUS_DIR
+FUZZ_SRC := tests/fuzz/fuzz_tokenizer.c src/tokenizer.c src/text_normalize.c src/html_entities.c \
+            src/utf8.c src/vocab_data.c src/error.c src/fileio.c
+fuzz: build-fuzz/fuzz_tokenizer
+build-fuzz/fuzz_tokenizer: $(FUZZ_SRC) $(wildcard src/*.h) include/clipc.h data/bpe_simple_vocab_16e6.txt.gz
+	@mkdir -p build-fuzz
+	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+	    -Wall -Wextra -Werror -Iinclude -Isrc $(shell pkg-config --cflags libutf8proc zlib) \
+	    -o $@ $(FUZZ_SRC) $(shell pkg-config --libs libutf8proc zlib) -lpthread
+
 clean:
-	rm -rf build build-asan build-bench
+	rm -rf build build-asan build-bench build-fuzz
