@@ -16,8 +16,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
 /* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
 void cli_warn(const char *msg, void *ud);
-/* Default path of the tokenizer vocabulary (NULL = embedded). */
-#define CLI_MAX_INPUTS 65536
+#include <stdio.h>
+/* json_out.c: a JSON string (invalid UTF-8 bytes as \udcXX) and a float array (%.9g). */
+void json_write_string(FILE *f, const char *s);
+void json_write_floats(FILE *f, const float *x, int n);
 
 /* Declared weak while the subcommands are written on separate branches: a
  * command whose file is absent is simply not offered. */
