@@ -299,6 +299,21 @@ static clipc_status caption_add(builder *b, int img, const char *text, size_t n,
     return CLIPC_OK;
 }
 
+/* A record of a line format: the image exists only through its captions,
+ * so an empty caption skips the whole record. */
+static clipc_status pair_add(builder *b, const char *name, size_t nn, const char *cap, size_t cn,
+                             int line, const char *file) {
+    trim(&cap, &cn);
+    if (cn == 0) {
+        warn_at(b, W_EMPTY, file, line, "caption is empty");
+        return CLIPC_OK;
+    }
+    int idx;
+    clipc_status s = image_get(b, name, nn, line, &idx, NULL);
+    if (!s) s = caption_add(b, idx, cap, cn, line, line, file);
+    return s;
+}
+
 /* -------------------------------------------------------- text checks */
 
 /* Refuses what is not a UTF-8 text file: UTF-16/32 (BOM), NUL bytes, and
@@ -606,9 +621,7 @@ static clipc_status read_flickr8k(builder *b, const char *buf, size_t len) {
             warn_at(b, W_BAD_NAME, b->path, it.line, "'%s'", excerpt(name, nn, ex, sizeof ex));
             continue;
         }
-        int idx;
-        s = image_get(b, name, nn, it.line, &idx, NULL);
-        if (!s) s = caption_add(b, idx, tab + 1, n - (size_t)(tab + 1 - l), it.line, it.line, b->path);
+        s = pair_add(b, name, nn, tab + 1, n - (size_t)(tab + 1 - l), it.line, b->path);
         if (s) return s;
     }
     return read_flickr8k_splits(b);
@@ -696,9 +709,7 @@ static clipc_status read_flickr30k(builder *b, const char *buf, size_t len) {
             warn_at(b, W_BAD_NAME, b->path, it.line, "'%s'", excerpt(name, nn, ex, sizeof ex));
             continue;
         }
-        int idx;
-        s = image_get(b, name, nn, it.line, &idx, NULL);
-        if (!s) s = caption_add(b, idx, cap, cn, it.line, it.line, b->path);
+        s = pair_add(b, name, nn, cap, cn, it.line, b->path);
         if (s) return s;
     }
     return CLIPC_OK;
@@ -818,7 +829,6 @@ static clipc_status read_csv(builder *b, const char *buf, size_t len, char delim
     const char *p = buf + bom, *end = buf + len;
     csv_record r = {0};
     int line = 1, first = 1, img_col = 0, cap_col = 1, n_fields = 2;
-    char ex[64];
     for (;;) {
         int start = line;
         const char *bad;
@@ -863,10 +873,7 @@ static clipc_status read_csv(builder *b, const char *buf, size_t len, char delim
             warn_at(b, W_MALFORMED, b->path, start, "empty image name");
             continue;
         }
-        (void)ex;
-        int idx;
-        s = image_get(b, name, nn, start, &idx, NULL);
-        if (!s) s = caption_add(b, idx, cap, cn, start, start, b->path);
+        s = pair_add(b, name, nn, cap, cn, start, b->path);
         if (s) break;
     }
     free(r.buf);
