@@ -256,7 +256,8 @@ void clipc_sampler_free(clipc_sampler *s);
  * epoch the batch belongs to. */
 clipc_status clipc_sampler_next(clipc_sampler *s, int *images, int *captions, int *n,
                                 int64_t *epoch);
-/* Batches in the current epoch (depends on deferrals, so on the epoch). */
+/* Batches in the epoch the next batch belongs to (deferrals can add one or
+ * two, so it varies between epochs). */
 int clipc_sampler_batches_in_epoch(const clipc_sampler *s);
 
 #define CLIPC_SAMPLER_STATE_WORDS 8

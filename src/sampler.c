@@ -258,16 +258,14 @@ void clipc_sampler_free(clipc_sampler *s) {
 
 clipc_status clipc_sampler_next(clipc_sampler *s, int *images, int *captions, int *n,
                                 int64_t *epoch) {
-    if (s->pos >= s->n_batches) {
-        clipc_status st = plan_epoch(s, s->epoch + 1);
-        if (st) return st;
-    }
     int a = s->batch_start[s->pos], b = s->batch_start[s->pos + 1];
     memcpy(images, s->plan_img + a, (size_t)(b - a) * sizeof(int));
     memcpy(captions, s->plan_cap + a, (size_t)(b - a) * sizeof(int));
     *n = b - a;
     if (epoch) *epoch = s->epoch;
-    s->pos++;
+    /* Plan the next epoch as soon as this one is used up, so the state and
+     * batches_in_epoch always describe the batch that comes next. */
+    if (++s->pos == s->n_batches) return plan_epoch(s, s->epoch + 1);
     return CLIPC_OK;
 }
 
@@ -300,7 +298,7 @@ clipc_status clipc_sampler_set_state(clipc_sampler *s, const uint64_t st[CLIPC_S
     uint64_t old_seed = s->seed;
     s->seed = st[1];
     clipc_status e = plan_epoch(s, (int64_t)st[2]);
-    if (!e && (st[3] > (uint64_t)s->n_batches || s->check != st[7]))
+    if (!e && (st[3] >= (uint64_t)s->n_batches || s->check != st[7]))
         e = clipc_error(CLIPC_ERR_INVALID, "sampler state: position %llu / check word do not match "
                         "the rebuilt epoch plan", (unsigned long long)st[3]);
     if (e) {
