@@ -944,7 +944,7 @@ static clipc_status walk(builder *b, const char *root, const char *rel, int dept
         n++;
     }
     closedir(d);
-    if (!s) qsort(names, n, sizeof *names, cmp_str);
+    if (!s && n) qsort(names, n, sizeof *names, cmp_str);
     for (size_t i = 0; i < n && !s; i++) {
         char *full = path_join(dir, names[i]);
         char *r = rel[0] ? path_join(rel, names[i]) : strdup(names[i]);
