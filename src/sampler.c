@@ -296,14 +296,17 @@ clipc_status clipc_sampler_set_state(clipc_sampler *s, const uint64_t st[CLIPC_S
     if (st[2] > (uint64_t)INT64_MAX)
         return clipc_error(CLIPC_ERR_FORMAT, "sampler state: bad epoch");
     uint64_t old_seed = s->seed;
+    int64_t old_epoch = s->epoch;
+    int old_pos = s->pos;
     s->seed = st[1];
     clipc_status e = plan_epoch(s, (int64_t)st[2]);
     if (!e && (st[3] >= (uint64_t)s->n_batches || s->check != st[7]))
         e = clipc_error(CLIPC_ERR_INVALID, "sampler state: position %llu / check word do not match "
                         "the rebuilt epoch plan", (unsigned long long)st[3]);
-    if (e) {
+    if (e) { /* back to where the sampler was */
         s->seed = old_seed;
-        plan_epoch(s, 0);
+        plan_epoch(s, old_epoch);
+        s->pos = old_pos;
         return e;
     }
     s->pos = (int)st[3];
