@@ -138,6 +138,185 @@ clipc_status clipc_tokenize_context(clipc_tokenizer *tok, const char *text, size
  * malloc'ed, NUL-terminated. */
 clipc_status clipc_detokenize(clipc_tokenizer *tok, const int32_t *ids, int n, char **text);
 
+/* ---------------------------------------------------------------- datasets */
+
+/* A caption dataset: images (a path relative to an image root, a split, an
+ * id) and captions (UTF-8 text, the image it describes).  The captions of
+ * image i are the contiguous indices first..first+count-1 given by
+ * clipc_dataset_image_captions(), in file order.
+ *
+ * Formats, recognised by content (or forced with opts.format):
+ *   karpathy  Karpathy's split JSON (dataset_flickr8k/flickr30k/coco.json):
+ *             images[].filename (+ filepath for COCO), split, imgid,
+ *             sentences[].raw/sentid; other keys ignored, any order; an
+ *             image with no sentences is kept as image-only.
+ *   flickr8k  Flickr8k.token.txt ("name#n<TAB>caption", key split at the
+ *             last '#'), plus Flickr_8k.{train,dev,test}Images.txt beside it
+ *             when present (-> splits train/val/test).
+ *   flickr30k Kaggle's results.csv ("image_name| comment_number| comment"):
+ *             comment number must be 0..4; the known line lacking its
+ *             second '|' ("x.jpg| 4   caption") is repaired and reported.
+ *   csv, tsv  "image,caption" rows, header optional (a header may name the
+ *             columns image/filename/image_name/path and caption/text/
+ *             comment/sentence/raw, in any position), RFC 4180 quoting.
+ *   folder    a directory: every .jpg/.jpeg/.png below it (recursive, sorted)
+ *             with captions in the same-named .txt, one per non-empty line.
+ * All text files: UTF-8 with optional BOM, LF or CRLF.
+ *
+ * Problems in the data (malformed lines, invalid UTF-8, empty or duplicate
+ * captions, missing image files, ...) are skipped and reported through
+ * opts.warn once per kind, as "<file>:<line>: <kind>: <detail> (<n> in all;
+ * <action>)" with the first occurrence.  Loading fails only when the file is
+ * unreadable or not text (NUL bytes, lines over 1 MiB, UTF-16), the JSON
+ * does not parse, an option is bad, or no image is left. */
+
+typedef struct clipc_dataset clipc_dataset;
+
+typedef enum {
+    CLIPC_DS_AUTO = 0,
+    CLIPC_DS_KARPATHY,
+    CLIPC_DS_FLICKR8K,
+    CLIPC_DS_FLICKR30K,
+    CLIPC_DS_CSV,
+    CLIPC_DS_TSV,
+    CLIPC_DS_FOLDER
+} clipc_dataset_format;
+
+typedef enum {
+    CLIPC_SPLIT_NONE = 0, /* the file says nothing about splits */
+    CLIPC_SPLIT_TRAIN,
+    CLIPC_SPLIT_VAL,      /* Karpathy "val", Flickr8k devImages */
+    CLIPC_SPLIT_TEST,
+    CLIPC_SPLIT_RESTVAL   /* COCO's extra training images */
+} clipc_split;
+
+typedef struct {
+    clipc_dataset_format format; /* CLIPC_DS_AUTO = by content */
+    /* Folder the image paths are relative to.  NULL = the caption file's
+     * directory, except: Flickr8k (token file or "dataset": "flickr8k")
+     * uses Flicker8k_Dataset/ or Flickr8k_Dataset/ beside the file if one
+     * exists, Flickr30k uses flickr30k_images/ beside it if it exists, and
+     * a folder dataset uses the folder itself. */
+    const char *image_root;
+    /* "train", "val", "test", "restval", or NULL / "all" for every image.
+     * Asking for a split from a file without split information fails. */
+    const char *split;
+    int check_images; /* 1 = stat every image file, skip missing ones */
+    void (*warn)(const char *msg, void *ud); /* may be NULL */
+    void *warn_ud;
+} clipc_dataset_opts;
+
+/* Loads a dataset from a caption file or folder; opts may be NULL. */
+clipc_status clipc_dataset_load(const char *path, const clipc_dataset_opts *opts,
+                                clipc_dataset **out);
+void clipc_dataset_free(clipc_dataset *ds);
+
+clipc_dataset_format clipc_dataset_get_format(const clipc_dataset *ds);
+/* "karpathy", "flickr8k", "flickr30k", "csv", "tsv", "folder" ("auto"). */
+const char *clipc_dataset_format_name(clipc_dataset_format f);
+/* Inverse of clipc_dataset_format_name; CLIPC_ERR_INVALID for unknown names. */
+clipc_status clipc_dataset_format_parse(const char *name, clipc_dataset_format *f);
+/* "train", "val", "test", "restval", "" for CLIPC_SPLIT_NONE. */
+const char *clipc_split_name(clipc_split s);
+
+int clipc_dataset_n_images(const clipc_dataset *ds);
+int clipc_dataset_n_captions(const clipc_dataset *ds);
+/* The image root actually used (never NULL; "" = current directory). */
+const char *clipc_dataset_image_root(const clipc_dataset *ds);
+/* Image i's path relative to the root (COCO: "filepath/filename"). */
+const char *clipc_dataset_image_path(const clipc_dataset *ds, int i);
+/* root + "/" + relative path into buf (snprintf semantics: returns the
+ * length it needs; the result is complete only if that is < cap). */
+int clipc_dataset_image_fullpath(const clipc_dataset *ds, int i, char *buf, size_t cap);
+clipc_split clipc_dataset_image_split(const clipc_dataset *ds, int i);
+/* Karpathy imgid when the file has one, else the image's 0-based position
+ * in file order (before any filtering). */
+int64_t clipc_dataset_image_id(const clipc_dataset *ds, int i);
+/* Number of captions of image i; *first receives the index of the first. */
+int clipc_dataset_image_captions(const clipc_dataset *ds, int i, int *first);
+/* Caption c's text (UTF-8, trimmed, NUL-terminated). */
+const char *clipc_dataset_caption(const clipc_dataset *ds, int c);
+int clipc_dataset_caption_image(const clipc_dataset *ds, int c);
+/* Karpathy: sentid (-1 if absent); line formats: the caption's line number
+ * in the file (folder: in its .txt file). */
+int64_t clipc_dataset_caption_id(const clipc_dataset *ds, int c);
+
+/* Batch sampler for contrastive training.  Each epoch visits every image
+ * that has captions exactly once, in a seeded random order, pairing it with
+ * one of its captions chosen at random; a batch never holds two captions of
+ * one image nor two captions with the same normalised text (ASCII lower-case,
+ * white space collapsed) — an image whose captions all clash is deferred to
+ * the next batch.  The epoch plan is a pure function of (seed, epoch), so
+ * the state is a few integers and resuming from it continues bit-exactly. */
+typedef struct clipc_sampler clipc_sampler;
+
+/* Over a dataset (which must outlive the sampler).  Pairs are (image index,
+ * caption index) into the dataset.  drop_last = 1 drops a final partial batch
+ * of each epoch. */
+clipc_status clipc_sampler_create(const clipc_dataset *ds, int batch_size, uint64_t seed,
+                                  int drop_last, clipc_sampler **out);
+/* The same over plain arrays: image i has captions cap_offsets[i] ..
+ * cap_offsets[i+1]-1 whose texts are texts[...] (copied as needed). */
+clipc_status clipc_sampler_create_raw(int n_images, const int *cap_offsets,
+                                      const char *const *texts, int batch_size, uint64_t seed,
+                                      int drop_last, clipc_sampler **out);
+void clipc_sampler_free(clipc_sampler *s);
+/* The next batch: images[k], captions[k] for k < *n (arrays of batch_size).
+ * Crosses into the next epoch by itself; *epoch (may be NULL) receives the
+ * epoch the batch belongs to. */
+clipc_status clipc_sampler_next(clipc_sampler *s, int *images, int *captions, int *n,
+                                int64_t *epoch);
+/* Batches in the epoch the next batch belongs to (deferrals can add one or
+ * two, so it varies between epochs). */
+int clipc_sampler_batches_in_epoch(const clipc_sampler *s);
+
+#define CLIPC_SAMPLER_STATE_WORDS 8
+/* Serialise / restore the position: magic, seed, epoch, batch index, batch
+ * size, drop_last, a fingerprint of the data and a check word.  Restoring
+ * onto a sampler over different data or batch size fails. */
+void clipc_sampler_get_state(const clipc_sampler *s, uint64_t state[CLIPC_SAMPLER_STATE_WORDS]);
+clipc_status clipc_sampler_set_state(clipc_sampler *s,
+                                     const uint64_t state[CLIPC_SAMPLER_STATE_WORDS]);
+
+/* Cross-modal retrieval metrics (Karpathy/VSE++ protocol): sim is
+ * [n_images x n_texts] row-major, text_image[t] the image of text t.
+ *   i2t: for image i, rank = 1 + number of texts of OTHER images scoring
+ *        >= its best-scoring own text; hit@K if rank <= K.  Images with no
+ *        text are left out (n_i2t counts the others).
+ *   t2i: for text t, rank = 1 + number of OTHER images scoring >= its own
+ *        image; hit@K if rank <= K.
+ * Ties count against the item (pessimistic), so the result does not depend
+ * on sort order.  Recalls are fractions in [0,1]; median rank is
+ * floor(median of ranks) as in VSE++ (np.floor(np.median(r)) + 1 on 0-based
+ * ranks); mean rank is the mean 1-based rank.  NaN in sim is an error. */
+#define CLIPC_METRICS_MAX_K 8
+typedef struct {
+    int n_k;
+    int k[CLIPC_METRICS_MAX_K];
+    double i2t_recall[CLIPC_METRICS_MAX_K];
+    double t2i_recall[CLIPC_METRICS_MAX_K];
+    double i2t_median_rank, i2t_mean_rank;
+    double t2i_median_rank, t2i_mean_rank;
+    int n_i2t, n_t2i; /* queries counted in each direction */
+} clipc_retrieval_metrics;
+
+/* ks == NULL (or n_k == 0) means K = 1, 5, 10.  If i2t_ranks / t2i_ranks are
+ * not NULL they receive each query's rank ([n_images], 0 for images without
+ * texts; [n_texts]). */
+clipc_status clipc_retrieval_eval(const float *sim, int n_images, int n_texts,
+                                  const int *text_image, const int *ks, int n_k,
+                                  clipc_retrieval_metrics *out, int *i2t_ranks,
+                                  int *t2i_ranks);
+
+/* Zero-shot classification accuracy: logits [n x n_classes], labels[n].
+ * acc[j] = fraction of rows whose label is in the top ks[j] (ties count
+ * against the label).  Convenience: clipc_zeroshot_accuracy gives top-1 and
+ * top-5 (top-5 = top-n_classes when there are fewer classes). */
+clipc_status clipc_topk_accuracy(const float *logits, int n, int n_classes, const int *labels,
+                                 const int *ks, int n_k, double *acc);
+clipc_status clipc_zeroshot_accuracy(const float *logits, int n, int n_classes,
+                                     const int *labels, double *top1, double *top5);
+
 /* ------------------------------------------------------------------- model */
 
 typedef struct clipc_model clipc_model;
