@@ -73,3 +73,16 @@ build-fuzz/fuzz_tokenizer: $(FUZZ_SRC) $(wildcard src/*.h) include/clipc.h data/
 
 clean:
 	rm -rf build build-asan build-bench build-fuzz
+
+# libFuzzer target for the safetensors reader (clang only; not in `all`).
+# Run: mkdir -p /tmp/stf && build-fuzz/fuzz_safetensors /tmp/stf tests/fuzz/corpus_safetensors \
+#        -dict=tests/fuzz/safetensors.dict -max_total_time=300
+FUZZ_CC    ?= clang
+FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
+              -fno-sanitize-recover=all -Iinclude -Isrc $(shell pkg-config --cflags libcjson libutf8proc)
+.PHONY: fuzz-safetensors
+fuzz-safetensors: build-fuzz/fuzz_safetensors
+build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src/error.c src/fileio.c src/safetensors.h src/util.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/safetensors.c src/error.c src/fileio.c \
+	    $(shell pkg-config --libs libcjson libutf8proc)

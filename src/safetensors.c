@@ -46,6 +46,8 @@
 #define ST_MAX_HEADER (100u * 1000u * 1000u) /* 100 MB, as the reference reader */
 #define ST_MAX_INT 9007199254740992.0        /* 2^53: larger doubles are not exact */
 
+static const uint64_t empty_tensor; /* see parse() */
+
 static const struct {
     const char *name;
     size_t size;
@@ -94,6 +96,20 @@ static long long utf8_bad_offset(const uint8_t *s, size_t n) {
         utf8proc_ssize_t k = utf8proc_iterate(s + i, (utf8proc_ssize_t)(n - i), &cp);
         if (k <= 0) return (long long)i;
         i += (size_t)k;
+    }
+    return -1;
+}
+
+/* Offset of a "\u0000" escape in the JSON text, or -1.  cJSON decodes it
+ * into a NUL inside a C string, which would silently cut a tensor name or a
+ * metadata value short ("a\u0000b" read as "a"); such headers are refused.
+ * An escape is real when preceded by an even number of backslashes. */
+static long long escaped_nul_offset(const char *s, size_t n) {
+    for (size_t i = 0; i + 6 <= n; i++) {
+        if (s[i] != '\\' || memcmp(s + i + 1, "u0000", 5) != 0) continue;
+        size_t k = i;
+        while (k > 0 && s[k - 1] == '\\') k--;
+        if ((i - k) % 2 == 0) return (long long)i;
     }
     return -1;
 }
@@ -262,6 +278,10 @@ static clipc_status parse(const uint8_t *p, size_t len, const char *name, st_fil
     if (bad >= 0)
         return clipc_error(CLIPC_ERR_FORMAT, "%s: header has %s at byte %lld", name,
                            hdr[bad] ? "invalid UTF-8" : "a NUL byte", bad + 8);
+    bad = escaped_nul_offset((const char *)hdr, (size_t)n);
+    if (bad >= 0)
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: header has an escaped NUL character (\\u0000) at byte %lld",
+                           name, bad + 8);
     f->data = hdr + n;
     f->data_len = len - 8 - (size_t)n;
 
@@ -311,7 +331,9 @@ static clipc_status parse(const uint8_t *p, size_t len, const char *name, st_fil
         f->n_tensors++;
         size_t begin = 0;
         if ((s = parse_entry(e, name, f->data_len, t, &begin)) != CLIPC_OK) goto done;
-        t->data = f->data + begin;
+        /* An empty tensor is never read; point it at an aligned object
+         * so that even casting its pointer is well defined. */
+        t->data = t->nbytes ? (const void *)(f->data + begin) : (const void *)&empty_tensor;
         spans[f->n_tensors - 1] = (span){begin, begin + t->nbytes, f->n_tensors - 1};
     }
 

@@ -114,9 +114,9 @@ static void put_u64(uint8_t *p, uint64_t v) {
 typedef struct {
     const char *label;
     const char *header;  /* JSON header text */
-    size_t data_len;     /* bytes of data after the header */
+    size_t data_len;     /* bytes of data actually present after the header */
     long long len_delta; /* added to the true header length in the prefix */
-    long long truncate;  /* >= 0: cut the file to this many bytes */
+    long long truncate;  /* >= 0: cut the file to this many bytes; -1: keep it whole */
     uint64_t force_len;  /* nonzero: header length field value */
     const char *tensor;  /* must appear in the message (or NULL) */
     const char *phrase;  /* must appear in the message */
@@ -131,7 +131,7 @@ static const bad_case bad_cases[] = {
      "truncated"},
     {"trunc_midtensor", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                         "\"b\":{\"dtype\":\"I64\",\"shape\":[2],\"data_offsets\":[8,24]}}",
-     24, 0, 8 + 0 /* patched below: header + 12 */, 0, "\"b\"", "truncated"},
+     12, 0, -1, 0, "\"b\"", "truncated"},
     {"len_too_big", "{}", 0, 100, -1, 0, NULL, "larger than"},
     {"len_too_small", "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 4, -5, -1, 0, NULL,
      "not valid JSON"},
@@ -192,6 +192,9 @@ static const bad_case bad_cases[] = {
      "invalid UTF-8 at byte 11"},
     {"overlong_utf8", "{\"\xc0\xaf\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, 0, -1, 0, NULL,
      "invalid UTF-8"},
+    {"escaped_nul", "{\"a\\u0000b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, 0, -1, 0, NULL,
+     "escaped NUL character"},
+    {"escaped_nul_meta", "{\"__metadata__\":{\"k\":\"\\\\\\u0000\"}}", 0, 0, -1, 0, NULL, "escaped NUL character"},
     {"surrogate_utf8", "{\"\xed\xa0\x80\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1, 0, -1, 0,
      NULL, "invalid UTF-8"},
 };
@@ -207,10 +210,7 @@ TEST(safetensors_malformed) {
         put_u64(buf, bc->force_len ? bc->force_len : (uint64_t)((long long)hl + bc->len_delta));
         memcpy(buf + 8, bc->header, hl);
         for (size_t i = 0; i < bc->data_len; i++) buf[8 + hl + i] = (uint8_t)i;
-        size_t len = total;
-        if (strcmp(bc->label, "empty") == 0) len = 0;
-        else if (strcmp(bc->label, "trunc_midtensor") == 0) len = 8 + hl + 12;
-        else if (bc->truncate >= 0) len = (size_t)bc->truncate;
+        size_t len = bc->truncate >= 0 ? (size_t)bc->truncate : total;
         char path[512];
         snprintf(path, sizeof path, "%s/bad_%s.safetensors", dir, bc->label);
         REQUIRE_OK(clipc_write_file_atomic(path, buf, len));
@@ -257,6 +257,7 @@ TEST(safetensors_valid_edge_cases) {
         int n_tensors;
     } ok[] = {
         {"{}", 0, 0},
+        {"{\"__metadata__\":{\"k\":\"a\\\\u0000\"}}", 0, 0}, /* an escaped backslash, then "u0000" */
         {"  {\"__metadata__\":{}}   \n", 0, 0},
         {"{\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[5,6]},"
          "\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 9, 2},
@@ -274,10 +275,11 @@ TEST(safetensors_valid_edge_cases) {
         clipc_status s = st_parse(buf, len, "ok", &f);
         CHECKF(s == CLIPC_OK, "case %zu: %s", c, clipc_last_error());
         CHECK(f.n_tensors == ok[c].n_tensors);
-        if (s == CLIPC_OK && c == 2) {
+        if (s == CLIPC_OK && c == 1) CHECK(strcmp(st_meta(&f, "k"), "a\\u0000") == 0);
+        if (s == CLIPC_OK && c == 3) {
             CHECK(strcmp(f.tensors[0].name, "a") == 0 && st_get(&f, "b")->data == buf + 8 + hl + 5);
         }
-        if (s == CLIPC_OK && c == 3) {
+        if (s == CLIPC_OK && c == 4) {
             const st_tensor *z = st_get(&f, "z");
             CHECK(z && z->numel == 0 && z->nbytes == 0 && z->ndim == 2 && z->shape[1] == 3);
             const st_tensor *e = st_get(&f, "extra");
