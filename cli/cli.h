@@ -21,10 +21,8 @@ void cli_warn(const char *msg, void *ud);
 void json_write_string(FILE *f, const char *s);
 void json_write_floats(FILE *f, const float *x, int n);
 
-/* Declared weak while the subcommands are written on separate branches: a
- * command whose file is absent is simply not offered. */
-__attribute__((weak)) int cmd_encode(int argc, char **argv);
-__attribute__((weak)) int cmd_tokenize(int argc, char **argv);
-__attribute__((weak)) int cmd_bench(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif
