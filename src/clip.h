@@ -17,6 +17,12 @@ typedef struct {
     float *dimg, *dtxt;         /* (B, E) */
     clip_loss_cache lc;
     int T;                 /* text positions run in the last forward */
+    /* Dropout for training (0 = off, the default): set before clip_forward.
+     * The mask of each step is a pure function of (dropout_seed, layer,
+     * element), so it does not depend on thread timing; change the seed
+     * every step. */
+    float dropout;
+    uint64_t dropout_seed;
 } clip_workspace;
 
 clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, int B);
