@@ -203,11 +203,35 @@ static clipc_status model_alloc_params(clipc_model *m) {
     return CLIPC_OK;
 }
 
+/* Files are recognised by content: name the formats people hand us by
+ * mistake instead of reporting a confusing safetensors parse error. */
+static clipc_status check_magic(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return CLIPC_OK; /* st_open reports the I/O error */
+    unsigned char b[8] = {0};
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n >= 4 && !memcmp(b, "PK\x03\x04", 4))
+        return clipc_error(CLIPC_ERR_UNSUPPORTED,
+                           "%s: a zip archive (PyTorch .pt / TorchScript checkpoint?); clipc reads safetensors "
+                           "files (convert with safetensors.torch.save_file)", path);
+    if (n >= 4 && !memcmp(b, "GGUF", 4))
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: a GGUF file; clipc reads safetensors files", path);
+    if ((n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) || (n >= 3 && !memcmp(b, "\xff\xd8\xff", 3)))
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: an image, not a model file", path);
+    if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: a Python pickle (legacy PyTorch checkpoint); clipc reads "
+                           "safetensors files", path);
+    return CLIPC_OK;
+}
+
 clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, clipc_model **out) {
     *out = NULL;
+    clipc_status s = check_magic(path);
+    if (s) return s;
     clipc_model *m = clipc_calloc(1, sizeof *m, "model");
     if (!m) return CLIPC_ERR_NOMEM;
-    clipc_status s = st_open(path, &m->file);
+    s = st_open(path, &m->file);
     if (s) goto fail;
     s = model_config_from_file(&m->file, path, opts, &m->cfg);
     if (s) goto fail;
