@@ -117,7 +117,7 @@ int cmd_encode(int argc, char **argv) {
     char *buf = NULL;
     size_t buflen = 0;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
-    if (s) goto fail;
+    if (s) goto done;
     const clipc_config *c = clipc_model_config(m);
     int R = c->image_resolution, E = c->embed_dim, ctx = c->context_length;
     size_t img_floats = (size_t)3 * R * R;
@@ -125,13 +125,13 @@ int cmd_encode(int argc, char **argv) {
     txt = calloc((size_t)n_txt * E + 1, sizeof(float));
     if (!img || !txt) {
         s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        goto fail;
+        goto done;
     }
     /* Images in chunks of 64 so memory stays bounded for long lists. */
     px = malloc(sizeof(float) * img_floats * 64);
     if (!px) {
         s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        goto fail;
+        goto done;
     }
     for (int start = 0; start < n_img; start += 64) {
         int cnt = 0;
@@ -141,19 +141,19 @@ int cmd_encode(int argc, char **argv) {
             s = clipc_image_load(in[i].value, &im);
             if (!s) s = clipc_preprocess(&im, R, px + (size_t)(in[i].row - start) * img_floats, NULL);
             clipc_image_free(&im);
-            if (s) goto fail;
+            if (s) goto done;
             cnt++;
         }
         s = clipc_encode_image(m, px, cnt, img + (size_t)start * E);
-        if (s) goto fail;
+        if (s) goto done;
     }
     if (n_txt) {
         s = clipc_tokenizer_load(vocab, &tok);
-        if (s) goto fail;
+        if (s) goto done;
         ids = calloc((size_t)n_txt * ctx, sizeof(int32_t));
         if (!ids) {
             s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            goto fail;
+            goto done;
         }
         for (int i = 0; i < n_in; i++) {
             if (in[i].is_image) continue;
@@ -165,10 +165,10 @@ int cmd_encode(int argc, char **argv) {
                         in[i].row + 1, ctx);
                 s = clipc_tokenize_context(tok, t, strlen(t), ctx, 1, row);
             }
-            if (s) goto fail;
+            if (s) goto done;
         }
         s = clipc_encode_text(m, ids, n_txt, txt);
-        if (s) goto fail;
+        if (s) goto done;
     }
     if (normalize) {
         clipc_l2_normalize(img, n_img, E);
@@ -185,20 +185,21 @@ int cmd_encode(int argc, char **argv) {
         s = st_write(out_path, t, nt, meta);
         free(ji);
         free(jt);
-        if (s) goto fail;
+        if (s) goto done;
     } else {
         FILE *f = out_path ? open_memstream(&buf, &buflen) : stdout;
         if (!f || write_jsonl(f, in, n_in, img, txt, E)) {
             s = clipc_error(CLIPC_ERR_IO, "writing the output failed");
             if (f && f != stdout) fclose(f);
-            goto fail;
+            goto done;
         }
         if (out_path) {
             fclose(f);
             s = clipc_write_file_atomic(out_path, buf, buflen);
-            if (s) goto fail;
+            if (s) goto done;
         }
     }
+done:
     free(buf);
     free(ids);
     free(px);
@@ -207,15 +208,5 @@ int cmd_encode(int argc, char **argv) {
     free(in);
     clipc_tokenizer_free(tok);
     clipc_model_free(m);
-    return 0;
-fail:
-    free(buf);
-    free(ids);
-    free(px);
-    free(img);
-    free(txt);
-    free(in);
-    clipc_tokenizer_free(tok);
-    clipc_model_free(m);
-    return cli_report(s);
+    return s ? cli_report(s) : 0;
 }

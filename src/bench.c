@@ -74,18 +74,6 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static void logf_(const bench_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#include <stdarg.h>
-static void logf_(const bench_opts *o, const char *fmt, ...) {
-    if (!o->log) return;
-    char buf[256];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    o->log(buf, o->log_ud);
-}
-
 static double time_encode(const clipc_model *m, const float *px, const int32_t *ids, int B, int reps, int text,
                           float *out) {
     double best_total = 0;
@@ -124,7 +112,7 @@ clipc_status bench_run(const bench_opts *o, bench_result *r) {
         goto done;
     }
     bench_random_batch(c, B, o->seed, px, ids);
-    logf_(o, "config: %zu params (%.2fM), fwd %.3f GFLOP/pair, batch %d, threads %d", r->params,
+    clipc_warnf(o->log, o->log_ud, "config: %zu params (%.2fM), fwd %.3f GFLOP/pair, batch %d, threads %d", r->params,
           r->params / 1e6, tot / 1e9, B, clipc_get_threads());
     if (o->train) {
         clip_workspace ws;
@@ -154,7 +142,7 @@ clipc_status bench_run(const bench_opts *o, bench_result *r) {
             double dt = clipc_now() - t0;
             if (i == 0) r->first_loss = loss;
             r->last_loss = loss;
-            logf_(o, "  train step %d/%d (%s): %.3f s loss %.4f", i + 1, total, i < o->warmup ? "warm-up" : "timed",
+            clipc_warnf(o->log, o->log_ud, "  train step %d/%d (%s): %.3f s loss %.4f", i + 1, total, i < o->warmup ? "warm-up" : "timed",
                   dt, loss);
             if (i >= o->warmup) {
                 times[i - o->warmup] = dt;
@@ -181,7 +169,7 @@ clipc_status bench_run(const bench_opts *o, bench_result *r) {
         r->encode_txt_gflops = ft * r->encode_txt_per_s / 1e9;
         r->img_latency_b1_s = time_encode(m, px, ids, 1, o->infer_reps, 0, feat);
         r->txt_latency_b1_s = time_encode(m, px, ids, 1, o->infer_reps, 1, feat);
-        logf_(o, "  encode: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt",
+        clipc_warnf(o->log, o->log_ud, "  encode: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt",
               r->encode_img_per_s, r->encode_txt_per_s, B, r->img_latency_b1_s * 1e3, r->txt_latency_b1_s * 1e3);
     }
     r->peak_rss_mib = bench_peak_rss_mib();

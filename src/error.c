@@ -82,3 +82,13 @@ int clipc_mul_overflow(size_t n, size_t m, size_t *out) {
     *out = n * m;
     return 0;
 }
+
+void clipc_warnf(void (*warn)(const char *, void *), void *ud, const char *fmt, ...) {
+    if (!warn) return;
+    char buf[ERR_CAP];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    warn(buf, ud);
+}

@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <math.h>
 #include <omp.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,16 +105,6 @@ static void heads_from_config_json(const char *path, int *vh, int *th) {
     cJSON_Delete(j);
 }
 
-static void warnf(const clipc_load_opts *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void warnf(const clipc_load_opts *o, const char *fmt, ...) {
-    if (!o || !o->warn) return;
-    char buf[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    o->warn(buf, o->warn_ud);
-}
 
 clipc_status model_config_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
                                     clipc_config *c) {
@@ -179,12 +168,12 @@ clipc_status model_config_from_file(const st_file *f, const char *path, const cl
     if (!th && opts) th = opts->text_heads;
     if (!vh) {
         vh = c->vision_width / 64 > 0 ? c->vision_width / 64 : 1;
-        warnf(opts, "%s: vision heads not recorded; using OpenAI's width/64 rule: %d (override with --vision-heads)",
+        clipc_warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL, "%s: vision heads not recorded; using OpenAI's width/64 rule: %d (override with --vision-heads)",
               path, vh);
     }
     if (!th) {
         th = c->transformer_width / 64 > 0 ? c->transformer_width / 64 : 1;
-        warnf(opts, "%s: text heads not recorded; using OpenAI's width/64 rule: %d (override with --text-heads)",
+        clipc_warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL, "%s: text heads not recorded; using OpenAI's width/64 rule: %d (override with --text-heads)",
               path, th);
     }
     c->vision_heads = vh;
@@ -269,12 +258,9 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
         if (expect && d != expect) contiguous = 0;
         expect = d + t->nbytes;
     }
-    if (m->file.n_tensors > m->tab.n && opts && opts->warn) {
-        char msg[256];
-        snprintf(msg, sizeof msg, "%s: %d tensor(s) not used by the model were ignored", path,
-                 m->file.n_tensors - m->tab.n);
-        opts->warn(msg, opts->warn_ud);
-    }
+    if (m->file.n_tensors > m->tab.n)
+        clipc_warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL,
+                    "%s: %d tensor(s) not used by the model were ignored", path, m->file.n_tensors - m->tab.n);
     if (contiguous && !(opts && opts->copy) && ((uintptr_t)st_get(&m->file, m->tab.p[0].name)->data % 4) == 0) {
         /* Zero-copy: the file's data section is exactly our flat buffer. */
         m->params = (float *)st_get(&m->file, m->tab.p[0].name)->data;

@@ -45,6 +45,9 @@ clipc_status clipc_write_file_atomic(const char *path, const void *buf, size_t n
 /* fsync the directory that holds `path` (after a rename). */
 clipc_status clipc_fsync_dir_of(const char *path);
 
+/* Formats a message and passes it to a warn(msg, ud) callback, if any. */
+void clipc_warnf(void (*warn)(const char *, void *), void *ud, const char *fmt, ...) CLIPC_PRINTF(3, 4);
+
 /* Monotonic seconds. */
 double clipc_now(void);
 
