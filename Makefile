@@ -9,7 +9,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-PKGS    := libcjson libutf8proc spng libjpeg libexif zlib
+PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto
 
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
 # alike; code paths that need wider vectors are chosen at run time.
