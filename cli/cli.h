@@ -35,6 +35,10 @@ void progress_update(progress *p, long done, long total);
 int gallery_write_html(const char *out, const char *title, char *const *paths, const float *scores, int n);
 int gallery_write_grid(const char *out, char *const *paths, int n, int cell);
 
+/* encode_bulk.c: `clipc encode --dir|--list --out X.npy` (+ X.npy.paths). */
+int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *dir, const char *list, const char *out,
+                int normalize);
+
 int cmd_encode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

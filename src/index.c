@@ -238,6 +238,23 @@ static int cmp_entry(const void *a, const void *b) {
     return strcmp(((const walk_entry *)a)->path, ((const walk_entry *)b)->path);
 }
 
+clipc_status index_list_images(const char *dir, char ***paths, size_t *n) {
+    walk_list w = {0};
+    *paths = NULL;
+    *n = 0;
+    clipc_status s = walk(&w, dir, 0);
+    if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
+    char **p = s ? NULL : malloc(sizeof *p * (w.n + 1));
+    if (!s && !p) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < w.n; i++) {
+        if (p) p[i] = w.e[i].path;
+        else free(w.e[i].path);
+    }
+    free(w.e);
+    if (!s) *paths = p, *n = w.n;
+    return s;
+}
+
 /* ------------------------------------------------------------ the model meta */
 
 static char *config_json(const clipc_config *c) {

@@ -40,6 +40,10 @@ clipc_status clipc_sha256_file(const char *path, uint8_t raw[32], char hex[65]);
 clipc_status index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
                           const index_opts *o, index_stats *st);
 
+/* Every .jpg/.jpeg/.png under dir (recursive, sorted by bytes), as the
+ * index walks it: *paths is a malloc'ed array of malloc'ed strings. */
+clipc_status index_list_images(const char *dir, char ***paths, size_t *n);
+
 /* Opens an index read-only-ish (search may rebuild a stale .vec). */
 clipc_status index_open(const char *db_path, sqlite3 **db);
 /* A meta value (model_path, model_sha256, model_config, ...), malloc'ed; NULL if absent. */
