@@ -9,7 +9,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-PKGS    := libcjson libutf8proc spng libjpeg libexif zlib
+PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto
 
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
 # alike; code paths that need wider vectors are chosen at run time.
@@ -86,3 +86,17 @@ build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/safetensors.c src/error.c src/fileio.c \
 	    $(shell pkg-config --libs libcjson libutf8proc)
+
+# Shared library and installation: `make install PREFIX=/usr/local` puts
+# libclipc.so, include/clipc.h and a pkg-config file clipc.pc under PREFIX.
+PREFIX ?= /usr/local
+.PHONY: shared install
+shared: $(BUILD)/libclipc.so
+$(BUILD)/libclipc.so: $(LIB_OBJ)
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) -shared -Wl,-soname,libclipc.so -o $@ $^ $(LDLIBS)
+install: $(BUILD)/libclipc.so
+	@mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/include
+	cp $(BUILD)/libclipc.so $(PREFIX)/lib/
+	cp include/clipc.h $(PREFIX)/include/
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clipc\nDescription: CLIP in C\nVersion: 0.1\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lclipc\nLibs.private: -lopenblas -lsqlite3 -lm\nCflags: -I$${includedir}\n' "$(abspath $(PREFIX))" > $(PREFIX)/lib/pkgconfig/clipc.pc

@@ -21,8 +21,30 @@ void cli_warn(const char *msg, void *ud);
 void json_write_string(FILE *f, const char *s);
 void json_write_floats(FILE *f, const float *x, int n);
 
+/* progress.c: "what: done/total (pct) elapsed, ETA" on stderr. */
+typedef struct {
+    const char *what;
+    double start, last;
+    int tty, drawn;
+} progress;
+void progress_init(progress *p, const char *what);
+void progress_update(progress *p, long done, long total);
+
+/* gallery.c: search results as a self-contained HTML page (thumbnails as
+ * data: URIs) and a 3x3 PNG grid of center crops (cell x cell each). */
+int gallery_write_html(const char *out, const char *title, char *const *paths, const float *scores, int n);
+int gallery_write_grid(const char *out, char *const *paths, int n, int cell);
+
+/* encode_bulk.c: `clipc encode --dir|--list --out X.npy` (+ X.npy.paths). */
+int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *dir, const char *list, const char *out,
+                int normalize);
+
 int cmd_encode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_classify(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_index(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 
 #endif

@@ -34,7 +34,9 @@ static void usage(FILE *f) {
             "  --vocab FILE         BPE merges (bpe_simple_vocab_16e6.txt.gz); default: built in\n"
             "  --vision-heads N     heads of the image tower if the file does not record them\n"
             "  --text-heads N       heads of the text tower if the file does not record them\n"
-            "  --threads N          threads (default: all cores)\n");
+            "  --threads N          threads (default: all cores)\n"
+            "  --dir DIR | --list FILE   bulk: every image under DIR (recursive) or listed one per\n"
+            "                       line in FILE -> --out X.npy (float32 [n, dim]) + X.npy.paths\n");
 }
 
 typedef struct {
@@ -64,7 +66,7 @@ static char *inputs_json(const input *in, int n, int images) {
 }
 
 int cmd_encode(int argc, char **argv) {
-    const char *model_path = NULL, *out_path = NULL, *format = "jsonl", *vocab = NULL;
+    const char *model_path = NULL, *out_path = NULL, *format = "jsonl", *vocab = NULL, *dir = NULL, *list = NULL;
     int normalize = 0, threads = 0, n_in = 0, n_img = 0, n_txt = 0;
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
@@ -75,7 +77,7 @@ int cmd_encode(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--model") || !strcmp(a, "--image") || !strcmp(a, "--text") || !strcmp(a, "--out") ||
                     !strcmp(a, "--format") || !strcmp(a, "--vocab") || !strcmp(a, "--vision-heads") ||
-                    !strcmp(a, "--text-heads") || !strcmp(a, "--threads");
+                    !strcmp(a, "--text-heads") || !strcmp(a, "--threads") || !strcmp(a, "--dir") || !strcmp(a, "--list");
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             free(in);
@@ -89,6 +91,8 @@ int cmd_encode(int argc, char **argv) {
         else if (!strcmp(a, "--image")) in[n_in++] = (input){v, 1, n_img++};
         else if (!strcmp(a, "--text")) in[n_in++] = (input){v, 0, n_txt++};
         else if (!strcmp(a, "--out")) out_path = v;
+        else if (!strcmp(a, "--dir")) dir = v;
+        else if (!strcmp(a, "--list")) list = v;
         else if (!strcmp(a, "--format")) format = v;
         else if (!strcmp(a, "--vocab")) vocab = v;
         else if (!strcmp(a, "--vision-heads")) rc = cli_parse_int("encode", a, v, 1, 1024, &lo.vision_heads);
@@ -99,6 +103,13 @@ int cmd_encode(int argc, char **argv) {
         if (takes) i++;
     }
     if (!rc && !model_path) rc = cli_usage_error("encode", "--model FILE is required");
+    if (!rc && (dir || list)) {
+        free(in);
+        if ((dir && list) || n_in || !out_path)
+            return cli_usage_error("encode", "bulk mode: one of --dir/--list with --out X.npy, and no --image/--text");
+        clipc_set_threads(threads);
+        return encode_bulk(model_path, &lo, dir, list, out_path, normalize);
+    }
     if (!rc && n_in == 0) rc = cli_usage_error("encode", "nothing to encode: give --image PATH or --text STRING");
     if (!rc && strcmp(format, "jsonl") && strcmp(format, "safetensors"))
         rc = cli_usage_error("encode", "--format must be jsonl or safetensors");

@@ -20,6 +20,10 @@ static const command commands[] = {
     {"encode", cmd_encode, "embed images and texts with a model (JSON Lines or safetensors)"},
     {"tokenize", cmd_tokenize, "CLIP BPE tokenizer: JSON Lines text <-> ids"},
     {"bench", cmd_bench, "time training and encoding for a named config"},
+    {"classify", cmd_classify, "zero-shot classification of images with label prompts"},
+    {"eval", cmd_eval, "retrieval Recall@K / zero-shot accuracy on a dataset"},
+    {"index", cmd_index, "index a folder of images (SQLite + an mmap'd matrix)"},
+    {"search", cmd_search, "search an index by text or by image"},
 };
 
 static void usage(FILE *f) {

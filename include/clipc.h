@@ -353,6 +353,61 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
 /* In-place L2 normalisation of n rows of length d. */
 void clipc_l2_normalize(float *x, int n, int d);
 
+/* ------------------------------------------------------- using a model ---- */
+/* Thread safety: a clipc_model is read-only after load/create, and
+ * clipc_encode_image / clipc_encode_text allocate their activations per call,
+ * so one model handle may be used from several threads at once (each call
+ * also uses OpenMP/BLAS threads: set clipc_set_threads(1) when you run
+ * your own threads).  A clipc_tokenizer guards its cache with a mutex and may
+ * be shared too.  Training mutates a model: do not encode while it runs.
+ *
+ * Example (examples/zero_shot.c):
+ *     clipc_model *m; clipc_tokenizer *tok;
+ *     clipc_model_load("model.safetensors", NULL, &m);
+ *     clipc_tokenizer_load(NULL, &tok);
+ *     const char *labels[] = {"cat", "dog"}, *tmpl[] = {"a photo of a {}."};
+ *     float w[2 * E], img[E], p[2];
+ *     clipc_zeroshot_weights(m, tok, labels, 2, tmpl, 1, w);
+ *     clipc_embed_image_file(m, "pet.jpg", img);
+ *     clipc_classify(img, 1, w, 2, E, 100.0f, p);   // p[0] = P(cat) */
+
+/* Loads, preprocesses and encodes one image file; out receives the
+ * L2-normalised embedding (embed_dim floats).  Errors name the file. */
+clipc_status clipc_embed_image_file(const clipc_model *m, const char *path, float *out);
+/* Tokenizes (truncating texts longer than the context; *n_truncated, which
+ * may be NULL, receives how many were) and encodes n texts; out [n x
+ * embed_dim] is L2-normalised. */
+clipc_status clipc_embed_texts(const clipc_model *m, clipc_tokenizer *tok, const char *const *texts, int n,
+                               float *out, int *n_truncated);
+/* Cosine similarity: out[i*n_b + j] = cos(a_i, b_j) for a [n_a x d] and b
+ * [n_b x d] (any norms; zero rows give 0).  One sgemm. */
+clipc_status clipc_similarity(const float *a, int n_a, const float *b, int n_b, int d, float *out);
+/* Zero-shot classifier weights with prompt ensembling, OpenAI's way: for
+ * each label, every template (a "{}" in it is replaced by the label; a
+ * template without "{}" gets the label appended after a space) is encoded,
+ * the L2-normalised text embeddings are averaged and the mean is
+ * renormalised.  out is [n_labels x embed_dim].  n_templates == 0 uses
+ * {"a photo of a {}."}. */
+clipc_status clipc_zeroshot_weights(const clipc_model *m, clipc_tokenizer *tok, const char *const *labels,
+                                    int n_labels, const char *const *templates, int n_templates, float *out);
+/* Class probabilities: probs[i*n_labels + c] = softmax_c(scale * cos(img_i,
+ * w_c)).  OpenAI's zero-shot notebook and open_clip use scale = 100 (the
+ * clamp value of exp(logit_scale)); pass clipc_model_logit_scale(m) to use
+ * the model's own temperature instead.  logits (may be NULL) receives the
+ * scaled cosines. */
+clipc_status clipc_classify(const float *image_emb, int n, const float *weights, int n_labels, int d, float scale,
+                            float *probs, float *logits);
+/* exp(logit_scale) of the model (the training temperature's inverse). */
+float clipc_model_logit_scale(const clipc_model *m);
+/* Top-k of one row of scores: idx[j] best first (ties: lower index first);
+ * returns min(k, n). */
+int clipc_topk(const float *scores, int n, int k, int *idx);
+/* Retrieval metrics from embeddings: the cosine similarity of image_emb
+ * [n_images x d] and text_emb [n_texts x d] (clipc_similarity) scored by
+ * clipc_retrieval_eval with K = 1, 5, 10.  What `clipc eval` computes. */
+clipc_status clipc_eval_embeddings(const float *image_emb, int n_images, const float *text_emb, int n_texts, int d,
+                                   const int *text_image, clipc_retrieval_metrics *out);
+
 #ifdef __cplusplus
 }
 #endif
