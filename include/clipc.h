@@ -127,6 +127,12 @@ clipc_status clipc_tokenize_context(clipc_tokenizer *tok, const char *text, size
 /* ids -> text as OpenAI's decode() (each "</w>" becomes a space).  *text is
  * malloc'ed, NUL-terminated. */
 clipc_status clipc_detokenize(clipc_tokenizer *tok, const int32_t *ids, int n, char **text);
+/* The same, also giving the length: the text contains a NUL byte where
+ * the ids hold token 0x00 (id 188), which strlen() would stop at. */
+clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int n, char **text,
+                                  size_t *len);
+/* A clipc_tokenizer may be used from several threads at once (its merge
+ * cache is locked). */
 
 /* ------------------------------------------------------------------- model */
 
