@@ -3,7 +3,8 @@
 # 1,000,000) through clipc's tokenizer and the Python reference BPE of
 # ../shared/bench/torch_train.py; every output line must be identical.
 # Needs /usr/bin/python3 with python3-regex and torch (Debian), ../shared,
-# and a built build/clipc.  Usage: tests/difftest_tokenizer.sh [N] [SEED]
+# and a built build/clipc (python3-regex: CLIPC_EXTRA_PKGS=python3-regex make deps).
+# Usage: tests/difftest_tokenizer.sh [N] [SEED]
 set -e
 N=${1:-1000000}
 SEED=${2:-1}

@@ -152,6 +152,11 @@ TEST(tokenizer_embedded_context_and_errors) {
     free(s);
     clipc_tokenizer *bad;
     CHECK(clipc_tokenizer_load("no/such/vocab.gz", &bad) == CLIPC_ERR_IO && bad == NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/vocab.gz", test_tmpdir());
+    REQUIRE_OK(clipc_write_file_atomic(path, "not gzip", 8));
+    CHECK(clipc_tokenizer_load(path, &bad) == CLIPC_ERR_FORMAT && bad == NULL);
+    CHECKF(strstr(clipc_last_error(), "vocab.gz: not a valid gzip file") != NULL, "%s", clipc_last_error());
 }
 
 /* Same ids for two spellings that OpenAI's clean-up maps to one text. */
