@@ -112,7 +112,10 @@ typedef struct clipc_tokenizer clipc_tokenizer;
 #define CLIPC_EOT 49407
 
 /* Loads OpenAI's BPE merges (bpe_simple_vocab_16e6.txt.gz).  path == NULL
- * uses the vocabulary embedded in the library. */
+ * uses the vocabulary embedded in the library.  Encoding is OpenAI's
+ * SimpleTokenizer with ftfy.fix_text taken as the identity: double HTML
+ * unescape, whitespace collapse, lower(), the CLIP split regex, BPE.  Text
+ * must be valid UTF-8 (else CLIPC_ERR_INVALID). */
 clipc_status clipc_tokenizer_load(const char *path, clipc_tokenizer **out);
 void clipc_tokenizer_free(clipc_tokenizer *tok);
 /* BPE ids of `text` (UTF-8, `len` bytes) without SOT/EOT.  *ids is
