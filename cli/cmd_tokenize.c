@@ -36,12 +36,27 @@ static const char *help =
     "A line that is not valid JSON, not valid UTF-8, lacks the field, or is too long for\n"
     "the context without --truncate is answered with {\"line\": N, \"error\": \"...\"} (N counts\n"
     "from 1); processing continues and the exit status is 1.  Exit status 2: usage error.\n"
-    "Text is taken as given (OpenAI's ftfy.fix_text step is not applied).\n";
+    "Text is taken as given (OpenAI's ftfy.fix_text step is not applied).  A \\u0000 in the\n"
+    "input ends the text there (cJSON strings are NUL-terminated).\n";
 
 static void put_ids(FILE *out, const char *key, const int32_t *v, int n) {
     fprintf(out, "\"%s\": [", key);
     for (int i = 0; i < n; i++) fprintf(out, i ? ", %d" : "%d", (int)v[i]);
     fputc(']', out);
+}
+
+/* A JSON string of s[0..n) (valid UTF-8, may hold NUL bytes, which
+ * cJSON's strings cannot carry). */
+static void put_json_string(FILE *out, const char *s, size_t n) {
+    fputc('"', out);
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') fprintf(out, "\\%c", c);
+        else if (c == '\n') fputs("\\n", out);
+        else if (c < 0x20 || c == 0x7F) fprintf(out, "\\u%04x", c);
+        else fputc(c, out);
+    }
+    fputc('"', out);
 }
 
 static void put_error(FILE *out, long line, const char *msg) {
@@ -106,16 +121,14 @@ static int do_line(clipc_tokenizer *tok, const char *line, size_t len, long ln, 
                 ids[i] = (int32_t)e->valuedouble;
             }
             char *text = NULL;
-            if (!rc && clipc_detokenize(tok, ids, n, &text)) {
+            size_t tlen = 0;
+            if (!rc && clipc_detokenize_len(tok, ids, n, &text, &tlen)) {
                 put_error(out, ln, clipc_last_error());
                 rc = -1;
             } else if (!rc) {
-                cJSON *o = cJSON_CreateObject();
-                cJSON_AddStringToObject(o, "text", text);
-                char *s = cJSON_PrintUnformatted(o);
-                fprintf(out, "%s\n", s ? s : "{\"error\": \"out of memory\"}");
-                cJSON_free(s);
-                cJSON_Delete(o);
+                fputs("{\"text\": ", out);
+                put_json_string(out, text, tlen);
+                fputs("}\n", out);
             }
             free(text);
         }

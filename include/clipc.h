@@ -122,7 +122,10 @@ typedef struct clipc_tokenizer clipc_tokenizer;
 #define CLIPC_EOT 49407
 
 /* Loads OpenAI's BPE merges (bpe_simple_vocab_16e6.txt.gz).  path == NULL
- * uses the vocabulary embedded in the library. */
+ * uses the vocabulary embedded in the library.  Encoding is OpenAI's
+ * SimpleTokenizer with ftfy.fix_text taken as the identity: double HTML
+ * unescape, whitespace collapse, lower(), the CLIP split regex, BPE.  Text
+ * must be valid UTF-8 (else CLIPC_ERR_INVALID). */
 clipc_status clipc_tokenizer_load(const char *path, clipc_tokenizer **out);
 void clipc_tokenizer_free(clipc_tokenizer *tok);
 /* BPE ids of `text` (UTF-8, `len` bytes) without SOT/EOT.  *ids is
@@ -137,6 +140,12 @@ clipc_status clipc_tokenize_context(clipc_tokenizer *tok, const char *text, size
 /* ids -> text as OpenAI's decode() (each "</w>" becomes a space).  *text is
  * malloc'ed, NUL-terminated. */
 clipc_status clipc_detokenize(clipc_tokenizer *tok, const int32_t *ids, int n, char **text);
+/* The same, also giving the length: the text contains a NUL byte where
+ * the ids hold token 0x00 (id 188), which strlen() would stop at. */
+clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int n, char **text,
+                                  size_t *len);
+/* A clipc_tokenizer may be used from several threads at once (its merge
+ * cache is locked). */
 
 /* ---------------------------------------------------------------- datasets */
 

@@ -152,4 +152,73 @@ TEST(tokenizer_embedded_context_and_errors) {
     free(s);
     clipc_tokenizer *bad;
     CHECK(clipc_tokenizer_load("no/such/vocab.gz", &bad) == CLIPC_ERR_IO && bad == NULL);
+    char path[600];
+    snprintf(path, sizeof path, "%s/vocab.gz", test_tmpdir());
+    REQUIRE_OK(clipc_write_file_atomic(path, "not gzip", 8));
+    CHECK(clipc_tokenizer_load(path, &bad) == CLIPC_ERR_FORMAT && bad == NULL);
+    CHECKF(strstr(clipc_last_error(), "vocab.gz: not a valid gzip file") != NULL, "%s", clipc_last_error());
+}
+
+/* Same ids for two spellings that OpenAI's clean-up maps to one text. */
+static void expect_same(const char *a, const char *b) {
+    int32_t *x, *y;
+    int nx, ny;
+    REQUIRE_OK(clipc_tokenize(tok_embedded(), a, strlen(a), &x, &nx));
+    REQUIRE_OK(clipc_tokenize(tok_embedded(), b, strlen(b), &y, &ny));
+    CHECKF(nx == ny && (nx == 0 || !memcmp(x, y, (size_t)nx * sizeof *x)), "'%s' and '%s' differ", a, b);
+    free(x);
+    free(y);
+}
+
+TEST(tokenizer_embedded_cleanup) {
+    REQUIRE(tok_embedded());
+    expect_same("&amp;lt;b&gt;", "<b>");            /* unescaped twice */
+    expect_same("&ampx &notit; &#x41;&#65", "&x ¬it; aa"); /* no ';', longest prefix, numeric */
+    expect_same("&#128;&#0;&#1;", "\xe2\x82\xac\xef\xbf\xbd"); /* cp1252 fix-up, U+FFFD, dropped */
+    expect_same("\xce\x9f\xce\x94\xce\x9f\xce\xa3", "\xce\xbf\xce\xb4\xce\xbf\xcf\x82"); /* ΟΔΟΣ -> οδος (final sigma) */
+    expect_same("\xce\xa3\xce\x91", "\xcf\x83\xce\xb1");     /* ΣΑ -> σα */
+    expect_same("\xc4\xb0", "i\xcc\x87");                   /* İ -> i + U+0307 */
+    expect_same("a\xe2\x80\x83\xe3\x80\x80 b", "a b");      /* Unicode spaces collapse */
+    int32_t *x;
+    int n;
+    REQUIRE_OK(clipc_tokenize(tok_embedded(), "a\xcd\x85" "b", 4, &x, &n)); /* U+0345 separates, vanishes */
+    CHECK(n == 2 && x[0] == 320 && x[1] == 321);
+    free(x);
+}
+
+#include <pthread.h>
+
+typedef struct {
+    int seed, ok;
+} thread_arg;
+
+static void *tok_thread(void *p) {
+    thread_arg *a = p;
+    char text[64];
+    a->ok = 1;
+    for (int i = 0; i < 300; i++) {
+        snprintf(text, sizeof text, "word%dx%d a photo of a cat.", (a->seed * 7919 + i) % 97, i % 13);
+        int32_t *ids;
+        int n;
+        if (clipc_tokenize(tok_embedded(), text, strlen(text), &ids, &n) != CLIPC_OK) a->ok = 0;
+        else {
+            if (n < 6 || ids[n - 6] != 320 || ids[n - 1] != 269) a->ok = 0;
+            free(ids);
+        }
+    }
+    return NULL;
+}
+
+TEST(tokenizer_threads_share_handle) {
+    REQUIRE(tok_embedded());
+    pthread_t th[4];
+    thread_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i].seed = i;
+        REQUIRE(pthread_create(&th[i], NULL, tok_thread, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECKF(args[i].ok, "thread %d got wrong ids", i);
+    }
 }
