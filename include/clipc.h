@@ -209,7 +209,7 @@ typedef struct {
     const char *image_root;
     /* "train", "val", "test", "restval", or NULL / "all" for every image.
      * Asking for a split from a file without split information fails. */
-    const char *split;
+    const char *split;            /* "train", "val", "test", "restval", a list "val,test", or NULL/"all" */
     int check_images; /* 1 = stat every image file, skip missing ones */
     void (*warn)(const char *msg, void *ud); /* may be NULL */
     void *warn_ud;

@@ -1010,12 +1010,32 @@ static void warn_item(builder *b, int kind, int img, int cap_line, const char *f
     }
 }
 
+/* A split filter is one name or a comma-separated list ("val,test"); the
+ * result is a bit mask over clipc_split values, 0 for all. */
+static int split_mask_parse(const char *s, unsigned *mask) {
+    *mask = 0;
+    char name[16];
+    while (*s) {
+        size_t n = strcspn(s, ",");
+        clipc_split sp;
+        if (n == 0 || n >= sizeof name) return 0;
+        memcpy(name, s, n);
+        name[n] = 0;
+        if (!split_parse(name, &sp)) return 0;
+        *mask |= 1u << sp;
+        s += n;
+        if (*s == ',') s++;
+    }
+    return *mask != 0;
+}
+
 static clipc_status finish(builder *b, const clipc_dataset_opts *o) {
     clipc_dataset *ds = b->ds;
-    clipc_split want = CLIPC_SPLIT_NONE;
+    unsigned want = 0;
     if (o && o->split && *o->split && strcmp(o->split, "all") != 0) {
-        if (!split_parse(o->split, &want))
-            return clipc_error(CLIPC_ERR_INVALID, "unknown split '%s' (train, val, test, restval, all)",
+        if (!split_mask_parse(o->split, &want))
+            return clipc_error(CLIPC_ERR_INVALID,
+                               "unknown split '%s' (train, val, test, restval, all, or a list like val,test)",
                                o->split);
         if (!b->has_splits)
             return clipc_error(CLIPC_ERR_INVALID,
@@ -1081,7 +1101,7 @@ static clipc_status finish(builder *b, const clipc_dataset_opts *o) {
     }
     /* 3. Split filter and 4. image existence. */
     for (int i = 0; i < n_img; i++) {
-        keep_img[i] = want == CLIPC_SPLIT_NONE || ds->img[i].split == (int)want;
+        keep_img[i] = want == 0 || (want >> ds->img[i].split & 1u);
         if (keep_img[i] && o && o->check_images) {
             const char *p = ds->arena + ds->img[i].path;
             size_t need = strlen(ds->root) + strlen(p) + 2;

@@ -225,7 +225,7 @@ TEST(dataset_karpathy_coco_filepath_restval) {
     clipc_dataset_free(ds);
     o.split = "bogus";
     CHECK(clipc_dataset_load(FIX "coco/dataset_coco_small.json", &o, &ds) == CLIPC_ERR_INVALID);
-    CHECK(strcmp(clipc_last_error(), "unknown split 'bogus' (train, val, test, restval, all)") == 0);
+    CHECK(strcmp(clipc_last_error(), "unknown split 'bogus' (train, val, test, restval, all, or a list like val,test)") == 0);
 }
 
 TEST(dataset_flickr8k_fixture_splits) {
@@ -588,4 +588,22 @@ TEST(dataset_format_override_and_names) {
     CHECK(clipc_dataset_image_fullpath(ds, 1, full, sizeof full) == (int)strlen("/data/images/x2.png"));
     CHECK(strcmp(full, "/data/images/x2.png") == 0);
     clipc_dataset_free(ds);
+}
+
+TEST(dataset_split_list) {
+    /* emoji-mini: Noto images of trained (val) and held-out (test) concepts together. */
+    clipc_dataset *ds;
+    clipc_dataset_opts o = {.split = "val,test"};
+    REQUIRE_OK(clipc_dataset_load("data/emoji-mini/dataset_emoji.json", &o, &ds));
+    int val = 0, test = 0;
+    for (int i = 0; i < clipc_dataset_n_images(ds); i++) {
+        clipc_split s = clipc_dataset_image_split(ds, i);
+        val += s == CLIPC_SPLIT_VAL;
+        test += s == CLIPC_SPLIT_TEST;
+    }
+    CHECK(val == 1714 && test == 192 && val + test == clipc_dataset_n_images(ds));
+    clipc_dataset_free(ds);
+    o.split = "val,bogus";
+    CHECK(clipc_dataset_load("data/emoji-mini/dataset_emoji.json", &o, &ds) == CLIPC_ERR_INVALID);
+    CHECK(strstr(clipc_last_error(), "val,bogus") != NULL);
 }
