@@ -437,8 +437,50 @@ static void make_header(const clipc_loader *l, uint8_t h[CACHE_HDR]) {
     memcpy(h + 56, &hh, 8);
 }
 
-/* Writes the cache: pixels in chunks decoded in parallel (OpenMP over the
- * worker count), then ids, status bytes and the trailer; atomically. */
+/* One chunk of the cache build: images base..base+cnt-1 decoded by
+ * `nthreads` threads taking them one at a time.  (Plain pthreads rather
+ * than OpenMP: the thread count is the loader's, not the global one, and
+ * ThreadSanitizer can check it.) */
+typedef struct {
+    const clipc_loader *l;
+    int base, cnt, next;
+    pthread_mutex_t mu;
+    uint8_t *rgb, *status;
+    char *msgs;
+} build_chunk;
+
+static void *build_worker(void *arg) {
+    build_chunk *c = arg;
+    size_t p3 = plane3(c->l);
+    float *px = malloc(p3 * sizeof(float));
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        int k = c->next++;
+        pthread_mutex_unlock(&c->mu);
+        if (k >= c->cnt) break;
+        clipc_status e = px ? make_pixels(c->l, c->base + k, 0, 0, px, c->rgb + k * p3)
+                            : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+        c->status[c->base + k] = (uint8_t)e;
+        if (e) {
+            snprintf(c->msgs + (size_t)k * MSG_LEN, MSG_LEN, "%s", clipc_last_error());
+            memset(c->rgb + k * p3, 0, p3);
+        }
+    }
+    free(px);
+    return NULL;
+}
+
+static void build_run(build_chunk *c, int nthreads) {
+    pthread_t th[64];
+    int started = 0;
+    if (nthreads > 64) nthreads = 64;
+    while (started < nthreads - 1 && !pthread_create(&th[started], NULL, build_worker, c)) started++;
+    build_worker(c); /* this thread works too (and alone if no thread started) */
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+}
+
+/* Writes the cache: pixels in chunks decoded in parallel (the worker
+ * count), then ids, status bytes and the trailer; atomically. */
 static clipc_status cache_build(clipc_loader *l, const char *path) {
     int ni = clipc_dataset_n_images(l->ds), nc = clipc_dataset_n_captions(l->ds);
     cache_layout c = layout_of(l);
@@ -459,18 +501,10 @@ static clipc_status cache_build(clipc_loader *l, const char *path) {
     double t0 = clipc_now();
     for (int base = 0; base < ni && !s; base += CHUNK) {
         int cnt = ni - base < CHUNK ? ni - base : CHUNK, fatal = -1;
-#pragma omp parallel for num_threads(l->nthreads) schedule(dynamic, 1)
-        for (int k = 0; k < cnt; k++) {
-            float *px = malloc(p3 * sizeof(float));
-            clipc_status e = px ? make_pixels(l, base + k, 0, 0, px, rgb + k * p3)
-                                : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            free(px);
-            status[base + k] = (uint8_t)e;
-            if (e) {
-                snprintf(msgs + (size_t)k * MSG_LEN, MSG_LEN, "%s", clipc_last_error());
-                memset(rgb + k * p3, 0, p3);
-            }
-        }
+        build_chunk bc = {.l = l, .base = base, .cnt = cnt, .rgb = rgb, .status = status, .msgs = msgs};
+        pthread_mutex_init(&bc.mu, NULL);
+        build_run(&bc, l->nthreads);
+        pthread_mutex_destroy(&bc.mu);
         for (int k = 0; k < cnt; k++) {
             clipc_status e = (clipc_status)status[base + k];
             if (!e) continue;
