@@ -142,6 +142,7 @@ static clipc_dataset *make_dataset(const char *dir) {
         "img01.jpg,a tall blue thing\n"
         "img02.jpg,a small green cube\n"
         "img03.jpg,\"\"\n"
+        "just one field\n"
         "img03.jpg,a wide landscape\n"
         "img04.jpg,two dogs play on the beach\n"
         "img05.jpg,a cat sleeps\n"
@@ -152,7 +153,8 @@ static clipc_dataset *make_dataset(const char *dir) {
         "img08.png,a png with stripes\n"
         "img09.png,grey stripes in a png\n"
         "missing.jpg,this file does not exist\n"
-        "corrupt.jpg,this file is broken\n";
+        "corrupt.jpg,this file is broken\n"
+        "img03.jpg,\"an unterminated quote\n";
     snprintf(path, sizeof path, "%s/captions.csv", dir);
     REQUIRE_OK(clipc_write_file_atomic(path, csv, strlen(csv)));
     clipc_dataset_opts o = {0};
@@ -163,6 +165,11 @@ static clipc_dataset *make_dataset(const char *dir) {
     REQUIRE_OK(clipc_dataset_load(path, &o, &ds));
     REQUIRE(clipc_dataset_n_images(ds) == 12);
     REQUIRE(clipc_dataset_n_captions(ds) == 14);
+    /* the dataset reader drops the broken lines and the empty caption */
+    CHECK(w.n == 2);
+    CHECK(warned(&w, "captions.csv:7: malformed line: 1 fields where 2 are expected") == 1);
+    CHECK(warned(&w, "(2 in all; skipped)") == 1);
+    CHECK(warned(&w, "captions.csv:6: empty caption") == 1);
     return ds;
 }
 
@@ -542,9 +549,10 @@ TEST(loader_fast_decode_large_jpeg) {
         }
         double mean = sum / (3 * 64 * 64);
         if (!fast) CHECK(mx == 0); /* exact by default */
-        /* 1/8 DCT decode (150x200) then bicubic to 64: close, not equal.
-         * One level is 1/255/0.27 ~ 0.0146 in normalised units. */
-        else CHECKF(mean > 0 && mean < 0.15 && mx < 1.5, "fast decode: mean |d| %g max %g", mean, mx);
+        /* 1/8 DCT decode (200x150) then bicubic to 64: close, not equal.
+         * One 8-bit level is 1/255/0.27 ~ 0.0146 in normalised units; here
+         * the mean is ~0.018 (1.3 levels) and the max ~0.058 (4 levels). */
+        else CHECKF(mean > 0 && mean < 0.04 && mx < 0.15, "fast decode: mean |d| %g max %g", mean, mx);
     }
     free(want);
     free(got);
