@@ -243,8 +243,9 @@ static clipc_status decode_jpeg(const void *buf, size_t len, const char *name, c
     }
     *orientation = jpeg_orientation(&cinfo);
     if (min_short > 0) {
-        /* --fast-decode: let the IDCT scale by 1/8, 1/4 or 1/2 (the largest
-         * that keeps the short side >= min_short; libjpeg rounds sizes up). */
+        /* --fast-decode: let the IDCT scale by 1/8, 1/4 or 1/2, the
+         * strongest reduction that keeps the short side >= min_short
+         * (libjpeg rounds output sizes up). */
         unsigned long s = cinfo.image_width < cinfo.image_height ? cinfo.image_width
                                                                  : cinfo.image_height;
         for (unsigned d = 8; d >= 2; d /= 2)
