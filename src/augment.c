@@ -33,12 +33,22 @@ static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
 static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 void clipc_normalize_u8(const uint8_t *rgb, int size, float *out) {
-    size_t plane = (size_t)size * size;
-    for (size_t i = 0; i < plane; i++)
-        for (int c = 0; c < 3; c++) {
-            float v = (float)rgb[i * 3 + c] / 255.0f;
-            out[c * plane + i] = (v - clip_mean[c]) / clip_std[c];
+    /* A table of the 3 x 256 possible results, each computed exactly as
+     * preprocess.c computes it, so the bits are the same; the per-pixel work
+     * is then a lookup (the cache path is this loop and a copy). */
+    float lut[3][256];
+    for (int c = 0; c < 3; c++)
+        for (int u = 0; u < 256; u++) {
+            float v = (float)u / 255.0f;
+            lut[c][u] = (v - clip_mean[c]) / clip_std[c];
         }
+    size_t plane = (size_t)size * size;
+    float *r = out, *g = out + plane, *b = out + 2 * plane;
+    for (size_t i = 0; i < plane; i++) {
+        r[i] = lut[0][rgb[i * 3]];
+        g[i] = lut[1][rgb[i * 3 + 1]];
+        b[i] = lut[2][rgb[i * 3 + 2]];
+    }
 }
 
 void clipc_aug_sample(int width, int height, double smin, double smax, clipc_rng *r,
