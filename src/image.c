@@ -32,6 +32,7 @@
 #include <libexif/exif-data.h>
 #include <spng.h>
 
+#include "image_internal.h"
 #include "util.h"
 
 #define MAX_SIDE 65535
@@ -201,7 +202,7 @@ static int jpeg_orientation(struct jpeg_decompress_struct *cinfo) {
 }
 
 static clipc_status decode_jpeg(const void *buf, size_t len, const char *name, clipc_image *out,
-                                int *orientation) {
+                                int *orientation, int min_short) {
     struct jpeg_decompress_struct cinfo;
     jpeg_err err;
     /* Written after setjmp and read after longjmp: must be volatile. */
@@ -241,6 +242,19 @@ static clipc_status decode_jpeg(const void *buf, size_t len, const char *name, c
                            name, cinfo.num_components, (int)cinfo.jpeg_color_space);
     }
     *orientation = jpeg_orientation(&cinfo);
+    if (min_short > 0) {
+        /* --fast-decode: let the IDCT scale by 1/8, 1/4 or 1/2, the
+         * strongest reduction that keeps the short side >= min_short
+         * (libjpeg rounds output sizes up). */
+        unsigned long s = cinfo.image_width < cinfo.image_height ? cinfo.image_width
+                                                                 : cinfo.image_height;
+        for (unsigned d = 8; d >= 2; d /= 2)
+            if ((s + d - 1) / d >= (unsigned long)min_short) {
+                cinfo.scale_num = 1;
+                cinfo.scale_denom = d;
+                break;
+            }
+    }
     jpeg_start_decompress(&cinfo);
     size_t w = cinfo.output_width, h = cinfo.output_height;
     px = malloc(w * h * ch);
@@ -316,6 +330,11 @@ static clipc_status apply_orientation(clipc_image *img, int o, const char *name)
 /* ----------------------------------------------------------------- entry */
 
 clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, clipc_image *out) {
+    return clipc_image_decode_scaled(buf, len, name, 0, out);
+}
+
+clipc_status clipc_image_decode_scaled(const void *buf, size_t len, const char *name, int min_short,
+                                       clipc_image *out) {
     memset(out, 0, sizeof *out);
     if (!name) name = "<memory>";
     if (!buf || len == 0) return clipc_error(CLIPC_ERR_FORMAT, "%s: empty file", name);
@@ -324,7 +343,7 @@ clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, c
     if (len >= 8 && !memcmp(b, png_magic, 8)) return decode_png(buf, len, name, out);
     if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
         int orient = 1;
-        clipc_status s = decode_jpeg(buf, len, name, out, &orient);
+        clipc_status s = decode_jpeg(buf, len, name, out, &orient, min_short);
         if (s) return s;
         s = apply_orientation(out, orient, name);
         if (s) clipc_image_free(out);
@@ -337,12 +356,16 @@ clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, c
 }
 
 clipc_status clipc_image_load(const char *path, clipc_image *out) {
+    return clipc_image_load_scaled(path, 0, out);
+}
+
+clipc_status clipc_image_load_scaled(const char *path, int min_short, clipc_image *out) {
     memset(out, 0, sizeof *out);
     char *buf;
     size_t len;
     clipc_status s = clipc_read_file(path, &buf, &len);
     if (s) return s;
-    s = clipc_image_decode(buf, len, path, out);
+    s = clipc_image_decode_scaled(buf, len, path, min_short, out);
     free(buf);
     return s;
 }

@@ -26,30 +26,53 @@ typedef struct {
     uint64_t seed;
     int drop_last;
     int augment;                 /* random resized crop (scale 0.5-1, ratio 3/4-4/3) + horizontal flip */
-    int fast_decode;             /* libjpeg DCT scaling for big JPEGs (departs from Pillow) */
+    int fast_decode;             /* libjpeg DCT scaling for big JPEGs (departs from Pillow):
+                                    1/2, 1/4 or 1/8 while the short side stays >= image_size
+                                    (>= 2*image_size with augment) */
     int workers;                 /* decode threads (0 = 1) */
-    int prefetch;                /* batches prepared ahead (default 2) */
-    const char *cache_path;      /* optional preprocessed cache (uint8 pixels + ids), NULL = none */
+    int prefetch;                /* batches prepared ahead (0 = 2); memory: (prefetch + 1) *
+                                    batch_size * 3 * image_size^2 floats */
+    /* Optional preprocessed cache (uint8 center crops + token ids), NULL =
+     * none.  Built on first use (progress through warn every 10%), then
+     * mmap'ed; a file built for another image size, context length or
+     * data set, or a corrupt one, is an error (delete it to rebuild).
+     * Refused with augment (augmentation needs the decoded image) and with
+     * fast_decode (the cache is exact). */
+    const char *cache_path;
+    /* Bad images, cache progress.  Called from the thread that calls
+     * clipc_loader_create / clipc_loader_next, in sampler order. */
     void (*warn)(const char *msg, void *ud);
     void *warn_ud;
 } clipc_loader_opts;
 
+/* A pair whose image cannot be read (missing, corrupt, unsupported, too
+ * large) is dropped from its batch, so n may be below batch_size; the
+ * first of each kind is reported through warn, with a total at the end of
+ * each epoch that had some.  A batch left with no pair is skipped (the
+ * next one is returned, so `index` can jump); an epoch with no readable
+ * image at all is an error. */
 typedef struct {
     int n;                       /* pairs in this batch (bad images dropped) */
     float *pixels;               /* (n, 3, R, R), owned by the loader until the next call */
     int32_t *ids;                /* (n, context_length) */
     int *images, *captions;      /* dataset indices of each pair */
     int64_t epoch;               /* epoch this batch belongs to */
-    int64_t index;               /* batch index within the epoch */
+    int64_t index;               /* the sampler's batch index within the epoch */
 } clipc_batch;
 
 clipc_status clipc_loader_create(const clipc_loader_opts *o, clipc_loader **out);
 /* The next batch in sampler order (blocks until it is ready).  The batch's
  * buffers stay valid until the next call. */
 clipc_status clipc_loader_next(clipc_loader *l, clipc_batch *b);
+/* Sampler batches in the epoch of the next batch (a batch skipped because
+ * all its images were bad still counts). */
 int clipc_loader_batches_per_epoch(const clipc_loader *l);
 /* Resume: the state that makes the next clipc_loader_next return the batch
- * that would follow the last one returned. */
+ * that would follow the last one returned.  It is the sampler state
+ * (CLIPC_SAMPLER_STATE_WORDS) of that batch: augmentation draws from
+ * (seed, epoch, batch index, position), so nothing else is needed.
+ * set_state refuses a state from another seed, batch size or data set and
+ * then leaves the loader where it was. */
 #define CLIPC_LOADER_STATE_WORDS 8
 void clipc_loader_get_state(const clipc_loader *l, uint64_t state[CLIPC_LOADER_STATE_WORDS]);
 clipc_status clipc_loader_set_state(clipc_loader *l, const uint64_t state[CLIPC_LOADER_STATE_WORDS]);
