@@ -24,5 +24,6 @@ void json_write_floats(FILE *f, const float *x, int n);
 int cmd_encode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
 
 #endif

@@ -20,6 +20,7 @@ static const command commands[] = {
     {"encode", cmd_encode, "embed images and texts with a model (JSON Lines or safetensors)"},
     {"tokenize", cmd_tokenize, "CLIP BPE tokenizer: JSON Lines text <-> ids"},
     {"bench", cmd_bench, "time training and encoding for a named config"},
+    {"train", cmd_train, "train a CLIP model on image-caption data (checkpoints, resume, evaluation)"},
 };
 
 static void usage(FILE *f) {

@@ -94,3 +94,210 @@ TEST(train_step_matches_pytorch_adamw) {
     st_close(&ts);
     clipc_model_free(m);
 }
+
+/* ---------------------------------------------------- synthetic shapes */
+
+#include <signal.h>
+#include <spng.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "checkpoint.h"
+#include "rng.h"
+
+static const char *colour_names[4] = {"red", "green", "blue", "yellow"};
+static const unsigned char colour_rgb[4][3] = {{220, 30, 30}, {30, 200, 40}, {40, 60, 230}, {230, 220, 30}};
+static const char *shape_names[3] = {"circle", "square", "triangle"};
+
+static void write_png(const char *path, const unsigned char *rgb, int w, int h) {
+    spng_ctx *ctx = spng_ctx_new(SPNG_CTX_ENCODER);
+    REQUIRE(ctx);
+    spng_set_option(ctx, SPNG_ENCODE_TO_BUFFER, 1);
+    struct spng_ihdr ihdr = {(uint32_t)w, (uint32_t)h, 8, SPNG_COLOR_TYPE_TRUECOLOR, 0, 0, 0};
+    spng_set_ihdr(ctx, &ihdr);
+    REQUIRE(spng_encode_image(ctx, rgb, (size_t)w * h * 3, SPNG_FMT_PNG, SPNG_ENCODE_FINALIZE) == 0);
+    size_t len;
+    int err;
+    void *png = spng_get_png_buffer(ctx, &len, &err);
+    REQUIRE(png);
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f);
+    fwrite(png, 1, len, f);
+    fclose(f);
+    free(png);
+    spng_ctx_free(ctx);
+}
+
+/* One image: grey noisy background, a shape of a colour at a random place
+ * and size.  40x40 so preprocessing resizes to the model's 32. */
+static void draw_shape(clipc_rng *r, int colour, int shape, unsigned char *rgb, int S) {
+    for (int i = 0; i < S * S * 3; i++) rgb[i] = (unsigned char)(100 + clipc_rng_below(r, 40));
+    int rad = 8 + (int)clipc_rng_below(r, 6);
+    int cx = rad + (int)clipc_rng_below(r, (uint64_t)(S - 2 * rad)), cy = rad + (int)clipc_rng_below(r, (uint64_t)(S - 2 * rad));
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            int dx = x - cx, dy = y - cy, in;
+            if (shape == 0) in = dx * dx + dy * dy <= rad * rad;
+            else if (shape == 1) in = abs(dx) <= rad * 8 / 10 && abs(dy) <= rad * 8 / 10;
+            else in = dy <= rad * 7 / 10 && dy >= -rad && 2 * abs(dx) <= dy + rad;
+            if (in)
+                for (int c = 0; c < 3; c++) rgb[(y * S + x) * 3 + c] = colour_rgb[colour][c];
+        }
+}
+
+/* Writes n_train + n_val images and a Karpathy JSON "shapes.json" into dir.
+ * shuffle = 1 gives the training images captions of random other classes
+ * (the validation captions stay right).  Extra: bad-data rows. */
+static void make_shapes(const char *dir, int n_train, int n_val, int shuffle, int bad_rows) {
+    char path[1024];
+    clipc_rng r;
+    clipc_rng_seed(&r, 777);
+    enum { S = 40 };
+    unsigned char rgb[S * S * 3];
+    snprintf(path, sizeof path, "%s/shapes.json", dir);
+    FILE *js = fopen(path, "w");
+    REQUIRE(js);
+    fprintf(js, "{\"dataset\": \"shapes\", \"images\": [\n");
+    int n = n_train + n_val;
+    for (int i = 0; i < n; i++) {
+        int cls = (int)clipc_rng_below(&r, 12), colour = cls % 4, shape = cls / 4;
+        draw_shape(&r, colour, shape, rgb, S);
+        snprintf(path, sizeof path, "%s/img%03d.png", dir, i);
+        write_png(path, rgb, S, S);
+        int ccls = cls;
+        if (shuffle && i < n_train) ccls = (int)clipc_rng_below(&r, 12);
+        fprintf(js,
+                "%s{\"filename\": \"img%03d.png\", \"imgid\": %d, \"split\": \"%s\", \"sentences\": "
+                "[{\"raw\": \"a %s %s\"}, {\"raw\": \"a photo of a %s %s\"}]}\n",
+                i ? "," : "", i, i, i < n_train ? "train" : "val", colour_names[ccls % 4], shape_names[ccls / 4],
+                colour_names[ccls % 4], shape_names[ccls / 4]);
+    }
+    if (bad_rows) {
+        /* a missing image, a corrupt "JPEG", an empty caption */
+        snprintf(path, sizeof path, "%s/corrupt.jpg", dir);
+        FILE *f = fopen(path, "wb");
+        REQUIRE(f);
+        fputs("\xff\xd8\xff\xe0 not really a jpeg", f);
+        fclose(f);
+        fprintf(js, ",{\"filename\": \"missing.png\", \"imgid\": 900, \"split\": \"train\", \"sentences\": [{\"raw\": \"a red circle\"}]}\n");
+        fprintf(js, ",{\"filename\": \"corrupt.jpg\", \"imgid\": 901, \"split\": \"train\", \"sentences\": [{\"raw\": \"a blue square\"}]}\n");
+        fprintf(js, ",{\"filename\": \"img000.png\", \"imgid\": 902, \"split\": \"train\", \"sentences\": [{\"raw\": \"\"}]}\n");
+    }
+    fprintf(js, "]}\n");
+    fclose(js);
+}
+
+typedef struct {
+    double first_loss, last_train_loss, val_r10_t2i, val_r10_i2t, mean_recall;
+    int epochs_seen, steps, bad;
+} run_log;
+
+static void log_progress(const clipc_train_progress *p, void *ud) {
+    run_log *l = ud;
+    if (p->kind == CLIPC_TRAIN_STEP) {
+        if (l->steps++ == 0) l->first_loss = p->loss;
+        l->bad = p->bad_images;
+    } else if (p->kind == CLIPC_TRAIN_EPOCH) {
+        l->epochs_seen++;
+        l->last_train_loss = p->train_loss;
+        l->val_r10_t2i = p->t2i[2];
+        l->val_r10_i2t = p->i2t[2];
+        l->mean_recall = p->mean_recall;
+    }
+}
+
+static void quiet(const char *m, void *ud) {
+    (void)m;
+    (void)ud;
+}
+
+static void tiny_opts(clipc_train_opts *o, const char *data, const char *out, int epochs, run_log *l) {
+    clipc_train_opts_default(o);
+    REQUIRE_OK(clipc_train_recipe("cpu-tiny", o));
+    o->data = data;
+    o->out_dir = out;
+    o->epochs = epochs;
+    o->batch_size = 16;
+    o->threads = 2;
+    o->warmup = 5;
+    o->lr = 2e-3;
+    o->log_every = 5;
+    o->progress = log_progress;
+    o->warn = quiet;
+    o->ud = l;
+    memset(l, 0, sizeof *l);
+}
+
+TEST(train_smoke_tiny_shapes) {
+    char dir[512], out[1024], data[1024];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    make_shapes(dir, 48, 16, 0, 1);
+    snprintf(data, sizeof data, "%s/shapes.json", dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    clipc_train_opts o;
+    run_log l;
+    tiny_opts(&o, data, out, 2, &l);
+    clipc_train_result r;
+    REQUIRE_OK(clipc_train_run(&o, &r));
+    CHECK(r.step == 6 && r.epoch == 2 && !r.stopped);
+    CHECK(l.epochs_seen == 2);
+    CHECK(isfinite(l.first_loss) && isfinite(l.last_train_loss));
+    CHECKF(l.bad == 2, "bad images %d (the corrupt JPEG once per epoch; the reader drops the missing file and the empty caption)", l.bad);
+    /* The outputs. */
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/ckpt-6/model.safetensors", out);
+    CHECK(stat(p, &st) == 0);
+    snprintf(p, sizeof p, "%s/ckpt-6/state.safetensors", out);
+    CHECK(stat(p, &st) == 0);
+    snprintf(p, sizeof p, "%s/ckpt-3", out);
+    CHECK(stat(p, &st) != 0); /* pruned: neither last, best nor kept */
+    CHECK(ckpt_pointer_step(out, "last") == 6);
+    CHECK(ckpt_pointer_step(out, "best") >= 3);
+    const char *files[] = {"metrics.jsonl", "config.json", "plot.svg", "last"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/%s", out, files[i]);
+        CHECKF(stat(p, &st) == 0 && st.st_size > 0, "%s missing", files[i]);
+    }
+    /* The saved model loads with the plain model loader, OpenAI names only. */
+    clipc_model *m;
+    snprintf(p, sizeof p, "%s/ckpt-6/model.safetensors", out);
+    REQUIRE_OK(clipc_model_load(p, NULL, &m));
+    CHECK(clipc_model_config(m)->vision_layers == 4);
+    clipc_model_free(m);
+    char *txt;
+    size_t len;
+    snprintf(p, sizeof p, "%s/metrics.jsonl", out);
+    REQUIRE_OK(clipc_read_file(p, &txt, &len));
+    CHECK(strstr(txt, "\"type\":\"epoch\",\"epoch\":2") != NULL);
+    CHECK(strstr(txt, "\"type\":\"step\",\"step\":5") != NULL);
+    free(txt);
+}
+
+/* The acceptance run: learns with true captions, not with shuffled ones. */
+static void shapes_run(int shuffle, run_log *l) {
+    char dir[512], out[1024], data[1024];
+    snprintf(dir, sizeof dir, "%s/%s", test_tmpdir(), shuffle ? "shuf" : "true");
+    mkdir(dir, 0777);
+    make_shapes(dir, 240, 100, shuffle, 0);
+    snprintf(data, sizeof data, "%s/shapes.json", dir);
+    snprintf(out, sizeof out, "%s/run", dir);
+    clipc_train_opts o;
+    tiny_opts(&o, data, out, 12, l);
+    o.batch_size = 24;
+    REQUIRE_OK(clipc_train_run(&o, NULL));
+    printf("  %s captions: loss %.3f -> %.3f (chance %.3f), val R@10 t2i %.2f i2t %.2f (chance %.2f)\n",
+           shuffle ? "shuffled" : "true", l->first_loss, l->last_train_loss, log(24.0), l->val_r10_t2i,
+           l->val_r10_i2t, 10.0 / 100);
+}
+
+TEST_SLOW(train_tiny_learns_shapes_and_not_shuffled) {
+    run_log a, b;
+    shapes_run(0, &a);
+    shapes_run(1, &b);
+    double chance = 10.0 / 100; /* t2i R@10 over 100 validation images */
+    CHECKF(a.last_train_loss < 0.5 * a.first_loss, "loss %.3f -> %.3f", a.first_loss, a.last_train_loss);
+    CHECKF(a.val_r10_t2i >= 5 * chance, "val R@10 %.3f < 5x chance", a.val_r10_t2i);
+    CHECKF(b.val_r10_t2i <= 2.5 * chance, "shuffled val R@10 %.3f not near chance", b.val_r10_t2i);
+}
