@@ -409,7 +409,9 @@ typedef struct {
     uint64_t seed;
     int threads;             /* 0 = all cores */
     const char *out_dir;     /* required */
-    const char *resume;      /* a run folder (uses its `last`) or a ckpt-<step> folder */
+    const char *resume;      /* a run folder (uses its `last`) or a ckpt-<step> folder; the
+                              * run then takes its options from the checkpoint (epochs must
+                              * be 0 or the same; out_dir NULL = that run folder) */
     const char *best_metric; /* "recall" (mean of R@1/5/10 both ways), "loss" (validation loss) */
     int save_every;          /* also keep every N-th epoch's checkpoint (0 = none) */
     int ckpt_every_steps;    /* a checkpoint every N steps as well (0 = epochs only) */

@@ -301,3 +301,166 @@ TEST_SLOW(train_tiny_learns_shapes_and_not_shuffled) {
     CHECKF(a.val_r10_t2i >= 5 * chance, "val R@10 %.3f < 5x chance", a.val_r10_t2i);
     CHECKF(b.val_r10_t2i <= 2.5 * chance, "shuffled val R@10 %.3f not near chance", b.val_r10_t2i);
 }
+
+/* ---------------------------------------------------- checkpoints */
+
+static void kill_at_state(const char *stage, int64_t step, void *ud) {
+    (void)ud;
+    if (!strcmp(stage, "state") && step == 2) raise(SIGKILL);
+}
+
+/* kill -9 between the files of a checkpoint write: the previous checkpoint
+ * stays complete, `last` still names it, and it loads and resumes. */
+TEST(train_checkpoint_kill_during_write_keeps_previous) {
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load("tests/data/goldens/a/weights.safetensors", NULL, &m));
+    REQUIRE_OK(model_make_writable(m));
+    optimizer o;
+    REQUIRE_OK(optim_init(&o, OPT_ADAMW, m->tab.total));
+    for (size_t i = 0; i < o.n; i++) o.m[i] = (float)i * 1e-3f, o.v[i] = (float)i * 1e-6f;
+    run_state rs;
+    memset(&rs, 0, sizeof rs);
+    rs.step = 1, rs.epoch = 0, rs.best = 0.25, rs.loader[0] = 0xdeadbeefULL;
+    const char *out = test_tmpdir();
+    REQUIRE_OK(ckpt_save(out, m, &o, &rs, "{\"x\": 1}", 0, 1, NULL, NULL));
+    float keep0 = m->params[0];
+    m->params[0] += 1.0f;
+    rs.step = 2;
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) { /* the child writes checkpoint 2 and is killed half way */
+        ckpt_save(out, m, &o, &rs, "{}", 0, 0, kill_at_state, NULL);
+        _exit(0);
+    }
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    CHECK(ckpt_pointer_step(out, "last") == 1);
+    char p[1200];
+    struct stat st;
+    snprintf(p, sizeof p, "%s/ckpt-2.tmp", out);
+    CHECK(stat(p, &st) == 0); /* the half-written one is only a .tmp folder */
+    snprintf(p, sizeof p, "%s/ckpt-2", out);
+    CHECK(stat(p, &st) != 0);
+    char *dir;
+    REQUIRE_OK(ckpt_resolve(out, &dir));
+    run_state back;
+    optimizer o2;
+    REQUIRE_OK(optim_init(&o2, OPT_ADAMW, m->tab.total));
+    char *opts;
+    REQUIRE_OK(ckpt_load_state(dir, &back, &o2, &opts));
+    CHECK(back.step == 1 && back.best == 0.25 && back.loader[0] == 0xdeadbeefULL);
+    CHECK(memcmp(o.m, o2.m, o.n * sizeof(float)) == 0 && memcmp(o.v, o2.v, o.n * sizeof(float)) == 0);
+    CHECK(strcmp(opts, "{\"x\": 1}") == 0);
+    clipc_model *m2;
+    snprintf(p, sizeof p, "%s/model.safetensors", dir);
+    REQUIRE_OK(clipc_model_load(p, NULL, &m2));
+    CHECK(m2->params[0] == keep0);
+    clipc_model_free(m2);
+    /* The next start removes the leftover. */
+    REQUIRE_OK(ckpt_prune(out, 1));
+    snprintf(p, sizeof p, "%s/ckpt-2.tmp", out);
+    CHECK(stat(p, &st) != 0);
+    free(opts);
+    free(dir);
+    optim_free(&o);
+    optim_free(&o2);
+    clipc_model_free(m);
+}
+
+/* ---------------------------------------------------- exact resume */
+
+static int files_equal(const char *a, const char *b) {
+    char *x, *y;
+    size_t lx, ly;
+    if (clipc_read_file(a, &x, &lx)) return 0;
+    if (clipc_read_file(b, &y, &ly)) {
+        free(x);
+        return 0;
+    }
+    int eq = lx == ly && memcmp(x, y, lx) == 0;
+    free(x);
+    free(y);
+    return eq;
+}
+
+/* Uninterrupted 3 epochs vs stopped at an epoch boundary (after step 3) and
+ * mid-epoch (after step 5), each resumed: final weights and Adam state
+ * bit-identical. */
+TEST_SLOW(train_resume_bit_exact) {
+    char dir[512], data[1024], a[1024], b[1024], c[1024], p1[1200], p2[1200];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    make_shapes(dir, 48, 16, 0, 0);
+    snprintf(data, sizeof data, "%s/shapes.json", dir);
+    snprintf(a, sizeof a, "%s/full", dir);
+    snprintf(b, sizeof b, "%s/epoch", dir);
+    snprintf(c, sizeof c, "%s/mid", dir);
+    clipc_train_opts o;
+    run_log l;
+    tiny_opts(&o, data, a, 3, &l);
+    o.dropout = 0.1;
+    o.augment = 1;
+    REQUIRE_OK(clipc_train_run(&o, NULL));
+    const char *stops[2] = {b, c};
+    int at[2] = {3, 5};
+    for (int k = 0; k < 2; k++) {
+        clipc_train_result r;
+        tiny_opts(&o, data, stops[k], 3, &l);
+        o.dropout = 0.1;
+        o.augment = 1;
+        o.stop_after_steps = at[k];
+        REQUIRE_OK(clipc_train_run(&o, &r));
+        CHECK(r.stopped && r.step == at[k]);
+        clipc_train_opts ro;
+        clipc_train_opts_default(&ro);
+        ro.resume = stops[k];
+        ro.epochs = 0; /* from the checkpoint */
+        ro.threads = 2;
+        ro.warn = quiet;
+        REQUIRE_OK(clipc_train_run(&ro, &r));
+        CHECK(!r.stopped && r.step == 9);
+        snprintf(p1, sizeof p1, "%s/ckpt-9/model.safetensors", a);
+        snprintf(p2, sizeof p2, "%s/ckpt-9/model.safetensors", stops[k]);
+        CHECKF(files_equal(p1, p2), "stop after %d: final model differs", at[k]);
+        snprintf(p1, sizeof p1, "%s/ckpt-9/state.safetensors", a);
+        snprintf(p2, sizeof p2, "%s/ckpt-9/state.safetensors", stops[k]);
+        CHECKF(files_equal(p1, p2), "stop after %d: final state differs", at[k]);
+    }
+}
+
+/* kill -9 of a real `clipc train` (a checkpoint every 2 steps; killed while
+ * writing the one of step 5... i.e. after step 4's was complete), then
+ * --resume: the same final bits as the uninterrupted run. */
+TEST_SLOW(train_kill9_resume_cli) {
+    char exe[1024];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 16);
+    REQUIRE(n > 0);
+    exe[n] = 0;
+    char *sl = strrchr(exe, '/');
+    REQUIRE(sl);
+    strcpy(sl + 1, "clipc");
+    char dir[512], data[1024], a[1024], b[1024], cmd[4096], p1[1200], p2[1200];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    make_shapes(dir, 48, 16, 0, 0);
+    snprintf(data, sizeof data, "%s/shapes.json", dir);
+    snprintf(a, sizeof a, "%s/full", dir);
+    snprintf(b, sizeof b, "%s/killed", dir);
+    const char *common = "--recipe cpu-tiny --epochs 3 --batch 16 --threads 2 --warmup 5 --lr 2e-3 "
+                         "--dropout 0.1 --augment 1 --ckpt-every-steps 2 --log-every 100";
+    snprintf(cmd, sizeof cmd, "%s train --data %s --out %s %s 2>/dev/null", exe, data, a, common);
+    CHECK(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, "CLIPC_TRAIN_FAULT=state:6 %s train --data %s --out %s %s 2>/dev/null", exe, data, b,
+             common);
+    int st = system(cmd);
+    CHECKF(WIFSIGNALED(st) || (WIFEXITED(st) && WEXITSTATUS(st) == 137), "the child was not killed (status %d)", st);
+    CHECK(ckpt_pointer_step(b, "last") == 4);
+    snprintf(cmd, sizeof cmd, "%s train --resume %s --threads 2 2>/dev/null", exe, b);
+    CHECK(system(cmd) == 0);
+    snprintf(p1, sizeof p1, "%s/ckpt-9/model.safetensors", a);
+    snprintf(p2, sizeof p2, "%s/ckpt-9/model.safetensors", b);
+    CHECK(files_equal(p1, p2));
+    snprintf(p1, sizeof p1, "%s/ckpt-9/state.safetensors", a);
+    snprintf(p2, sizeof p2, "%s/ckpt-9/state.safetensors", b);
+    CHECK(files_equal(p1, p2));
+}
