@@ -232,18 +232,21 @@ static void tiny_opts(clipc_train_opts *o, const char *data, const char *out, in
 TEST(train_smoke_tiny_shapes) {
     char dir[512], out[1024], data[1024];
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
-    make_shapes(dir, 48, 16, 0, 1);
+    make_shapes(dir, 32, 16, 0, 1);
     snprintf(data, sizeof data, "%s/shapes.json", dir);
     snprintf(out, sizeof out, "%s/run", dir);
     clipc_train_opts o;
     run_log l;
-    tiny_opts(&o, data, out, 2, &l);
+    tiny_opts(&o, data, out, 3, &l);
+    o.log_every = 2;
     clipc_train_result r;
     REQUIRE_OK(clipc_train_run(&o, &r));
-    CHECK(r.step == 6 && r.epoch == 2 && !r.stopped);
-    CHECK(l.epochs_seen == 2);
+    CHECKF(r.step == 6 && r.epoch == 3 && !r.stopped, "step %lld epoch %lld", (long long)r.step, (long long)r.epoch);
+    CHECK(l.epochs_seen == 3);
     CHECK(isfinite(l.first_loss) && isfinite(l.last_train_loss));
-    CHECKF(l.bad == 2, "bad images %d (the corrupt JPEG once per epoch; the reader drops the missing file and the empty caption)", l.bad);
+    /* the corrupt JPEG, each epoch it is sampled (not when it is the image drop_last leaves out); the
+     * reader drops the missing file and the empty caption before training */
+    CHECKF(l.bad >= 1 && l.bad <= 3, "bad images %d", l.bad);
     /* The outputs. */
     char p[1200];
     struct stat st;
@@ -251,10 +254,10 @@ TEST(train_smoke_tiny_shapes) {
     CHECK(stat(p, &st) == 0);
     snprintf(p, sizeof p, "%s/ckpt-6/state.safetensors", out);
     CHECK(stat(p, &st) == 0);
-    snprintf(p, sizeof p, "%s/ckpt-3", out);
-    CHECK(stat(p, &st) != 0); /* pruned: neither last, best nor kept */
+    snprintf(p, sizeof p, "%s/ckpt-2", out);
+    CHECK(stat(p, &st) != 0 || ckpt_pointer_step(out, "best") == 2); /* pruned unless best */
     CHECK(ckpt_pointer_step(out, "last") == 6);
-    CHECK(ckpt_pointer_step(out, "best") >= 3);
+    CHECK(ckpt_pointer_step(out, "best") >= 2);
     const char *files[] = {"metrics.jsonl", "config.json", "plot.svg", "last"};
     for (int i = 0; i < 4; i++) {
         snprintf(p, sizeof p, "%s/%s", out, files[i]);
@@ -270,8 +273,8 @@ TEST(train_smoke_tiny_shapes) {
     size_t len;
     snprintf(p, sizeof p, "%s/metrics.jsonl", out);
     REQUIRE_OK(clipc_read_file(p, &txt, &len));
-    CHECK(strstr(txt, "\"type\":\"epoch\",\"epoch\":2") != NULL);
-    CHECK(strstr(txt, "\"type\":\"step\",\"step\":5") != NULL);
+    CHECK(strstr(txt, "\"type\":\"epoch\",\"epoch\":3") != NULL);
+    CHECK(strstr(txt, "\"type\":\"step\",\"step\":4") != NULL);
     free(txt);
 }
 
