@@ -24,6 +24,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "retrieval Recall@K / zero-shot accuracy on a dataset"},
     {"index", cmd_index, "index a folder of images (SQLite + an mmap'd matrix)"},
     {"search", cmd_search, "search an index by text or by image"},
+    {"train", cmd_train, "train a CLIP model on image-caption data (checkpoints, resume, evaluation)"},
 };
 
 static void usage(FILE *f) {

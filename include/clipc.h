@@ -416,6 +416,101 @@ int clipc_topk(const float *scores, int n, int k, int *idx);
  * clipc_retrieval_eval with K = 1, 5, 10.  What `clipc eval` computes. */
 clipc_status clipc_eval_embeddings(const float *image_emb, int n_images, const float *text_emb, int n_texts, int d,
                                    const int *text_image, clipc_retrieval_metrics *out);
+/* ---------------------------------------------------------------- training */
+
+/* clipc_train_run: contrastive training (both towers, symmetric loss,
+ * learnable logit scale clamped to [0, ln 100]) over a caption dataset, with
+ * evaluation each epoch, checkpoints and bit-exact resume.  See docs/train.md.
+ *
+ * Options start from clipc_train_opts_default() (= recipe "cpu-small") and
+ * clipc_train_recipe() ("seed", "tutorial", "cpu-small", "cpu-tiny"); every
+ * field can then be changed.  Strings are borrowed for the call. */
+typedef struct {
+    int kind;               /* CLIPC_TRAIN_STEP, _EPOCH, _CHECKPOINT, _INFO */
+    int64_t epoch, epochs;  /* 0-based epoch, total */
+    int64_t step, total_steps;           /* optimizer steps done, planned */
+    int64_t batch_in_epoch, batches_in_epoch;
+    double loss;            /* this step's loss (mean over its micro-batches) */
+    double chance;          /* ln(batch): the loss of a model that learned nothing */
+    double lr, grad_norm;
+    double pairs_per_s, eta_s;
+    /* CLIPC_TRAIN_EPOCH only (NaN when there is no validation split): */
+    double train_loss, val_loss, i2t[3], t2i[3], mean_recall;
+    int bad_images;         /* pairs skipped so far because of unreadable images */
+    const char *message;    /* CLIPC_TRAIN_INFO / _CHECKPOINT: what happened */
+} clipc_train_progress;
+
+enum { CLIPC_TRAIN_STEP = 0, CLIPC_TRAIN_EPOCH = 1, CLIPC_TRAIN_CHECKPOINT = 2, CLIPC_TRAIN_INFO = 3 };
+
+typedef struct {
+    /* data */
+    const char *data;        /* caption file or folder (any clipc_dataset format) */
+    const char *image_root;  /* NULL = the dataset's default */
+    const char *train_split; /* "train" (NULL/"all" = every image) */
+    const char *val_split;   /* "val"; NULL or "" = no evaluation */
+    int augment, fast_decode, workers, prefetch;
+    const char *cache;       /* preprocessed cache file or NULL */
+    /* model */
+    const char *config;      /* named config for a model from scratch */
+    const char *init;        /* safetensors model to fine-tune from, or NULL */
+    /* optimisation */
+    int epochs, batch_size, accum;
+    int adam;                /* 1 = Adam with coupled L2 (torch.optim.Adam), 0 = AdamW */
+    double lr, lr_image, lr_text, lr_proj, lr_logit_scale; /* group lrs < 0: = lr */
+    double wd, wd_image, wd_text, wd_proj;                   /* group wd < 0: = wd */
+    int decay_all;           /* 1 = decay biases, norms, embeddings, logit_scale too */
+    double beta1, beta2, eps, grad_clip;
+    const char *schedule;    /* "cosine" (per step, after warm-up), "cosine-epoch", "constant" */
+    int warmup;              /* warm-up steps */
+    double min_lr;
+    int plateau, plateau_patience; /* ReduceLROnPlateau on the best metric */
+    double plateau_factor;
+    double dropout;
+    const char *freeze;      /* NULL, "image" (LiT) or "text" */
+    int freeze_layers;       /* lock the first N blocks of each tower (+ embeddings) */
+    /* run */
+    uint64_t seed;
+    int threads;             /* 0 = all cores */
+    const char *out_dir;     /* required */
+    const char *resume;      /* a run folder (uses its `last`) or a ckpt-<step> folder; the
+                              * run then takes its options from the checkpoint (epochs must
+                              * be 0 or the same; out_dir NULL = that run folder) */
+    const char *best_metric; /* "recall" (mean of R@1/5/10 both ways), "loss" (validation loss) */
+    int save_every;          /* also keep every N-th epoch's checkpoint (0 = none) */
+    int ckpt_every_steps;    /* a checkpoint every N steps as well (0 = epochs only) */
+    int keep_last;           /* newest checkpoints kept besides best and every-N (>= 1) */
+    int log_every;           /* metrics.jsonl / progress every N steps */
+    int64_t stop_after_steps;/* stop like SIGINT once this many steps are done (0 = never) */
+    double max_memory_gb;    /* 0 = MemAvailable */
+    void (*progress)(const clipc_train_progress *p, void *ud);
+    void (*warn)(const char *msg, void *ud);
+    /* Called at each stage of a checkpoint write ("model", "state", "renamed",
+     * "pointer"): a fault-injection point for crash tests. */
+    void (*checkpoint_hook)(const char *stage, int64_t step, void *ud);
+    void *ud;
+} clipc_train_opts;
+
+typedef struct {
+    int64_t step, epoch;     /* where the run ended */
+    int stopped;             /* 1 = interrupted (stop request), checkpoint written */
+    double final_loss, best_metric;
+    int bad_images;
+    double seconds;
+} clipc_train_result;
+
+void clipc_train_opts_default(clipc_train_opts *o);
+/* Applies a recipe's settings to *o (other fields untouched). */
+clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o);
+const char *clipc_train_recipe_names(void);
+/* Runs training; `res` may be NULL.  Returns CLIPC_OK also when stopped by
+ * clipc_train_request_stop() (res->stopped = 1). */
+clipc_status clipc_train_run(const clipc_train_opts *o, clipc_train_result *res);
+/* Asks a running clipc_train_run to finish its current step, write a
+ * checkpoint and return.  Async-signal-safe (call it from a SIGINT handler). */
+void clipc_train_request_stop(void);
+/* Bytes clipc_train_run needs for a config and batch size (activations,
+ * parameters, gradients, Adam state, batches). */
+size_t clipc_train_memory_bytes(const clipc_config *cfg, int batch_size);
 
 #ifdef __cplusplus
 }

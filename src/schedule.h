@@ -1,0 +1,40 @@
+/*
+ * schedule.h — learning-rate schedules for training: linear warm-up then
+ * cosine per optimizer step (open_clip), cosine per epoch down to a floor
+ * (torch's CosineAnnealingLR stepped once an epoch, the seed's recipe),
+ * constant; and ReduceLROnPlateau as a multiplier on top of any of them.
+ */
+#ifndef CLIPC_SCHEDULE_H
+#define CLIPC_SCHEDULE_H
+
+typedef enum { SCHED_COSINE = 0, SCHED_COSINE_EPOCH = 1, SCHED_CONSTANT = 2 } sched_kind;
+
+typedef struct {
+    sched_kind kind;
+    double base_lr, min_lr;
+    long warmup;        /* steps of linear warm-up (SCHED_COSINE and SCHED_CONSTANT) */
+    long total_steps;   /* steps of the whole run (SCHED_COSINE) */
+    int epochs;         /* SCHED_COSINE_EPOCH: T_max */
+} sched;
+
+/* lr for optimizer step `step` (0-based) taken during epoch `epoch`, in
+ * double as PyTorch computes it (Python floats). */
+double sched_lr(const sched *s, long step, int epoch);
+/* "cosine", "cosine-epoch", "constant"; -1 for an unknown name. */
+int sched_parse(const char *name);
+const char *sched_name(sched_kind k);
+
+/* torch.optim.lr_scheduler.ReduceLROnPlateau (threshold 1e-4 relative,
+ * cooldown 0): after `patience` epochs without improvement the multiplier
+ * is scaled by `factor`. */
+typedef struct {
+    int enabled, maximize, patience;
+    double factor, best, mult;
+    int bad_epochs, seen;
+} plateau;
+
+void plateau_init(plateau *p, int enabled, int maximize, double factor, int patience);
+/* Feeds one epoch's metric; returns 1 when the multiplier was reduced. */
+int plateau_update(plateau *p, double metric);
+
+#endif
