@@ -61,7 +61,7 @@ typedef struct {
     clipc_act act;          /* QuickGELU for OpenAI weights */
 } clipc_config;
 
-/* Fills *cfg with a named config: "tiny", "small", "seed-b16", "b32",
+/* Fills *cfg with a named config: "tiny", "emoji", "small", "seed-b16", "b32",
  * "ViT-B-32" (= b32 with a 12-layer text tower), "ViT-B-16", "ViT-L-14". */
 clipc_status clipc_config_named(const char *name, clipc_config *cfg);
 /* Checks that every field is positive and consistent (widths divisible by

@@ -18,6 +18,9 @@ typedef struct {
  * t_width, t_heads, t_layers, act. */
 static const named_config configs[] = {
     {"tiny", {128, 32, 4, 128, 8, 2, 32, 49408, 128, 2, 3, CLIPC_ACT_QUICKGELU}},
+    /* The emoji demo's shape, as shared/bench/torch_train.py's "emoji": tiny
+     * with 3 + 3 layers and 4 heads. */
+    {"emoji", {128, 32, 3, 128, 8, 4, 32, 49408, 128, 4, 3, CLIPC_ACT_QUICKGELU}},
     {"small", {256, 64, 6, 256, 8, 4, 32, 49408, 256, 4, 4, CLIPC_ACT_QUICKGELU}},
     /* The seed model card: ViT-B/16 image tower, 8-layer text tower. */
     {"seed-b16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 8, CLIPC_ACT_QUICKGELU}},
@@ -28,7 +31,7 @@ static const named_config configs[] = {
     {"ViT-L-14", {768, 224, 24, 1024, 14, 16, 77, 49408, 768, 12, 12, CLIPC_ACT_QUICKGELU}},
 };
 
-const char *clipc_config_names(void) { return "tiny small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14"; }
+const char *clipc_config_names(void) { return "tiny emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14"; }
 
 clipc_status clipc_config_named(const char *name, clipc_config *cfg) {
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
