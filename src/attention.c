@@ -27,6 +27,7 @@
 #include <string.h>
 
 #include "layers.h"
+#include "vec.h"
 
 #define ATT_RB 32
 
@@ -74,11 +75,9 @@ void attention_forward(float *out, float *lse, float *scratch, const float *qkv,
                     int w = row_width(i, rb, T, causal);
                     float mx = row[0];
                     for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+                    vec_exp_shift(row, (size_t)n, mx);
                     float s = 0.f;
-                    for (int j = 0; j < n; j++) {
-                        row[j] = expf(row[j] - mx);
-                        s += row[j];
-                    }
+                    for (int j = 0; j < n; j++) s += row[j];
                     float inv = 1.0f / s;
                     lse[bh * T + i] = mx + logf(s);
                     if (thr) {
@@ -125,7 +124,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     float *row = P + (size_t)i * T;
                     int n = causal ? i + 1 : T;
                     int w = row_width(i, rb, T, causal);
-                    for (int j = 0; j < n; j++) row[j] = expf(row[j] - L[i]);
+                    vec_exp_shift(row, (size_t)n, L[i]);
                     for (int j = n; j < w; j++) row[j] = 0.f;
                 }
                 /* dv = Pd^T dy, Pd the dropped probabilities (built in D). */

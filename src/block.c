@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "tower.h"
+#include "vec.h"
 
 size_t block_acts_floats(int B, int T, int C, int NH, int with_out) {
     size_t N = (size_t)B * T;
@@ -80,9 +81,11 @@ const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int
 
 /* ---- fused elementwise passes */
 
+/* Scalar activations; QuickGELU goes through vec.h instead (same formula,
+ * vectorised exp), these serve exact GELU. */
 static inline float act_f(float x, clipc_act act) {
     if (act == CLIPC_ACT_GELU) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    return x / (1.0f + expf(-1.702f * x));
+    return x / (1.0f + vec_expf(-1.702f * x));
 }
 
 static inline float act_df(float x, clipc_act act) {
@@ -90,7 +93,7 @@ static inline float act_df(float x, clipc_act act) {
         float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
         return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
     }
-    float s = 1.0f / (1.0f + expf(-1.702f * x));
+    float s = 1.0f / (1.0f + vec_expf(-1.702f * x));
     return s + 1.702f * x * s * (1.0f - s);
 }
 
@@ -101,10 +104,14 @@ static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_a
 #pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *x = pre + (size_t)n * C, *y = h + (size_t)n * C;
-        for (int i = 0; i < C; i++) {
-            float v = x[i] + b[i];
-            x[i] = v;
-            y[i] = act_f(v, act);
+        if (act == CLIPC_ACT_QUICKGELU) {
+            vec_quickgelu_bias(x, y, b, (size_t)C);
+        } else {
+            for (int i = 0; i < C; i++) {
+                float v = x[i] + b[i];
+                x[i] = v;
+                y[i] = act_f(v, act);
+            }
         }
         if (thr)
             for (int i = 0; i < C; i++)
@@ -112,14 +119,23 @@ static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_a
     }
 }
 
+/* Elementwise passes over n floats go in chunks of this many (a multiple of
+ * every vector width), one chunk per loop iteration. */
+#define EW_CHUNK 4096
+
 /* h = drop(act(pre)): the forward's activation, rebuilt for backward. */
 static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
     uint32_t thr = dropout_threshold(p);
     float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
 #pragma omp parallel for schedule(static) if (n > CLIPC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float y = act_f(pre[i], act);
-        h[i] = !thr ? y : dropout_keep(seed, i, thr) ? y * sc : 0.0f;
+    for (size_t c = 0; c < nch; c++) {
+        size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
+        if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu(h + i0, pre + i0, m);
+        else
+            for (size_t i = i0; i < i0 + m; i++) h[i] = act_f(pre[i], act);
+        if (thr)
+            for (size_t i = i0; i < i0 + m; i++) h[i] = dropout_keep(seed, i, thr) ? h[i] * sc : 0.0f;
     }
 }
 
@@ -127,10 +143,15 @@ static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, f
 static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
     uint32_t thr = dropout_threshold(p);
     float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
 #pragma omp parallel for schedule(static) if (n > CLIPC_PAR_MIN)
-    for (size_t i = 0; i < n; i++) {
-        float g = !thr ? dh[i] : dropout_keep(seed, i, thr) ? dh[i] * sc : 0.0f;
-        dh[i] = g * act_df(pre[i], act);
+    for (size_t c = 0; c < nch; c++) {
+        size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
+        if (thr)
+            for (size_t i = i0; i < i0 + m; i++) dh[i] = dropout_keep(seed, i, thr) ? dh[i] * sc : 0.0f;
+        if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu_backward(dh + i0, pre + i0, m);
+        else
+            for (size_t i = i0; i < i0 + m; i++) dh[i] *= act_df(pre[i], act);
     }
 }
 
