@@ -5,10 +5,11 @@
  * (text tower), softmax, optional dropout, times v.
  *
  * Fused per (batch, head): the T x T scores live only in a per-thread tile,
- * forward keeps one log-sum-exp per row, and backward recomputes the
- * probabilities from it (one extra q k^T GEMM, a few per cent of a block's
- * FLOPs) instead of storing B*NH*T*T floats per layer — for ViT-B/16 at
- * batch 64 that is 119 MB per layer.
+ * forward keeps each softmax row's (max, 1/sum), and backward recomputes the
+ * probabilities from them bit for bit (one extra q k^T GEMM, a few per cent
+ * of a block's FLOPs) instead of storing B*NH*T*T floats per layer — for
+ * ViT-B/16 at batch 64 that is 119 MB per layer.  attention_recompute
+ * rebuilds the output the same way, so blocks need not keep it either.
  *
  * Under the causal mask, rows are processed in blocks of ATT_RB and a block
  * only multiplies the columns it can see, so the masked upper triangle is
@@ -52,8 +53,48 @@ static void scores(float *S, const float *q, const float *k, int T, int hd, int 
     }
 }
 
-void attention_forward(float *out, float *lse, float *scratch, const float *qkv, int B, int T, int C, int NH,
-                       int causal, float p, uint64_t seed) {
+/* P = softmax(scale q k^T) of one (batch, head) into P (ld T), masked entries
+ * (of the columns the row block reads) zero.  stat holds (max, 1/sum) per
+ * row: computed when !known, else read, so backward rebuilds the forward's
+ * probabilities bit for bit. */
+static void head_probs(float *P, float *stat, int known, const float *q, const float *k, int T, int hd, int ld,
+                       float scale, int causal, int rb) {
+    scores(P, q, k, T, hd, ld, scale, causal);
+    for (int i = 0; i < T; i++) {
+        float *row = P + (size_t)i * T;
+        int n = causal ? i + 1 : T, w = row_width(i, rb, T, causal);
+        float mx, inv;
+        if (known) {
+            mx = stat[2 * i];
+            inv = stat[2 * i + 1];
+            vec_exp_shift(row, (size_t)n, mx);
+        } else {
+            mx = row[0];
+            for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            vec_exp_shift(row, (size_t)n, mx);
+            float s = 0.f;
+            for (int j = 0; j < n; j++) s += row[j];
+            inv = 1.0f / s;
+            stat[2 * i] = mx;
+            stat[2 * i + 1] = inv;
+        }
+        for (int j = 0; j < n; j++) row[j] *= inv;
+        for (int j = n; j < w; j++) row[j] = 0.f;
+    }
+}
+
+/* In place: P becomes the dropped, rescaled probabilities. */
+static void head_dropout(float *P, int T, int causal, size_t bh, uint64_t seed, uint32_t thr, float dscale) {
+    for (int i = 0; i < T; i++) {
+        float *row = P + (size_t)i * T;
+        int n = causal ? i + 1 : T;
+        uint64_t e0 = (bh * T + i) * T;
+        for (int j = 0; j < n; j++) row[j] = dropout_keep(seed, e0 + j, thr) ? row[j] * dscale : 0.0f;
+    }
+}
+
+static void forward_impl(float *out, float *stats, int known, float *scratch, const float *qkv, int B, int T,
+                         int C, int NH, int causal, float p, uint64_t seed) {
     int hd = C / NH, ld = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
     uint32_t thr = dropout_threshold(p);
@@ -68,27 +109,8 @@ void attention_forward(float *out, float *lse, float *scratch, const float *qkv,
                 const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
                 const float *k = q + C, *v = q + 2 * C;
                 size_t bh = (size_t)b * NH + h;
-                scores(S, q, k, T, hd, ld, scale, causal);
-                for (int i = 0; i < T; i++) {
-                    float *row = S + (size_t)i * T;
-                    int n = causal ? i + 1 : T;
-                    int w = row_width(i, rb, T, causal);
-                    float mx = row[0];
-                    for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-                    vec_exp_shift(row, (size_t)n, mx);
-                    float s = 0.f;
-                    for (int j = 0; j < n; j++) s += row[j];
-                    float inv = 1.0f / s;
-                    lse[bh * T + i] = mx + logf(s);
-                    if (thr) {
-                        uint64_t e0 = (bh * T + i) * T;
-                        for (int j = 0; j < n; j++)
-                            row[j] = dropout_keep(seed, e0 + j, thr) ? row[j] * inv * dscale : 0.0f;
-                    } else {
-                        for (int j = 0; j < n; j++) row[j] *= inv;
-                    }
-                    for (int j = n; j < w; j++) row[j] = 0.f;
-                }
+                head_probs(S, stats + bh * 2 * T, known, q, k, T, hd, ld, scale, causal, rb);
+                if (thr) head_dropout(S, T, causal, bh, seed, thr, dscale);
                 float *y = out + (size_t)b * T * C + (size_t)h * hd;
                 for (int i0 = 0; i0 < T; i0 += rb) {
                     int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
@@ -99,7 +121,18 @@ void attention_forward(float *out, float *lse, float *scratch, const float *qkv,
     }
 }
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *lse,
+void attention_forward(float *out, float *stats, float *scratch, const float *qkv, int B, int T, int C, int NH,
+                       int causal, float p, uint64_t seed) {
+    forward_impl(out, stats, 0, scratch, qkv, B, T, C, NH, causal, p, seed);
+}
+
+void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, int B, int T, int C,
+                         int NH, int causal, float p, uint64_t seed) {
+    /* known = 1: stats are only read */
+    forward_impl(out, (float *)stats, 1, scratch, qkv, B, T, C, NH, causal, p, seed);
+}
+
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *stats,
                         int B, int T, int C, int NH, int causal, float p, uint64_t seed) {
     int hd = C / NH, ld = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
@@ -116,29 +149,13 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                 const float *q = qkv + row0, *k = q + C, *v = q + 2 * C;
                 float *dq = dqkv + row0, *dk = dq + C, *dv = dq + 2 * C;
                 const float *dy = dout + (size_t)b * T * C + (size_t)h * hd;
-                const float *L = lse + bh * T;
-                /* P = exp(S - lse): the forward's probabilities, bit for bit
-                 * up to the rounding of exp (zero where masked). */
-                scores(P, q, k, T, hd, ld, scale, causal);
-                for (int i = 0; i < T; i++) {
-                    float *row = P + (size_t)i * T;
-                    int n = causal ? i + 1 : T;
-                    int w = row_width(i, rb, T, causal);
-                    vec_exp_shift(row, (size_t)n, L[i]);
-                    for (int j = n; j < w; j++) row[j] = 0.f;
-                }
+                /* P: the forward's probabilities, bit for bit. */
+                head_probs(P, (float *)(stats + bh * 2 * T), 1, q, k, T, hd, ld, scale, causal, rb);
                 /* dv = Pd^T dy, Pd the dropped probabilities (built in D). */
                 const float *Pd = P;
                 if (thr) {
-                    for (int i = 0; i < T; i++) {
-                        const float *row = P + (size_t)i * T;
-                        float *drow = D + (size_t)i * T;
-                        int n = causal ? i + 1 : T;
-                        int w = row_width(i, rb, T, causal);
-                        uint64_t e0 = (bh * T + i) * T;
-                        for (int j = 0; j < n; j++) drow[j] = dropout_keep(seed, e0 + j, thr) ? row[j] * dscale : 0.f;
-                        for (int j = n; j < w; j++) drow[j] = 0.f;
-                    }
+                    memcpy(D, P, (size_t)T * T * sizeof(float));
+                    head_dropout(D, T, causal, bh, seed, thr, dscale);
                     Pd = D;
                 }
                 /* Last row block first: it sees every column, so its beta = 0

@@ -8,7 +8,8 @@
  * activation (+ dropout), bias + dropout + residual add, activation
  * derivative (+ dropout mask).  What tower.h's memory plan does not keep is
  * rebuilt in backward: the layer-norm outputs from their statistics, the
- * activation from the pre-activation, dropout masks from their seeds.
+ * attention output from the softmax statistics, the activation from the
+ * pre-activation, dropout masks from their seeds.
  */
 #include <math.h>
 #include <string.h>
@@ -18,23 +19,20 @@
 
 size_t block_acts_floats(int B, int T, int C, int NH, int with_out) {
     size_t N = (size_t)B * T;
-    /* qkv, atty, res1, fch (+ out) and the statistics */
-    return N * 3 * C + N * C * (with_out ? 3 : 2) + N * 4 * C + 4 * N + (size_t)B * NH * T;
+    /* qkv, res1, fch (+ out), the statistics */
+    return N * 3 * C + N * C * (with_out ? 2 : 1) + N * 4 * C + 4 * N + (size_t)B * NH * T * 2;
 }
 
-size_t block_shared_floats(int B, int T, int C, int training) {
-    size_t N = (size_t)B * T;
-    return N * C + (training ? N * 4 * C : 0) + attention_scratch_floats(T);
+size_t block_shared_floats(int B, int T, int C) {
+    return 2 * (size_t)B * T * C + attention_scratch_floats(T);
 }
 
-float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int C, int NH, int with_out,
-                       int training) {
+float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int C, int NH, int with_out) {
     size_t N = (size_t)B * T;
     a->ln1_mean = m; m += N;
     a->ln1_rstd = m; m += N;
     a->qkv = m; m += N * 3 * C;
-    a->lse = m; m += (size_t)B * NH * T;
-    a->atty = m; m += N * C;
+    a->att_stats = m; m += (size_t)B * NH * T * 2;
     a->res1 = m; m += N * C;
     a->ln2_mean = m; m += N;
     a->ln2_rstd = m; m += N;
@@ -46,19 +44,15 @@ float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int
         a->out = NULL;
     }
     a->ln = shared; shared += N * C;
-    if (training) {
-        a->h = shared;
-        shared += N * 4 * C;
-    } else {
-        a->h = a->fch; /* inference: the activation overwrites its input */
-    }
+    a->atty = shared; shared += N * C;
     a->attn_scratch = shared;
+    a->h = a->fch;
     return m;
 }
 
 size_t block_grad_scratch_floats(int B, int T, int C) {
     size_t N = (size_t)B * T;
-    return N * C * 4 + N * 4 * C + N * 3 * C;
+    return N * C * 2 + N * 4 * C;
 }
 
 float *block_grad_scratch_bind(block_grad_scratch *s, float *m, int B, int T, int C) {
@@ -66,9 +60,9 @@ float *block_grad_scratch_bind(block_grad_scratch *s, float *m, int B, int T, in
     s->dres = m; m += N * C;
     s->dln = m; m += N * C;
     s->dfch = m; m += N * 4 * C;
-    s->datty = m; m += N * C;
-    s->dqkv = m; m += N * 3 * C;
-    s->ddrop = m; m += N * C;
+    s->dqkv = s->dfch;
+    s->datty = s->dfch + N * 3 * C;
+    s->ddrop = s->dln;
     return m;
 }
 
@@ -178,7 +172,7 @@ void block_forward(block_acts *a, const float *x, const block_weights *w, int B,
     float p = d ? d->p : 0.0f;
     layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
     linear_forward(a->qkv, a->ln, w->in_proj_w, w->in_proj_b, N, C, 3 * C);
-    attention_forward(a->atty, a->lse, a->attn_scratch, a->qkv, B, T, C, NH, causal, p, d ? d->seed[0] : 0);
+    attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p, d ? d->seed[0] : 0);
     /* out_proj into res1, then bias, dropout and the residual in one pass. */
     linear_forward(a->res1, a->atty, w->out_proj_w, NULL, N, C, C);
     bias_drop_residual(a->res1, w->out_proj_b, x, N, C, p, d ? d->seed[1] : 0);
@@ -217,8 +211,10 @@ void block_backward(float *dx, const block_weights *dw, const float *dout, const
         dropout_mul(s->ddrop, s->dres, NC, 0, p, d->seed[1]);
         dattn = s->ddrop;
     }
+    attention_recompute(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p,
+                        d ? d->seed[0] : 0);
     linear_backward(s->datty, dw->out_proj_w, dw->out_proj_b, dattn, a->atty, w->out_proj_w, N, C, C);
-    attention_backward(s->dqkv, a->attn_scratch, s->datty, a->qkv, a->lse, B, T, C, NH, causal, p,
+    attention_backward(s->dqkv, a->attn_scratch, s->datty, a->qkv, a->att_stats, B, T, C, NH, causal, p,
                        d ? d->seed[0] : 0);
     layernorm_apply(a->ln, x, a->ln1_mean, a->ln1_rstd, w->ln_1_w, w->ln_1_b, N, C);
     linear_backward(s->dln, dw->in_proj_w, dw->in_proj_b, s->dqkv, a->ln, w->in_proj_w, N, C, 3 * C);

@@ -47,12 +47,12 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
     size_t BTv = (size_t)B * Tv, BTt = (size_t)B * Tt, K = 3 * (size_t)P * P;
     size_t v = (size_t)B * GG * K + (size_t)B * GG * W + 2 * BTv * W + 2 * BTv +
                (size_t)c->vision_layers * block_acts_floats(B, Tv, c->vision_width, c->vision_heads, 1) +
-               block_shared_floats(B, Tv, c->vision_width, 1) + 2 * (size_t)B * W + 2 * (size_t)B +
+               block_shared_floats(B, Tv, c->vision_width) + 2 * (size_t)B * W + 2 * (size_t)B +
                2 * BTv * W + 2 * (size_t)B * W + (size_t)B * GG * W + block_grad_scratch_floats(B, Tv, c->vision_width);
     size_t t = BTt * Cw +
                (size_t)c->transformer_layers *
                    block_acts_floats(B, Tt, c->transformer_width, c->transformer_heads, 1) +
-               block_shared_floats(B, Tt, c->transformer_width, 1) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
+               block_shared_floats(B, Tt, c->transformer_width) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
                2 * (size_t)B * Cw + block_grad_scratch_floats(B, Tt, c->transformer_width);
     size_t l = 4 * (size_t)B * E + clip_loss_cache_floats(B, c->embed_dim);
     return (v + t + l) * sizeof(float);

@@ -68,18 +68,22 @@ void matmul_backward(float *dinp, float *dp, const float *dout, const float *inp
 
 /* ---- attention.c: multi-head self-attention core on packed qkv.
  * qkv (B, T, 3C) holds q | k | v per row, head h in columns h*hd..(h+1)*hd-1.
- * out (B, T, C) the heads concatenated, before out_proj.  lse (B, NH, T)
- * receives the log-sum-exp of each row of scaled scores: all backward needs
- * to rebuild the probabilities (the T x T matrices are never stored).
+ * out (B, T, C) the heads concatenated, before out_proj.  stats (B, NH, T, 2)
+ * receives each softmax row's (max, 1/sum): all backward needs to rebuild
+ * the probabilities exactly (the T x T matrices are never stored).
  * scratch holds attention_scratch_floats(T) floats (two T x T tiles per
  * OpenMP thread; size it after clipc_set_threads).  Dropout p on the
  * probabilities (0 = off) with the mask of dropout_keep(seed, element index
  * of (b, h, i, j) in a (B, NH, T, T) array). */
 size_t attention_scratch_floats(int T);
-void attention_forward(float *out, float *lse, float *scratch, const float *qkv, int B, int T, int C, int NH,
+void attention_forward(float *out, float *stats, float *scratch, const float *qkv, int B, int T, int C, int NH,
                        int causal, float p, uint64_t seed);
+/* out again from the stats of attention_forward: the same bits, for a
+ * backward that did not keep out. */
+void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, int B, int T, int C,
+                         int NH, int causal, float p, uint64_t seed);
 /* dqkv (B, T, 3C) is overwritten. */
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *lse,
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *stats,
                         int B, int T, int C, int NH, int causal, float p, uint64_t seed);
 
 /* ---- activation.c */

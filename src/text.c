@@ -32,7 +32,7 @@ clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, 
     a->training = training;
     size_t BT = (size_t)B * T, C = (size_t)a->C;
     size_t blk = block_acts_floats(B, T, a->C, a->NH, training);
-    size_t n = BT * C + (training ? (size_t)a->L * blk : blk + 2 * BT * C) + block_shared_floats(B, T, a->C, training) +
+    size_t n = BT * C + (training ? (size_t)a->L * blk : blk + 2 * BT * C) + block_shared_floats(B, T, a->C) +
                3 * (size_t)B * C + 2 * (size_t)B;
     if (training) n += BT * C + 2 * (size_t)B * C + block_grad_scratch_floats(B, T, a->C);
     a->mem = clipc_malloc(n * sizeof(float), "text activations");
@@ -46,16 +46,16 @@ clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, 
     float *m = a->mem;
     a->x0 = m; m += BT * C;
     float *bshared = m;
-    m += block_shared_floats(B, T, a->C, training);
+    m += block_shared_floats(B, T, a->C);
     if (training) {
-        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, T, a->C, a->NH, 1, 1);
+        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, T, a->C, a->NH, 1);
     } else {
         float *shared = m;
         m += blk;
         float *ping = m, *pong = m + BT * C;
         m += 2 * BT * C;
         for (int l = 0; l < a->L; l++) {
-            block_acts_bind(&a->blocks[l], shared, bshared, B, T, a->C, a->NH, 0, 0);
+            block_acts_bind(&a->blocks[l], shared, bshared, B, T, a->C, a->NH, 0);
             a->blocks[l].out = (l & 1) ? pong : ping;
         }
     }
@@ -69,6 +69,8 @@ clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, 
         a->dlnf = m; m += (size_t)B * C;
         m += (size_t)B * C;
         m = block_grad_scratch_bind(&a->gs, m, B, T, a->C);
+        /* training: the activation lives in the grad scratch (backward rebuilds it there) */
+        for (int l = 0; l < a->L; l++) a->blocks[l].h = a->gs.dfch;
     }
     return CLIPC_OK;
 }

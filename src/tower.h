@@ -16,34 +16,35 @@
 
 /* ---- block.c
  * Memory plan: a block keeps only what backward cannot cheaply rebuild —
- * the qkv, the attention output, res1, the c_fc pre-activation, the output,
- * layer-norm statistics and one log-sum-exp per attention row.  The two
- * layer-norm outputs, the activation (with its dropout) and the attention
- * probabilities are recomputed in backward into buffers shared by every
- * block of a tower (block_shared). */
+ * the qkv, res1, the c_fc pre-activation, the output, layer-norm statistics
+ * and two floats per attention row.  The layer-norm outputs, the attention
+ * output and probabilities, and the activation (with its dropout) are
+ * recomputed in backward into buffers shared by every block of a tower. */
 typedef struct {
     float *ln1_mean, *ln1_rstd;       /* (N), (N) */
     float *qkv;                       /* (N, 3C) */
-    float *lse;                       /* (B, NH, T) attention row log-sum-exp */
-    float *atty;                      /* (N, C) heads concatenated */
+    float *att_stats;                 /* (B, NH, T, 2) softmax row (max, 1/sum) */
     float *res1;                      /* (N, C) x + attention */
     float *ln2_mean, *ln2_rstd;       /* (N), (N) */
     float *fch;                       /* (N, 4C) c_fc output + bias, before the activation */
     float *out;                       /* (N, C) block output */
     /* shared by all blocks of a tower */
     float *ln;                        /* (N, C) a layer-norm output */
-    float *h;                         /* (N, 4C) the activation (may alias fch for inference) */
+    float *atty;                      /* (N, C) attention heads concatenated */
+    float *h;                         /* (N, 4C) the activation: fch itself for inference,
+                                         the grad scratch's dfch for training */
     float *attn_scratch;              /* attention_scratch_floats(T) */
 } block_acts;
 
-/* Scratch for block backward, shared by all blocks of a tower. */
+/* Scratch for block backward, shared by all blocks of a tower.  dqkv and
+ * datty live inside dfch and ddrop is dln: their lifetimes do not overlap. */
 typedef struct {
     float *dres;   /* (N, C) */
     float *dln;    /* (N, C) */
     float *dfch;   /* (N, 4C) */
-    float *datty;  /* (N, C) */
-    float *dqkv;   /* (N, 3C) */
-    float *ddrop;  /* (N, C) a residual branch's gradient through its dropout */
+    float *datty;  /* (N, C) = dfch + 3NC */
+    float *dqkv;   /* (N, 3C) = dfch */
+    float *ddrop;  /* (N, C) a residual branch's gradient through its dropout = dln */
 } block_grad_scratch;
 
 /* Dropout of one block: probability (0 = off) and the seeds of its four
@@ -55,13 +56,14 @@ typedef struct {
 
 /* Fills *d for block `layer` of `tower` (0 vision, 1 text); NULL when p = 0. */
 const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int tower, int layer);
-/* Per-block floats (training: with_out = 1, fch separate from h). */
+/* Per-block floats (training: with_out = 1). */
 size_t block_acts_floats(int B, int T, int C, int NH, int with_out);
-/* Floats of the shared views (ln, h unless it aliases fch, attention scratch). */
-size_t block_shared_floats(int B, int T, int C, int training);
-/* Binds the per-block views at mem (returns the end) and the shared ones at shared. */
-float *block_acts_bind(block_acts *a, float *mem, float *shared, int B, int T, int C, int NH, int with_out,
-                       int training);
+/* Floats of the shared views (ln, atty, attention scratch). */
+size_t block_shared_floats(int B, int T, int C);
+/* Binds the per-block views at mem (returns the end) and the shared ones at
+ * shared; h is fch (inference) until a training tower points it at its
+ * grad scratch. */
+float *block_acts_bind(block_acts *a, float *mem, float *shared, int B, int T, int C, int NH, int with_out);
 size_t block_grad_scratch_floats(int B, int T, int C);
 float *block_grad_scratch_bind(block_grad_scratch *s, float *mem, int B, int T, int C);
 

@@ -24,7 +24,7 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
     size_t BT = (size_t)B * a->T, W = (size_t)a->W;
     size_t blk = block_acts_floats(B, a->T, a->W, a->NH, training);
     size_t n = (size_t)B * a->GG * a->K + (size_t)B * a->GG * W + 2 * BT * W + 2 * BT +
-               (training ? (size_t)a->L * blk : blk + 2 * BT * W) + block_shared_floats(B, a->T, a->W, training) +
+               (training ? (size_t)a->L * blk : blk + 2 * BT * W) + block_shared_floats(B, a->T, a->W) +
                2 * (size_t)B * W + 2 * (size_t)B;
     if (training)
         n += 2 * BT * W + 2 * (size_t)B * W + (size_t)B * a->GG * W + block_grad_scratch_floats(B, a->T, a->W);
@@ -43,9 +43,9 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
     a->lnpre_mean = m; m += BT;
     a->lnpre_rstd = m; m += BT;
     float *bshared = m;
-    m += block_shared_floats(B, a->T, a->W, training);
+    m += block_shared_floats(B, a->T, a->W);
     if (training) {
-        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, a->T, a->W, a->NH, 1, 1);
+        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, a->T, a->W, a->NH, 1);
     } else {
         /* One set of views for every block; the residual stream ping-pongs. */
         float *shared = m;
@@ -53,7 +53,7 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
         float *ping = m, *pong = m + BT * W;
         m += 2 * BT * W;
         for (int l = 0; l < a->L; l++) {
-            block_acts_bind(&a->blocks[l], shared, bshared, B, a->T, a->W, a->NH, 0, 0);
+            block_acts_bind(&a->blocks[l], shared, bshared, B, a->T, a->W, a->NH, 0);
             a->blocks[l].out = (l & 1) ? pong : ping;
         }
     }
@@ -68,6 +68,8 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
         a->dlnpost = m; m += (size_t)B * W;
         a->dpatch = m; m += (size_t)B * a->GG * W;
         m = block_grad_scratch_bind(&a->gs, m, B, a->T, a->W);
+        /* training: the activation lives in the grad scratch (backward rebuilds it there) */
+        for (int l = 0; l < a->L; l++) a->blocks[l].h = a->gs.dfch;
     }
     return CLIPC_OK;
 }

@@ -106,10 +106,10 @@ TEST(gradcheck_linear_and_matmul) {
 }
 
 /* ---------------------------------------------------------------- attention */
-typedef struct { float *qkv, *lse, *scratch; int B, T, C, NH, causal; float p; } att_ctx;
+typedef struct { float *qkv, *stats, *scratch; int B, T, C, NH, causal; float p; } att_ctx;
 static void att_fwd(void *p, float *out) {
     att_ctx *c = p;
-    attention_forward(out, c->lse, c->scratch, c->qkv, c->B, c->T, c->C, c->NH, c->causal, c->p, 12345);
+    attention_forward(out, c->stats, c->scratch, c->qkv, c->B, c->T, c->C, c->NH, c->causal, c->p, 12345);
 }
 TEST(gradcheck_attention) {
     /* T = 37 > the causal row block (32), so the blocked path is covered;
@@ -119,24 +119,30 @@ TEST(gradcheck_attention) {
         int causal = variant & 1, B = 2, T = variant < 2 ? 5 : 37, C = 8, NH = 2;
         float p = variant >= 2 ? 0.3f : 0.f;
         if (variant == 1) p = 0.25f;
-        att_ctx c = {randv((size_t)B * T * 3 * C, 1.f), zeros((size_t)B * NH * T), zeros(attention_scratch_floats(T)),
+        att_ctx c = {randv((size_t)B * T * 3 * C, 1.f), zeros((size_t)B * NH * T * 2), zeros(attention_scratch_floats(T)),
                      B, T, C, NH, causal, p};
         size_t n = (size_t)B * T * C;
         float *out = zeros(n), *R = randv(n, 1.f), *dqkv = zeros((size_t)B * T * 3 * C);
         float *scratch = zeros(attention_scratch_floats(T));
         att_fwd(&c, out);
-        attention_backward(dqkv, scratch, R, c.qkv, c.lse, B, T, C, NH, causal, p, 12345);
+        attention_backward(dqkv, scratch, R, c.qkv, c.stats, B, T, C, NH, causal, p, 12345);
+        /* attention_recompute gives the forward's output bit for bit */
+        float *again = zeros(n);
+        attention_recompute(again, c.stats, scratch, c.qkv, B, T, C, NH, causal, p, 12345);
+        CHECK(memcmp(again, out, n * sizeof(float)) == 0);
+        free(again);
         char what[64];
         snprintf(what, sizeof what, "attention T=%d causal=%d p=%.2f dqkv", T, causal, p);
         numcheck(what, att_fwd, &c, out, n, R, c.qkv, dqkv, (size_t)B * T * 3 * C, 1e-2f);
-        /* The causal mask: position 0 attends to itself only, so its
-         * log-sum-exp is its own scaled score. */
+        /* The causal mask: position 0 attends to itself only, so its row
+         * maximum is its own scaled score and its softmax sum is 1. */
         if (causal) {
             double s = 0;
             for (int i = 0; i < C / NH; i++) s += (double)c.qkv[i] * c.qkv[C + i];
-            CHECK_NEAR(c.lse[0], s / sqrt(C / NH), 1e-5);
+            CHECK_NEAR(c.stats[0], s / sqrt(C / NH), 1e-5);
+            CHECK(c.stats[1] == 1.0f);
         }
-        free(c.qkv); free(c.lse); free(c.scratch); free(out); free(R); free(dqkv); free(scratch);
+        free(c.qkv); free(c.stats); free(c.scratch); free(out); free(R); free(dqkv); free(scratch);
     }
 }
 
