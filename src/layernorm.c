@@ -27,6 +27,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         v /= C;
         float mf = (float)m, rs = (float)(1.0 / sqrt(v + LN_EPS));
         float *y = out + (size_t)n * C;
+#pragma omp simd
         for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];
         if (mean) mean[n] = mf;
         if (rstd) rstd[n] = rs;
@@ -39,6 +40,7 @@ void layernorm_apply(float *out, const float *inp, const float *mean, const floa
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C, mf = mean[n], rs = rstd[n];
+#pragma omp simd
         for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];
     }
 }
@@ -59,6 +61,7 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         }
         float a = (float)(dnorm_mean / C), c = (float)(dnorm_norm_mean / C);
         float *dx = dinp + (size_t)n * C;
+#pragma omp simd
         for (int i = 0; i < C; i++) {
             float norm = (x[i] - m) * rs;
             dx[i] += (w[i] * dy[i] - a - norm * c) * rs;
@@ -76,7 +79,8 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         for (int n = 0; n < N; n++) {
             const float *dy = dout + (size_t)n * C + i0, *x = inp + (size_t)n * C + i0;
             float m = mean[n], rs = rstd[n];
-            for (int i = 0; i < nc; i++) {
+#pragma omp simd
+            for (int i = 0; i < nc; i++) { /* lanes are columns: no reordering */
                 sw[i] += dy[i] * ((x[i] - m) * rs);
                 sb[i] += dy[i];
             }

@@ -3,8 +3,15 @@
  *
  * nn.Linear stores W as (OUT, IN) and computes x W^T + b; CLIP's two
  * projections are plain (IN, OUT) matrices used as x P.  Both are one GEMM
- * forward and two backward.  OpenBLAS splits GEMMs over M and N, never over
- * K, so its results do not depend on thread timing.
+ * forward and two backward.
+ *
+ * Determinism: the forward and d(input) GEMMs give the same bits for any
+ * thread count, but OpenBLAS's threaded weight-gradient GEMM (K = batch
+ * rows, large) does not: with 480 rows, 1 and 2 threads differed in the
+ * last bits.  So weight gradients are computed in blocks of output rows
+ * fixed by the shape, each a single-threaded GEMM (OpenBLAS does not thread
+ * inside an OpenMP region), spread over our threads: every element is then
+ * computed by the same call whatever the thread count.
  */
 #include <cblas.h>
 #include <string.h>
@@ -31,20 +38,25 @@ static void bias_backward(float *db, const float *dout, int N, int C) {
         for (int i = 0; i < nc; i++) s[i] = 0.f;
         for (int n = 0; n < N; n++) {
             const float *g = dout + (size_t)n * C + i0;
-            for (int i = 0; i < nc; i++) s[i] += g[i];
+#pragma omp simd
+            for (int i = 0; i < nc; i++) s[i] += g[i]; /* lanes are columns: no reordering */
         }
         for (int i = 0; i < nc; i++) db[i0 + i] += s[i];
     }
 }
 
-#define WG_ROWS 64
-
-/* C (M, N) += A^T B with A (K, M) lda, B (K, N) ldb: rows of C in fixed blocks. */
+/* C (M, N) += A^T B with A (K, M) lda, B (K, N) ldb, in at most 8 blocks of
+ * rows of C (at least 64 rows each, a multiple of 16).  The split depends on
+ * the shape only.  Each block re-packs B, so there are few: 8 keep 2-8
+ * threads busy while the packing stays a few per cent of the FLOPs. */
 static void gemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *Cm, int ldc) {
-    int nb = (M + WG_ROWS - 1) / WG_ROWS;
+    int rows = (M + 7) / 8;
+    rows = (rows + 15) / 16 * 16;
+    if (rows < 64) rows = 64;
+    int nb = (M + rows - 1) / rows;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nb; blk++) {
-        int m0 = blk * WG_ROWS, m = M - m0 < WG_ROWS ? M - m0 : WG_ROWS;
+        int m0 = blk * rows, m = M - m0 < rows ? M - m0 : rows;
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, N, K, 1.0f, A + m0, lda, B, ldb, 1.0f,
                     Cm + (size_t)m0 * ldc, ldc);
     }
