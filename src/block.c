@@ -52,12 +52,11 @@ float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int
 
 size_t block_grad_scratch_floats(int B, int T, int C) {
     size_t N = (size_t)B * T;
-    return N * C * 2 + N * 4 * C;
+    return N * C + N * 4 * C;
 }
 
 float *block_grad_scratch_bind(block_grad_scratch *s, float *m, int B, int T, int C) {
     size_t N = (size_t)B * T;
-    s->dres = m; m += N * C;
     s->dln = m; m += N * C;
     s->dfch = m; m += N * 4 * C;
     s->dqkv = s->dfch;
@@ -191,7 +190,8 @@ void block_backward(float *dx, const block_weights *dw, const float *dout, const
     float p = d ? d->p : 0.0f;
     int drop = dropout_threshold(p) != 0;
     /* MLP half: out = res1 + drop(c_proj(h)), h = drop(act(fch)). */
-    memcpy(s->dres, dout, NC * sizeof(float));
+    /* dx is the residual stream's gradient: dout plus what each half adds. */
+    if (dx != dout) memcpy(dx, dout, NC * sizeof(float));
     const float *dmlp = dout;
     if (drop) {
         dropout_mul(s->ddrop, dout, NC, 0, p, d->seed[3]);
@@ -203,12 +203,12 @@ void block_backward(float *dx, const block_weights *dw, const float *dout, const
     act_backward(s->dfch, a->fch, NC * 4, act, p, d ? d->seed[2] : 0);
     layernorm_apply(a->ln, a->res1, a->ln2_mean, a->ln2_rstd, w->ln_2_w, w->ln_2_b, N, C);
     linear_backward(s->dln, dw->fc_w, dw->fc_b, s->dfch, a->ln, w->fc_w, N, C, 4 * C);
-    layernorm_backward(s->dres, dw->ln_2_w, dw->ln_2_b, s->dln, a->res1, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N,
+    layernorm_backward(dx, dw->ln_2_w, dw->ln_2_b, s->dln, a->res1, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N,
                        C);
     /* Attention half: res1 = x + drop(out_proj(attention(in_proj(ln_1(x))))). */
-    const float *dattn = s->dres;
+    const float *dattn = dx;
     if (drop) {
-        dropout_mul(s->ddrop, s->dres, NC, 0, p, d->seed[1]);
+        dropout_mul(s->ddrop, dx, NC, 0, p, d->seed[1]);
         dattn = s->ddrop;
     }
     attention_recompute(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p,
@@ -218,6 +218,5 @@ void block_backward(float *dx, const block_weights *dw, const float *dout, const
                        d ? d->seed[0] : 0);
     layernorm_apply(a->ln, x, a->ln1_mean, a->ln1_rstd, w->ln_1_w, w->ln_1_b, N, C);
     linear_backward(s->dln, dw->in_proj_w, dw->in_proj_b, s->dqkv, a->ln, w->in_proj_w, N, C, 3 * C);
-    if (dx != s->dres) memcpy(dx, s->dres, NC * sizeof(float));
     layernorm_backward(dx, dw->ln_1_w, dw->ln_1_b, s->dln, x, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C);
 }

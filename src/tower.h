@@ -39,7 +39,6 @@ typedef struct {
 /* Scratch for block backward, shared by all blocks of a tower.  dqkv and
  * datty live inside dfch and ddrop is dln: their lifetimes do not overlap. */
 typedef struct {
-    float *dres;   /* (N, C) */
     float *dln;    /* (N, C) */
     float *dfch;   /* (N, 4C) */
     float *datty;  /* (N, C) = dfch + 3NC */
@@ -70,7 +69,8 @@ float *block_grad_scratch_bind(block_grad_scratch *s, float *mem, int B, int T, 
 /* d may be NULL (no dropout). */
 void block_forward(block_acts *a, const float *x, const block_weights *w, int B, int T, int C, int NH,
                    int causal, clipc_act act, const block_dropout *d);
-/* dx (N, C) is overwritten and may alias dout. */
+/* dx (N, C) is overwritten and may alias dout (the towers pass the same
+ * buffer: the residual gradient is then updated in place, no copies). */
 void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,
                     const block_weights *w, block_grad_scratch *s, int B, int T, int C, int NH, int causal,
                     clipc_act act, const block_dropout *d);
