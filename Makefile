@@ -49,6 +49,11 @@ $(BUILD)/%.o: %.c
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
+# An -O3 -march=native build for benchmarks only (bench/compare prefers it).
+# The default build stays portable; vec.c picks AVX2/AVX-512 at run time.
+bench:
+	$(MAKE) BUILD=build-bench OPT="-O3 -march=native" build-bench/clipc
+
 # Installs the Debian packages the build and the tests need (we run as root).
 deps:
 	@sh tools/install-deps.sh

@@ -2,13 +2,25 @@
  * attention.c — the core of multi-head self-attention, on the packed qkv
  * that in_proj produces (q | k | v per row, as nn.MultiheadAttention packs
  * in_proj_weight).  Per (batch, head): scores = q k^T / sqrt(hd), causal mask
- * (text tower) as -inf above the diagonal, softmax, times v.
+ * (text tower), softmax, optional dropout, times v.
+ *
+ * Fused per (batch, head): the T x T scores live only in a per-thread tile,
+ * forward keeps each softmax row's (max, 1/sum), and backward recomputes the
+ * probabilities from them bit for bit (one extra q k^T GEMM, a few per cent
+ * of a block's FLOPs) instead of storing B*NH*T*T floats per layer — for
+ * ViT-B/16 at batch 64 that is 119 MB per layer.  attention_recompute
+ * rebuilds the output the same way, so blocks need not keep it either.
+ *
+ * Under the causal mask, rows are processed in blocks of ATT_RB and a block
+ * only multiplies the columns it can see, so the masked upper triangle is
+ * never computed (about a third of the attention FLOPs at T = 77).
  *
  * Each head reads its q, k, v straight out of the packed rows through the
  * GEMM leading dimension (3C), so nothing is copied or transposed.  The
  * (batch, head) pairs are independent and spread over threads; OpenBLAS
  * runs single-threaded inside an OpenMP region, so there is no
- * oversubscription and every result is independent of the thread count.
+ * oversubscription, and every sum has a fixed order inside one (batch,
+ * head), so results are independent of the thread count.
  */
 #include <cblas.h>
 #include <math.h>
@@ -16,75 +28,173 @@
 #include <string.h>
 
 #include "layers.h"
+#include "vec.h"
 
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int causal) {
-    int hd = C / NH;
-    float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int h = 0; h < NH; h++) {
-            const float *q = qkv + (size_t)b * T * 3 * C + (size_t)h * hd;
-            const float *k = q + C, *v = q + 2 * C;
-            float *A = att + ((size_t)b * NH + h) * T * T;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q, 3 * C, k, 3 * C, 0.0f, A,
-                        T);
-            for (int i = 0; i < T; i++) {
-                float *row = A + (size_t)i * T;
-                int n = causal ? i + 1 : T;
-                float mx = row[0];
-                for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-                float s = 0.f;
-                for (int j = 0; j < n; j++) {
-                    row[j] = expf(row[j] - mx);
-                    s += row[j];
-                }
-                float inv = 1.0f / s;
-                for (int j = 0; j < n; j++) row[j] *= inv;
-                for (int j = n; j < T; j++) row[j] = 0.f;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, A, T, v, 3 * C, 0.0f,
-                        out + (size_t)b * T * C + (size_t)h * hd, C);
-        }
+#define ATT_RB 32
+
+size_t attention_scratch_floats(int T) { return (size_t)omp_get_max_threads() * 2 * T * T; }
+
+/* Columns row block [i0, i0+rows) needs: all T, or up to its last row when causal. */
+static int visible_cols(int i0, int rows, int T, int causal) { return causal ? i0 + rows : T; }
+
+/* Columns of row i that the GEMMs of its block read (masked ones must be 0). */
+static int row_width(int i, int rb, int T, int causal) {
+    int end = i - i % rb + rb;
+    return causal && end < T ? end : T;
 }
 
-size_t attention_scratch_floats(int T) { return (size_t)omp_get_max_threads() * T * T; }
+/* S = scale * q k^T over the visible part, row block by row block (ld T). */
+static void scores(float *S, const float *q, const float *k, int T, int hd, int ld, float scale, int causal) {
+    int rb = causal ? ATT_RB : T;
+    for (int i0 = 0; i0 < T; i0 += rb) {
+        int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hd, scale, q + (size_t)i0 * ld, ld, k, ld,
+                    0.0f, S + (size_t)i0 * T, T);
+    }
+}
 
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int B, int T, int C, int NH, int causal) {
-    int hd = C / NH;
+/* P = softmax(scale q k^T) of one (batch, head) into P (ld T), masked entries
+ * (of the columns the row block reads) zero.  stat holds (max, 1/sum) per
+ * row: computed when !known, else read, so backward rebuilds the forward's
+ * probabilities bit for bit. */
+static void head_probs(float *P, float *stat, int known, const float *q, const float *k, int T, int hd, int ld,
+                       float scale, int causal, int rb) {
+    scores(P, q, k, T, hd, ld, scale, causal);
+    for (int i = 0; i < T; i++) {
+        float *row = P + (size_t)i * T;
+        int n = causal ? i + 1 : T, w = row_width(i, rb, T, causal);
+        float mx, inv;
+        if (known) {
+            mx = stat[2 * i];
+            inv = stat[2 * i + 1];
+            vec_exp_shift(row, (size_t)n, mx);
+        } else {
+            mx = row[0];
+            for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
+            vec_exp_shift(row, (size_t)n, mx);
+            float s = 0.f;
+            for (int j = 0; j < n; j++) s += row[j];
+            inv = 1.0f / s;
+            stat[2 * i] = mx;
+            stat[2 * i + 1] = inv;
+        }
+        for (int j = 0; j < n; j++) row[j] *= inv;
+        for (int j = n; j < w; j++) row[j] = 0.f;
+    }
+}
+
+/* In place: P becomes the dropped, rescaled probabilities. */
+static void head_dropout(float *P, int T, int causal, size_t bh, uint64_t seed, uint32_t thr, float dscale) {
+    for (int i = 0; i < T; i++) {
+        float *row = P + (size_t)i * T;
+        int n = causal ? i + 1 : T;
+        uint64_t e0 = (bh * T + i) * T;
+        for (int j = 0; j < n; j++) row[j] = dropout_keep(seed, e0 + j, thr) ? row[j] * dscale : 0.0f;
+    }
+}
+
+static void forward_impl(float *out, float *stats, int known, float *scratch, const float *qkv, int B, int T,
+                         int C, int NH, int causal, float p, uint64_t seed) {
+    int hd = C / NH, ld = 3 * C;
     float scale = 1.0f / sqrtf((float)hd);
-#pragma omp parallel
+    uint32_t thr = dropout_threshold(p);
+    float dscale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    int rb = causal ? ATT_RB : T;
+#pragma omp parallel if ((size_t)B * NH * T * T * hd > CLIPC_PAR_MIN)
     {
-        /* One T x T slice of the scratch per thread for d(att). */
-        float *dA = scratch + (size_t)omp_get_thread_num() * T * T;
+        float *S = scratch + (size_t)omp_get_thread_num() * 2 * T * T;
 #pragma omp for collapse(2) schedule(static)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                size_t row0 = (size_t)b * T * 3 * C + (size_t)h * hd;
+                const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
+                const float *k = q + C, *v = q + 2 * C;
+                size_t bh = (size_t)b * NH + h;
+                head_probs(S, stats + bh * 2 * T, known, q, k, T, hd, ld, scale, causal, rb);
+                if (thr) head_dropout(S, T, causal, bh, seed, thr, dscale);
+                float *y = out + (size_t)b * T * C + (size_t)h * hd;
+                for (int i0 = 0; i0 < T; i0 += rb) {
+                    int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, 1.0f, S + (size_t)i0 * T, T,
+                                v, ld, 0.0f, y + (size_t)i0 * C, C);
+                }
+            }
+    }
+}
+
+void attention_forward(float *out, float *stats, float *scratch, const float *qkv, int B, int T, int C, int NH,
+                       int causal, float p, uint64_t seed) {
+    forward_impl(out, stats, 0, scratch, qkv, B, T, C, NH, causal, p, seed);
+}
+
+void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, int B, int T, int C,
+                         int NH, int causal, float p, uint64_t seed) {
+    /* known = 1: stats are only read */
+    forward_impl(out, (float *)stats, 1, scratch, qkv, B, T, C, NH, causal, p, seed);
+}
+
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *stats,
+                        int B, int T, int C, int NH, int causal, float p, uint64_t seed) {
+    int hd = C / NH, ld = 3 * C;
+    float scale = 1.0f / sqrtf((float)hd);
+    uint32_t thr = dropout_threshold(p);
+    float dscale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    int rb = causal ? ATT_RB : T;
+#pragma omp parallel if ((size_t)B * NH * T * T * hd > CLIPC_PAR_MIN)
+    {
+        float *P = scratch + (size_t)omp_get_thread_num() * 2 * T * T, *D = P + (size_t)T * T;
+#pragma omp for collapse(2) schedule(static)
+        for (int b = 0; b < B; b++)
+            for (int h = 0; h < NH; h++) {
+                size_t row0 = (size_t)b * T * ld + (size_t)h * hd, bh = (size_t)b * NH + h;
                 const float *q = qkv + row0, *k = q + C, *v = q + 2 * C;
                 float *dq = dqkv + row0, *dk = dq + C, *dv = dq + 2 * C;
-                const float *A = att + ((size_t)b * NH + h) * T * T;
                 const float *dy = dout + (size_t)b * T * C + (size_t)h * hd;
-                /* d(att) = dy v^T ; dv = att^T dy */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dy, C, v, 3 * C, 0.0f, dA,
-                            T);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, A, T, dy, C, 0.0f, dv,
-                            3 * C);
-                /* softmax backward: dS = A * (dA - sum_j A dA); masked entries have A = 0. */
+                /* P: the forward's probabilities, bit for bit. */
+                head_probs(P, (float *)(stats + bh * 2 * T), 1, q, k, T, hd, ld, scale, causal, rb);
+                /* dv = Pd^T dy, Pd the dropped probabilities (built in D). */
+                const float *Pd = P;
+                if (thr) {
+                    memcpy(D, P, (size_t)T * T * sizeof(float));
+                    head_dropout(D, T, causal, bh, seed, thr, dscale);
+                    Pd = D;
+                }
+                /* Last row block first: it sees every column, so its beta = 0
+                 * initialises all of dv; earlier blocks add to their prefix. */
+                int last = (T - 1) / rb * rb;
+                for (int i0 = last; i0 >= 0; i0 -= rb) {
+                    int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, rows, 1.0f, Pd + (size_t)i0 * T, T,
+                                dy + (size_t)i0 * C, C, i0 == last ? 0.0f : 1.0f, dv, ld);
+                }
+                /* D = dy v^T = d(dropped probabilities). */
+                for (int i0 = 0; i0 < T; i0 += rb) {
+                    int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, hd, 1.0f, dy + (size_t)i0 * C, C, v,
+                                ld, 0.0f, D + (size_t)i0 * T, T);
+                }
+                /* softmax backward: dS = P * (dP - sum_j P dP), dP = D * mask / (1-p),
+                 * times the score scale; masked entries stay zero. */
                 for (int i = 0; i < T; i++) {
-                    const float *a = A + (size_t)i * T;
-                    float *d = dA + (size_t)i * T;
+                    const float *a = P + (size_t)i * T;
+                    float *d = D + (size_t)i * T;
                     int n = causal ? i + 1 : T;
+                    if (thr) {
+                        uint64_t e0 = (bh * T + i) * T;
+                        for (int j = 0; j < n; j++) d[j] = dropout_keep(seed, e0 + j, thr) ? d[j] * dscale : 0.f;
+                    }
                     float s = 0.f;
                     for (int j = 0; j < n; j++) s += a[j] * d[j];
-                    for (int j = 0; j < n; j++) d[j] = a[j] * (d[j] - s);
-                    for (int j = n; j < T; j++) d[j] = 0.f;
+                    for (int j = 0; j < n; j++) d[j] = a[j] * (d[j] - s) * scale;
+                    for (int j = n, w = row_width(i, rb, T, causal); j < w; j++) d[j] = 0.f;
                 }
-                /* dq = dS k * scale ; dk = dS^T q * scale */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, scale, dA, T, k, 3 * C, 0.0f, dq,
-                            3 * C);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, scale, dA, T, q, 3 * C, 0.0f, dk,
-                            3 * C);
+                /* dq = dS k ; dk = dS^T q (the scale is already in dS) */
+                for (int i0 = last; i0 >= 0; i0 -= rb) {
+                    int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, 1.0f, D + (size_t)i0 * T, T,
+                                k, ld, 0.0f, dq + (size_t)i0 * ld, ld);
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, n, hd, rows, 1.0f, D + (size_t)i0 * T, T,
+                                q + (size_t)i0 * ld, ld, i0 == last ? 0.0f : 1.0f, dk, ld);
+                }
             }
     }
 }

@@ -1,98 +1,222 @@
 /*
  * block.c — OpenAI's ResidualAttentionBlock (pre-LN):
- *   res1 = x + out_proj(attention(in_proj(ln_1(x))))
- *   out  = res1 + c_proj(act(c_fc(ln_2(res1))))
- * forward and backward side by side.
+ *   res1 = x + drop(out_proj(attention(in_proj(ln_1(x)))))
+ *   out  = res1 + drop(c_proj(drop(act(c_fc(ln_2(res1))))))
+ * forward and backward side by side (attention drops its probabilities too).
+ *
+ * The elementwise work around the GEMMs is fused into one pass each: bias +
+ * activation (+ dropout), bias + dropout + residual add, activation
+ * derivative (+ dropout mask).  What tower.h's memory plan does not keep is
+ * rebuilt in backward: the layer-norm outputs from their statistics, the
+ * attention output from the softmax statistics, the activation from the
+ * pre-activation, dropout masks from their seeds.
  */
+#include <math.h>
 #include <string.h>
 
 #include "tower.h"
+#include "vec.h"
 
 size_t block_acts_floats(int B, int T, int C, int NH, int with_out) {
     size_t N = (size_t)B * T;
-    return N * C * (with_out ? 5 : 4) + N * 3 * C + (size_t)B * NH * T * T + 2 * N * 4 * C + 4 * N;
+    /* qkv, res1, fch (+ out), the statistics */
+    return N * 3 * C + N * C * (with_out ? 2 : 1) + N * 4 * C + 4 * N + (size_t)B * NH * T * 2;
 }
 
-float *block_acts_bind(block_acts *a, float *m, int B, int T, int C, int NH, int with_out) {
+size_t block_shared_floats(int B, int T, int C) {
+    return 2 * (size_t)B * T * C + attention_scratch_floats(T);
+}
+
+float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int C, int NH, int with_out) {
     size_t N = (size_t)B * T;
-    a->ln1 = m; m += N * C;
     a->ln1_mean = m; m += N;
     a->ln1_rstd = m; m += N;
     a->qkv = m; m += N * 3 * C;
-    a->att = m; m += (size_t)B * NH * T * T;
-    a->atty = m; m += N * C;
+    a->att_stats = m; m += (size_t)B * NH * T * 2;
     a->res1 = m; m += N * C;
-    a->ln2 = m; m += N * C;
     a->ln2_mean = m; m += N;
     a->ln2_rstd = m; m += N;
     a->fch = m; m += N * 4 * C;
-    a->fch_act = m; m += N * 4 * C;
     if (with_out) {
         a->out = m;
         m += N * C;
     } else {
         a->out = NULL;
     }
+    a->ln = shared; shared += N * C;
+    a->atty = shared; shared += N * C;
+    a->attn_scratch = shared;
+    a->h = a->fch;
     return m;
 }
 
 size_t block_grad_scratch_floats(int B, int T, int C) {
     size_t N = (size_t)B * T;
-    return N * C * 3 + N * 4 * C + N * 3 * C + attention_scratch_floats(T);
+    return N * C + N * 4 * C;
 }
 
 float *block_grad_scratch_bind(block_grad_scratch *s, float *m, int B, int T, int C) {
     size_t N = (size_t)B * T;
-    s->dres = m; m += N * C;
     s->dln = m; m += N * C;
     s->dfch = m; m += N * 4 * C;
-    s->datty = m; m += N * C;
-    s->dqkv = m; m += N * 3 * C;
-    s->attn_scratch = m; m += attention_scratch_floats(T);
+    s->dqkv = s->dfch;
+    s->datty = s->dfch + N * 3 * C;
+    s->ddrop = s->dln;
     return m;
 }
 
-/* res = x + y, elementwise over n. */
-static void residual_add(float *res, const float *x, const float *y, size_t n) {
-#pragma omp parallel for schedule(static)
-    for (size_t i = 0; i < n; i++) res[i] = x[i] + y[i];
+const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int tower, int layer) {
+    if (!dropout_threshold(p)) return NULL;
+    d->p = p;
+    for (int i = 0; i < 4; i++) d->seed[i] = dropout_site_seed(seed, tower, layer, i);
+    return d;
+}
+
+/* ---- fused elementwise passes */
+
+/* Scalar activations; QuickGELU goes through vec.h instead (same formula,
+ * vectorised exp), these serve exact GELU. */
+static inline float act_f(float x, clipc_act act) {
+    if (act == CLIPC_ACT_GELU) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return x / (1.0f + vec_expf(-1.702f * x));
+}
+
+static inline float act_df(float x, clipc_act act) {
+    if (act == CLIPC_ACT_GELU) {
+        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+        return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    }
+    float s = 1.0f / (1.0f + vec_expf(-1.702f * x));
+    return s + 1.702f * x * s * (1.0f - s);
+}
+
+/* pre += b (kept for backward); h = drop(act(pre)).  h may alias pre. */
+static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_act act, float p, uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = pre + (size_t)n * C, *y = h + (size_t)n * C;
+        if (act == CLIPC_ACT_QUICKGELU) {
+            vec_quickgelu_bias(x, y, b, (size_t)C);
+        } else {
+            for (int i = 0; i < C; i++) {
+                float v = x[i] + b[i];
+                x[i] = v;
+                y[i] = act_f(v, act);
+            }
+        }
+        if (thr)
+            for (int i = 0; i < C; i++)
+                y[i] = dropout_keep(seed, (size_t)n * C + i, thr) ? y[i] * sc : 0.0f;
+    }
+}
+
+/* Elementwise passes over n floats go in chunks of this many (a multiple of
+ * every vector width), one chunk per loop iteration. */
+#define EW_CHUNK 4096
+
+/* h = drop(act(pre)): the forward's activation, rebuilt for backward. */
+static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static) if (n > CLIPC_PAR_MIN)
+    for (size_t c = 0; c < nch; c++) {
+        size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
+        if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu(h + i0, pre + i0, m);
+        else
+            for (size_t i = i0; i < i0 + m; i++) h[i] = act_f(pre[i], act);
+        if (thr)
+            for (size_t i = i0; i < i0 + m; i++) h[i] = dropout_keep(seed, i, thr) ? h[i] * sc : 0.0f;
+    }
+}
+
+/* dh (holding d(dropped activation)) becomes d(pre) in place. */
+static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static) if (n > CLIPC_PAR_MIN)
+    for (size_t c = 0; c < nch; c++) {
+        size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
+        if (thr)
+            for (size_t i = i0; i < i0 + m; i++) dh[i] = dropout_keep(seed, i, thr) ? dh[i] * sc : 0.0f;
+        if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu_backward(dh + i0, pre + i0, m);
+        else
+            for (size_t i = i0; i < i0 + m; i++) dh[i] *= act_df(pre[i], act);
+    }
+}
+
+/* out = res + drop(out + b): a GEMM output becomes the residual stream. */
+static void bias_drop_residual(float *out, const float *b, const float *res, int N, int C, float p,
+                               uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *y = out + (size_t)n * C;
+        const float *r = res + (size_t)n * C;
+        if (thr)
+            for (int i = 0; i < C; i++)
+                y[i] = r[i] + (dropout_keep(seed, (size_t)n * C + i, thr) ? (y[i] + b[i]) * sc : 0.0f);
+        else
+            for (int i = 0; i < C; i++) y[i] = r[i] + (y[i] + b[i]);
+    }
 }
 
 void block_forward(block_acts *a, const float *x, const block_weights *w, int B, int T, int C, int NH,
-                   int causal, clipc_act act) {
+                   int causal, clipc_act act, const block_dropout *d) {
     int N = B * T;
-    size_t NC = (size_t)N * C;
-    layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
-    linear_forward(a->qkv, a->ln1, w->in_proj_w, w->in_proj_b, N, C, 3 * C);
-    attention_forward(a->atty, a->att, a->qkv, B, T, C, NH, causal);
-    /* out_proj into res1, then add the residual in place. */
-    linear_forward(a->res1, a->atty, w->out_proj_w, w->out_proj_b, N, C, C);
-    residual_add(a->res1, a->res1, x, NC);
-    layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res1, w->ln_2_w, w->ln_2_b, N, C);
-    linear_forward(a->fch, a->ln2, w->fc_w, w->fc_b, N, C, 4 * C);
-    if (act == CLIPC_ACT_GELU) gelu_forward(a->fch_act, a->fch, (size_t)N * 4 * C);
-    else quickgelu_forward(a->fch_act, a->fch, (size_t)N * 4 * C);
-    linear_forward(a->out, a->fch_act, w->proj_w, w->proj_b, N, 4 * C, C);
-    residual_add(a->out, a->out, a->res1, NC);
+    float p = d ? d->p : 0.0f;
+    layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
+    linear_forward(a->qkv, a->ln, w->in_proj_w, w->in_proj_b, N, C, 3 * C);
+    attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p, d ? d->seed[0] : 0);
+    /* out_proj into res1, then bias, dropout and the residual in one pass. */
+    linear_forward(a->res1, a->atty, w->out_proj_w, NULL, N, C, C);
+    bias_drop_residual(a->res1, w->out_proj_b, x, N, C, p, d ? d->seed[1] : 0);
+    layernorm_forward(a->ln, a->ln2_mean, a->ln2_rstd, a->res1, w->ln_2_w, w->ln_2_b, N, C);
+    linear_forward(a->fch, a->ln, w->fc_w, NULL, N, C, 4 * C);
+    bias_act(a->fch, a->h, w->fc_b, N, 4 * C, act, p, d ? d->seed[2] : 0);
+    linear_forward(a->out, a->h, w->proj_w, NULL, N, 4 * C, C);
+    bias_drop_residual(a->out, w->proj_b, a->res1, N, C, p, d ? d->seed[3] : 0);
 }
 
 void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,
                     const block_weights *w, block_grad_scratch *s, int B, int T, int C, int NH, int causal,
-                    clipc_act act) {
+                    clipc_act act, const block_dropout *d) {
     int N = B * T;
     size_t NC = (size_t)N * C;
-    /* MLP half: out = res1 + c_proj(act(c_fc(ln_2(res1)))). */
-    memcpy(s->dres, dout, NC * sizeof(float));
-    linear_backward(s->dfch, dw->proj_w, dw->proj_b, dout, a->fch_act, w->proj_w, N, 4 * C, C);
-    if (act == CLIPC_ACT_GELU) gelu_backward(s->dfch, s->dfch, a->fch, (size_t)N * 4 * C);
-    else quickgelu_backward(s->dfch, s->dfch, a->fch, (size_t)N * 4 * C);
-    linear_backward(s->dln, dw->fc_w, dw->fc_b, s->dfch, a->ln2, w->fc_w, N, C, 4 * C);
-    layernorm_backward(s->dres, dw->ln_2_w, dw->ln_2_b, s->dln, a->res1, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N,
+    float p = d ? d->p : 0.0f;
+    int drop = dropout_threshold(p) != 0;
+    /* MLP half: out = res1 + drop(c_proj(h)), h = drop(act(fch)). */
+    /* dx is the residual stream's gradient: dout plus what each half adds. */
+    if (dx != dout) memcpy(dx, dout, NC * sizeof(float));
+    const float *dmlp = dout;
+    if (drop) {
+        dropout_mul(s->ddrop, dout, NC, 0, p, d->seed[3]);
+        dmlp = s->ddrop;
+    }
+    act_recompute(s->dfch, a->fch, NC * 4, act, p, d ? d->seed[2] : 0);
+    linear_backward(NULL, dw->proj_w, dw->proj_b, dmlp, s->dfch, w->proj_w, N, 4 * C, C);
+    linear_backward(s->dfch, NULL, NULL, dmlp, NULL, w->proj_w, N, 4 * C, C);
+    act_backward(s->dfch, a->fch, NC * 4, act, p, d ? d->seed[2] : 0);
+    layernorm_apply(a->ln, a->res1, a->ln2_mean, a->ln2_rstd, w->ln_2_w, w->ln_2_b, N, C);
+    linear_backward(s->dln, dw->fc_w, dw->fc_b, s->dfch, a->ln, w->fc_w, N, C, 4 * C);
+    layernorm_backward(dx, dw->ln_2_w, dw->ln_2_b, s->dln, a->res1, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N,
                        C);
-    /* Attention half: res1 = x + out_proj(attention(in_proj(ln_1(x)))). */
-    linear_backward(s->datty, dw->out_proj_w, dw->out_proj_b, s->dres, a->atty, w->out_proj_w, N, C, C);
-    attention_backward(s->dqkv, s->attn_scratch, s->datty, a->qkv, a->att, B, T, C, NH, causal);
-    linear_backward(s->dln, dw->in_proj_w, dw->in_proj_b, s->dqkv, a->ln1, w->in_proj_w, N, C, 3 * C);
-    memcpy(dx, s->dres, NC * sizeof(float));
+    /* Attention half: res1 = x + drop(out_proj(attention(in_proj(ln_1(x))))). */
+    const float *dattn = dx;
+    if (drop) {
+        dropout_mul(s->ddrop, dx, NC, 0, p, d->seed[1]);
+        dattn = s->ddrop;
+    }
+    attention_recompute(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p,
+                        d ? d->seed[0] : 0);
+    linear_backward(s->datty, dw->out_proj_w, dw->out_proj_b, dattn, a->atty, w->out_proj_w, N, C, C);
+    attention_backward(s->dqkv, a->attn_scratch, s->datty, a->qkv, a->att_stats, B, T, C, NH, causal, p,
+                       d ? d->seed[0] : 0);
+    layernorm_apply(a->ln, x, a->ln1_mean, a->ln1_rstd, w->ln_1_w, w->ln_1_b, N, C);
+    linear_backward(s->dln, dw->in_proj_w, dw->in_proj_b, s->dqkv, a->ln, w->in_proj_w, N, C, 3 * C);
     layernorm_backward(dx, dw->ln_1_w, dw->ln_1_b, s->dln, x, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C);
 }

@@ -41,12 +41,21 @@ void clip_workspace_free(clip_workspace *ws) {
 }
 
 size_t clip_workspace_bytes(const clipc_config *c, int B) {
-    int P = c->vision_patch_size, G = c->image_resolution / P, Tv = G * G + 1, Tt = c->context_length;
-    size_t v = (size_t)c->vision_layers * block_acts_floats(B, Tv, c->vision_width, c->vision_heads, 1) +
-               block_grad_scratch_floats(B, Tv, c->vision_width) + (size_t)B * Tv * c->vision_width * 6;
-    size_t t = (size_t)c->transformer_layers * block_acts_floats(B, Tt, c->transformer_width, c->transformer_heads, 1) +
-               block_grad_scratch_floats(B, Tt, c->transformer_width) + (size_t)B * Tt * c->transformer_width * 2;
-    return (v + t) * sizeof(float);
+    /* Mirrors vision_acts_alloc, text_acts_alloc and clip_workspace_alloc. */
+    int P = c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1, Tt = c->context_length;
+    size_t W = (size_t)c->vision_width, Cw = (size_t)c->transformer_width, E = (size_t)c->embed_dim;
+    size_t BTv = (size_t)B * Tv, BTt = (size_t)B * Tt, K = 3 * (size_t)P * P;
+    size_t v = (size_t)B * GG * K + (size_t)B * GG * W + 2 * BTv * W + 2 * BTv +
+               (size_t)c->vision_layers * block_acts_floats(B, Tv, c->vision_width, c->vision_heads, 1) +
+               block_shared_floats(B, Tv, c->vision_width) + 2 * (size_t)B * W + 2 * (size_t)B +
+               2 * BTv * W + 2 * (size_t)B * W + (size_t)B * GG * W + block_grad_scratch_floats(B, Tv, c->vision_width);
+    size_t t = BTt * Cw +
+               (size_t)c->transformer_layers *
+                   block_acts_floats(B, Tt, c->transformer_width, c->transformer_heads, 1) +
+               block_shared_floats(B, Tt, c->transformer_width) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
+               2 * (size_t)B * Cw + block_grad_scratch_floats(B, Tt, c->transformer_width);
+    size_t l = 4 * (size_t)B * E + clip_loss_cache_floats(B, c->embed_dim);
+    return (v + t + l) * sizeof(float);
 }
 
 float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
@@ -61,6 +70,8 @@ float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixel
         }
     }
     ws->T = T;
+    ws->va.dropout = ws->ta.dropout = ws->dropout;
+    ws->va.dropout_seed = ws->ta.dropout_seed = ws->dropout_seed;
     vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B);
     text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T);
     return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, c->embed_dim);

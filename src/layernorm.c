@@ -14,7 +14,7 @@
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         double s = 0.0;
@@ -27,16 +27,28 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         v /= C;
         float mf = (float)m, rs = (float)(1.0 / sqrt(v + LN_EPS));
         float *y = out + (size_t)n * C;
+#pragma omp simd
         for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];
         if (mean) mean[n] = mf;
         if (rstd) rstd[n] = rs;
     }
 }
 
+void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd, const float *w,
+                     const float *b, int N, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C, mf = mean[n], rs = rstd[n];
+#pragma omp simd
+        for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];
+    }
+}
+
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C) {
     /* dinp per row: independent rows, any thread split is exact. */
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *dy = dout + (size_t)n * C, *x = inp + (size_t)n * C;
         float m = mean[n], rs = rstd[n];
@@ -49,22 +61,33 @@ void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         }
         float a = (float)(dnorm_mean / C), c = (float)(dnorm_norm_mean / C);
         float *dx = dinp + (size_t)n * C;
+#pragma omp simd
         for (int i = 0; i < C; i++) {
             float norm = (x[i] - m) * rs;
             dx[i] += (w[i] * dy[i] - a - norm * c) * rs;
         }
     }
-    /* dw, db: sums over rows, split by columns so the order of each sum is
-     * the row order whatever the thread count. */
-#pragma omp parallel for schedule(static)
-    for (int i = 0; i < C; i++) {
-        float sw = 0.f, sb = 0.f;
+    /* dw, db: sums over rows.  Threads take blocks of 64 columns and walk
+     * the rows in order, so each column's sum has the row order whatever
+     * the thread count, and the reads stay contiguous. */
+    int nblk = (C + 63) / 64;
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) {
+        int i0 = blk * 64, nc = C - i0 < 64 ? C - i0 : 64;
+        float sw[64], sb[64];
+        for (int i = 0; i < nc; i++) sw[i] = sb[i] = 0.f;
         for (int n = 0; n < N; n++) {
-            float dy = dout[(size_t)n * C + i];
-            sw += dy * (inp[(size_t)n * C + i] - mean[n]) * rstd[n];
-            sb += dy;
+            const float *dy = dout + (size_t)n * C + i0, *x = inp + (size_t)n * C + i0;
+            float m = mean[n], rs = rstd[n];
+#pragma omp simd
+            for (int i = 0; i < nc; i++) { /* lanes are columns: no reordering */
+                sw[i] += dy[i] * ((x[i] - m) * rs);
+                sb[i] += dy[i];
+            }
         }
-        dw[i] += sw;
-        db[i] += sb;
+        for (int i = 0; i < nc; i++) {
+            dw[i0 + i] += sw[i];
+            db[i0 + i] += sb[i];
+        }
     }
 }

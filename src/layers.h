@@ -18,11 +18,39 @@
 #define CLIPC_LAYERS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include "clipc.h"
+
+/* Parallel regions below this many elements run on one thread: for the
+ * small configs the fork/join would cost more than the work. */
+#define CLIPC_PAR_MIN 32768
+
+/* ---- dropout.c: inverted dropout with a mask that is a pure function of
+ * (site seed, element index), recomputed in backward instead of stored.
+ * p is clamped to [0, 0.999]; p <= 0 means off. */
+uint32_t dropout_threshold(float p);
+/* Seed of one dropout site: sites 0 attention probabilities, 1 attention
+ * output, 2 MLP hidden, 3 MLP output; tower 0 vision, 1 text. */
+uint64_t dropout_site_seed(uint64_t seed, int tower, int layer, int site);
+/* Keep element i?  (splitmix64 finaliser of seed + (i+1) * golden gamma). */
+static inline int dropout_keep(uint64_t site_seed, uint64_t i, uint32_t threshold) {
+    uint64_t z = site_seed + (i + 1) * 0x9E3779B97F4A7C15ull;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (uint32_t)(z >> 32) >= threshold;
+}
+/* y[i] = keep(first + i) ? x[i] / (1 - p) : 0 (y may alias x).  The same
+ * call is the forward and the backward of dropout. */
+void dropout_mul(float *y, const float *x, size_t n, size_t first, float p, uint64_t site_seed);
 
 /* ---- layernorm.c: y = (x - mean) / sqrt(var + 1e-5) * w + b over the last dim */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C);
+/* out = (inp - mean) * rstd * w + b from stored statistics: the forward's
+ * output bit for bit (backward rebuilds it instead of keeping it). */
+void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd, const float *w,
+                     const float *b, int N, int C);
 /* dinp += ... (accumulates, since LN inputs are residual streams), dw += , db += */
 void layernorm_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                         const float *w, const float *mean, const float *rstd, int N, int C);
@@ -40,14 +68,23 @@ void matmul_backward(float *dinp, float *dp, const float *dout, const float *inp
 
 /* ---- attention.c: multi-head self-attention core on packed qkv.
  * qkv (B, T, 3C) holds q | k | v per row, head h in columns h*hd..(h+1)*hd-1.
- * att (B, NH, T, T) receives the softmax probabilities (kept for backward).
- * out (B, T, C) the heads concatenated, before out_proj. */
-void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH, int causal);
-/* dqkv (B, T, 3C) is overwritten.  scratch holds attention_scratch_floats(T)
- * floats (one T x T tile per OpenMP thread; size it after clipc_set_threads). */
+ * out (B, T, C) the heads concatenated, before out_proj.  stats (B, NH, T, 2)
+ * receives each softmax row's (max, 1/sum): all backward needs to rebuild
+ * the probabilities exactly (the T x T matrices are never stored).
+ * scratch holds attention_scratch_floats(T) floats (two T x T tiles per
+ * OpenMP thread; size it after clipc_set_threads).  Dropout p on the
+ * probabilities (0 = off) with the mask of dropout_keep(seed, element index
+ * of (b, h, i, j) in a (B, NH, T, T) array). */
 size_t attention_scratch_floats(int T);
-void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                        int B, int T, int C, int NH, int causal);
+void attention_forward(float *out, float *stats, float *scratch, const float *qkv, int B, int T, int C, int NH,
+                       int causal, float p, uint64_t seed);
+/* out again from the stats of attention_forward: the same bits, for a
+ * backward that did not keep out. */
+void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, int B, int T, int C,
+                         int NH, int causal, float p, uint64_t seed);
+/* dqkv (B, T, 3C) is overwritten. */
+void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *stats,
+                        int B, int T, int C, int NH, int causal, float p, uint64_t seed);
 
 /* ---- activation.c */
 void quickgelu_forward(float *out, const float *inp, size_t n);

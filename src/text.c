@@ -32,7 +32,8 @@ clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, 
     a->training = training;
     size_t BT = (size_t)B * T, C = (size_t)a->C;
     size_t blk = block_acts_floats(B, T, a->C, a->NH, training);
-    size_t n = BT * C + (training ? (size_t)a->L * blk : blk + 2 * BT * C) + 3 * (size_t)B * C + 2 * (size_t)B;
+    size_t n = BT * C + (training ? (size_t)a->L * blk : blk + 2 * BT * C) + block_shared_floats(B, T, a->C) +
+               3 * (size_t)B * C + 2 * (size_t)B;
     if (training) n += BT * C + 2 * (size_t)B * C + block_grad_scratch_floats(B, T, a->C);
     a->mem = clipc_malloc(n * sizeof(float), "text activations");
     a->blocks = clipc_calloc((size_t)a->L, sizeof(block_acts), "text blocks");
@@ -44,15 +45,17 @@ clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, 
     }
     float *m = a->mem;
     a->x0 = m; m += BT * C;
+    float *bshared = m;
+    m += block_shared_floats(B, T, a->C);
     if (training) {
-        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, B, T, a->C, a->NH, 1);
+        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, T, a->C, a->NH, 1);
     } else {
         float *shared = m;
         m += blk;
         float *ping = m, *pong = m + BT * C;
         m += 2 * BT * C;
         for (int l = 0; l < a->L; l++) {
-            block_acts_bind(&a->blocks[l], shared, B, T, a->C, a->NH, 0);
+            block_acts_bind(&a->blocks[l], shared, bshared, B, T, a->C, a->NH, 0);
             a->blocks[l].out = (l & 1) ? pong : ping;
         }
     }
@@ -66,6 +69,8 @@ clipc_status text_acts_alloc(text_acts *a, const clipc_config *c, int B, int T, 
         a->dlnf = m; m += (size_t)B * C;
         m += (size_t)B * C;
         m = block_grad_scratch_bind(&a->gs, m, B, T, a->C);
+        /* training: the activation lives in the grad scratch (backward rebuilds it there) */
+        for (int l = 0; l < a->L; l++) a->blocks[l].h = a->gs.dfch;
     }
     return CLIPC_OK;
 }
@@ -83,7 +88,9 @@ void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weig
     token_embedding_forward(a->x0, ids, w->tok_emb, w->pos_emb, B, T, ctx, C);
     const float *x = a->x0;
     for (int l = 0; l < a->L; l++) {
-        block_forward(&a->blocks[l], x, &w->blocks[l], B, T, C, a->NH, 1, c->act);
+        block_dropout d;
+        block_forward(&a->blocks[l], x, &w->blocks[l], B, T, C, a->NH, 1, c->act,
+                      tower_dropout(&d, a->dropout, a->dropout_seed, 1, l));
         x = a->blocks[l].out;
     }
     for (int b = 0; b < B; b++) {
@@ -108,8 +115,9 @@ void text_backward(text_acts *a, const text_weights *g, const float *dfeat, cons
         memcpy(a->dx + ((size_t)b * T + a->eot[b]) * C, a->dpooled + (size_t)b * C, (size_t)C * sizeof(float));
     for (int l = a->L - 1; l >= 0; l--) {
         const float *x = l == 0 ? a->x0 : a->blocks[l - 1].out;
+        block_dropout d;
         block_backward(a->dx, &g->blocks[l], a->dx, x, &a->blocks[l], &w->blocks[l], &a->gs, B, T, C, a->NH, 1,
-                       c->act);
+                       c->act, tower_dropout(&d, a->dropout, a->dropout_seed, 1, l));
     }
     token_embedding_backward(g->tok_emb, g->pos_emb, a->dx, ids, B, T, ctx, C);
 }

@@ -24,7 +24,8 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
     size_t BT = (size_t)B * a->T, W = (size_t)a->W;
     size_t blk = block_acts_floats(B, a->T, a->W, a->NH, training);
     size_t n = (size_t)B * a->GG * a->K + (size_t)B * a->GG * W + 2 * BT * W + 2 * BT +
-               (training ? (size_t)a->L * blk : blk + 2 * BT * W) + 2 * (size_t)B * W + 2 * (size_t)B;
+               (training ? (size_t)a->L * blk : blk + 2 * BT * W) + block_shared_floats(B, a->T, a->W) +
+               2 * (size_t)B * W + 2 * (size_t)B;
     if (training)
         n += 2 * BT * W + 2 * (size_t)B * W + (size_t)B * a->GG * W + block_grad_scratch_floats(B, a->T, a->W);
     a->mem = clipc_malloc(n * sizeof(float), "vision activations");
@@ -41,8 +42,10 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
     a->lnpre = m; m += BT * W;
     a->lnpre_mean = m; m += BT;
     a->lnpre_rstd = m; m += BT;
+    float *bshared = m;
+    m += block_shared_floats(B, a->T, a->W);
     if (training) {
-        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, B, a->T, a->W, a->NH, 1);
+        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, a->T, a->W, a->NH, 1);
     } else {
         /* One set of views for every block; the residual stream ping-pongs. */
         float *shared = m;
@@ -50,7 +53,7 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
         float *ping = m, *pong = m + BT * W;
         m += 2 * BT * W;
         for (int l = 0; l < a->L; l++) {
-            block_acts_bind(&a->blocks[l], shared, B, a->T, a->W, a->NH, 0);
+            block_acts_bind(&a->blocks[l], shared, bshared, B, a->T, a->W, a->NH, 0);
             a->blocks[l].out = (l & 1) ? pong : ping;
         }
     }
@@ -65,6 +68,8 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
         a->dlnpost = m; m += (size_t)B * W;
         a->dpatch = m; m += (size_t)B * a->GG * W;
         m = block_grad_scratch_bind(&a->gs, m, B, a->T, a->W);
+        /* training: the activation lives in the grad scratch (backward rebuilds it there) */
+        for (int l = 0; l < a->L; l++) a->blocks[l].h = a->gs.dfch;
     }
     return CLIPC_OK;
 }
@@ -84,7 +89,9 @@ void vision_forward(vision_acts *a, float *feat, const float *pixels, const visi
     layernorm_forward(a->lnpre, a->lnpre_mean, a->lnpre_rstd, a->x0, w->ln_pre_w, w->ln_pre_b, B * T, W);
     const float *x = a->lnpre;
     for (int l = 0; l < a->L; l++) {
-        block_forward(&a->blocks[l], x, &w->blocks[l], B, T, W, a->NH, 0, c->act);
+        block_dropout d;
+        block_forward(&a->blocks[l], x, &w->blocks[l], B, T, W, a->NH, 0, c->act, tower_dropout(&d, a->dropout,
+                      a->dropout_seed, 0, l));
         x = a->blocks[l].out;
     }
     for (int b = 0; b < B; b++) memcpy(a->cls + (size_t)b * W, x + (size_t)b * T * W, (size_t)W * sizeof(float));
@@ -105,8 +112,9 @@ void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat
     for (int b = 0; b < B; b++) memcpy(a->dx + (size_t)b * T * W, a->dcls + (size_t)b * W, (size_t)W * sizeof(float));
     for (int l = a->L - 1; l >= 0; l--) {
         const float *x = l == 0 ? a->lnpre : a->blocks[l - 1].out;
+        block_dropout d;
         block_backward(a->dx, &g->blocks[l], a->dx, x, &a->blocks[l], &w->blocks[l], &a->gs, B, T, W, a->NH, 0,
-                       c->act);
+                       c->act, tower_dropout(&d, a->dropout, a->dropout_seed, 0, l));
     }
     memset(a->dx0, 0, BTW * sizeof(float));
     layernorm_backward(a->dx0, g->ln_pre_w, g->ln_pre_b, a->dx, a->x0, w->ln_pre_w, a->lnpre_mean, a->lnpre_rstd,

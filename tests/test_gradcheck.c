@@ -7,6 +7,7 @@
  * 5e-5 absolute for float32 rounding) on a sample of coordinates.
  */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,25 +106,43 @@ TEST(gradcheck_linear_and_matmul) {
 }
 
 /* ---------------------------------------------------------------- attention */
-typedef struct { float *qkv, *att; int B, T, C, NH, causal; } att_ctx;
+typedef struct { float *qkv, *stats, *scratch; int B, T, C, NH, causal; float p; } att_ctx;
 static void att_fwd(void *p, float *out) {
     att_ctx *c = p;
-    attention_forward(out, c->att, c->qkv, c->B, c->T, c->C, c->NH, c->causal);
+    attention_forward(out, c->stats, c->scratch, c->qkv, c->B, c->T, c->C, c->NH, c->causal, c->p, 12345);
 }
 TEST(gradcheck_attention) {
-    for (int causal = 0; causal < 2; causal++) {
-        int B = 2, T = 5, C = 8, NH = 2;
-        att_ctx c = {randv((size_t)B * T * 3 * C, 1.f), zeros((size_t)B * NH * T * T), B, T, C, NH, causal};
+    /* T = 37 > the causal row block (32), so the blocked path is covered;
+     * with dropout the mask is a fixed function of the seed, so the
+     * function stays deterministic and differentiable. */
+    for (int variant = 0; variant < 4; variant++) {
+        int causal = variant & 1, B = 2, T = variant < 2 ? 5 : 37, C = 8, NH = 2;
+        float p = variant >= 2 ? 0.3f : 0.f;
+        if (variant == 1) p = 0.25f;
+        att_ctx c = {randv((size_t)B * T * 3 * C, 1.f), zeros((size_t)B * NH * T * 2), zeros(attention_scratch_floats(T)),
+                     B, T, C, NH, causal, p};
         size_t n = (size_t)B * T * C;
         float *out = zeros(n), *R = randv(n, 1.f), *dqkv = zeros((size_t)B * T * 3 * C);
         float *scratch = zeros(attention_scratch_floats(T));
         att_fwd(&c, out);
-        attention_backward(dqkv, scratch, R, c.qkv, c.att, B, T, C, NH, causal);
-        numcheck(causal ? "causal attention dqkv" : "attention dqkv", att_fwd, &c, out, n, R, c.qkv, dqkv,
-                 (size_t)B * T * 3 * C, 1e-2f);
-        /* The causal mask: position 0 attends to itself only. */
-        if (causal) CHECK_NEAR(c.att[0], 1.0, 1e-6);
-        free(c.qkv); free(c.att); free(out); free(R); free(dqkv); free(scratch);
+        attention_backward(dqkv, scratch, R, c.qkv, c.stats, B, T, C, NH, causal, p, 12345);
+        /* attention_recompute gives the forward's output bit for bit */
+        float *again = zeros(n);
+        attention_recompute(again, c.stats, scratch, c.qkv, B, T, C, NH, causal, p, 12345);
+        CHECK(memcmp(again, out, n * sizeof(float)) == 0);
+        free(again);
+        char what[64];
+        snprintf(what, sizeof what, "attention T=%d causal=%d p=%.2f dqkv", T, causal, p);
+        numcheck(what, att_fwd, &c, out, n, R, c.qkv, dqkv, (size_t)B * T * 3 * C, 1e-2f);
+        /* The causal mask: position 0 attends to itself only, so its row
+         * maximum is its own scaled score and its softmax sum is 1. */
+        if (causal) {
+            double s = 0;
+            for (int i = 0; i < C / NH; i++) s += (double)c.qkv[i] * c.qkv[C + i];
+            CHECK_NEAR(c.stats[0], s / sqrt(C / NH), 1e-5);
+            CHECK(c.stats[1] == 1.0f);
+        }
+        free(c.qkv); free(c.stats); free(c.scratch); free(out); free(R); free(dqkv); free(scratch);
     }
 }
 
@@ -256,6 +275,49 @@ TEST(gradcheck_whole_model_every_tensor) {
     float out, R = 1.f;
     model_fwd(&c, &out);
     CHECK(ws.T == 5); /* the longest caption's EOT is at position 4 */
+    clip_backward(&ws, &gw, &m.w, ids, B);
+    for (int i = 0; i < tab.n; i++) {
+        const param_info *p = &tab.p[i];
+        numcheck(p->name, model_fwd, &c, &out, 1, &R, m.params + p->offset, grad + p->offset, p->numel, 2e-3f);
+    }
+    clip_weights_free(&gw);
+    clip_workspace_free(&ws);
+    free(grad);
+    free(px);
+    clip_weights_free(&m.w);
+    free(m.params);
+    param_table_free(&tab);
+}
+
+TEST(gradcheck_whole_model_dropout) {
+    /* Dropout 0.2 with a fixed seed: a deterministic function of the
+     * parameters, so backward (which recomputes every mask) must match
+     * finite differences on every tensor. */
+    clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU};
+    param_table tab;
+    REQUIRE_OK(param_table_build(&cfg, &tab));
+    clipc_model m = {0};
+    m.cfg = cfg;
+    m.tab = tab;
+    m.params = randv(tab.total, 0.5f);
+    m.owns_params = 1;
+    REQUIRE_OK(clip_weights_bind(&m.w, &cfg, &tab, m.params));
+    *m.w.logit_scale = 1.0f;
+    int B = 3;
+    float *px = randv((size_t)B * 3 * 8 * 8, 1.f);
+    int32_t ids[3 * 6] = {18, 5, 19, 0, 0, 0, 18, 7, 7, 3, 19, 0, 18, 19, 0, 0, 0, 0};
+    clip_workspace ws;
+    REQUIRE_OK(clip_workspace_alloc(&ws, &cfg, B));
+    model_ctx c = {&ws, &m, px, ids, B};
+    float *grad = zeros(tab.total);
+    clip_weights gw;
+    REQUIRE_OK(clip_weights_bind(&gw, &cfg, &tab, grad));
+    float out, R = 1.f, plain;
+    model_fwd(&c, &plain);
+    ws.dropout = 0.2f;
+    ws.dropout_seed = 77;
+    model_fwd(&c, &out);
+    CHECKF(out != plain, "dropout 0.2 left the loss unchanged (%g)", out);
     clip_backward(&ws, &gw, &m.w, ids, B);
     for (int i = 0; i < tab.n; i++) {
         const param_info *p = &tab.p[i];
