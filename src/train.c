@@ -60,7 +60,7 @@ void clipc_train_opts_default(clipc_train_opts *o) {
     clipc_train_recipe("cpu-small", o);
 }
 
-const char *clipc_train_recipe_names(void) { return "seed tutorial cpu-small cpu-tiny"; }
+const char *clipc_train_recipe_names(void) { return "seed tutorial cpu-small cpu-tiny emoji"; }
 
 clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o) {
     if (!strcmp(name, "seed")) {
@@ -111,6 +111,18 @@ clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o) {
         o->beta1 = 0.9, o->beta2 = 0.98, o->eps = 1e-6;
         o->schedule = "cosine", o->warmup = tiny ? 10 : 50, o->min_lr = 0;
         o->grad_clip = 1.0, o->dropout = 0, o->plateau = 0;
+        return CLIPC_OK;
+    }
+    if (!strcmp(name, "emoji")) {
+        /* The demo on emoji-mini (32 px icons, ~1,700 training pairs): the
+         * "emoji" config, AdamW 1e-3 with 50 warm-up steps and cosine, batch
+         * 64, 30 epochs.  Chosen on the Noto validation split: without
+         * augmentation the model memorises Twemoji (train loss 0.03, mean
+         * recall 10.0 %); random resized crops + flips and wd 0.2 gave 10.8 %
+         * at the same cost. */
+        clipc_train_recipe("cpu-tiny", o);
+        o->config = "emoji", o->batch_size = 64, o->epochs = 30;
+        o->lr = 1e-3, o->warmup = 50, o->wd = 0.2, o->augment = 1;
         return CLIPC_OK;
     }
     return clipc_error(CLIPC_ERR_INVALID, "unknown recipe '%s' (known: %s)", name, clipc_train_recipe_names());
