@@ -38,7 +38,9 @@ $C eval --model "$MODEL" --data "$DATA" --split test --json > "$OUT/eval_heldout
 step "3/5 zero-shot classification of Noto emoji (* = concept never trained on)"
 N=data/emoji-mini/noto
 LABELS="red heart,green heart,dog face,cat face,panda,pizza,banana,watermelon,rocket,automobile,sun,guitar"
-$C classify --model "$MODEL" --labels "$LABELS" --template "{}" --template "{} emoji" --top 3 \
+# The captions are bare CLDR labels, so the prompt is the label itself; the
+# probabilities use the model's own learned temperature.
+$C classify --model "$MODEL" --labels "$LABELS" --template "{}" --scale model --top 2 \
     $N/2764-fe0f.png $N/1f436.png $N/1f355.png $N/1f680.png $N/2600-fe0f.png $N/1f3b8.png \
     $N/1f49a.png $N/1f43c.png $N/1f34c.png $N/1f349.png | tee "$OUT/classify.txt" |
     sed -e 's|1f49a.png|1f49a.png *|; s|1f43c.png|1f43c.png *|; s|1f34c.png|1f34c.png *|; s|1f349.png|1f349.png *|'
