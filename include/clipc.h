@@ -69,6 +69,9 @@ clipc_status clipc_config_named(const char *name, clipc_config *cfg);
 clipc_status clipc_config_validate(const clipc_config *cfg);
 /* Space-separated list of the names clipc_config_named accepts. */
 const char *clipc_config_names(void);
+/* The config as a one-line JSON object with OpenAI's constructor names plus
+ * vision_heads and act (malloc'ed; NULL when out of memory). */
+char *clipc_config_json(const clipc_config *cfg);
 /* Number of float parameters of a model with this config. */
 size_t clipc_config_param_count(const clipc_config *cfg);
 

@@ -5,6 +5,7 @@
  * peer (shared/bench/torch_clip.py) so benchmarks compare like with like;
  * ViT-B-32/ViT-B-16/ViT-L-14 are OpenAI's released shapes.
  */
+#include <cJSON.h>
 #include <string.h>
 
 #include "util.h"
@@ -74,4 +75,24 @@ clipc_status clipc_config_validate(const clipc_config *c) {
     if (c->act != CLIPC_ACT_QUICKGELU && c->act != CLIPC_ACT_GELU)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown activation %d", (int)c->act);
     return CLIPC_OK;
+}
+
+char *clipc_config_json(const clipc_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    if (!o) return NULL;
+    cJSON_AddNumberToObject(o, "embed_dim", c->embed_dim);
+    cJSON_AddNumberToObject(o, "image_resolution", c->image_resolution);
+    cJSON_AddNumberToObject(o, "vision_layers", c->vision_layers);
+    cJSON_AddNumberToObject(o, "vision_width", c->vision_width);
+    cJSON_AddNumberToObject(o, "vision_patch_size", c->vision_patch_size);
+    cJSON_AddNumberToObject(o, "vision_heads", c->vision_heads);
+    cJSON_AddNumberToObject(o, "context_length", c->context_length);
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "transformer_width", c->transformer_width);
+    cJSON_AddNumberToObject(o, "transformer_heads", c->transformer_heads);
+    cJSON_AddNumberToObject(o, "transformer_layers", c->transformer_layers);
+    cJSON_AddStringToObject(o, "act", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu");
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
 }

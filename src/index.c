@@ -257,30 +257,12 @@ clipc_status index_list_images(const char *dir, char ***paths, size_t *n) {
 
 /* ------------------------------------------------------------ the model meta */
 
-static char *config_json(const clipc_config *c) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddNumberToObject(o, "embed_dim", c->embed_dim);
-    cJSON_AddNumberToObject(o, "image_resolution", c->image_resolution);
-    cJSON_AddNumberToObject(o, "vision_layers", c->vision_layers);
-    cJSON_AddNumberToObject(o, "vision_width", c->vision_width);
-    cJSON_AddNumberToObject(o, "vision_patch_size", c->vision_patch_size);
-    cJSON_AddNumberToObject(o, "vision_heads", c->vision_heads);
-    cJSON_AddNumberToObject(o, "context_length", c->context_length);
-    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
-    cJSON_AddNumberToObject(o, "transformer_width", c->transformer_width);
-    cJSON_AddNumberToObject(o, "transformer_heads", c->transformer_heads);
-    cJSON_AddNumberToObject(o, "transformer_layers", c->transformer_layers);
-    cJSON_AddStringToObject(o, "act", c->act == CLIPC_ACT_GELU ? "gelu" : "quick_gelu");
-    char *s = cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    return s;
-}
 
 /* Records the model; *model_id receives the id rows embedded with it carry.
  * A different file content or config gets a new id (everything re-embeds). */
 static clipc_status record_model(sqlite3 *db, const clipc_model *m, const char *model_path, int64_t *model_id,
                                  int *changed) {
-    char hex[65], *old_sha = NULL, *old_cfg = NULL, *cfg = config_json(&m->cfg);
+    char hex[65], *old_sha = NULL, *old_cfg = NULL, *cfg = clipc_config_json(&m->cfg);
     if (!cfg) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     clipc_status s = clipc_sha256_file(model_path, NULL, hex);
     if (!s) s = index_meta(db, "model_sha256", &old_sha);

@@ -156,19 +156,10 @@ static char *opts_to_json(const clipc_train_opts *o, const clipc_config *cfg) {
 #undef D_
 #undef U_
     if (cfg) {
-        cJSON *c = cJSON_AddObjectToObject(j, "model_config");
-        cJSON_AddNumberToObject(c, "embed_dim", cfg->embed_dim);
-        cJSON_AddNumberToObject(c, "image_resolution", cfg->image_resolution);
-        cJSON_AddNumberToObject(c, "vision_layers", cfg->vision_layers);
-        cJSON_AddNumberToObject(c, "vision_width", cfg->vision_width);
-        cJSON_AddNumberToObject(c, "vision_patch_size", cfg->vision_patch_size);
-        cJSON_AddNumberToObject(c, "vision_heads", cfg->vision_heads);
-        cJSON_AddNumberToObject(c, "context_length", cfg->context_length);
-        cJSON_AddNumberToObject(c, "vocab_size", cfg->vocab_size);
-        cJSON_AddNumberToObject(c, "transformer_width", cfg->transformer_width);
-        cJSON_AddNumberToObject(c, "transformer_heads", cfg->transformer_heads);
-        cJSON_AddNumberToObject(c, "transformer_layers", cfg->transformer_layers);
-        cJSON_AddStringToObject(c, "act", cfg->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu");
+        char *cj = clipc_config_json(cfg);
+        cJSON *c = cj ? cJSON_Parse(cj) : NULL;
+        free(cj);
+        if (c) cJSON_AddItemToObject(j, "model_config", c);
     }
     char *s = cJSON_Print(j);
     cJSON_Delete(j);
