@@ -481,3 +481,80 @@ TEST(use_install_and_example_program) {
     CHECK_NEAR(sum, 1.0, 1e-4);
     free(out);
 }
+
+/* `clipc eval` and `clipc classify` end to end: their printed figures equal
+ * the library's on the same embeddings (retrieval through
+ * clipc_eval_embeddings, zero-shot through clipc_zeroshot_weights and
+ * clipc_classify), so the CLI adds no arithmetic of its own. */
+TEST(use_cli_eval_and_classify_agree_with_library) {
+    const char *dir = test_tmpdir();
+    char model[512], csv[512], cmd[4096], *out, img[4][512];
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    make_model(model, 11);
+    const char *caps[5] = {"a red square", "a blue circle", "a green line", "a big dot", "red again"};
+    int text_image[5] = {0, 1, 2, 3, 0};
+    snprintf(csv, sizeof csv, "%s/caps.csv", dir);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fprintf(f, "image,caption\n");
+    for (int i = 0; i < 4; i++) {
+        snprintf(img[i], sizeof img[i], "%s/i%d.png", dir, i);
+        write_png(img[i], 20 + 3 * i, 18, 100u + (unsigned)i);
+    }
+    for (int t = 0; t < 5; t++) fprintf(f, "i%d.png,%s\n", text_image[t], caps[t]);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "build/clipc eval --model %s --data %s --json 2>/dev/null", model, csv);
+    REQUIRE(run(cmd, &out) == 0);
+    cJSON *j = cJSON_Parse(out);
+    free(out);
+    REQUIRE(j);
+    /* The same figures from the library. */
+    clipc_model *m;
+    clipc_tokenizer *tok;
+    REQUIRE_OK(clipc_model_load(model, NULL, &m));
+    REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
+    float ie[4 * 20], te[5 * 20];
+    for (int i = 0; i < 4; i++) REQUIRE_OK(clipc_embed_image_file(m, img[i], ie + i * 20));
+    int trunc = 0;
+    REQUIRE_OK(clipc_embed_texts(m, tok, caps, 5, te, &trunc));
+    clipc_retrieval_metrics r;
+    REQUIRE_OK(clipc_eval_embeddings(ie, 4, te, 5, 20, text_image, &r));
+    cJSON *i2t = cJSON_GetObjectItem(j, "i2t"), *t2i = cJSON_GetObjectItem(j, "t2i");
+    REQUIRE(i2t && t2i);
+    const char *keys[3] = {"R@1", "R@5", "R@10"};
+    for (int k = 0; k < 3; k++) {
+        CHECK_NEAR(cJSON_GetObjectItem(i2t, keys[k])->valuedouble, r.i2t_recall[k], 1e-6);
+        CHECK_NEAR(cJSON_GetObjectItem(t2i, keys[k])->valuedouble, r.t2i_recall[k], 1e-6);
+    }
+    CHECK_NEAR(cJSON_GetObjectItem(t2i, "mean_rank")->valuedouble, r.t2i_mean_rank, 1e-4);
+    CHECK(cJSON_GetObjectItem(j, "images")->valueint == 4 && cJSON_GetObjectItem(j, "captions")->valueint == 5);
+    cJSON_Delete(j);
+    /* classify --json: the library's probabilities, best first. */
+    snprintf(cmd, sizeof cmd, "build/clipc classify --model %s --labels 'square,circle,line' --template 'a {}' "
+             "--template 'a photo of a {}.' --top 3 --json %s 2>/dev/null", model, img[1]);
+    REQUIRE(run(cmd, &out) == 0);
+    j = cJSON_Parse(out);
+    free(out);
+    REQUIRE(j);
+    const char *labels[3] = {"square", "circle", "line"}, *tmpl[2] = {"a {}", "a photo of a {}."};
+    float w[3 * 20], probs[3];
+    REQUIRE_OK(clipc_zeroshot_weights(m, tok, labels, 3, tmpl, 2, w));
+    REQUIRE_OK(clipc_classify(ie + 20, 1, w, 3, 20, 100.0f, probs, NULL));
+    cJSON *top = cJSON_GetObjectItem(j, "top");
+    REQUIRE(cJSON_GetArraySize(top) == 3);
+    double sum = 0, prev = 2;
+    for (int k = 0; k < 3; k++) {
+        cJSON *e = cJSON_GetArrayItem(top, k);
+        const char *lab = cJSON_GetObjectItem(e, "label")->valuestring;
+        double p = cJSON_GetObjectItem(e, "prob")->valuedouble;
+        int c = !strcmp(lab, "square") ? 0 : !strcmp(lab, "circle") ? 1 : 2;
+        CHECK_NEAR(p, probs[c], 1e-5);
+        CHECK(p <= prev);
+        prev = p;
+        sum += p;
+    }
+    CHECK_NEAR(sum, 1.0, 1e-5);
+    cJSON_Delete(j);
+    clipc_tokenizer_free(tok);
+    clipc_model_free(m);
+}
