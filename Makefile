@@ -61,6 +61,10 @@ deps:
 test: all
 	$(BUILD)/clipc_tests
 
+# The README's main job (train, evaluate, classify, search on emoji-mini).
+demo: $(BUILD)/clipc
+	sh tools/demo.sh
+
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/clipc_tests
