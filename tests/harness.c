@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -65,6 +66,32 @@ const char *shared_path(const char *rel) {
     char *b = bufs[slot++ & 7];
     snprintf(b, sizeof bufs[0], "%s/%s", root, rel);
     return b;
+}
+
+int run_capture(const char *cmd, char **out) {
+    FILE *p = popen(cmd, "r");
+    if (!p) {
+        harness_fail(__FILE__, __LINE__, "popen(%s) failed", cmd);
+        harness_abort_test();
+    }
+    size_t cap = 1 << 16, n = 0, r;
+    char *buf = malloc(cap);
+    while (buf && (r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
+        n += r;
+        if (cap - n < 4096) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) free(buf);
+            buf = nb;
+        }
+    }
+    int st = pclose(p);
+    if (!buf) {
+        harness_fail(__FILE__, __LINE__, "out of memory capturing %s", cmd);
+        harness_abort_test();
+    }
+    buf[n] = 0;
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 const char *test_tmpdir(void) {

@@ -23,6 +23,10 @@ _Noreturn void harness_skip(const char *fmt, ...) __attribute__((format(printf, 
 /* Path of `rel` inside the shared reference folder (../shared, or $CLIPC_SHARED),
  * or NULL when that folder is absent.  Static buffer, rotates over 8 slots. */
 const char *shared_path(const char *rel);
+/* Runs a shell command and returns its exit status (-1 if it did not exit);
+ * *out receives its standard output (malloc'ed, NUL-terminated; add 2>&1
+ * to the command for standard error too). */
+int run_capture(const char *cmd, char **out);
 /* A fresh empty temporary directory for this test (removed at the end). */
 const char *test_tmpdir(void);
 

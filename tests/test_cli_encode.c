@@ -14,22 +14,6 @@
 #include "safetensors.h"
 #include "util.h"
 
-/* Runs a shell command, captures stdout (and stderr when merge), returns the exit status. */
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    REQUIRE(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    size_t r;
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n < 4096) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* Appends a shell-quoted argument. */
 static void q(char *cmd, size_t cap, const char *arg) {
@@ -68,7 +52,7 @@ TEST(cli_encode_matches_openai_from_files) {
         q(cmd, sizeof cmd, cJSON_GetArrayItem(caps, i)->valuestring);
     }
     char *out;
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "clipc encode exited %d", rc);
     st_file ref;
     snprintf(path, sizeof path, "%s/outputs/outputs.safetensors", dir);
@@ -105,27 +89,27 @@ TEST(cli_encode_bad_inputs_fail_cleanly) {
     fwrite("\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", 1, 13, f);
     fclose(f);
     snprintf(cmd, sizeof cmd, "build/clipc encode --model %s --text hi 2>&1", p);
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     CHECK(rc == 1);
     CHECKF(strstr(out, "trunc.safetensors") && strchr(out, '\n') == out + strlen(out) - 1,
            "want one line naming the file, got: %s", out);
     free(out);
     /* A good model, a missing image and a non-image file. */
     snprintf(cmd, sizeof cmd, "build/clipc encode --model tests/data/goldens/b/weights.safetensors --image %s/none.png 2>&1", tmp);
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     CHECK(rc == 1 && strstr(out, "none.png"));
     free(out);
     snprintf(cmd, sizeof cmd, "build/clipc encode --model tests/data/goldens/b/weights.safetensors --image Makefile 2>&1");
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     CHECK(rc == 1 && strstr(out, "Makefile"));
     free(out);
     /* An image given as the model. */
     snprintf(cmd, sizeof cmd, "build/clipc encode --model tests/data/images/ycc444_prog_37x23.jpg --text hi 2>&1");
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     CHECK(rc == 1 && strstr(out, "ycc444_prog_37x23.jpg"));
     free(out);
     /* Usage errors exit 2. */
-    rc = run("build/clipc encode --text hi 2>&1", &out);
+    rc = run_capture("build/clipc encode --text hi 2>&1", &out);
     CHECK(rc == 2 && strstr(out, "--model"));
     free(out);
 }
@@ -144,7 +128,7 @@ TEST(cli_encode_normalize_and_safetensors_output) {
     snprintf(cmd, sizeof cmd,
              "build/clipc encode --model %s --normalize --format safetensors "
              "--out %s --text 'a cat' --image tests/data/images/ycc444_prog_37x23.jpg --text 'a dog' 2>&1", mp, p);
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "exit %d: %s", rc, out);
     free(out);
     st_file f;

@@ -22,20 +22,6 @@
 #include "util.h"
 #include "vecfile.h"
 
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    REQUIRE(p);
-    size_t cap = 1 << 16, n = 0, r;
-    char *buf = malloc(cap);
-    while ((r = fread(buf + n, 1, cap - n - 1, p)) > 0) {
-        n += r;
-        if (cap - n < 4096) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* A w x h RGB PNG whose pixels depend on seed (distinct seeds: distinct images). */
 static void write_png(const char *path, int w, int h, unsigned seed) {
@@ -282,7 +268,7 @@ TEST(use_index_incremental_and_search) {
     /* Search by image through the CLI: the new file ranks first with cosine 1,
      * the deleted one is gone, the non-UTF-8 name survives (surrogate escape). */
     snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/sub/f.png' --top 10 --json 2>&1", db, d);
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     REQUIRE(rc == 0);
     /* cJSON refuses lone surrogates, so the surrogate-escaped name is checked
      * as text: 5 results, f.png first with cosine 1, no c.png. */
@@ -296,13 +282,13 @@ TEST(use_index_incremental_and_search) {
     cJSON *j;
     /* Text search with a long query: a warning, ranked lines with raw bytes. */
     snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --top 3 \"$(printf 'a dog %%.0s' $(seq 60))\" 2>&1", db);
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     CHECKF(rc == 0 && strstr(out, "truncated") && strstr(out, "\n1\t") , "search: %s", out);
     free(out);
 
     /* The CLI with another model: everything re-embedded, JSON summary. */
     snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' 2>/dev/null", d, mp2, db);
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     j = cJSON_Parse(out);
     REQUIREF(rc == 0 && j, "index: %d %s", rc, out);
     CHECK(cJSON_GetObjectItem(j, "updated")->valueint == 5 && cJSON_GetObjectItem(j, "added")->valueint == 0 &&
@@ -311,14 +297,14 @@ TEST(use_index_incremental_and_search) {
     free(out);
     /* Search now refuses the old model file if it has changed?  It uses model2 (recorded). */
     snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 --json 2>&1", db, d);
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     CHECK(rc == 0 && strstr(out, "a.png"));
     free(out);
     /* A stale .vec (as after an interrupt) is rebuilt by search. */
     snprintf(p, sizeof p, "%s.vec", db);
     unlink(p);
     snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 2>&1", db, d);
-    rc = run(cmd, &out);
+    rc = run_capture(cmd, &out);
     CHECK(rc == 0 && strstr(out, "a.png"));
     free(out);
     struct stat sb;
@@ -342,7 +328,7 @@ static void gallery_fixture(char *html, size_t cap, char *grid, size_t gcap) {
     snprintf(grid, gcap, "%s/grid.png", tmp);
     snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' >/dev/null 2>&1 && "
              "build/clipc search --db '%s' 'a red square' --html '%s' --grid '%s' 2>&1", d, mp, db, db, html, grid);
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0 && count(out, "\n") == 4, "search: %s", out);
     free(out);
 }
@@ -432,7 +418,7 @@ TEST(use_encode_bulk_npy) {
     snprintf(mp, sizeof mp, "%s/model.safetensors", tmp);
     make_model(mp, 7);
     snprintf(cmd, sizeof cmd, "build/clipc encode --model '%s' --dir '%s' --normalize --out '%s/emb.npy' 2>&1", mp, d, tmp);
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     CHECKF(rc == 0 && strstr(out, "broken.png"), "encode: %s", out);
     free(out);
     char *buf;
@@ -468,7 +454,7 @@ TEST(use_install_and_example_program) {
              "$(PKG_CONFIG_PATH='%s/prefix/lib/pkgconfig' pkg-config --cflags --libs clipc) -o '%s/zs' 2>&1 && "
              "'%s/zs' '%s' '%s' cat dog car 2>&1",
              tmp, tmp, tmp, tmp, mp, img);
-    int rc = run(cmd, &out);
+    int rc = run_capture(cmd, &out);
     CHECKF(rc == 0, "install/example: %s", out);
     double sum = 0, pr;
     char lab[64];
@@ -504,7 +490,7 @@ TEST(use_cli_eval_and_classify_agree_with_library) {
     for (int t = 0; t < 5; t++) fprintf(f, "i%d.png,%s\n", text_image[t], caps[t]);
     fclose(f);
     snprintf(cmd, sizeof cmd, "build/clipc eval --model %s --data %s --json 2>/dev/null", model, csv);
-    REQUIRE(run(cmd, &out) == 0);
+    REQUIRE(run_capture(cmd, &out) == 0);
     cJSON *j = cJSON_Parse(out);
     free(out);
     REQUIRE(j);
@@ -532,7 +518,7 @@ TEST(use_cli_eval_and_classify_agree_with_library) {
     /* classify --json: the library's probabilities, best first. */
     snprintf(cmd, sizeof cmd, "build/clipc classify --model %s --labels 'square,circle,line' --template 'a {}' "
              "--template 'a photo of a {}.' --top 3 --json %s 2>/dev/null", model, img[1]);
-    REQUIRE(run(cmd, &out) == 0);
+    REQUIRE(run_capture(cmd, &out) == 0);
     j = cJSON_Parse(out);
     free(out);
     REQUIRE(j);
