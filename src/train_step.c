@@ -142,6 +142,17 @@ static void scale(float *x, size_t n, float k) {
 
 void trainer_apply(trainer *t, double lr) {
     const param_table *tab = &t->m->tab;
+    /* The key bias cannot change any output: softmax ignores a number added
+     * to every score of a row, and q . b_k is such a number.  Its true
+     * gradient is exactly 0; what backward computes there in float32 is
+     * rounding noise, which Adam (m / (sqrt(v) + eps)) would turn into a
+     * random walk of up to lr per step.  So the optimizer sees the exact 0. */
+    for (int i = 0; i < tab->n; i++) {
+        const param_info *p = &tab->p[i];
+        size_t len = strlen(p->name), suf = strlen("attn.in_proj_bias");
+        if (len >= suf && strcmp(p->name + len - suf, "attn.in_proj_bias") == 0)
+            memset(t->grads + p->offset + p->numel / 3, 0, p->numel / 3 * sizeof(float));
+    }
     if (t->micro > 1)
         for (int g = 0; g < 4; g++)
             for (int k = 0; k < t->sub[g].n; k++)

@@ -16,20 +16,37 @@
 
 /* ---------------------------------------------------- PyTorch reference */
 
-TEST(train_step_matches_pytorch_adamw) {
+static double meta_num(const st_file *f, const char *key) {
+    const char *v = st_meta(f, key);
+    REQUIREF(v, "train_step.safetensors: no metadata %s", key);
+    return atof(v);
+}
+
+/* Three AdamW steps from tests/data/goldens/a/weights.safetensors against
+ * PyTorch (tools/goldens/make_goldens.py).  The file holds PyTorch's float32
+ * result (after.*) and the same run in float64 (after64.*): the float64 run
+ * is the exact answer up to 1e-15, the float32 one carries PyTorch's own
+ * rounding.  The recipe (lr, warm-up, decay, start logit scale) comes from
+ * the file's metadata. */
+static void check_train_step(const char *path, double bound64, double *worst64_out, double *worst32_out) {
     clipc_model *m;
     st_file ts;
     REQUIRE_OK(clipc_model_load("tests/data/goldens/a/weights.safetensors", NULL, &m));
-    REQUIRE_OK(st_open("tests/data/goldens/a/train_step.safetensors", &ts));
+    REQUIRE_OK(st_open(path, &ts));
     trainer_hparams h = {0};
     h.kind = OPT_ADAMW;
     h.beta1 = 0.9, h.beta2 = 0.98, h.eps = 1e-6;
-    for (int g = 0; g < 4; g++) h.group_lr[g] = 1.0, h.group_wd[g] = 0.2;
+    double wd = meta_num(&ts, "weight_decay");
+    for (int g = 0; g < 4; g++) h.group_lr[g] = 1.0, h.group_wd[g] = wd;
     h.clamp_logit_scale = 1;
+    const st_tensor *ls0 = st_get(&ts, "start.logit_scale");
+    REQUIRE(ls0 && ls0->dtype == ST_F32);
     trainer t;
-    REQUIRE_OK(trainer_init(&t, m, 4, &h));
-    /* The reference schedule: warm-up 2, cosine over 4 steps, base 5e-4. */
-    sched sc = {SCHED_COSINE, 5e-4, 0.0, 2, 4, 1};
+    REQUIRE_OK(trainer_init(&t, m, 4, &h)); /* makes the (mmap'ed) weights writable */
+    m->w.logit_scale[0] = *(const float *)ls0->data;
+    sched sc = {SCHED_COSINE, meta_num(&ts, "lr"), 0.0, (long)meta_num(&ts, "warmup"),
+                (long)meta_num(&ts, "total"), 1};
+    int clamp_hits = 0;
     for (int k = 0; k < 3; k++) {
         char name[64];
         snprintf(name, sizeof name, "step%d.pixel_values", k);
@@ -42,57 +59,90 @@ TEST(train_step_matches_pytorch_adamw) {
         snprintf(name, sizeof name, "lr.%d", k);
         const st_tensor *lr = st_get(&ts, name);
         REQUIRE(lr && lr->dtype == ST_F64);
-        double lr_ref = *(const double *)lr->data;
-        CHECK(sched_lr(&sc, k, 0) == lr_ref);
+        CHECK(sched_lr(&sc, k, 0) == *(const double *)lr->data);
         float loss = trainer_micro(&t, px->data, idc, 4, k);
         snprintf(name, sizeof name, "loss.%d", k);
         CHECK_NEAR(loss, *(const float *)st_get(&ts, name)->data, 1e-5);
+        /* The clamp: PyTorch's pre-clamp value says whether this step hits it. */
+        snprintf(name, sizeof name, "logit_scale_preclamp.%d", k);
+        const st_tensor *pre = st_get(&ts, name);
         trainer_apply(&t, sched_lr(&sc, k, 0));
+        if (pre && *(const float *)pre->data > (float)log(100.0)) {
+            clamp_hits++;
+            CHECK(m->w.logit_scale[0] == (float)log(100.0));
+        }
         free(idc);
     }
-    /* Every weight after the third step.  The key-bias rows W..2W-1 of each
-     * in_proj_bias have a true gradient of exactly 0: the reference's values
-     * there are float32 noise that Adam (dividing by sqrt(v) + 1e-6)
-     * amplifies up to lr/eps, so those rows are only bounded by the sum of
-     * the learning rates (README: 1.25e-3 + a margin). */
-    double worst = 0, worst_kb = 0;
+    CHECKF(clamp_hits >= 1, "the reference never hits the logit-scale clamp");
+    /* Every weight after the third step, against both references. */
+    double worst64 = 0, worst32 = 0;
     const char *worst_name = "";
-    size_t n_over = 0, n_all = 0;
+    size_t n_all = 0, n_over32 = 0;
     for (int i = 0; i < m->tab.n; i++) {
         const param_info *p = &m->tab.p[i];
-        char name[128];
+        char name[128], name64[128];
         snprintf(name, sizeof name, "after.%s", p->name);
-        const st_tensor *ref = st_get(&ts, name);
-        REQUIREF(ref && ref->numel == p->numel, "%s missing", name);
-        const float *a = m->params + p->offset, *r = ref->data;
-        int kb = strstr(p->name, "in_proj_bias") != NULL;
-        size_t W = p->numel / 3;
+        snprintf(name64, sizeof name64, "after64.%s", p->name);
+        const st_tensor *r32 = st_get(&ts, name), *r64 = st_get(&ts, name64);
+        REQUIREF(r32 && r64 && r32->numel == p->numel && r64->numel == p->numel && r64->dtype == ST_F64,
+                 "%s / %s missing", name, name64);
+        const float *a = m->params + p->offset, *ref32 = r32->data;
+        const double *ref64 = r64->data;
         for (size_t j = 0; j < p->numel; j++) {
-            double d = fabs((double)a[j] - r[j]);
-            if (kb && j >= W && j < 2 * W) {
-                if (d > worst_kb) worst_kb = d;
-                continue;
-            }
+            double d64 = fabs((double)a[j] - ref64[j]), d32 = fabs((double)a[j] - ref32[j]);
             n_all++;
-            if (d > 1e-6) n_over++;
-            if (d > worst) worst = d, worst_name = p->name;
+            if (d64 > worst64) worst64 = d64, worst_name = p->name;
+            if (strstr(p->name, "in_proj_bias") && j >= p->numel / 3 && j < 2 * p->numel / 3) continue;
+            if (d32 > 1e-6) n_over32++;
+            if (d32 > worst32) worst32 = d32;
         }
     }
-    printf("  after.*: max |diff| %.3g (%s); %zu of %zu weights over 1e-6; key-bias rows max %.3g\n", worst,
-           worst_name, n_over, n_all, worst_kb);
-    /* The issue asks for 1e-6 per weight.  PyTorch's own float32 result is
-     * up to 8.1e-6 away from float64 (README, errors.json): Adam's
-     * m / sqrt(v) turns gradient rounding of ~1e-7 relative into update
-     * differences of a few 1e-6 where m is small against sqrt(v).  So the
-     * bound is asserted for all but 0.05% of the weights and 1e-5 (12x below
-     * the smallest bug effect in the README, 1.2e-4) for every weight. */
-    CHECKF(n_over * 2000 <= n_all, "%zu of %zu weights differ by more than 1e-6", n_over, n_all);
-    CHECKF(worst <= 1e-5, "after.* max diff %.3g in %s", worst, worst_name);
-    CHECK(worst_kb <= 1.5e-3);
-    CHECK(m->w.logit_scale[0] == (float)log(100.0));
+    printf("  %s: %zu weights; max |clipc - torch float64| %.3g (%s); max |clipc - torch float32| %.3g "
+           "(%zu over 1e-6, key-bias rows aside)\n",
+           path + strlen("tests/data/goldens/a/"), n_all, worst64, worst_name, worst32, n_over32);
+    CHECKF(worst64 <= bound64, "after.* max diff %.3g from float64 PyTorch in %s (bound %.3g)", worst64, worst_name,
+           bound64);
+    *worst64_out = worst64, *worst32_out = worst32;
     trainer_free(&t);
     st_close(&ts);
     clipc_model_free(m);
+}
+
+/* The issue's bound, 1e-6 per weight, at the reference's learning rate.
+ * Adam turns an absolute gradient error dg of a weight whose gradient is
+ * near eps into an update error of about lr * dg / eps, so float32 itself
+ * (PyTorch's float32 run against its float64 run) differs by up to ~7.5e-2 *
+ * lr on this model (README): the 1e-6 bound needs lr <= ~1e-5, which is what
+ * train_step.safetensors uses.  train_step_lr5e-4.safetensors repeats it at a
+ * 50x larger rate, where clipc must stay within PyTorch's own float32
+ * distance from the exact answer. */
+TEST(train_step_matches_pytorch_adamw) {
+    double w64, w32;
+    check_train_step("tests/data/goldens/a/train_step.safetensors", 1e-6, &w64, &w32);
+}
+
+TEST(train_step_matches_pytorch_adamw_lr5e4) {
+    double w64, w32;
+    st_file ts;
+    REQUIRE_OK(st_open("tests/data/goldens/a/train_step_lr5e-4.safetensors", &ts));
+    /* PyTorch float32's own largest distance from float64 on this run. */
+    double torch32 = 0;
+    for (int i = 0; i < ts.n_tensors; i++) {
+        const st_tensor *r = &ts.tensors[i];
+        if (strncmp(r->name, "after.", 6) != 0) continue;
+        char n64[160];
+        snprintf(n64, sizeof n64, "after64.%s", r->name + 6);
+        const st_tensor *r64 = st_get(&ts, n64);
+        REQUIRE(r64);
+        for (size_t j = 0; j < r->numel; j++) {
+            double d = fabs((double)((const float *)r->data)[j] - ((const double *)r64->data)[j]);
+            if (strstr(r->name, "in_proj_bias") && j >= r->numel / 3 && j < 2 * r->numel / 3) continue;
+            if (d > torch32) torch32 = d;
+        }
+    }
+    st_close(&ts);
+    printf("  PyTorch float32 vs float64 at lr 5e-4: max %.3g (key-bias rows aside)\n", torch32);
+    check_train_step("tests/data/goldens/a/train_step_lr5e-4.safetensors", torch32, &w64, &w32);
 }
 
 /* ---------------------------------------------------- synthetic shapes */

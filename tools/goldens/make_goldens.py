@@ -5,7 +5,8 @@ Writes tests/data/goldens/ (described in tests/data/goldens/README.md):
 
   <cfg>/weights.safetensors   random-init CLIP, OpenAI state-dict names, config in __metadata__
   <cfg>/io.safetensors        inputs, outputs, intermediates, loss and grad.<key> of every param
-  a/train_step.safetensors    three dropout-free AdamW steps (batches, lr, loss, after.<key>)
+  a/train_step*.safetensors   three dropout-free AdamW steps at lr 1e-5 and 5e-4 (batches, lr,
+                              loss, after.<key> in float32 and after64.<key> in float64)
   errors.json                 float32-vs-float64 differences (tolerance guidance)
 
 Run with Debian's PyTorch (torch 1.13; the python3 first on PATH may lack torch):
@@ -63,14 +64,20 @@ META_KEYS = ["embed_dim", "image_resolution", "vision_layers", "vision_width",
              "transformer_heads", "transformer_layers", "vision_heads"]
 N_IO = 5
 
-# Training-step reference (config a only).
-TRAIN = dict(steps=3, batch=4, lr=5e-4, betas=(0.9, 0.98), eps=1e-6, weight_decay=0.2,
+# Training-step references (config a only): three AdamW steps with warm-up, cosine, decay
+# exemptions and the logit-scale clamp. Adam turns an absolute gradient error dg of a weight
+# whose gradient is near eps into an update error of about lr * dg / eps, so the float32 run's
+# distance from the float64 one grows with lr (7.5e-2 * lr here): train_step.safetensors uses
+# lr 1e-5, where float32 stays within 1e-6 of the exact answer; train_step_lr5e-4 repeats it at
+# a 50x larger rate. Weight decay 1.0 makes a misplaced decay move weights by well over 1e-6
+# at lr 1e-5. Each run starts from logit_scale = float32(ln 100 - lr) (start_logit_scale).
+TRAIN = dict(steps=3, batch=4, lr=1e-5, betas=(0.9, 0.98), eps=1e-6, weight_decay=1.0,
              warmup=2, total=4, batch_seeds=(3100, 3101, 3102))
-# Initial logit_scale of config a. From 4.59 three Adam steps of at most ~lr each (<= 1.25e-3
-# in total) cannot reach ln(100) = 4.60517, so it starts 4.7e-4 below. And with random weights
-# the loss always wants a *smaller* scale at 100x (the softmax picks the best-matching wrong
-# pair), so config a's weights are first aligned to the three training batches with ALIGN
-# (plain Adam at this logit_scale, which stays frozen): then dL/dlogit_scale < 0 and the clamp is hit at steps 1, 2.
+TRAIN_RUNS = (("train_step.safetensors", 1e-5), ("train_step_lr5e-4.safetensors", 5e-4))
+# Config a's weights are first aligned to the three training batches with ALIGN (plain Adam
+# with logit_scale frozen at INIT_LOGIT_SCALE_A): with random weights the loss would want a
+# *smaller* scale near 100 (the softmax picks the best-matching wrong pair); aligned, its
+# gradient pushes logit_scale up, so the clamp is hit.
 INIT_LOGIT_SCALE_A = 4.6047
 ALIGN = dict(steps=24, lr=1e-3)
 NO_DECAY_2D = ("token_embedding.weight", "positional_embedding", "visual.positional_embedding")
@@ -413,6 +420,73 @@ def gen_io_inputs(name):
     return random_batch(c, N_IO, g, force_lengths=(2, 7, c["context_length"]))
 
 
+def set_train_lr(lr):
+    TRAIN["lr"] = lr
+    TRAIN["start_logit_scale"] = start_logit_scale(lr)
+
+
+def start_logit_scale(lr):
+    """float32(ln 100 - lr): the first step (at lr/2 in warm-up) stays below the clamp, the
+    second (at lr) crosses it, so both sides of the clamp are exercised."""
+    return float(torch.tensor(LN100 - lr, dtype=torch.float32))
+
+
+def train_sd(sd):
+    t = OrderedDict(sd)
+    t["logit_scale"] = torch.tensor(TRAIN["start_logit_scale"], dtype=torch.float32)
+    return t
+
+
+def train_reference(sd, meta, fname, lr):
+    """Three AdamW steps from config a's weights (logit_scale set to start_logit_scale(lr)) in
+    float32 (after.<key>) and float64 (after64.<key>, stored as F64); written to a/<fname>.
+    Returns the errors.json record: float32-vs-float64 and the effect of deliberate bugs."""
+    set_train_lr(lr)
+    sd_t = train_sd(sd)
+    batches = train_batches()
+    model = model_from_meta(meta)
+    model.load_state_dict(sd_t, strict=True)
+    tr = train(model, batches)
+    m64 = model_from_meta(meta).double()
+    m64.load_state_dict({k: v.double() for k, v in sd_t.items()})
+    tr64 = train(m64, [(p.double(), i) for p, i in batches])
+    rec = OrderedDict(lr=lr)
+    rec["train_step"] = fp64_errors(tr, tr64)
+    rec["after_max_abs_excluding_key_bias"] = max(
+        after_diff(k, tr["after." + k], tr64["after." + k], False) for k in sd)
+    bugs = OrderedDict()
+    for bug, kw in (("no_weight_decay", dict(wd_mode="none")),
+                    ("weight_decay_on_all_params", dict(wd_mode="all")),
+                    ("weight_decay_on_embeddings_too", dict(wd_mode="ndim2")),
+                    ("l2_in_gradient_instead_of_decoupled", dict(wd_mode="l2")),
+                    ("no_logit_scale_clamp", dict(clamp=False)),
+                    ("no_bias_correction", dict(bias_correction=False)),
+                    ("constant_lr_no_schedule", dict(schedule=False))):
+        got = manual_adamw(sd_t, [(p, i) for p, i in batches], meta, **kw)
+        worst = max(((k, after_diff(k, got[k], tr64["after." + k], False)) for k in sd),
+                    key=lambda kv: kv[1])
+        bugs[bug] = dict(max_abs=worst[1], tensor=worst[0])
+        print(f"  {fname}: bug effect {bug}: max |after diff| {worst[1]:.3g} ({worst[0]})")
+    rec["train_step_bug_effects"] = bugs
+    hit = [s for s in range(TRAIN["steps"]) if tr[f"logit_scale_preclamp.{s}"].item() > LN100]
+    assert hit, "logit_scale clamp never hit"
+    for s, (p, i) in enumerate(batches):
+        tr[f"step{s}.pixel_values"], tr[f"step{s}.input_ids"] = p, i.to(torch.int32)
+    for k in sd:
+        tr["after64." + k] = tr64["after." + k].double()
+    tr["start.logit_scale"] = sd_t["logit_scale"]
+    tmeta = {k: json.dumps(v) for k, v in TRAIN.items()}
+    tmeta["clamp_hit_steps"] = json.dumps(hit)
+    write_safetensors(os.path.join(OUT, "a", fname), tr, tmeta)
+    for s in range(TRAIN["steps"]):
+        print(f"  {fname}: step {s}: lr {tr[f'lr.{s}'].item():.6g} loss "
+              f"{tr[f'loss.{s}'].item():.9g} (fp64 {tr64[f'loss.{s}'].item():.9g}) "
+              f"logit_scale pre-clamp {tr[f'logit_scale_preclamp.{s}'].item():.9g}")
+    print(f"  {fname}: clamp hit at step(s) {hit}; float32 vs float64 after (key-bias rows "
+          f"aside) {rec['after_max_abs_excluding_key_bias']:.3g}")
+    return rec
+
+
 # ------------------------------------------------------------- generation --
 def generate():
     errors = OrderedDict()
@@ -436,46 +510,8 @@ def generate():
         write_safetensors(os.path.join(OUT, name, "io.safetensors"), io, io_meta)
         print(f"{name}: loss {io['loss'].item():.9g} (fp64 {io64['loss'].item():.9g})")
         if name == "a":
-            batches = train_batches()
-            tr = train(model, batches)
-            m64 = model_from_meta(meta).double()
-            m64.load_state_dict({k: v.double() for k, v in sd.items()})
-            tr64 = train(m64, [(p.double(), i) for p, i in batches])
-            errors[name]["train_step"] = fp64_errors(tr, tr64)
-            errors[name]["train_step_after_excluding_key_bias"] = OrderedDict(
-                (k, dict(max_abs=after_diff(k, tr["after." + k], tr64["after." + k], False),
-                         key_bias_rows_max_abs=after_diff(k, tr["after." + k],
-                                                          tr64["after." + k], True)))
-                for k in sd)
-            bugs = OrderedDict()
-            for bug, kw in (("no_weight_decay", dict(wd_mode="none")),
-                            ("weight_decay_on_all_params", dict(wd_mode="all")),
-                            ("weight_decay_on_embeddings_too", dict(wd_mode="ndim2")),
-                            ("l2_in_gradient_instead_of_decoupled", dict(wd_mode="l2")),
-                            ("no_logit_scale_clamp", dict(clamp=False)),
-                            ("no_bias_correction", dict(bias_correction=False)),
-                            ("constant_lr_no_schedule", dict(schedule=False))):
-                got = manual_adamw(sd, [(p, i) for p, i in batches], meta, **kw)
-                worst = max(((k, after_diff(k, got[k], tr64["after." + k], False)) for k in sd),
-                            key=lambda kv: kv[1])
-                bugs[bug] = dict(max_abs=worst[1], tensor=worst[0])
-                print(f"  bug effect {bug}: max |after diff| {worst[1]:.3g} ({worst[0]})")
-            errors[name]["train_step_bug_effects"] = bugs
-            hit = [s for s in range(TRAIN["steps"])
-                   if tr[f"logit_scale_preclamp.{s}"].item() > LN100]
-            assert hit, "logit_scale clamp never hit"
-            for s, (p, i) in enumerate(batches):
-                tr[f"step{s}.pixel_values"], tr[f"step{s}.input_ids"] = p, i.to(torch.int32)
-            tmeta = {k: json.dumps(v) for k, v in TRAIN.items()}
-            tmeta["clamp_hit_steps"] = json.dumps(hit)
-            tmeta["init_logit_scale"] = json.dumps(INIT_LOGIT_SCALE_A)
-            write_safetensors(os.path.join(OUT, name, "train_step.safetensors"), tr, tmeta)
-            for s in range(TRAIN["steps"]):
-                print(f"  step {s}: lr {tr[f'lr.{s}'].item():.6g} loss {tr[f'loss.{s}'].item():.9g}"
-                      f" (fp64 {tr64[f'loss.{s}'].item():.9g}) logit_scale pre-clamp "
-                      f"{tr[f'logit_scale_preclamp.{s}'].item():.9g}")
-            print(f"  clamp hit at step(s) {hit}; final logit_scale "
-                  f"{tr['after.logit_scale'].item():.9g}")
+            for fname, lr in TRAIN_RUNS:
+                errors[name][fname] = train_reference(sd, meta, fname, lr)
     def r3(o):   # 3 significant digits keep errors.json small
         if isinstance(o, float):
             return float(f"{o:.3g}")
@@ -488,8 +524,12 @@ def generate():
 
 def summarize(errors):
     for name, e in errors.items():
-        for part, rows in e.items():
-            if not all("rel_to_max" in r for r in rows.values()):
+        parts = list(e.items())
+        for fname, rec in list(parts):   # the training runs nest their table one level down
+            if isinstance(rec, dict) and "train_step" in rec:
+                parts.append((fname, rec["train_step"]))
+        for part, rows in parts:
+            if not all(isinstance(r, dict) and "rel_to_max" in r for r in rows.values()):
                 continue
             for kind, keys in (("forward", [k for k in rows if not k.startswith(("grad.", "after."))]),
                                ("grad", [k for k in rows if k.startswith("grad.")]),
@@ -636,41 +676,52 @@ def check():
             print(f"{name}: ../shared/bench/torch_clip.py gives the same logits and loss bits")
 
         if name == "a":
-            tmeta, tr = read_safetensors_strict(os.path.join(OUT, name, "train_step.safetensors"))
-            model = model_from_meta(meta)
-            model.load_state_dict(sd, strict=True)
-            batches = [(to_torch(tr[f"step{s}.pixel_values"]),
-                        to_torch(tr[f"step{s}.input_ids"]).long())
-                       for s in range(TRAIN["steps"])]
-            got = train(model, batches)
-            for s, (p, i) in enumerate(batches):
-                got[f"step{s}.pixel_values"], got[f"step{s}.input_ids"] = p, i.to(torch.int32)
-            assert set(got) == set(tr), f"train keys differ: {set(got) ^ set(tr)}"
-            for k in sorted(tr):
-                same(f"a/train_step/{k}", got[k], to_torch(tr[k]))
-            hit = json.loads(tmeta["clamp_hit_steps"])
-            assert hit and all(tr[f"logit_scale_preclamp.{s}"] > LN100 for s in hit)
-            # a plain re-implementation of the update rule (no torch.optim, no nn modules) in
-            # float64 agrees with torch.optim.AdamW in float64, and the stored float32 result
-            # is within float32 noise of both
-            man = manual_adamw(sd, batches, meta)
-            m64 = model_from_meta(meta).double()
-            m64.load_state_dict({k: v.double() for k, v in sd.items()})
-            t64 = train(m64, [(p.double(), i) for p, i in batches])
-            d_man = max(after_diff(k, man[k], t64["after." + k], False) for k in sd)
-            d_man_k = max(after_diff(k, man[k], t64["after." + k], True) for k in sd)
-            d32 = max(after_diff(k, to_torch(tr["after." + k]), t64["after." + k], False)
-                      for k in sd)
-            print(f"a: train_step.safetensors reproduced bit for bit ({len(tr)} tensors); "
-                  f"clamp hit at step(s) {hit}")
-            print(f"a: hand-written float64 AdamW vs torch.optim.AdamW float64: max |diff| "
-                  f"{d_man:.2g} (key-bias rows {d_man_k:.2g}); stored float32 vs float64 "
-                  f"(without key-bias rows) {d32:.2g}")
-            if not (d_man < 1e-9 and d32 < 5e-5):
-                ok = False
-                print("  FAIL: AdamW re-implementation disagrees")
+            for fname, lr in TRAIN_RUNS:
+                ok = check_train_reference(sd, meta, fname, lr, same) and ok
     print("CHECK " + ("PASS" if ok else "FAIL"))
     return ok
+
+
+def check_train_reference(sd, meta, fname, lr, same):
+    set_train_lr(lr)
+    sd_t = train_sd(sd)
+    tmeta, tr = read_safetensors_strict(os.path.join(OUT, "a", fname))
+    model = model_from_meta(meta)
+    model.load_state_dict(sd_t, strict=True)
+    batches = [(to_torch(tr[f"step{s}.pixel_values"]), to_torch(tr[f"step{s}.input_ids"]).long())
+               for s in range(TRAIN["steps"])]
+    got = train(model, batches)
+    m64 = model_from_meta(meta).double()
+    m64.load_state_dict({k: v.double() for k, v in sd_t.items()})
+    t64 = train(m64, [(p.double(), i) for p, i in batches])
+    for s, (p, i) in enumerate(batches):
+        got[f"step{s}.pixel_values"], got[f"step{s}.input_ids"] = p, i.to(torch.int32)
+    for k in sd:
+        got["after64." + k] = t64["after." + k]
+    got["start.logit_scale"] = sd_t["logit_scale"]
+    assert set(got) == set(tr), f"train keys differ: {set(got) ^ set(tr)}"
+    mismatches = []
+    for k in sorted(tr):
+        same(f"a/{fname}/{k}", got[k], to_torch(tr[k]))
+        if not torch.equal(got[k], to_torch(tr[k])):
+            mismatches.append(k)
+    hit = json.loads(tmeta["clamp_hit_steps"])
+    assert hit and all(tr[f"logit_scale_preclamp.{s}"] > LN100 for s in hit)
+    # a plain re-implementation of the update rule (no torch.optim, no nn modules) in float64
+    # agrees with torch.optim.AdamW in float64, and the stored float32 result is within float32
+    # noise of both
+    man = manual_adamw(sd_t, batches, meta)
+    d_man = max(after_diff(k, man[k], t64["after." + k], False) for k in sd)
+    d_man_k = max(after_diff(k, man[k], t64["after." + k], True) for k in sd)
+    d32 = max(after_diff(k, to_torch(tr["after." + k]), t64["after." + k], False) for k in sd)
+    print(f"a: {fname} reproduced bit for bit ({len(tr)} tensors); clamp hit at step(s) {hit}")
+    print(f"a: {fname}: hand-written float64 AdamW vs torch.optim.AdamW float64: max |diff| "
+          f"{d_man:.2g} (key-bias rows {d_man_k:.2g}); stored float32 vs float64 "
+          f"(without key-bias rows) {d32:.2g}")
+    if mismatches or not (d_man < 1e-9 and d32 < 100 * lr):
+        print("  FAIL: AdamW re-implementation disagrees")
+        return False
+    return True
 
 
 def manual_adamw(sd, batches, meta, wd_mode="split", clamp=True, bias_correction=True,
