@@ -831,7 +831,8 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             rate_pairs += step_pairs;
             double now = clipc_now(), dt = now - rate_t0;
             if (timed) {
-                double el = now - loop_t0 - paused, per = el / (double)(rs.step - rate_step0 > 0 ? rs.step - rate_step0 : 1);
+                int64_t done_here = rs.step - rate_step0 > 0 ? rs.step - rate_step0 : 1;
+                double el = now - loop_t0 - paused, per = el / (double)done_here;
                 if (el + per > budget) time_up = 1;
                 rs.total_steps = time_up ? rs.step : rs.step + (int64_t)((budget - el) / per);
             }
