@@ -28,7 +28,8 @@ static const opt_def defs[] = {
     {"--image-root", T_STR, O(image_root), "folder the image paths are relative to"},
     {"--train-split", T_STR, O(train_split), "split to train on (\"all\" = every image)"},
     {"--val-split", T_STR, O(val_split), "split evaluated each epoch (\"\" = none)"},
-    {"--augment", T_INT, O(augment), "1 = random resized crop + flip"},
+    {"--augment", T_INT, O(augment), "1 = random resized crop + flip, 2 = the crop without flip, 0 = off"},
+    {"--shift", T_INT, O(shift), "augmentation: translate by up to N pixels, white fill (0 = off)"},
     {"--fast-decode", T_INT, O(fast_decode), "1 = JPEG DCT scaling (departs from Pillow)"},
     {"--workers", T_INT, O(workers), "decode threads"},
     {"--prefetch", T_INT, O(prefetch), "batches prepared ahead"},
@@ -36,6 +37,8 @@ static const opt_def defs[] = {
     {"--config", T_STR, O(config), "model config for a model from scratch (tiny small seed-b16 b32 ...)"},
     {"--init", T_STR, O(init), "fine-tune from this model.safetensors"},
     {"--epochs", T_INT, O(epochs), "epochs"},
+    {"--steps", T_INT, O(steps), "optimizer steps instead of epochs (0 = use --epochs)"},
+    {"--minutes", T_DBL, O(minutes), "wall-clock budget of the training loop instead (0 = off; see below)"},
     {"--batch", T_INT, O(batch_size), "pairs per micro-batch"},
     {"--accum", T_INT, O(accum), "micro-batches per optimizer step (negatives stay within a micro-batch)"},
     {"--adam", T_INT, O(adam), "1 = Adam with coupled L2 (the seed), 0 = AdamW (decoupled)"},
@@ -55,6 +58,7 @@ static const opt_def defs[] = {
     {"--grad-clip", T_DBL, O(grad_clip), "clip gradients to this global L2 norm (0 = off)"},
     {"--schedule", T_STR, O(schedule), "cosine (per step after warm-up), cosine-epoch, constant"},
     {"--warmup", T_INT, O(warmup), "linear warm-up steps"},
+    {"--warmup-frac", T_DBL, O(warmup_frac), "warm-up as a fraction of the run instead (0 = use --warmup)"},
     {"--min-lr", T_DBL, O(min_lr), "floor of the cosine schedules"},
     {"--plateau", T_INT, O(plateau), "1 = ReduceLROnPlateau on the best metric"},
     {"--plateau-factor", T_DBL, O(plateau_factor), "lr factor on a plateau"},
@@ -124,6 +128,13 @@ static void help(FILE *f) {
                "  cpu-tiny   tiny, AdamW 1e-3, warm-up 10 + cosine, batch 16, 10 epochs\n"
                "  emoji      the demo: config emoji, AdamW 1e-3, wd 0.2, warm-up 50 + cosine, augmentation,\n"
                "             batch 64, 30 epochs\n\n"
+               "--minutes M: the training loop gets M minutes of wall-clock time; evaluation and checkpoint\n"
+               "writes are not counted (pass --val-split \"\" for a run without evaluation).  The schedule\n"
+               "runs on f = elapsed / budget instead of step / steps (warm-up: --warmup-frac of the budget;\n"
+               "--warmup steps do not apply), and a step starts only if the mean step time says it ends\n"
+               "within the budget.  Not deterministic: metrics.jsonl ends with {\"type\":\"end\",\"step\":N},\n"
+               "and --steps N (with the same --warmup-frac) replays the run's data order and, up to\n"
+               "step-time jitter, its schedule.  A timed run cannot be resumed.\n\n"
                "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is written, and clipc\n"
                "exits with status 130; a second Ctrl-C kills at once.  --resume continues bit-exactly\n"
                "(same --threads).  Exit status 0 when training completed or --stop-after-steps was\n"
@@ -287,6 +298,7 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "clipc: stopped at step %lld; continue with: clipc train --resume %s\n", (long long)r.step,
                 o.resume ? o.resume : o.out_dir);
     else
-        fprintf(stderr, "clipc: done: %lld steps in %.1f s\n", (long long)r.step, r.seconds);
+        fprintf(stderr, "clipc: done: %lld steps in %.1f s (training loop %.1f s)\n", (long long)r.step, r.seconds,
+                r.train_seconds);
     return got_signal ? 130 : 0;
 }

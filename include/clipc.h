@@ -451,7 +451,9 @@ typedef struct {
     const char *image_root;  /* NULL = the dataset's default */
     const char *train_split; /* "train" (NULL/"all" = every image) */
     const char *val_split;   /* "val"; NULL or "" = no evaluation */
-    int augment, fast_decode, workers, prefetch;
+    int augment, fast_decode, workers, prefetch; /* augment: 1 = random resized crop + flip,
+                              * 2 = the crop without the flip (icons, text), 0 = off */
+    int shift;               /* augmentation: translate by up to N pixels, white fill (0 = off) */
     const char *cache;       /* preprocessed cache file or NULL */
     /* model */
     const char *config;      /* named config for a model from scratch */
@@ -465,7 +467,16 @@ typedef struct {
     double beta1, beta2, eps, grad_clip;
     const char *schedule;    /* "cosine" (per step, after warm-up), "cosine-epoch", "constant" */
     int warmup;              /* warm-up steps */
+    double warmup_frac;      /* > 0: warm-up as this fraction of the run instead (needed with minutes) */
     double min_lr;
+    /* Length of the run: epochs, or `steps` optimizer steps (> 0: replaces
+     * epochs), or a wall-clock budget of `minutes` for the training loop
+     * (> 0: the schedule runs on f = elapsed / budget, a step starts only if
+     * the mean step time says it ends within the budget; evaluation and
+     * checkpoint writes are not counted; not deterministic, replay a run
+     * with steps = the steps it did). */
+    int steps;
+    double minutes;
     int plateau, plateau_patience; /* ReduceLROnPlateau on the best metric */
     double plateau_factor;
     double dropout;
@@ -499,6 +510,8 @@ typedef struct {
     double final_loss, best_metric;
     int bad_images;
     double seconds;
+    double train_seconds;    /* the training loop without evaluation and checkpoints (the
+                              * time a minutes budget counts) */
 } clipc_train_result;
 
 void clipc_train_opts_default(clipc_train_opts *o);

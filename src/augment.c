@@ -88,6 +88,49 @@ void clipc_aug_sample(int width, int height, double smin, double smax, clipc_rng
 
 clipc_status clipc_augment(const clipc_image *img, int size, uint64_t seed, float *out,
                            uint8_t *rgb_u8) {
+    return clipc_augment_ex(img, size, 1, 0, seed, out, rgb_u8);
+}
+
+/* Translates the size x size RGB bytes by (dx, dy) with white fill: the
+ * PyTorch peer's --shift (pad with white, crop at a random offset).  White,
+ * not black or edge replication, because icons and product photos sit on
+ * white, so the fill looks like more background. */
+static void shift_rgb(uint8_t *rgb, int size, int dx, int dy) {
+    size_t n = (size_t)size * size * 3;
+    uint8_t *tmp = malloc(n);
+    if (!tmp) return; /* no shift rather than a failure: augmentation is optional */
+    memset(tmp, 255, n);
+    for (int y = 0; y < size; y++) {
+        int sy = y - dy;
+        if (sy < 0 || sy >= size) continue;
+        for (int x = 0; x < size; x++) {
+            int sx = x - dx;
+            if (sx < 0 || sx >= size) continue;
+            memcpy(tmp + ((size_t)y * size + x) * 3, rgb + ((size_t)sy * size + sx) * 3, 3);
+        }
+    }
+    memcpy(rgb, tmp, n);
+    free(tmp);
+}
+
+clipc_status clipc_augment_ex(const clipc_image *img, int size, int mode, int shift, uint64_t seed,
+                              float *out, uint8_t *rgb_u8) {
+    if (!mode) {
+        /* Center crop (the plain preprocessing), then the shift below. */
+        uint8_t *rgb = rgb_u8 ? rgb_u8 : clipc_malloc((size_t)size * size * 3, "augment");
+        if (!rgb) return CLIPC_ERR_NOMEM;
+        clipc_status s = clipc_preprocess(img, size, out, rgb);
+        if (!s && shift > 0) {
+            clipc_rng r;
+            clipc_rng_seed(&r, seed ^ 0x5348494654ULL);
+            int dx = (int)clipc_rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
+            int dy = (int)clipc_rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
+            shift_rgb(rgb, size, dx, dy);
+            clipc_normalize_u8(rgb, size, out);
+        }
+        if (!rgb_u8) free(rgb);
+        return s;
+    }
     if (!img || !img->data || img->width <= 0 || img->height <= 0 || img->channels < 1 ||
         img->channels > 4)
         return clipc_error(CLIPC_ERR_INVALID, "augment: bad image");
@@ -97,6 +140,7 @@ clipc_status clipc_augment(const clipc_image *img, int size, uint64_t seed, floa
     clipc_rng_seed(&r, seed);
     clipc_aug_params p;
     clipc_aug_sample(img->width, img->height, 0.5, 1.0, &r, &p);
+    if (mode == 2) p.flip = 0; /* crop without the mirror (emoji, text: not mirror-invariant) */
 
     int ch = img->channels;
     clipc_image crop = {.width = p.w, .height = p.h, .channels = ch, .nearest = img->nearest};
@@ -126,6 +170,11 @@ clipc_status clipc_augment(const clipc_image *img, int size, uint64_t seed, floa
                 o[0] = q[0], o[1] = q[1], o[2] = q[2];
         }
     clipc_image_free(&rs);
+    if (shift > 0) {
+        int dx = (int)clipc_rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
+        int dy = (int)clipc_rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
+        shift_rgb(rgb, size, dx, dy);
+    }
     clipc_normalize_u8(rgb, size, out);
     if (!rgb_u8) free(rgb);
     return CLIPC_OK;

@@ -27,6 +27,14 @@ void clipc_aug_sample(int width, int height, double smin, double smax, clipc_rng
 clipc_status clipc_augment(const clipc_image *img, int size, uint64_t seed, float *out,
                            uint8_t *rgb_u8);
 
+/* The general form used by the loader: crop 1 = random resized crop +
+ * flip (clipc_augment), 2 = the crop without the flip, 0 = the plain center
+ * crop of clipc_preprocess; then, when shift > 0, a translation by up to
+ * `shift` pixels each way with white fill (the PyTorch peer's --shift).
+ * crop 1 with shift 0 gives clipc_augment's bits. */
+clipc_status clipc_augment_ex(const clipc_image *img, int size, int crop, int shift, uint64_t seed,
+                              float *out, uint8_t *rgb_u8);
+
 /* size*size HWC RGB bytes -> CHW floats with CLIP's mean/std, computed
  * exactly as clipc_preprocess does (same bits). */
 void clipc_normalize_u8(const uint8_t *rgb, int size, float *out);

@@ -98,7 +98,7 @@ typedef struct {
 struct clipc_loader {
     const clipc_dataset *ds;
     clipc_tokenizer *tok;
-    int bs, size, ctx, augment, fast_decode, prefetch, nslots, nthreads;
+    int bs, size, ctx, augment, shift, fast_decode, prefetch, nslots, nthreads;
     uint64_t seed;
     void (*warn)(const char *msg, void *ud);
     void *warn_ud;
@@ -159,7 +159,8 @@ static clipc_status make_pixels(const clipc_loader *l, int img, int augment, uin
     int min_short = l->fast_decode ? (augment ? 2 * l->size : l->size) : 0;
     clipc_status s = clipc_image_load_scaled(path, min_short, &im);
     if (s) return s;
-    s = augment ? clipc_augment(&im, l->size, seed, px, rgb) : clipc_preprocess(&im, l->size, px, rgb);
+    s = augment || l->shift ? clipc_augment_ex(&im, l->size, augment, l->shift, seed, px, rgb)
+                           : clipc_preprocess(&im, l->size, px, rgb);
     clipc_image_free(&im);
     return s;
 }
@@ -189,7 +190,7 @@ static void do_item(clipc_loader *l, slot *sl, int k) {
         return;
     }
     uint64_t seed = 0;
-    if (l->augment) {
+    if (l->augment || l->shift) {
         seed = clipc_rng_derive(l->seed ^ AUG_SALT, (uint64_t)sl->epoch);
         seed = clipc_rng_derive(seed, (uint64_t)sl->index);
         seed = clipc_rng_derive(seed, (uint64_t)k);
@@ -653,7 +654,7 @@ clipc_status clipc_loader_create(const clipc_loader_opts *o, clipc_loader **out)
                            "loader: bad options (batch size %d, image size %d, context length %d, "
                            "workers %d, prefetch %d)", o->batch_size, o->image_size,
                            o->context_length, o->workers, o->prefetch);
-    if (o->cache_path && o->augment)
+    if (o->cache_path && (o->augment || o->shift))
         return clipc_error(CLIPC_ERR_INVALID, "loader: %s: the cache holds center crops, which "
                            "augmentation cannot use; drop the cache or the augmentation",
                            o->cache_path);
@@ -668,6 +669,7 @@ clipc_status clipc_loader_create(const clipc_loader_opts *o, clipc_loader **out)
     l->size = o->image_size;
     l->ctx = o->context_length;
     l->augment = o->augment;
+    l->shift = o->shift > 0 ? o->shift : 0;
     l->fast_decode = o->fast_decode;
     l->seed = o->seed;
     l->nthreads = o->workers ? o->workers : 1;

@@ -25,7 +25,9 @@ typedef struct {
     int context_length;          /* model context; long captions are truncated */
     uint64_t seed;
     int drop_last;
-    int augment;                 /* random resized crop (scale 0.5-1, ratio 3/4-4/3) + horizontal flip */
+    int augment;                 /* 1 = random resized crop (scale 0.5-1, ratio 3/4-4/3) + horizontal
+                                    flip, 2 = the crop without the flip (augment.h) */
+    int shift;                   /* > 0: then translate by up to this many pixels, white fill */
     int fast_decode;             /* libjpeg DCT scaling for big JPEGs (departs from Pillow):
                                     1/2, 1/4 or 1/8 while the short side stays >= image_size
                                     (>= 2*image_size with augment) */

@@ -31,6 +31,16 @@ double sched_lr(const sched *s, long step, int epoch) {
     }
 }
 
+double sched_lr_frac(const sched *s, double f, double wf) {
+    if (!(f > 0)) f = 0;
+    if (f > 1) f = 1;
+    if (wf > 0 && f < wf) return s->base_lr * f / wf;
+    if (s->kind == SCHED_CONSTANT) return s->base_lr;
+    double e = wf < 1 ? (f - wf) / (1 - wf) : 1;
+    if (e < 0) e = 0;
+    return s->min_lr + 0.5 * (s->base_lr - s->min_lr) * (1.0 + cos(M_PI * e));
+}
+
 int sched_parse(const char *name) {
     if (!strcmp(name, "cosine")) return SCHED_COSINE;
     if (!strcmp(name, "cosine-epoch")) return SCHED_COSINE_EPOCH;

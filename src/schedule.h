@@ -20,6 +20,12 @@ typedef struct {
 /* lr for optimizer step `step` (0-based) taken during epoch `epoch`, in
  * double as PyTorch computes it (Python floats). */
 double sched_lr(const sched *s, long step, int epoch);
+/* lr at fraction f in [0, 1] of the run (a wall-clock budget: f = elapsed /
+ * budget): linear warm-up from 0 over the first warm_frac, then cosine from
+ * base_lr to min_lr at f = 1 (constant: base_lr after the warm-up).  The
+ * PyTorch peer's formula; cosine-epoch is taken as cosine here, since a
+ * timed run has no planned epochs. */
+double sched_lr_frac(const sched *s, double f, double warm_frac);
 /* "cosine", "cosine-epoch", "constant"; -1 for an unknown name. */
 int sched_parse(const char *name);
 const char *sched_name(sched_kind k);

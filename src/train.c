@@ -131,10 +131,10 @@ clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o) {
 /* The options as JSON (config.json and the checkpoint's metadata), and
  * back: a resumed run takes its settings from the checkpoint. */
 #define OPT_FIELDS(S, I, D, U)                                                                                   \
-    S(data) S(image_root) S(train_split) S(val_split) I(augment) I(fast_decode) I(workers) I(prefetch) S(cache)  \
+    S(data) S(image_root) S(train_split) S(val_split) I(augment) I(shift) I(fast_decode) I(workers) I(prefetch) S(cache)  \
     S(config) S(init) I(epochs) I(batch_size) I(accum) I(adam) D(lr) D(lr_image) D(lr_text) D(lr_proj)           \
     D(lr_logit_scale) D(wd) D(wd_image) D(wd_text) D(wd_proj) I(decay_all) D(beta1) D(beta2) D(eps)           \
-    D(grad_clip) S(schedule) I(warmup) D(min_lr) I(plateau) I(plateau_patience) D(plateau_factor) D(dropout)    \
+    D(grad_clip) S(schedule) I(warmup) D(warmup_frac) D(min_lr) I(steps) D(minutes) I(plateau) I(plateau_patience) D(plateau_factor) D(dropout)    \
     S(freeze) I(freeze_layers) U(seed) S(best_metric) I(save_every) I(ckpt_every_steps) I(keep_last)          \
     I(log_every)
 
@@ -194,7 +194,14 @@ static clipc_status opts_from_json(const char *json, const char *where, clipc_tr
 static clipc_status check_opts(const clipc_train_opts *o) {
     if (!o->out_dir || !*o->out_dir) return clipc_error(CLIPC_ERR_INVALID, "train: an output folder is required");
     if (!o->data || !*o->data) return clipc_error(CLIPC_ERR_INVALID, "train: a data file or folder is required");
-    if (o->epochs < 1) return clipc_error(CLIPC_ERR_INVALID, "train: epochs %d must be at least 1", o->epochs);
+    if (o->epochs < 1 && o->steps <= 0 && !(o->minutes > 0))
+        return clipc_error(CLIPC_ERR_INVALID, "train: epochs %d must be at least 1", o->epochs);
+    if (o->steps < 0 || o->minutes < 0 || !(o->warmup_frac >= 0 && o->warmup_frac < 1) || o->shift < 0)
+        return clipc_error(CLIPC_ERR_INVALID, "train: steps, minutes and shift must be >= 0, warmup-frac in [0, 1)");
+    if (o->steps > 0 && o->minutes > 0)
+        return clipc_error(CLIPC_ERR_INVALID, "train: give --steps or --minutes, not both");
+    if (o->augment < 0 || o->augment > 2)
+        return clipc_error(CLIPC_ERR_INVALID, "train: augment %d: expected 0, 1 (crop + flip) or 2 (crop)", o->augment);
     if (o->batch_size < 2)
         return clipc_error(CLIPC_ERR_INVALID, "train: batch size %d: contrastive training needs at least 2",
                            o->batch_size);
@@ -608,6 +615,12 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             else strcpy(out_parent, ".");
             o.out_dir = out_parent;
         }
+        if (o.minutes > 0) {
+            s = clipc_error(CLIPC_ERR_INVALID,
+                            "train: a --minutes run cannot be resumed (its schedule follows the clock); "
+                            "replay it with --steps");
+            goto done;
+        }
         if (user->epochs > 0 && user->epochs != o.epochs) {
             s = clipc_error(CLIPC_ERR_INVALID, "train: cannot change --epochs on resume (%d in the checkpoint)",
                             o.epochs);
@@ -714,6 +727,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     lo.seed = o.seed;
     lo.drop_last = clipc_dataset_n_images(train_ds) >= 2 * o.batch_size;
     lo.augment = o.augment;
+    lo.shift = o.shift;
     lo.fast_decode = o.fast_decode;
     lo.workers = o.workers;
     lo.prefetch = o.prefetch;
@@ -766,11 +780,24 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
         info(&o, CLIPC_TRAIN_INFO, msg);
     } else {
         long per_epoch = (clipc_loader_batches_per_epoch(ld) + o.accum - 1) / o.accum;
-        rs.total_steps = per_epoch * o.epochs;
+        rs.total_steps = o.steps > 0 ? o.steps : per_epoch * o.epochs;
         rs.plateau_mult = 1.0;
         rs.best = NAN;
     }
     sc.total_steps = rs.total_steps;
+    if (o.warmup_frac > 0) sc.warmup = (long)floor(o.warmup_frac * (double)rs.total_steps + 0.5);
+
+    /* Length: epochs, a step count or a wall-clock budget.  The budget's
+     * clock is the loop minus evaluation and checkpoint writes (`paused`),
+     * so validation settings do not change how much training a budget buys.
+     * A step is started only if the mean step time so far says it ends in
+     * the budget; checked after each step, so at least one step runs. */
+    const int timed = o.minutes > 0;
+    const double budget = o.minutes * 60.0;
+    int64_t max_epochs = o.epochs;
+    if (timed || o.steps > 0) max_epochs = INT32_MAX;
+    double loop_t0 = clipc_now(), paused = 0;
+    int time_up = 0, steps_done = 0;
 
     /* The loop. */
     const double chance_B = log((double)o.batch_size);
@@ -779,7 +806,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     int64_t rate_step0 = rs.step, rate_pairs = 0;
     int step_pairs = 0, stopped = 0;
     long bpe = 0;
-    while (rs.epoch < o.epochs) {
+    while (rs.epoch < max_epochs) {
         bpe = clipc_loader_batches_per_epoch(ld); /* of the epoch the next batch belongs to */
         clipc_batch b;
         s = clipc_loader_next(ld, &b);
@@ -791,7 +818,9 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
         }
         if (tr.micro < o.accum && !end_of_epoch) continue;
         if (tr.micro > 0) {
-            double lr = sched_lr(&sc, (long)rs.step, (int)rs.epoch) * pl.mult;
+            double lr = timed ? sched_lr_frac(&sc, (clipc_now() - loop_t0 - paused) / budget, o.warmup_frac)
+                              : sched_lr(&sc, (long)rs.step, (int)rs.epoch);
+            lr *= pl.mult;
             int nm = tr.micro;
             trainer_apply(&tr, lr);
             double loss = step_loss / nm;
@@ -801,6 +830,13 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             rs.epoch_loss_n++;
             rate_pairs += step_pairs;
             double now = clipc_now(), dt = now - rate_t0;
+            if (timed) {
+                int64_t done_here = rs.step - rate_step0 > 0 ? rs.step - rate_step0 : 1;
+                double el = now - loop_t0 - paused, per = el / (double)done_here;
+                if (el + per > budget) time_up = 1;
+                rs.total_steps = time_up ? rs.step : rs.step + (int64_t)((budget - el) / per);
+            }
+            if (o.steps > 0 && rs.step >= o.steps) steps_done = 1;
             double sps = dt > 0 ? (double)(rs.step - rate_step0) / dt : 0;
             if (sps > 0) eta_sec_per_step = 1.0 / sps;
             clipc_train_progress p;
@@ -825,11 +861,12 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             step_loss = 0;
             step_pairs = 0;
             if (o.stop_after_steps > 0 && rs.step >= o.stop_after_steps) stopped = 1;
-            if (stop_requested) stopped = 1;
+            if (stop_requested || time_up || steps_done) stopped = 1;
         }
         if (end_of_epoch) {
             double tl = rs.epoch_loss_n ? rs.epoch_loss_sum / rs.epoch_loss_n : NAN;
             val_result vr = {NAN, {NAN, NAN, NAN}, {NAN, NAN, NAN}, NAN};
+            double tp0 = clipc_now();
             if (val.ds) {
                 s = evaluate(&val, m, o.batch_size, &vr);
                 if (s) goto done;
@@ -873,10 +910,12 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             s = ckpt_save(o.out_dir, m, &tr.opt, &rs, opts_json, keep, better, o.checkpoint_hook, o.ud);
             if (!s) s = ckpt_prune(o.out_dir, o.keep_last > 0 ? o.keep_last : 1);
             if (s) goto done;
+            paused += clipc_now() - tp0;
             snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (epoch %lld%s)", (long long)rs.step,
                      (long long)rs.epoch, better ? ", best" : "");
             info(&o, CLIPC_TRAIN_CHECKPOINT, msg);
         } else if (stopped || (o.ckpt_every_steps > 0 && rs.step % o.ckpt_every_steps == 0 && tr.micro == 0)) {
+            double tp0 = clipc_now();
             rs.plateau_bad = pl.bad_epochs, rs.plateau_seen = pl.seen;
             rs.plateau_best = pl.best, rs.plateau_mult = pl.mult;
             clipc_loader_get_state(ld, rs.loader);
@@ -884,16 +923,30 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             s = ckpt_save(o.out_dir, m, &tr.opt, &rs, opts_json, 0, 0, o.checkpoint_hook, o.ud);
             if (!s) s = ckpt_prune(o.out_dir, o.keep_last > 0 ? o.keep_last : 1);
             if (s) goto done;
-            snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (mid-epoch %lld)", (long long)rs.step,
+            paused += clipc_now() - tp0;
+            snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (%s %lld)", (long long)rs.step,
+                     time_up ? "budget used, epoch" : steps_done ? "last step, epoch" : "mid-epoch",
                      (long long)rs.epoch + 1);
             info(&o, CLIPC_TRAIN_CHECKPOINT, msg);
         }
         if (stopped) break;
     }
+    double train_seconds = clipc_now() - loop_t0 - paused;
+    if (timed || o.steps > 0) {
+        /* The record that lets `--steps N` replay a timed run. */
+        snprintf(msg, sizeof msg,
+                 "{\"type\":\"end\",\"step\":%lld,\"epoch\":%lld,\"minutes\":%.6g,\"train_seconds\":%.3f,"
+                 "\"replay\":\"--steps %lld\"}",
+                 (long long)rs.step, (long long)rs.epoch, o.minutes, train_seconds, (long long)rs.step);
+        ml_append(&ml, msg);
+        s = clipc_write_file_atomic(metrics_path, ml.buf, ml.len);
+        if (s) goto done;
+    }
     if (res) {
+        res->train_seconds = train_seconds;
         res->step = rs.step;
         res->epoch = rs.epoch;
-        res->stopped = stopped && rs.epoch < o.epochs;
+        res->stopped = stopped && !time_up && !steps_done && rs.epoch < max_epochs;
         res->final_loss = ml.n_ep ? ml.train_loss[ml.n_ep - 1] : NAN;
         res->best_metric = rs.best;
         res->bad_images = (int)bad0 + clipc_loader_bad_images(ld);

@@ -5,7 +5,7 @@
  * CLDR English labels and tags used as captions).  Run by build.sh, which
  * fetches the packages with `npm pack`; see data/emoji-mini/README.md.
  *
- *   convert TWITTER_PKG GOOGLE_PKG EMOJIBASE_PKG OUT_DIR
+ *   convert TWITTER_PKG GOOGLE_PKG EMOJIBASE_PKG OUT_DIR [FACEBOOK_PKG APPLE_PKG]
  *
  * Each concept is one base entry of emoji-datasource's emoji.json (skin-tone
  * variants are nested under it and not used; the five skin-tone swatches of
@@ -25,6 +25,17 @@
  *   val      noto images of training concepts
  *   test     noto images of held-out concepts
  * The output is a pure function of the packages: no time stamps, fixed order.
+ *
+ * With FACEBOOK_PKG and APPLE_PKG (emoji-datasource-facebook / -apple, the
+ * quality benchmark's four-style set, built into build/ by
+ * tools/quality/build-emoji4.sh and never committed: their licences do not
+ * allow it) the same conversion writes facebook/ and apple/ too, keeps only
+ * the concepts drawn in all four styles, and writes dataset_emoji4.json:
+ *   train    twemoji, noto and facebook images of training concepts
+ *   val      facebook images of held-out concepts (for tuning a recipe)
+ *   restval  apple images of training concepts  (test: new style)
+ *   test     apple images of held-out concepts   (test: new style, new concept)
+ * (the twemoji and noto images of held-out concepts are left out).
  *
  * This is a build tool, not library code, so it prints and exits on error.
  */
@@ -236,12 +247,21 @@ static int has_img(const cJSON *list, const char *unified, const char *flag) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 5) {
-        fprintf(stderr, "usage: convert TWITTER_PKG GOOGLE_PKG EMOJIBASE_PKG OUT_DIR\n");
+    if (argc != 5 && argc != 7) {
+        fprintf(stderr, "usage: convert TWITTER_PKG GOOGLE_PKG EMOJIBASE_PKG OUT_DIR [FACEBOOK_PKG APPLE_PKG]\n");
         return 2;
     }
     const char *tw_pkg = argv[1], *go_pkg = argv[2], *eb_pkg = argv[3], *out = argv[4];
+    const int four = argc == 7;
     char *p;
+    cJSON *fb = NULL, *ap = NULL;
+    if (four) {
+        fb = read_json(p = join(argv[5], "emoji.json"));
+        free(p);
+        ap = read_json(p = join(argv[6], "emoji.json"));
+        free(p);
+        if (!cJSON_IsArray(fb) || !cJSON_IsArray(ap)) die("a package's JSON is not an array");
+    }
     cJSON *tw = read_json(p = join(tw_pkg, "emoji.json"));
     free(p);
     cJSON *go = read_json(p = join(go_pkg, "emoji.json"));
@@ -263,7 +283,8 @@ int main(int argc, char **argv) {
             continue;
         }
         if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "has_img_twitter")) ||
-            !has_img(go, uni, "has_img_google")) {
+            !has_img(go, uni, "has_img_google") ||
+            (four && (!has_img(fb, uni, "has_img_facebook") || !has_img(ap, uni, "has_img_apple")))) {
             fprintf(stderr, "convert: dropped %s: missing image in one style\n", uni);
             drop_noimg++;
             continue;
@@ -318,24 +339,34 @@ int main(int argc, char **argv) {
     qsort(cs, (size_t)n, sizeof *cs, by_sort_order);
 
     mkdir_p(out);
-    char *dir_tw = join(out, "twemoji"), *dir_go = join(out, "noto");
-    mkdir_p(dir_tw);
-    mkdir_p(dir_go);
-
-    /* Images: all Twemoji first, then all Noto, each in datasource order. */
-    static const struct {
+    /* Images: all Twemoji first, then all Noto (then Facebook, Apple), each
+     * in datasource order.  A NULL split: the image is not written. */
+    typedef struct {
         const char *style, *dir, *pkg_img, *train_split, *held_split;
-    } styles[2] = {{"twemoji", "twemoji", "img/twitter/64", "train", "restval"},
-                   {"noto", "noto", "img/google/64", "val", "test"}};
-    const char *pkgs[2] = {tw_pkg, go_pkg};
+    } style_def;
+    static const style_def styles2[2] = {{"twemoji", "twemoji", "img/twitter/64", "train", "restval"},
+                                         {"noto", "noto", "img/google/64", "val", "test"}};
+    static const style_def styles4[4] = {{"twemoji", "twemoji", "img/twitter/64", "train", NULL},
+                                         {"noto", "noto", "img/google/64", "train", NULL},
+                                         {"facebook", "facebook", "img/facebook/64", "train", "val"},
+                                         {"apple", "apple", "img/apple/64", "restval", "test"}};
+    const style_def *styles = four ? styles4 : styles2;
+    const int n_styles = four ? 4 : 2;
+    const char *pkgs[4] = {tw_pkg, go_pkg, four ? argv[5] : NULL, four ? argv[6] : NULL};
+    for (int s = 0; s < n_styles; s++) {
+        char *d = join(out, styles[s].dir);
+        mkdir_p(d);
+        free(d);
+    }
     size_t js_cap = 1 << 16, js_len = 0;
     char *js = xmalloc(js_cap);
     js_len += (size_t)snprintf(js, js_cap, "{\"images\": [\n");
-    int imgid = 0, sentid = 0, n_split[4] = {0}, n_caps = 0, n_held = 0;
+    int imgid = 0, sentid = 0, n_split[8] = {0}, n_caps = 0, n_held = 0;
     size_t png_bytes = 0;
-    for (int s = 0; s < 2; s++) {
+    for (int s = 0; s < n_styles; s++) {
         for (int i = 0; i < n; i++) {
             concept *c = &cs[i];
+            if (!(c->held_out ? styles[s].held_split : styles[s].train_split)) continue;
             char name[300];
             snprintf(name, sizeof name, "%s/%s.png", styles[s].pkg_img, c->stem);
             char *src = join(pkgs[s], name);
@@ -380,8 +411,9 @@ int main(int argc, char **argv) {
             imgid++;
         }
     }
-    js_len += (size_t)snprintf(js + js_len, js_cap - js_len, "\n], \"dataset\": \"emoji-mini\"}\n");
-    char *jpath = join(out, "dataset_emoji.json");
+    js_len += (size_t)snprintf(js + js_len, js_cap - js_len, "\n], \"dataset\": \"%s\"}\n",
+                               four ? "emoji-4style" : "emoji-mini");
+    char *jpath = join(out, four ? "dataset_emoji4.json" : "dataset_emoji.json");
     if (clipc_write_file_atomic(jpath, js, js_len) != CLIPC_OK) die("%s", clipc_last_error());
     for (int i = 0; i < n; i++) n_held += cs[i].held_out;
 
@@ -390,14 +422,17 @@ int main(int argc, char **argv) {
            "emojibase label\n", drop_component, drop_noimg, drop_nolabel);
     printf("concepts: %d (joined on hex without FE0F; %d also match exactly)\n", n, matched_exact);
     printf("held-out concepts: %d (%.1f %%)\n", n_held, 100.0 * n_held / (n ? n : 1));
-    printf("images: %d  captions: %d  (train %d, restval %d, val %d, test %d)\n", imgid, n_caps,
-           n_split[0], n_split[1], n_split[2], n_split[3]);
+    if (four)
+        printf("images: %d  captions: %d  (per style, training / held-out concepts: twemoji %d/-, noto %d/-, "
+               "facebook %d/%d, apple %d/%d)\n", imgid, n_caps, n_split[0], n_split[2], n_split[4], n_split[5],
+               n_split[6], n_split[7]);
+    else
+        printf("images: %d  captions: %d  (train %d, restval %d, val %d, test %d)\n", imgid, n_caps,
+               n_split[0], n_split[1], n_split[2], n_split[3]);
     printf("PNG bytes: %zu  JSON bytes: %zu\n", png_bytes, js_len);
 
     free(jpath);
     free(js);
-    free(dir_tw);
-    free(dir_go);
     for (int i = 0; i < n; i++) {
         free(cs[i].stem);
         free(cs[i].category);
@@ -407,5 +442,7 @@ int main(int argc, char **argv) {
     cJSON_Delete(tw);
     cJSON_Delete(go);
     cJSON_Delete(eb);
+    cJSON_Delete(fb);
+    cJSON_Delete(ap);
     return 0;
 }
