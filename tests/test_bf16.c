@@ -212,3 +212,54 @@ TEST(bf16_then_f32_bit_identical_and_training_resets) {
     free(ids);
     clipc_model_free(m);
 }
+
+/* clipc encode --precision bf16 (CLI): same embeddings within bf16's
+ * accuracy on AVX512_BF16 CPUs; elsewhere a warning and f32's bits. */
+TEST(bf16_cli_encode_precision_flag) {
+    const char *tmp = test_tmpdir();
+    char cmd[2048], p[2][512], mp[512];
+    clipc_config cfg;
+    REQUIRE_OK(clipc_config_named("tiny", &cfg));
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
+    snprintf(mp, sizeof mp, "%s/model.safetensors", tmp);
+    REQUIRE_OK(clipc_model_save(m, mp));
+    clipc_model_free(m);
+    const char *prec[2] = {"f32", "bf16"};
+    char *log[2];
+    for (int k = 0; k < 2; k++) {
+        snprintf(p[k], sizeof p[k], "%s/%s.safetensors", tmp, prec[k]);
+        snprintf(cmd, sizeof cmd,
+                 "build/clipc encode --model %s --precision %s --format safetensors --out %s --text 'a cat' "
+                 "--image tests/data/images/ycc444_prog_37x23.jpg --text 'two dogs on a sofa' 2>&1",
+                 mp, prec[k], p[k]);
+        int rc = run_capture(cmd, &log[k]);
+        REQUIREF(rc == 0, "exit %d: %s", rc, log[k]);
+    }
+    CHECK(strcmp(log[0], "") == 0);
+    st_file f[2];
+    REQUIRE_OK(st_open(p[0], &f[0]));
+    REQUIRE_OK(st_open(p[1], &f[1]));
+    const char *names[2] = {"text_embeds", "image_embeds"};
+    for (int j = 0; j < 2; j++) {
+        const st_tensor *a = st_get(&f[0], names[j]), *b = st_get(&f[1], names[j]);
+        REQUIRE(a && b && a->nbytes == b->nbytes);
+        int n = (int)a->shape[0];
+        if (gemm_bf16_available()) {
+            double w = worst_cosine(a->data, b->data, n, cfg.embed_dim);
+            verbose(names[j], w);
+            CHECKF(w >= 0.999, "%s: worst cosine %.6f", names[j], w);
+            CHECK(memcmp(a->data, b->data, a->nbytes) != 0);
+        } else {
+            CHECK(memcmp(a->data, b->data, a->nbytes) == 0);
+        }
+    }
+    if (!gemm_bf16_available())
+        CHECK(strcmp(log[1], "clipc: warning: bf16: this CPU has no AVX512_BF16; encoding in f32 instead\n") == 0);
+    else
+        CHECK(strcmp(log[1], "") == 0);
+    st_close(&f[0]);
+    st_close(&f[1]);
+    free(log[0]);
+    free(log[1]);
+}
