@@ -154,8 +154,12 @@ int gemm_bf16_try(float *out, const float *inp, const float *w, int N, int IN, i
     /* The context is logically const for callers (a model is read-only);
      * only its cache, under its lock, changes. */
     gemm_bf16 *g = (gemm_bf16 *)bound;
-    if (!g || N <= 0 || w < g->params || w >= g->params + g->n) return 0;
-    size_t off = (size_t)(w - g->params);
+    if (!g || N <= 0) return 0;
+    /* Integer compare: relational operators on pointers into different
+     * objects are undefined. */
+    uintptr_t lo = (uintptr_t)g->params, at = (uintptr_t)w;
+    if (at < lo || at >= lo + g->n * sizeof(float) || (at - lo) % sizeof(float)) return 0;
+    size_t off = (at - lo) / sizeof(float);
     if ((size_t)IN * OUT > g->n - off) return 0;
     int own;
     dnnl_primitive_t p = get_prim(g, N, IN, OUT, w_is_out_in, &own);
