@@ -109,4 +109,4 @@ install: $(BUILD)/libclipc.so
 	@mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	cp $(BUILD)/libclipc.so $(PREFIX)/lib/
 	cp include/clipc.h $(PREFIX)/include/
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clipc\nDescription: CLIP in C\nVersion: 0.1\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lclipc\nLibs.private: -lopenblas -lsqlite3 -lm\nCflags: -I$${includedir}\n' "$(abspath $(PREFIX))" > $(PREFIX)/lib/pkgconfig/clipc.pc
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clipc\nDescription: CLIP in C\nVersion: 0.1\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lclipc\nLibs.private: -lopenblas -ldnnl -lsqlite3 -lm\nCflags: -I$${includedir}\n' "$(abspath $(PREFIX))" > $(PREFIX)/lib/pkgconfig/clipc.pc
