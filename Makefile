@@ -11,13 +11,14 @@ OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto
 
+# libdnnl (oneDNN, no pkg-config file in Debian 12): bf16 inference GEMMs (src/gemm_bf16.c).
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
 # alike; code paths that need wider vectors are chosen at run time.
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC \
            -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
            $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas \
+LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
            $(shell pkg-config --libs $(PKGS)) -lsqlite3 -lm -lpthread -fopenmp
 
 LIB_SRC  := $(sort $(wildcard src/*.c))
@@ -108,4 +109,4 @@ install: $(BUILD)/libclipc.so
 	@mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	cp $(BUILD)/libclipc.so $(PREFIX)/lib/
 	cp include/clipc.h $(PREFIX)/include/
-	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clipc\nDescription: CLIP in C\nVersion: 0.1\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lclipc\nLibs.private: -lopenblas -lsqlite3 -lm\nCflags: -I$${includedir}\n' "$(abspath $(PREFIX))" > $(PREFIX)/lib/pkgconfig/clipc.pc
+	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clipc\nDescription: CLIP in C\nVersion: 0.1\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lclipc\nLibs.private: -lopenblas -ldnnl -lsqlite3 -lm\nCflags: -I$${includedir}\n' "$(abspath $(PREFIX))" > $(PREFIX)/lib/pkgconfig/clipc.pc

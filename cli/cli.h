@@ -14,6 +14,8 @@ int cli_report(clipc_status s);
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Parses a positive int option value; returns 0 on success. */
 int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
+/* precision.c: parses --precision f32|bf16 into *out; returns 0, or 2 after a usage error. */
+int cli_parse_precision(const char *cmd, const char *val, clipc_precision *out);
 /* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
 void cli_warn(const char *msg, void *ud);
 #include <stdio.h>

@@ -11,13 +11,17 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: clipc bench --config NAME [--batch N] [--steps N] [--warmup N] [--reps N]\n"
-            "                   [--threads N] [--mode train|infer|all] [--seed N] [--json]\n\n"
+            "                   [--threads N] [--mode train|infer|all] [--seed N]\n"
+            "                   [--precision f32|bf16|both] [--json]\n\n"
             "Times training steps (forward + backward + AdamW) and encoding for a named config\n"
             "on random inputs shaped like the PyTorch peer's (shared/bench/torch_clip.py).\n"
             "Configs: %s.  Defaults: batch 64, 3 timed steps after 1 warm-up for seed-b16/b32/\n"
             "ViT-*, 20 after 3 otherwise; 2 threads (--threads 0 = all cores).\n"
             "--json prints one line: RESULT {json} with train_pairs_per_s, encode_img_per_s,\n"
-            "encode_txt_per_s, peak_rss_mib, GFLOP/s and an SGEMM probe taken in the same run.\n",
+            "encode_txt_per_s, peak_rss_mib, GFLOP/s and an SGEMM probe taken in the same run.\n"
+            "--precision (default both): encoding in f32, bf16 (AVX512_BF16 CPUs; f32 elsewhere),\n"
+            "or both alternating call by call; the encode keys are f32's unless only bf16 ran,\n"
+            "the bf16_* keys bf16's (null when not measured).  Training is always f32.\n",
             clipc_config_names());
 }
 
@@ -28,7 +32,7 @@ static void log_line(const char *msg, void *ud) {
 
 int cmd_bench(int argc, char **argv) {
     bench_opts o = {0};
-    const char *name = NULL, *mode = "all";
+    const char *name = NULL, *mode = "all", *prec = "both";
     int json = 0, threads = 2, steps = -1, warmup = -1, reps = -1, seed = 0;
     o.batch = 64;
     for (int i = 1; i < argc; i++) {
@@ -45,6 +49,10 @@ int cmd_bench(int argc, char **argv) {
             if (!v) return cli_usage_error("bench", "--mode needs a value");
             mode = v;
             i++;
+        } else if (!strcmp(a, "--precision")) {
+            if (!v) return cli_usage_error("bench", "--precision needs a value");
+            prec = v;
+            i++;
         } else if (!strcmp(a, "--batch")) rc = cli_parse_int("bench", a, v, 1, 4096, &o.batch), i++;
         else if (!strcmp(a, "--steps")) rc = cli_parse_int("bench", a, v, 1, 100000, &steps), i++;
         else if (!strcmp(a, "--warmup")) rc = cli_parse_int("bench", a, v, 0, 100000, &warmup), i++;
@@ -60,6 +68,9 @@ int cmd_bench(int argc, char **argv) {
     if (s) return cli_report(s);
     if (strcmp(mode, "train") && strcmp(mode, "infer") && strcmp(mode, "all"))
         return cli_usage_error("bench", "--mode must be train, infer or all");
+    if (!strcmp(prec, "both")) o.bf16 = 2;
+    else if (!strcmp(prec, "bf16")) o.bf16 = 1;
+    else if (strcmp(prec, "f32")) return cli_usage_error("bench", "--precision must be f32, bf16 or both");
     o.train = strcmp(mode, "infer") != 0;
     o.infer = strcmp(mode, "train") != 0;
     int big = o.cfg.image_resolution >= 224;
@@ -72,18 +83,26 @@ int cmd_bench(int argc, char **argv) {
     bench_result r;
     s = bench_run(&o, &r);
     if (s) return cli_report(s);
+    char bf16_keys[320] = "\"bf16_encode_img_per_s\": null, \"bf16_encode_txt_per_s\": null, "
+                          "\"bf16_img_latency_b1_s\": null, \"bf16_txt_latency_b1_s\": null";
+    if (r.bf16_used)
+        snprintf(bf16_keys, sizeof bf16_keys,
+                 "\"bf16_encode_img_per_s\": %.6g, \"bf16_encode_txt_per_s\": %.6g, "
+                 "\"bf16_img_latency_b1_s\": %.6g, \"bf16_txt_latency_b1_s\": %.6g",
+                 r.bf16_encode_img_per_s, r.bf16_encode_txt_per_s, r.bf16_img_latency_b1_s, r.bf16_txt_latency_b1_s);
     printf("%s{\"impl\": \"clipc\", \"config\": \"%s\", \"threads\": %d, \"params\": %zu, "
            "\"fwd_flops_per_pair\": %.6g, \"train_batch\": %d, \"train_steps\": %d, "
            "\"train_pairs_per_s\": %.6g, \"train_step_s_median\": %.6g, \"train_gflops_per_s\": %.6g, "
            "\"encode_img_per_s\": %.6g, \"encode_txt_per_s\": %.6g, \"encode_img_gflops_per_s\": %.6g, "
            "\"encode_txt_gflops_per_s\": %.6g, \"img_latency_b1_s\": %.6g, \"txt_latency_b1_s\": %.6g, "
            "\"probe_mm2048_gflops_start\": %.6g, \"probe_mm2048_gflops_end\": %.6g, "
-           "\"train_share_of_sgemm\": %.4g, \"peak_rss_mib\": %.6g, \"first_loss\": %.6g, \"last_loss\": %.6g}\n",
+           "\"train_share_of_sgemm\": %.4g, \"peak_rss_mib\": %.6g, \"first_loss\": %.6g, \"last_loss\": %.6g, "
+           "\"encode_precision\": \"%s\", %s}\n",
            json ? "RESULT " : "", name, clipc_get_threads(), r.params, r.fwd_flops_per_pair, o.batch, o.steps,
            r.train_pairs_per_s, r.train_step_s_median, r.train_gflops, r.encode_img_per_s, r.encode_txt_per_s,
            r.encode_img_gflops, r.encode_txt_gflops, r.img_latency_b1_s, r.txt_latency_b1_s, r.sgemm_gflops_start,
            r.sgemm_gflops_end,
            r.sgemm_gflops_start > 0 ? r.train_gflops / (r.sgemm_gflops_start > r.sgemm_gflops_end ? r.sgemm_gflops_start : r.sgemm_gflops_end) : 0,
-           r.peak_rss_mib, r.first_loss, r.last_loss);
+           r.peak_rss_mib, r.first_loss, r.last_loss, o.bf16 == 1 && r.bf16_used ? "bf16" : "f32", bf16_keys);
     return 0;
 }

@@ -23,7 +23,8 @@ static void usage(FILE *f) {
                "  --top K              labels shown per image (default 5)\n"
                "  --scale S            logit scale: a number (default 100, as OpenAI) or 'model'\n"
                "  --json               JSON Lines: {\"image\", \"top\": [{\"label\", \"prob\"}]}\n"
-               "  --threads N          threads (default: all cores)\n");
+               "  --threads N          threads (default: all cores)\n"
+               "  --precision P        f32 (default) or bf16 (faster on AVX512_BF16 CPUs)\n");
 }
 
 /* Appends the non-empty, trimmed pieces of s split at `sep` to labels. */
@@ -52,6 +53,7 @@ int cmd_classify(int argc, char **argv) {
     const char **tmpl = calloc((size_t)argc, sizeof *tmpl), **images = calloc((size_t)argc, sizeof *images);
     char **labels = NULL;
     int n_tmpl = 0, n_img = 0, n_lab = 0, top = 5, json = 0, threads = 0, rc = 0, use_model_scale = 0;
+    clipc_precision prec = CLIPC_PRECISION_F32;
     float scale = 100.0f;
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -60,7 +62,8 @@ int cmd_classify(int argc, char **argv) {
             goto out;
         }
         int takes = !strcmp(a, "--model") || !strcmp(a, "--labels") || !strcmp(a, "--labels-file") ||
-                    !strcmp(a, "--template") || !strcmp(a, "--top") || !strcmp(a, "--scale") || !strcmp(a, "--threads");
+                    !strcmp(a, "--template") || !strcmp(a, "--top") || !strcmp(a, "--scale") || !strcmp(a, "--threads") ||
+                        !strcmp(a, "--precision");
         if (takes && !v) {
             rc = cli_usage_error("classify", "%s needs a value", a);
             break;
@@ -80,6 +83,7 @@ int cmd_classify(int argc, char **argv) {
         } else if (!strcmp(a, "--template")) tmpl[n_tmpl++] = v;
         else if (!strcmp(a, "--top")) rc = cli_parse_int("classify", a, v, 1, 1000000, &top);
         else if (!strcmp(a, "--threads")) rc = cli_parse_int("classify", a, v, 0, 1024, &threads);
+        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("classify", v, &prec);
         else if (!strcmp(a, "--scale")) {
             char *end;
             if (!strcmp(v, "model")) use_model_scale = 1;
@@ -102,6 +106,7 @@ int cmd_classify(int argc, char **argv) {
     int *idx = NULL;
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
+    lo.precision = prec;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (s) goto fail;

@@ -35,6 +35,8 @@ static void usage(FILE *f) {
             "  --vision-heads N     heads of the image tower if the file does not record them\n"
             "  --text-heads N       heads of the text tower if the file does not record them\n"
             "  --threads N          threads (default: all cores)\n"
+            "  --precision P        f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
+            "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning)\n"
             "  --dir DIR | --list FILE   bulk: every image under DIR (recursive) or listed one per\n"
             "                       line in FILE -> --out X.npy (float32 [n, dim]) + X.npy.paths\n");
 }
@@ -77,7 +79,8 @@ int cmd_encode(int argc, char **argv) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         int takes = !strcmp(a, "--model") || !strcmp(a, "--image") || !strcmp(a, "--text") || !strcmp(a, "--out") ||
                     !strcmp(a, "--format") || !strcmp(a, "--vocab") || !strcmp(a, "--vision-heads") ||
-                    !strcmp(a, "--text-heads") || !strcmp(a, "--threads") || !strcmp(a, "--dir") || !strcmp(a, "--list");
+                    !strcmp(a, "--text-heads") || !strcmp(a, "--threads") || !strcmp(a, "--precision") ||
+                    !strcmp(a, "--dir") || !strcmp(a, "--list");
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             free(in);
@@ -98,6 +101,7 @@ int cmd_encode(int argc, char **argv) {
         else if (!strcmp(a, "--vision-heads")) rc = cli_parse_int("encode", a, v, 1, 1024, &lo.vision_heads);
         else if (!strcmp(a, "--text-heads")) rc = cli_parse_int("encode", a, v, 1, 1024, &lo.text_heads);
         else if (!strcmp(a, "--threads")) rc = cli_parse_int("encode", a, v, 0, 1024, &threads);
+        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("encode", v, &lo.precision);
         else if (!strcmp(a, "--normalize")) normalize = 1;
         else rc = cli_usage_error("encode", "unknown option '%s'", a);
         if (takes) i++;

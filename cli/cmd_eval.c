@@ -24,7 +24,8 @@ static void usage(FILE *f) {
                "Retrieval: Recall@1/5/10, median and mean rank in both directions (an image is a hit at K\n"
                "if any of its captions ranks in the top K).  Labelled images: zero-shot top-1/top-5\n"
                "accuracy (labels = class folder names with '_' as spaces, prompts from --template,\n"
-               "default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n");
+               "default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
+               "--precision f32|bf16: bf16 encodes about 2x faster on AVX512_BF16 CPUs.\n");
 }
 
 typedef struct {
@@ -166,6 +167,7 @@ int cmd_eval(int argc, char **argv) {
     const char *model_path = NULL, *data = NULL, *split = NULL, *root = NULL, *format = NULL, *ldir = NULL, *lcsv = NULL;
     const char **tmpl = calloc((size_t)argc, sizeof *tmpl);
     int n_tmpl = 0, json = 0, batch = 32, threads = 0, rc = 0;
+    clipc_precision prec = CLIPC_PRECISION_F32;
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
@@ -188,6 +190,7 @@ int cmd_eval(int argc, char **argv) {
         else if (!strcmp(a, "--template")) tmpl[n_tmpl++] = v;
         else if (!strcmp(a, "--batch")) rc = cli_parse_int("eval", a, v, 1, 4096, &batch);
         else if (!strcmp(a, "--threads")) rc = cli_parse_int("eval", a, v, 0, 1024, &threads);
+        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("eval", v, &prec);
         else if (!strcmp(a, "--json")) json = 1;
         else rc = cli_usage_error("eval", "unknown option '%s'", a);
         if (takes) i++;
@@ -208,6 +211,7 @@ int cmd_eval(int argc, char **argv) {
     labelled L = {0};
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
+    lo.precision = prec;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (s) goto done;

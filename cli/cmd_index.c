@@ -18,7 +18,8 @@ static void on_sigint(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: clipc index DIR --model FILE --db FILE [--batch N] [--threads N]\n\n"
+    fprintf(f, "usage: clipc index DIR --model FILE --db FILE [--batch N] [--threads N]\n"
+               "                   [--precision f32|bf16]\n\n"
                "Embeds every .jpg/.jpeg/.png under DIR (recursively) into an SQLite index (WAL) and\n"
                "FILE.vec (the embeddings as one matrix, for clipc search).  Incremental: only new or\n"
                "changed files are embedded (size+mtime, then SHA-256), deleted ones dropped; another\n"
@@ -37,18 +38,21 @@ static void on_progress(int done, int total, void *ud) { progress_update(ud, don
 int cmd_index(int argc, char **argv) {
     const char *dir = NULL, *model_path = NULL, *db = NULL;
     int batch = 32, threads = 0, rc = 0;
+    clipc_precision prec = CLIPC_PRECISION_F32;
     for (int i = 1; i < argc && !rc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             usage(stdout);
             return 0;
         }
-        int takes = !strcmp(a, "--model") || !strcmp(a, "--db") || !strcmp(a, "--batch") || !strcmp(a, "--threads");
+        int takes = !strcmp(a, "--model") || !strcmp(a, "--db") || !strcmp(a, "--batch") || !strcmp(a, "--threads") ||
+                    !strcmp(a, "--precision");
         if (takes && !v) return cli_usage_error("index", "%s needs a value", a);
         if (!strcmp(a, "--model")) model_path = v;
         else if (!strcmp(a, "--db")) db = v;
         else if (!strcmp(a, "--batch")) rc = cli_parse_int("index", a, v, 1, 4096, &batch);
         else if (!strcmp(a, "--threads")) rc = cli_parse_int("index", a, v, 0, 1024, &threads);
+        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("index", v, &prec);
         else if (a[0] == '-' && a[1]) rc = cli_usage_error("index", "unknown option '%s'", a);
         else if (!dir) dir = a;
         else rc = cli_usage_error("index", "one folder at a time ('%s' and '%s')", dir, a);
@@ -59,6 +63,7 @@ int cmd_index(int argc, char **argv) {
     clipc_set_threads(threads);
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
+    lo.precision = prec;
     clipc_model *m;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (s) return cli_report(s);

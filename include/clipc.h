@@ -333,6 +333,12 @@ clipc_status clipc_zeroshot_accuracy(const float *logits, int n, int n_classes,
 
 typedef struct clipc_model clipc_model;
 
+/* Arithmetic of clipc_encode_image / clipc_encode_text (inference only;
+ * training is always float32).  BF16: weight matrices and GEMM inputs in
+ * bfloat16, products accumulated and everything else kept in float32
+ * (docs/performance.md gives its accuracy: cosine >= 0.999 to f32). */
+typedef enum { CLIPC_PRECISION_F32 = 0, CLIPC_PRECISION_BF16 = 1 } clipc_precision;
+
 /* Options for clipc_model_load.  Head counts are taken, in this order, from
  * the file's metadata, a config.json beside the file, these overrides, and
  * only then OpenAI's width/64 rule (with a warning through `warn`). */
@@ -342,6 +348,7 @@ typedef struct {
     int copy;           /* 1 = copy weights to private memory instead of mmap */
     void (*warn)(const char *msg, void *ud); /* may be NULL */
     void *warn_ud;
+    clipc_precision precision; /* applied with clipc_model_set_precision */
 } clipc_load_opts;
 
 /* Loads a model from a safetensors file with OpenAI's state-dict names. */
@@ -354,6 +361,17 @@ clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_mo
 clipc_status clipc_model_save(const clipc_model *m, const char *path);
 void clipc_model_free(clipc_model *m);
 const clipc_config *clipc_model_config(const clipc_model *m);
+/* Sets the precision of this model's encoders.  BF16 converts the weights
+ * once (half the f32 size again in memory) and needs a CPU with AVX512_BF16:
+ * without one the model stays F32 and `warn` (may be NULL) gets one line.
+ * clipc_model_precision tells which is in effect.  Call it before encoding,
+ * not while another thread encodes; training resets a model to F32. */
+clipc_status clipc_model_set_precision(clipc_model *m, clipc_precision p, void (*warn)(const char *msg, void *ud),
+                                       void *warn_ud);
+clipc_precision clipc_model_precision(const clipc_model *m);
+/* "f32" / "bf16"; parse returns 0, or -1 for an unknown name. */
+const char *clipc_precision_name(clipc_precision p);
+int clipc_precision_parse(const char *name, clipc_precision *out);
 
 /* encode_image: `pixels` is [n, 3, R, R] preprocessed; out is [n, embed_dim],
  * unnormalised.  Safe to call from several threads on one model. */

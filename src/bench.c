@@ -74,17 +74,25 @@ static int cmp_double(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-static double time_encode(const clipc_model *m, const float *px, const int32_t *ids, int B, int reps, int text,
-                          float *out) {
-    double best_total = 0;
+/* Mean seconds per call after one warm-up call, for f32 (t[0], when
+ * want_f32) and bf16 (t[1], when g): the two alternate call by call, each
+ * going first every other time, so machine load drifts hit both alike. */
+static void time_encode(clipc_model *m, gemm_bf16 *g, int want_f32, const float *px, const int32_t *ids, int B,
+                        int reps, int text, float *out, double t[2]) {
+    t[0] = t[1] = 0;
     for (int i = 0; i < reps + 1; i++) {
-        double t0 = clipc_now();
-        if (text) clipc_encode_text(m, ids, B, out);
-        else clipc_encode_image(m, px, B, out);
-        double dt = clipc_now() - t0;
-        if (i > 0) best_total += dt;
+        for (int k = 0; k < 2; k++) {
+            int bf = (i + k) % 2;
+            if (bf ? !g : !want_f32) continue;
+            m->bf16 = bf ? g : NULL;
+            double t0 = clipc_now();
+            if (text) clipc_encode_text(m, ids, B, out);
+            else clipc_encode_image(m, px, B, out);
+            double dt = clipc_now() - t0;
+            if (i > 0) t[bf] += dt / reps;
+        }
     }
-    return best_total / reps;
+    m->bf16 = NULL;
 }
 
 clipc_status bench_run(const bench_opts *o, bench_result *r) {
@@ -161,16 +169,39 @@ clipc_status bench_run(const bench_opts *o, bench_result *r) {
     }
     if (o->infer) {
         bench_random_batch(c, B, o->seed + 1, px, ids);
-        double ti = time_encode(m, px, ids, B, o->infer_reps, 0, feat);
-        double tt = time_encode(m, px, ids, B, o->infer_reps, 1, feat);
-        r->encode_img_per_s = B / ti;
-        r->encode_txt_per_s = B / tt;
+        /* The bf16 weights are converted after training (which changed them). */
+        gemm_bf16 *g = NULL;
+        if (o->bf16 && !gemm_bf16_available())
+            clipc_warnf(o->log, o->log_ud, "bf16: this CPU has no AVX512_BF16; encoding in f32 only");
+        else if (o->bf16 && (s = gemm_bf16_create(&g, m->params, m->tab.total)))
+            goto done;
+        int f32 = o->bf16 != 1 || !g;
+        double ti[2], tt[2], li[2], lt[2];
+        time_encode(m, g, f32, px, ids, B, o->infer_reps, 0, feat, ti);
+        time_encode(m, g, f32, px, ids, B, o->infer_reps, 1, feat, tt);
+        time_encode(m, g, f32, px, ids, 1, o->infer_reps, 0, feat, li);
+        time_encode(m, g, f32, px, ids, 1, o->infer_reps, 1, feat, lt);
+        gemm_bf16_free(g);
+        int k = f32 ? 0 : 1; /* the main figures: f32 when measured */
+        r->encode_img_per_s = B / ti[k];
+        r->encode_txt_per_s = B / tt[k];
         r->encode_img_gflops = fv * r->encode_img_per_s / 1e9;
         r->encode_txt_gflops = ft * r->encode_txt_per_s / 1e9;
-        r->img_latency_b1_s = time_encode(m, px, ids, 1, o->infer_reps, 0, feat);
-        r->txt_latency_b1_s = time_encode(m, px, ids, 1, o->infer_reps, 1, feat);
-        clipc_warnf(o->log, o->log_ud, "  encode: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt",
-              r->encode_img_per_s, r->encode_txt_per_s, B, r->img_latency_b1_s * 1e3, r->txt_latency_b1_s * 1e3);
+        r->img_latency_b1_s = li[k];
+        r->txt_latency_b1_s = lt[k];
+        clipc_warnf(o->log, o->log_ud, "  encode %s: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt",
+              k ? "bf16" : "f32", r->encode_img_per_s, r->encode_txt_per_s, B, r->img_latency_b1_s * 1e3, r->txt_latency_b1_s * 1e3);
+        if (g) {
+            r->bf16_used = 1;
+            r->bf16_encode_img_per_s = B / ti[1];
+            r->bf16_encode_txt_per_s = B / tt[1];
+            r->bf16_img_latency_b1_s = li[1];
+            r->bf16_txt_latency_b1_s = lt[1];
+            if (f32)
+                clipc_warnf(o->log, o->log_ud, "  encode bf16: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt "
+                      "(x%.2f, x%.2f, x%.2f, x%.2f vs f32)", r->bf16_encode_img_per_s, r->bf16_encode_txt_per_s, B,
+                      li[1] * 1e3, lt[1] * 1e3, ti[0] / ti[1], tt[0] / tt[1], li[0] / li[1], lt[0] / lt[1]);
+        }
     }
     r->peak_rss_mib = bench_peak_rss_mib();
     r->sgemm_gflops_end = bench_sgemm_probe(2048);

@@ -14,6 +14,7 @@ typedef struct {
     clipc_config cfg;
     int batch, steps, warmup, infer_reps, train, infer;
     uint64_t seed;
+    int bf16;         /* 0: encode in f32 only; 1: bf16 only; 2: both, interleaved rep by rep */
     void (*log)(const char *msg, void *ud);
     void *log_ud;
 } bench_opts;
@@ -24,6 +25,10 @@ typedef struct {
     double train_pairs_per_s, train_step_s_median, train_gflops;
     double encode_img_per_s, encode_txt_per_s, img_latency_b1_s, txt_latency_b1_s;
     double encode_img_gflops, encode_txt_gflops;
+    /* bf16 encoding (0 when not measured; bf16_used = 0 when the CPU lacks
+     * AVX512_BF16 and bf16 was asked for: the figures above are then f32). */
+    int bf16_used;
+    double bf16_encode_img_per_s, bf16_encode_txt_per_s, bf16_img_latency_b1_s, bf16_txt_latency_b1_s;
     double sgemm_gflops_start, sgemm_gflops_end;
     double peak_rss_mib;
     float first_loss, last_loss;

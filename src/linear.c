@@ -16,6 +16,7 @@
 #include <cblas.h>
 #include <string.h>
 
+#include "gemm_bf16.h"
 #include "layers.h"
 
 /* Adds b to every row of out (N, C). */
@@ -62,8 +63,11 @@ static void gemm_tn_acc(int M, int N, int K, const float *A, int lda, const floa
     }
 }
 
+/* The forward GEMMs go to bf16 only when the calling thread bound a bf16
+ * model (inference opted in); see gemm_bf16.h. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
+    if (!gemm_bf16_try(out, inp, w, N, IN, OUT, 1))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
     if (b) add_bias(out, b, N, OUT);
 }
 
@@ -77,7 +81,8 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
 }
 
 void matmul_forward(float *out, const float *inp, const float *p, int N, int IN, int OUT) {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, p, OUT, 0.0f, out, OUT);
+    if (!gemm_bf16_try(out, inp, p, N, IN, OUT, 0))
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, p, OUT, 0.0f, out, OUT);
 }
 
 void matmul_backward(float *dinp, float *dp, const float *dout, const float *inp, const float *p,

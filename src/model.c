@@ -277,6 +277,10 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     s = clip_weights_bind(&m->w, &m->cfg, &m->tab, m->params);
     if (s) goto fail;
     m->source = strdup(path);
+    if (opts && opts->precision != CLIPC_PRECISION_F32) {
+        s = clipc_model_set_precision(m, opts->precision, opts->warn, opts->warn_ud);
+        if (s) goto fail;
+    }
     *out = m;
     return CLIPC_OK;
 fail:
@@ -285,6 +289,8 @@ fail:
 }
 
 clipc_status model_make_writable(clipc_model *m) {
+    gemm_bf16_free(m->bf16);
+    m->bf16 = NULL;
     if (m->owns_params) return CLIPC_OK;
     float *p = clipc_malloc(m->tab.total * sizeof(float), "model parameters");
     if (!p) return CLIPC_ERR_NOMEM;
@@ -298,6 +304,7 @@ clipc_status model_make_writable(clipc_model *m) {
 
 void clipc_model_free(clipc_model *m) {
     if (!m) return;
+    gemm_bf16_free(m->bf16);
     if (m->owns_params) free(m->params);
     st_close(&m->file);
     clip_weights_free(&m->w);
@@ -352,6 +359,38 @@ void clipc_l2_normalize(float *x, int n, int d) {
     }
 }
 
+/* ------------------------------------------------------------ precision */
+
+const char *clipc_precision_name(clipc_precision p) { return p == CLIPC_PRECISION_BF16 ? "bf16" : "f32"; }
+
+int clipc_precision_parse(const char *name, clipc_precision *out) {
+    if (!strcmp(name, "f32") || !strcmp(name, "float32")) *out = CLIPC_PRECISION_F32;
+    else if (!strcmp(name, "bf16") || !strcmp(name, "bfloat16")) *out = CLIPC_PRECISION_BF16;
+    else return -1;
+    return 0;
+}
+
+clipc_status clipc_model_set_precision(clipc_model *m, clipc_precision p, void (*warn)(const char *msg, void *ud),
+                                       void *warn_ud) {
+    if (p != CLIPC_PRECISION_F32 && p != CLIPC_PRECISION_BF16)
+        return clipc_error(CLIPC_ERR_INVALID, "set_precision: unknown precision %d", (int)p);
+    if (p == CLIPC_PRECISION_F32 || !gemm_bf16_available()) {
+        if (p == CLIPC_PRECISION_BF16)
+            clipc_warnf(warn, warn_ud, "bf16: this CPU has no AVX512_BF16; encoding in f32 instead");
+        gemm_bf16_free(m->bf16);
+        m->bf16 = NULL;
+        return CLIPC_OK;
+    }
+    if (m->bf16) return CLIPC_OK;
+    return gemm_bf16_create(&m->bf16, m->params, m->tab.total);
+}
+
+clipc_precision clipc_model_precision(const clipc_model *m) {
+    return m->bf16 ? CLIPC_PRECISION_BF16 : CLIPC_PRECISION_F32;
+}
+
+/* --------------------------------------------------------------- encode */
+
 clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n, float *out) {
     if (n < 0) return clipc_error(CLIPC_ERR_INVALID, "encode_image: negative count %d", n);
     if (n == 0) return CLIPC_OK;
@@ -361,10 +400,12 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     clipc_status s = vision_acts_alloc(&a, c, chunk, 0);
     if (s) return s;
     size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
+    const gemm_bf16 *prev = gemm_bf16_bind(m->bf16);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
     }
+    gemm_bf16_bind(prev);
     vision_acts_free(&a);
     return CLIPC_OK;
 }
@@ -382,6 +423,7 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     text_acts a;
     clipc_status s = text_acts_alloc(&a, c, chunk, ctx, 0);
     if (s) return s;
+    const gemm_bf16 *prev = gemm_bf16_bind(m->bf16);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         const int32_t *rows = ids + (size_t)i * ctx;
@@ -393,6 +435,7 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
         }
         text_forward(&a, out + (size_t)i * c->embed_dim, rows, &m->w.t, c, b, T);
     }
+    gemm_bf16_bind(prev);
     text_acts_free(&a);
     return CLIPC_OK;
 }

@@ -5,6 +5,7 @@
 #ifndef CLIPC_MODEL_H
 #define CLIPC_MODEL_H
 
+#include "gemm_bf16.h"
 #include "params.h"
 #include "safetensors.h"
 
@@ -16,10 +17,11 @@ struct clipc_model {
     st_file file;        /* kept open while params point into it */
     clip_weights w;      /* views into params */
     char *source;        /* path it was loaded from, or NULL */
+    gemm_bf16 *bf16;     /* bf16 twin of params, or NULL: encoding is then f32 */
 };
 
 /* Makes the parameters private and writable (copies them out of a mapped
- * file), as training needs. */
+ * file), as training needs.  Drops the bf16 copy (it would go stale). */
 clipc_status model_make_writable(clipc_model *m);
 
 /* Reads the config of a safetensors model: metadata, then a config.json
