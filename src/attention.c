@@ -1,10 +1,10 @@
 /*
  * attention.c — the core of multi-head self-attention, on the packed qkv
  * that in_proj produces (q | k | v per row, as nn.MultiheadAttention packs
- * in_proj_weight).  Per (batch, head): scores = q k^T / sqrt(hd), causal mask
+ * in_proj_weight).  Per (sequence, head): scores = q k^T / sqrt(hd), causal mask
  * (text tower), softmax, optional dropout, times v.
  *
- * Fused per (batch, head): the T x T scores live only in a per-thread tile,
+ * Fused per (sequence, head): the T x T scores live only in a per-thread tile,
  * forward keeps each softmax row's (max, 1/sum), and backward recomputes the
  * probabilities from them bit for bit (one extra q k^T GEMM, a few per cent
  * of a block's FLOPs) instead of storing B*NH*T*T floats per layer — for
@@ -25,8 +25,8 @@
  * schedule: with ragged lengths their costs differ; which thread runs a
  * pair does not change its bits); OpenBLAS
  * runs single-threaded inside an OpenMP region, so there is no
- * oversubscription, and every sum has a fixed order inside one (batch,
- * head), so results are independent of the thread count.
+ * oversubscription, and every sum has a fixed order inside one
+ * (sequence, head), so results are independent of the thread count.
  */
 #include <cblas.h>
 #include <math.h>
@@ -59,7 +59,7 @@ static void scores(float *S, const float *q, const float *k, int T, int hd, int 
     }
 }
 
-/* P = softmax(scale q k^T) of one (batch, head) into P (ld T), masked entries
+/* P = softmax(scale q k^T) of one (sequence, head) into P (ld T), masked entries
  * (of the columns the row block reads) zero.  stat holds (max, 1/sum) per
  * row: computed when !known, else read, so backward rebuilds the forward's
  * probabilities bit for bit. */
