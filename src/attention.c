@@ -1,10 +1,10 @@
 /*
  * attention.c — the core of multi-head self-attention, on the packed qkv
  * that in_proj produces (q | k | v per row, as nn.MultiheadAttention packs
- * in_proj_weight).  Per (batch, head): scores = q k^T / sqrt(hd), causal mask
+ * in_proj_weight).  Per (sequence, head): scores = q k^T / sqrt(hd), causal mask
  * (text tower), softmax, optional dropout, times v.
  *
- * Fused per (batch, head): the T x T scores live only in a per-thread tile,
+ * Fused per (sequence, head): the T x T scores live only in a per-thread tile,
  * forward keeps each softmax row's (max, 1/sum), and backward recomputes the
  * probabilities from them bit for bit (one extra q k^T GEMM, a few per cent
  * of a block's FLOPs) instead of storing B*NH*T*T floats per layer — for
@@ -15,12 +15,18 @@
  * only multiplies the columns it can see, so the masked upper triangle is
  * never computed (about a third of the attention FLOPs at T = 77).
  *
+ * Sequences may have different lengths (the text tower packs each caption
+ * only up to its EOT, see text.c): each (sequence, head) is one unit of
+ * work over its own Ts x Ts block, its tile with leading dimension Ts.
+ *
  * Each head reads its q, k, v straight out of the packed rows through the
  * GEMM leading dimension (3C), so nothing is copied or transposed.  The
- * (batch, head) pairs are independent and spread over threads; OpenBLAS
+ * (sequence, head) pairs are independent and spread over threads (dynamic
+ * schedule: with ragged lengths their costs differ; which thread runs a
+ * pair does not change its bits); OpenBLAS
  * runs single-threaded inside an OpenMP region, so there is no
- * oversubscription, and every sum has a fixed order inside one (batch,
- * head), so results are independent of the thread count.
+ * oversubscription, and every sum has a fixed order inside one
+ * (sequence, head), so results are independent of the thread count.
  */
 #include <cblas.h>
 #include <math.h>
@@ -53,7 +59,7 @@ static void scores(float *S, const float *q, const float *k, int T, int hd, int 
     }
 }
 
-/* P = softmax(scale q k^T) of one (batch, head) into P (ld T), masked entries
+/* P = softmax(scale q k^T) of one (sequence, head) into P (ld T), masked entries
  * (of the columns the row block reads) zero.  stat holds (max, 1/sum) per
  * row: computed when !known, else read, so backward rebuilds the forward's
  * probabilities bit for bit. */
@@ -83,35 +89,52 @@ static void head_probs(float *P, float *stat, int known, const float *q, const f
     }
 }
 
-/* In place: P becomes the dropped, rescaled probabilities. */
-static void head_dropout(float *P, int T, int causal, size_t bh, uint64_t seed, uint32_t thr, float dscale) {
+/* Element index of probability (s, h, 0, 0) in the concatenation of every
+ * sequence's (NH, Ts, Ts) array: for a uniform batch ((s NH + h) T) T. */
+static uint64_t prob_base(const seqs *sq, int s, int h, int NH) {
+    uint64_t base = 0, T = (uint64_t)seqs_len(sq, s);
+    if (!sq->off) base = (uint64_t)s * NH * T * T;
+    else
+        for (int r = 0; r < s; r++) {
+            uint64_t t = (uint64_t)seqs_len(sq, r);
+            base += (uint64_t)NH * t * t;
+        }
+    return base + (uint64_t)h * T * T;
+}
+
+/* Rough work of a call (for the single-thread threshold). */
+static size_t att_work(const seqs *sq, int C) { return (size_t)seqs_rows(sq) * sq->T * C; }
+
+/* In place: P becomes the dropped, rescaled probabilities; element (i, j)
+ * has index base + i T + j. */
+static void head_dropout(float *P, int T, int causal, uint64_t base, uint64_t seed, uint32_t thr, float dscale) {
     for (int i = 0; i < T; i++) {
         float *row = P + (size_t)i * T;
         int n = causal ? i + 1 : T;
-        uint64_t e0 = (bh * T + i) * T;
+        uint64_t e0 = base + (uint64_t)i * T;
         for (int j = 0; j < n; j++) row[j] = dropout_keep(seed, e0 + j, thr) ? row[j] * dscale : 0.0f;
     }
 }
 
-static void forward_impl(float *out, float *stats, int known, float *scratch, const float *qkv, int B, int T,
+static void forward_impl(float *out, float *stats, int known, float *scratch, const float *qkv, const seqs *sq,
                          int C, int NH, int causal, float p, uint64_t seed) {
-    int hd = C / NH, ld = 3 * C;
+    int hd = C / NH, ld = 3 * C, B = sq->B;
     float scale = 1.0f / sqrtf((float)hd);
     uint32_t thr = dropout_threshold(p);
     float dscale = thr ? 1.0f / (1.0f - p) : 1.0f;
-    int rb = causal ? ATT_RB : T;
-#pragma omp parallel if ((size_t)B * NH * T * T * hd > CLIPC_PAR_MIN)
+#pragma omp parallel if (att_work(sq, C) > CLIPC_PAR_MIN)
     {
-        float *S = scratch + (size_t)omp_get_thread_num() * 2 * T * T;
-#pragma omp for collapse(2) schedule(static)
+        float *S = scratch + (size_t)omp_get_thread_num() * 2 * sq->T * sq->T;
+#pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                const float *q = qkv + (size_t)b * T * ld + (size_t)h * hd;
+                int T = seqs_len(sq, b), rb = causal ? ATT_RB : T;
+                size_t r0 = (size_t)seqs_off(sq, b);
+                const float *q = qkv + r0 * ld + (size_t)h * hd;
                 const float *k = q + C, *v = q + 2 * C;
-                size_t bh = (size_t)b * NH + h;
-                head_probs(S, stats + bh * 2 * T, known, q, k, T, hd, ld, scale, causal, rb);
-                if (thr) head_dropout(S, T, causal, bh, seed, thr, dscale);
-                float *y = out + (size_t)b * T * C + (size_t)h * hd;
+                head_probs(S, stats + (r0 * NH + (size_t)h * T) * 2, known, q, k, T, hd, ld, scale, causal, rb);
+                if (thr) head_dropout(S, T, causal, prob_base(sq, b, h, NH), seed, thr, dscale);
+                float *y = out + r0 * C + (size_t)h * hd;
                 for (int i0 = 0; i0 < T; i0 += rb) {
                     int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, hd, n, 1.0f, S + (size_t)i0 * T, T,
@@ -121,41 +144,44 @@ static void forward_impl(float *out, float *stats, int known, float *scratch, co
     }
 }
 
-void attention_forward(float *out, float *stats, float *scratch, const float *qkv, int B, int T, int C, int NH,
+void attention_forward(float *out, float *stats, float *scratch, const float *qkv, const seqs *sq, int C, int NH,
                        int causal, float p, uint64_t seed) {
-    forward_impl(out, stats, 0, scratch, qkv, B, T, C, NH, causal, p, seed);
+    forward_impl(out, stats, 0, scratch, qkv, sq, C, NH, causal, p, seed);
 }
 
-void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, int B, int T, int C,
+void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, const seqs *sq, int C,
                          int NH, int causal, float p, uint64_t seed) {
     /* known = 1: stats are only read */
-    forward_impl(out, (float *)stats, 1, scratch, qkv, B, T, C, NH, causal, p, seed);
+    forward_impl(out, (float *)stats, 1, scratch, qkv, sq, C, NH, causal, p, seed);
 }
 
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *stats,
-                        int B, int T, int C, int NH, int causal, float p, uint64_t seed) {
-    int hd = C / NH, ld = 3 * C;
+                        const seqs *sq, int C, int NH, int causal, float p, uint64_t seed) {
+    int hd = C / NH, ld = 3 * C, B = sq->B;
     float scale = 1.0f / sqrtf((float)hd);
     uint32_t thr = dropout_threshold(p);
     float dscale = thr ? 1.0f / (1.0f - p) : 1.0f;
-    int rb = causal ? ATT_RB : T;
-#pragma omp parallel if ((size_t)B * NH * T * T * hd > CLIPC_PAR_MIN)
+#pragma omp parallel if (att_work(sq, C) > CLIPC_PAR_MIN)
     {
-        float *P = scratch + (size_t)omp_get_thread_num() * 2 * T * T, *D = P + (size_t)T * T;
-#pragma omp for collapse(2) schedule(static)
+        float *P = scratch + (size_t)omp_get_thread_num() * 2 * sq->T * sq->T;
+#pragma omp for collapse(2) schedule(dynamic, 1)
         for (int b = 0; b < B; b++)
             for (int h = 0; h < NH; h++) {
-                size_t row0 = (size_t)b * T * ld + (size_t)h * hd, bh = (size_t)b * NH + h;
+                int T = seqs_len(sq, b), rb = causal ? ATT_RB : T;
+                float *D = P + (size_t)T * T;
+                size_t r0 = (size_t)seqs_off(sq, b), row0 = r0 * ld + (size_t)h * hd;
+                uint64_t base = thr ? prob_base(sq, b, h, NH) : 0;
                 const float *q = qkv + row0, *k = q + C, *v = q + 2 * C;
                 float *dq = dqkv + row0, *dk = dq + C, *dv = dq + 2 * C;
-                const float *dy = dout + (size_t)b * T * C + (size_t)h * hd;
+                const float *dy = dout + r0 * C + (size_t)h * hd;
                 /* P: the forward's probabilities, bit for bit. */
-                head_probs(P, (float *)(stats + bh * 2 * T), 1, q, k, T, hd, ld, scale, causal, rb);
+                head_probs(P, (float *)(stats + (r0 * NH + (size_t)h * T) * 2), 1, q, k, T, hd, ld, scale, causal,
+                           rb);
                 /* dv = Pd^T dy, Pd the dropped probabilities (built in D). */
                 const float *Pd = P;
                 if (thr) {
                     memcpy(D, P, (size_t)T * T * sizeof(float));
-                    head_dropout(D, T, causal, bh, seed, thr, dscale);
+                    head_dropout(D, T, causal, base, seed, thr, dscale);
                     Pd = D;
                 }
                 /* Last row block first: it sees every column, so its beta = 0
@@ -179,7 +205,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     float *d = D + (size_t)i * T;
                     int n = causal ? i + 1 : T;
                     if (thr) {
-                        uint64_t e0 = (bh * T + i) * T;
+                        uint64_t e0 = base + (uint64_t)i * T;
                         for (int j = 0; j < n; j++) d[j] = dropout_keep(seed, e0 + j, thr) ? d[j] * dscale : 0.f;
                     }
                     float s = 0.f;

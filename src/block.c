@@ -10,6 +10,10 @@
  * rebuilt in backward: the layer-norm outputs from their statistics, the
  * attention output from the softmax statistics, the activation from the
  * pre-activation, dropout masks from their seeds.
+ *
+ * Rows may be packed sequences of different lengths (seqs in layers.h):
+ * everything but attention is row-wise, so only attention sees the
+ * grouping.  Dropout element indices are those of the N rows as given.
  */
 #include <math.h>
 #include <string.h>
@@ -17,22 +21,18 @@
 #include "tower.h"
 #include "vec.h"
 
-size_t block_acts_floats(int B, int T, int C, int NH, int with_out) {
-    size_t N = (size_t)B * T;
+size_t block_acts_floats(size_t N, int C, int NH, int with_out) {
     /* qkv, res1, fch (+ out), the statistics */
-    return N * 3 * C + N * C * (with_out ? 2 : 1) + N * 4 * C + 4 * N + (size_t)B * NH * T * 2;
+    return N * 3 * C + N * C * (with_out ? 2 : 1) + N * 4 * C + 4 * N + N * NH * 2;
 }
 
-size_t block_shared_floats(int B, int T, int C) {
-    return 2 * (size_t)B * T * C + attention_scratch_floats(T);
-}
+size_t block_shared_floats(size_t N, int T, int C) { return 2 * N * C + attention_scratch_floats(T); }
 
-float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int C, int NH, int with_out) {
-    size_t N = (size_t)B * T;
+float *block_acts_bind(block_acts *a, float *m, float *shared, size_t N, int C, int NH, int with_out) {
     a->ln1_mean = m; m += N;
     a->ln1_rstd = m; m += N;
     a->qkv = m; m += N * 3 * C;
-    a->att_stats = m; m += (size_t)B * NH * T * 2;
+    a->att_stats = m; m += N * NH * 2;
     a->res1 = m; m += N * C;
     a->ln2_mean = m; m += N;
     a->ln2_rstd = m; m += N;
@@ -50,13 +50,9 @@ float *block_acts_bind(block_acts *a, float *m, float *shared, int B, int T, int
     return m;
 }
 
-size_t block_grad_scratch_floats(int B, int T, int C) {
-    size_t N = (size_t)B * T;
-    return N * C + N * 4 * C;
-}
+size_t block_grad_scratch_floats(size_t N, int C) { return N * C + N * 4 * C; }
 
-float *block_grad_scratch_bind(block_grad_scratch *s, float *m, int B, int T, int C) {
-    size_t N = (size_t)B * T;
+float *block_grad_scratch_bind(block_grad_scratch *s, float *m, size_t N, int C) {
     s->dln = m; m += N * C;
     s->dfch = m; m += N * 4 * C;
     s->dqkv = s->dfch;
@@ -165,13 +161,13 @@ static void bias_drop_residual(float *out, const float *b, const float *res, int
     }
 }
 
-void block_forward(block_acts *a, const float *x, const block_weights *w, int B, int T, int C, int NH,
+void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
                    int causal, clipc_act act, const block_dropout *d) {
-    int N = B * T;
+    int N = seqs_rows(sq);
     float p = d ? d->p : 0.0f;
     layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
     linear_forward(a->qkv, a->ln, w->in_proj_w, w->in_proj_b, N, C, 3 * C);
-    attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p, d ? d->seed[0] : 0);
+    attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, p, d ? d->seed[0] : 0);
     /* out_proj into res1, then bias, dropout and the residual in one pass. */
     linear_forward(a->res1, a->atty, w->out_proj_w, NULL, N, C, C);
     bias_drop_residual(a->res1, w->out_proj_b, x, N, C, p, d ? d->seed[1] : 0);
@@ -183,9 +179,9 @@ void block_forward(block_acts *a, const float *x, const block_weights *w, int B,
 }
 
 void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,
-                    const block_weights *w, block_grad_scratch *s, int B, int T, int C, int NH, int causal,
+                    const block_weights *w, block_grad_scratch *s, const seqs *sq, int C, int NH, int causal,
                     clipc_act act, const block_dropout *d) {
-    int N = B * T;
+    int N = seqs_rows(sq);
     size_t NC = (size_t)N * C;
     float p = d ? d->p : 0.0f;
     int drop = dropout_threshold(p) != 0;
@@ -211,10 +207,10 @@ void block_backward(float *dx, const block_weights *dw, const float *dout, const
         dropout_mul(s->ddrop, dx, NC, 0, p, d->seed[1]);
         dattn = s->ddrop;
     }
-    attention_recompute(a->atty, a->att_stats, a->attn_scratch, a->qkv, B, T, C, NH, causal, p,
+    attention_recompute(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, p,
                         d ? d->seed[0] : 0);
     linear_backward(s->datty, dw->out_proj_w, dw->out_proj_b, dattn, a->atty, w->out_proj_w, N, C, C);
-    attention_backward(s->dqkv, a->attn_scratch, s->datty, a->qkv, a->att_stats, B, T, C, NH, causal, p,
+    attention_backward(s->dqkv, a->attn_scratch, s->datty, a->qkv, a->att_stats, sq, C, NH, causal, p,
                        d ? d->seed[0] : 0);
     layernorm_apply(a->ln, x, a->ln1_mean, a->ln1_rstd, w->ln_1_w, w->ln_1_b, N, C);
     linear_backward(s->dln, dw->in_proj_w, dw->in_proj_b, s->dqkv, a->ln, w->in_proj_w, N, C, 3 * C);

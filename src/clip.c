@@ -14,7 +14,7 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
     ws->B = B;
     int E = cfg->embed_dim;
     clipc_status s = vision_acts_alloc(&ws->va, cfg, B, 1);
-    if (!s) s = text_acts_alloc(&ws->ta, cfg, B, cfg->context_length, 1);
+    if (!s) s = text_acts_alloc(&ws->ta, cfg, B, B * cfg->context_length, 1);
     if (s) {
         clip_workspace_free(ws);
         return s;
@@ -41,19 +41,21 @@ void clip_workspace_free(clip_workspace *ws) {
 }
 
 size_t clip_workspace_bytes(const clipc_config *c, int B) {
-    /* Mirrors vision_acts_alloc, text_acts_alloc and clip_workspace_alloc. */
+    /* Mirrors vision_acts_alloc, text_acts_alloc and clip_workspace_alloc.
+     * The text tower is allocated for B full-length captions; packed batches
+     * touch (and so page in) only the rows they use, so this is an upper
+     * bound of the resident memory. */
     int P = c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1, Tt = c->context_length;
     size_t W = (size_t)c->vision_width, Cw = (size_t)c->transformer_width, E = (size_t)c->embed_dim;
     size_t BTv = (size_t)B * Tv, BTt = (size_t)B * Tt, K = 3 * (size_t)P * P;
     size_t v = (size_t)B * GG * K + (size_t)B * GG * W + 2 * BTv * W + 2 * BTv +
-               (size_t)c->vision_layers * block_acts_floats(B, Tv, c->vision_width, c->vision_heads, 1) +
-               block_shared_floats(B, Tv, c->vision_width) + 2 * (size_t)B * W + 2 * (size_t)B +
-               2 * BTv * W + 2 * (size_t)B * W + (size_t)B * GG * W + block_grad_scratch_floats(B, Tv, c->vision_width);
+               (size_t)c->vision_layers * block_acts_floats(BTv, c->vision_width, c->vision_heads, 1) +
+               block_shared_floats(BTv, Tv, c->vision_width) + 2 * (size_t)B * W + 2 * (size_t)B +
+               2 * BTv * W + 2 * (size_t)B * W + (size_t)B * GG * W + block_grad_scratch_floats(BTv, c->vision_width);
     size_t t = BTt * Cw +
-               (size_t)c->transformer_layers *
-                   block_acts_floats(B, Tt, c->transformer_width, c->transformer_heads, 1) +
-               block_shared_floats(B, Tt, c->transformer_width) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
-               2 * (size_t)B * Cw + block_grad_scratch_floats(B, Tt, c->transformer_width);
+               (size_t)c->transformer_layers * block_acts_floats(BTt, c->transformer_width, c->transformer_heads, 1) +
+               block_shared_floats(BTt, Tt, c->transformer_width) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
+               (size_t)B * Cw + block_grad_scratch_floats(BTt, c->transformer_width);
     size_t l = 4 * (size_t)B * E + clip_loss_cache_floats(B, c->embed_dim);
     return (v + t + l) * sizeof(float);
 }
@@ -61,19 +63,13 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
 float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
                    int T) {
     const clipc_config *c = &ws->cfg;
-    int ctx = c->context_length;
-    if (T <= 0 || T > ctx) {
-        T = 1;
-        for (int b = 0; b < B; b++) {
-            int e = text_eot_index(ids + (size_t)b * ctx, ctx) + 1;
-            if (e > T) T = e;
-        }
-    }
-    ws->T = T;
+    if (T < 0 || T > c->context_length) T = 0;
     ws->va.dropout = ws->ta.dropout = ws->dropout;
     ws->va.dropout_seed = ws->ta.dropout_seed = ws->dropout_seed;
     vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B);
     text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T);
+    ws->T = ws->ta.sq.T;
+    ws->text_rows = seqs_rows(&ws->ta.sq);
     return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, c->embed_dim);
 }
 
@@ -81,5 +77,5 @@ void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights
     const clipc_config *c = &ws->cfg;
     clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, c->embed_dim);
     vision_backward(&ws->va, &g->v, ws->dimg, &w->v, c, B);
-    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, c, B, ws->T);
+    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, c, B);
 }

@@ -16,7 +16,8 @@ typedef struct {
     float *img_feat, *txt_feat; /* (B, E) */
     float *dimg, *dtxt;         /* (B, E) */
     clip_loss_cache lc;
-    int T;                 /* text positions run in the last forward */
+    int T;                 /* the longest caption run in the last forward */
+    int text_rows;         /* text rows run in the last forward (packed: sum of caption lengths) */
     /* Dropout for training (0 = off, the default): set before clip_forward.
      * The mask of each step is a pure function of (dropout_seed, layer,
      * element), so it does not depend on thread timing; change the seed
@@ -29,15 +30,17 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
 void clip_workspace_free(clip_workspace *ws);
 
 /* Forward both towers and the loss for B <= capacity pairs; returns the loss.
- * T = 0 runs the text tower up to the longest EOT of the batch (exact, the
- * fast default); T = context_length runs every position. */
+ * T = 0 packs the captions, each run only up to its own EOT (exact, the
+ * fast default, see text.c); 0 < T <= context_length runs positions
+ * 0..T-1 of every caption (padded; T = context_length: every position). */
 float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
                    int T);
 /* Backward of the last clip_forward; gradients ACCUMULATE into *g (zero
  * them first for a fresh step). */
 void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B);
 
-/* Estimated bytes of activations for training batch B. */
+/* Bytes of activations allocated for training batch B: an upper bound
+ * (packed text batches page in only the rows they use). */
 size_t clip_workspace_bytes(const clipc_config *cfg, int B);
 
 #endif

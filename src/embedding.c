@@ -8,36 +8,38 @@
 
 #include "layers.h"
 
-void token_embedding_forward(float *out, const int32_t *ids, const float *tok, const float *pos, int B,
-                             int T, int ctx, int C) {
+void token_embedding_forward(float *out, const int32_t *ids, const float *tok, const float *pos, const seqs *sq,
+                             int ctx, int C) {
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++) {
+    for (int b = 0; b < sq->B; b++)
+        for (int t = 0; t < sq->T; t++) {
+            if (t >= seqs_len(sq, b)) continue;
             const float *e = tok + (size_t)ids[(size_t)b * ctx + t] * C, *p = pos + (size_t)t * C;
-            float *y = out + ((size_t)b * T + t) * C;
+            float *y = out + ((size_t)seqs_off(sq, b) + t) * C;
             for (int i = 0; i < C; i++) y[i] = e[i] + p[i];
         }
 }
 
-void token_embedding_backward(float *dtok, float *dpos, const float *dout, const int32_t *ids, int B, int T,
+void token_embedding_backward(float *dtok, float *dpos, const float *dout, const int32_t *ids, const seqs *sq,
                               int ctx, int C) {
     /* Rows of dtok may repeat (the same token twice), so they are summed in
      * the fixed (b, t) order; threads split the columns instead. */
-    int nblk = (C + 63) / 64;
+    int nblk = (C + 63) / 64, B = sq->B;
 #pragma omp parallel for schedule(static)
     for (int blk = 0; blk < nblk; blk++) {
         int i0 = blk * 64, i1 = i0 + 64 < C ? i0 + 64 : C;
         for (int b = 0; b < B; b++)
-            for (int t = 0; t < T; t++) {
-                const float *g = dout + ((size_t)b * T + t) * C;
+            for (int t = 0, n = seqs_len(sq, b); t < n; t++) {
+                const float *g = dout + ((size_t)seqs_off(sq, b) + t) * C;
                 float *d = dtok + (size_t)ids[(size_t)b * ctx + t] * C;
                 for (int i = i0; i < i1; i++) d[i] += g[i];
             }
     }
 #pragma omp parallel for schedule(static)
-    for (int t = 0; t < T; t++)
+    for (int t = 0; t < sq->T; t++)
         for (int b = 0; b < B; b++) {
-            const float *g = dout + ((size_t)b * T + t) * C;
+            if (t >= seqs_len(sq, b)) continue;
+            const float *g = dout + ((size_t)seqs_off(sq, b) + t) * C;
             float *d = dpos + (size_t)t * C;
             for (int i = 0; i < C; i++) d[i] += g[i];
         }

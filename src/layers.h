@@ -66,25 +66,42 @@ void matmul_forward(float *out, const float *inp, const float *p, int N, int IN,
 void matmul_backward(float *dinp, float *dp, const float *dout, const float *inp, const float *p,
                      int N, int IN, int OUT);
 
-/* ---- attention.c: multi-head self-attention core on packed qkv.
- * qkv (B, T, 3C) holds q | k | v per row, head h in columns h*hd..(h+1)*hd-1.
- * out (B, T, C) the heads concatenated, before out_proj.  stats (B, NH, T, 2)
- * receives each softmax row's (max, 1/sum): all backward needs to rebuild
- * the probabilities exactly (the T x T matrices are never stored).
+/* ---- sequences: how rows (tokens) group into sequences.  A batch of B
+ * sequences is either uniform (off == NULL: B x T rows, every sequence T
+ * long) or packed (off has B+1 row offsets: sequence s is rows
+ * off[s]..off[s+1]-1, each at most T long).  The text tower packs each
+ * caption's tokens up to its EOT back to back; the ViT is uniform. */
+typedef struct {
+    int B, T;         /* sequences; length of every (uniform) / the longest (packed) */
+    const int *off;   /* B+1 row offsets, or NULL */
+} seqs;
+static inline int seqs_rows(const seqs *q) { return q->off ? q->off[q->B] : q->B * q->T; }
+static inline int seqs_off(const seqs *q, int s) { return q->off ? q->off[s] : s * q->T; }
+static inline int seqs_len(const seqs *q, int s) { return q->off ? q->off[s + 1] - q->off[s] : q->T; }
+
+/* ---- attention.c: multi-head self-attention core on packed qkv, each
+ * sequence of q attending only to itself.
+ * qkv (N, 3C) holds q | k | v per row, head h in columns h*hd..(h+1)*hd-1.
+ * out (N, C) the heads concatenated, before out_proj.  stats (N, NH, 2):
+ * for sequence s of length Ts the (NH, Ts, 2) block at row off[s] holds
+ * each softmax row's (max, 1/sum): all backward needs to rebuild the
+ * probabilities exactly (the T x T matrices are never stored).
  * scratch holds attention_scratch_floats(T) floats (two T x T tiles per
- * OpenMP thread; size it after clipc_set_threads).  Dropout p on the
- * probabilities (0 = off) with the mask of dropout_keep(seed, element index
- * of (b, h, i, j) in a (B, NH, T, T) array). */
+ * OpenMP thread, T the longest sequence; size it after clipc_set_threads).
+ * Dropout p on the probabilities (0 = off) with the mask of
+ * dropout_keep(seed, element index of (s, h, i, j) in the concatenation of
+ * every sequence's (NH, Ts, Ts) array): for a uniform batch that is the
+ * (B, NH, T, T) index. */
 size_t attention_scratch_floats(int T);
-void attention_forward(float *out, float *stats, float *scratch, const float *qkv, int B, int T, int C, int NH,
+void attention_forward(float *out, float *stats, float *scratch, const float *qkv, const seqs *sq, int C, int NH,
                        int causal, float p, uint64_t seed);
 /* out again from the stats of attention_forward: the same bits, for a
  * backward that did not keep out. */
-void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, int B, int T, int C,
+void attention_recompute(float *out, const float *stats, float *scratch, const float *qkv, const seqs *sq, int C,
                          int NH, int causal, float p, uint64_t seed);
-/* dqkv (B, T, 3C) is overwritten. */
+/* dqkv (N, 3C) is overwritten. */
 void attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *stats,
-                        int B, int T, int C, int NH, int causal, float p, uint64_t seed);
+                        const seqs *sq, int C, int NH, int causal, float p, uint64_t seed);
 
 /* ---- activation.c */
 void quickgelu_forward(float *out, const float *inp, size_t n);
@@ -94,10 +111,11 @@ void gelu_forward(float *out, const float *inp, size_t n);
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 
 /* ---- embedding.c */
-/* Text: out (B, T, C) = tok[ids[b, t]] + pos[t] for t < T; ids rows have stride `ctx`. */
-void token_embedding_forward(float *out, const int32_t *ids, const float *tok, const float *pos, int B,
-                             int T, int ctx, int C);
-void token_embedding_backward(float *dtok, float *dpos, const float *dout, const int32_t *ids, int B, int T,
+/* Text: row off(s)+t of out = tok[ids[s*ctx + t]] + pos[t] for t < len(s):
+ * the first len(s) tokens of each id row (stride ctx), packed or uniform. */
+void token_embedding_forward(float *out, const int32_t *ids, const float *tok, const float *pos, const seqs *sq,
+                             int ctx, int C);
+void token_embedding_backward(float *dtok, float *dpos, const float *dout, const int32_t *ids, const seqs *sq,
                               int ctx, int C);
 /* Vision: im2col of non-overlapping P x P patches.  cols (B*G*G, 3*P*P) in the
  * (c, ky, kx) order of the conv weight (W, 3, P, P). */

@@ -420,20 +420,20 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
             return clipc_error(CLIPC_ERR_RANGE, "encode_text: token id %d (text %zu, position %zu) is outside the "
                                "vocabulary [0, %d)", ids[i], i / ctx, i % ctx, c->vocab_size);
     int chunk = n < ENCODE_CHUNK ? n : ENCODE_CHUNK;
+    /* Captions are packed up to their EOT (text.c): size the activations
+     * for the most rows any chunk needs, not chunk x context. */
+    int R = 1;
+    for (int i = 0; i < n; i += chunk) {
+        int b = n - i < chunk ? n - i : chunk, r = text_packed_rows(ids + (size_t)i * ctx, b, ctx);
+        if (r > R) R = r;
+    }
     text_acts a;
-    clipc_status s = text_acts_alloc(&a, c, chunk, ctx, 0);
+    clipc_status s = text_acts_alloc(&a, c, chunk, R, 0);
     if (s) return s;
     const gemm_bf16 *prev = gemm_bf16_bind(m->bf16);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
-        const int32_t *rows = ids + (size_t)i * ctx;
-        /* Positions past the last EOT of the chunk cannot affect any output. */
-        int T = 1;
-        for (int r = 0; r < b; r++) {
-            int e = text_eot_index(rows + (size_t)r * ctx, ctx) + 1;
-            if (e > T) T = e;
-        }
-        text_forward(&a, out + (size_t)i * c->embed_dim, rows, &m->w.t, c, b, T);
+        text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
     }
     gemm_bf16_bind(prev);
     text_acts_free(&a);

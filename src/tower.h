@@ -23,7 +23,7 @@
 typedef struct {
     float *ln1_mean, *ln1_rstd;       /* (N), (N) */
     float *qkv;                       /* (N, 3C) */
-    float *att_stats;                 /* (B, NH, T, 2) softmax row (max, 1/sum) */
+    float *att_stats;                 /* (N, NH, 2) softmax row (max, 1/sum), see attention.c */
     float *res1;                      /* (N, C) x + attention */
     float *ln2_mean, *ln2_rstd;       /* (N), (N) */
     float *fch;                       /* (N, 4C) c_fc output + bias, before the activation */
@@ -55,24 +55,25 @@ typedef struct {
 
 /* Fills *d for block `layer` of `tower` (0 vision, 1 text); NULL when p = 0. */
 const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int tower, int layer);
-/* Per-block floats (training: with_out = 1). */
-size_t block_acts_floats(int B, int T, int C, int NH, int with_out);
-/* Floats of the shared views (ln, atty, attention scratch). */
-size_t block_shared_floats(int B, int T, int C);
+/* Per-block floats for N rows (training: with_out = 1). */
+size_t block_acts_floats(size_t N, int C, int NH, int with_out);
+/* Floats of the shared views (ln, atty, attention scratch for sequences of
+ * at most T). */
+size_t block_shared_floats(size_t N, int T, int C);
 /* Binds the per-block views at mem (returns the end) and the shared ones at
  * shared; h is fch (inference) until a training tower points it at its
  * grad scratch. */
-float *block_acts_bind(block_acts *a, float *mem, float *shared, int B, int T, int C, int NH, int with_out);
-size_t block_grad_scratch_floats(int B, int T, int C);
-float *block_grad_scratch_bind(block_grad_scratch *s, float *mem, int B, int T, int C);
+float *block_acts_bind(block_acts *a, float *mem, float *shared, size_t N, int C, int NH, int with_out);
+size_t block_grad_scratch_floats(size_t N, int C);
+float *block_grad_scratch_bind(block_grad_scratch *s, float *mem, size_t N, int C);
 
-/* d may be NULL (no dropout). */
-void block_forward(block_acts *a, const float *x, const block_weights *w, int B, int T, int C, int NH,
+/* The rows of sq (uniform or packed sequences); d may be NULL (no dropout). */
+void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
                    int causal, clipc_act act, const block_dropout *d);
 /* dx (N, C) is overwritten and may alias dout (the towers pass the same
  * buffer: the residual gradient is then updated in place, no copies). */
 void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,
-                    const block_weights *w, block_grad_scratch *s, int B, int T, int C, int NH, int causal,
+                    const block_weights *w, block_grad_scratch *s, const seqs *sq, int C, int NH, int causal,
                     clipc_act act, const block_dropout *d);
 
 /* ---- vision.c */
@@ -104,30 +105,44 @@ void vision_forward(vision_acts *a, float *feat, const float *pixels, const visi
 void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat, const vision_weights *w,
                      const clipc_config *cfg, int B);
 
-/* ---- text.c */
+/* ---- text.c
+ * Captions are packed: caption b's first len_b tokens (len_b = its EOT index
+ * + 1, or a fixed T when asked for) are rows off[b]..off[b+1]-1, so the
+ * tower does no work on padding.  Views are sized for R rows (capacity);
+ * a forward touches only the rows it uses, so memory that a short batch
+ * does not reach is never paged in. */
 typedef struct {
-    int B, T, C, E, NH, L, training;
+    int B, R, T, C, E, NH, L, training; /* capacity: captions, packed rows; T = context length */
     float dropout;        /* training only: probability and step seed (0 = off) */
     uint64_t dropout_seed;
     float *mem;
-    float *x0;        /* (B, T, C) token + positional embedding */
+    int *off;         /* (B+1) row offsets of the last forward's captions */
+    seqs sq;          /* the last forward's layout (off = the array above) */
+    float *x0;        /* (R, C) token + positional embedding */
     block_acts *blocks;
     int *eot;         /* (B) argmax of each id row */
     float *pooled;    /* (B, C) last block output at the EOT position */
     float *lnf, *lnf_mean, *lnf_rstd; /* (B, C) ln_final of the pooled rows */
     float *dpooled;   /* (B, C) */
-    float *dx, *dlnf; /* training only: (B, T, C), (B, C) */
+    float *dx, *dlnf; /* training only: (R, C), (B, C) */
     block_grad_scratch gs;
 } text_acts;
 
-clipc_status text_acts_alloc(text_acts *a, const clipc_config *cfg, int B, int T, int training);
+/* Capacity: B captions, R packed rows (B * context_length always suffices;
+ * text_packed_rows gives the exact need of a batch). */
+clipc_status text_acts_alloc(text_acts *a, const clipc_config *cfg, int B, int R, int training);
 void text_acts_free(text_acts *a);
-/* Runs positions 0..T-1 (T <= capacity); exact as long as T > max EOT index,
- * since the causal mask keeps later positions from reaching the EOT. */
+/* Rows the packed forward of these B id rows needs: sum of (EOT index + 1). */
+int text_packed_rows(const int32_t *ids, int B, int ctx);
+/* T = 0: packed, each caption up to its EOT (exact: under the causal mask
+ * later positions cannot reach the EOT).  T > 0: every caption runs
+ * positions 0..T-1 (padded; T > every EOT index, as the goldens of all
+ * positions need).  Rows used must fit the capacity R. */
 void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *cfg,
                   int B, int T);
+/* Backward of the last text_forward (same ids, same layout). */
 void text_backward(text_acts *a, const text_weights *g, const float *dfeat, const int32_t *ids,
-                   const text_weights *w, const clipc_config *cfg, int B, int T);
+                   const text_weights *w, const clipc_config *cfg, int B);
 /* argmax of each row of ids (first on ties, as torch.argmax). */
 int text_eot_index(const int32_t *row, int ctx);
 

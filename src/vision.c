@@ -22,12 +22,12 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
     a->K = 3 * P * P;
     a->training = training;
     size_t BT = (size_t)B * a->T, W = (size_t)a->W;
-    size_t blk = block_acts_floats(B, a->T, a->W, a->NH, training);
+    size_t blk = block_acts_floats(BT, a->W, a->NH, training);
     size_t n = (size_t)B * a->GG * a->K + (size_t)B * a->GG * W + 2 * BT * W + 2 * BT +
-               (training ? (size_t)a->L * blk : blk + 2 * BT * W) + block_shared_floats(B, a->T, a->W) +
+               (training ? (size_t)a->L * blk : blk + 2 * BT * W) + block_shared_floats(BT, a->T, a->W) +
                2 * (size_t)B * W + 2 * (size_t)B;
     if (training)
-        n += 2 * BT * W + 2 * (size_t)B * W + (size_t)B * a->GG * W + block_grad_scratch_floats(B, a->T, a->W);
+        n += 2 * BT * W + 2 * (size_t)B * W + (size_t)B * a->GG * W + block_grad_scratch_floats(BT, a->W);
     a->mem = clipc_malloc(n * sizeof(float), "vision activations");
     a->blocks = clipc_calloc((size_t)a->L, sizeof(block_acts), "vision blocks");
     if (!a->mem || !a->blocks) {
@@ -43,9 +43,9 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
     a->lnpre_mean = m; m += BT;
     a->lnpre_rstd = m; m += BT;
     float *bshared = m;
-    m += block_shared_floats(B, a->T, a->W);
+    m += block_shared_floats(BT, a->T, a->W);
     if (training) {
-        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, B, a->T, a->W, a->NH, 1);
+        for (int l = 0; l < a->L; l++) m = block_acts_bind(&a->blocks[l], m, bshared, BT, a->W, a->NH, 1);
     } else {
         /* One set of views for every block; the residual stream ping-pongs. */
         float *shared = m;
@@ -53,7 +53,7 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
         float *ping = m, *pong = m + BT * W;
         m += 2 * BT * W;
         for (int l = 0; l < a->L; l++) {
-            block_acts_bind(&a->blocks[l], shared, bshared, B, a->T, a->W, a->NH, 0);
+            block_acts_bind(&a->blocks[l], shared, bshared, BT, a->W, a->NH, 0);
             a->blocks[l].out = (l & 1) ? pong : ping;
         }
     }
@@ -67,7 +67,7 @@ clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *c, int B, int
         a->dcls = m; m += (size_t)B * W;
         a->dlnpost = m; m += (size_t)B * W;
         a->dpatch = m; m += (size_t)B * a->GG * W;
-        m = block_grad_scratch_bind(&a->gs, m, B, a->T, a->W);
+        m = block_grad_scratch_bind(&a->gs, m, BT, a->W);
         /* training: the activation lives in the grad scratch (backward rebuilds it there) */
         for (int l = 0; l < a->L; l++) a->blocks[l].h = a->gs.dfch;
     }
@@ -83,6 +83,7 @@ void vision_acts_free(vision_acts *a) {
 void vision_forward(vision_acts *a, float *feat, const float *pixels, const vision_weights *w,
                     const clipc_config *c, int B) {
     int W = a->W, T = a->T, GG = a->GG;
+    seqs sq = {B, T, NULL};
     patch_im2col(a->cols, pixels, B, c->image_resolution, c->vision_patch_size);
     linear_forward(a->patch, a->cols, w->conv1, NULL, B * GG, a->K, W);
     vision_embed_forward(a->x0, a->patch, w->class_emb, w->pos_emb, B, GG, W);
@@ -90,7 +91,7 @@ void vision_forward(vision_acts *a, float *feat, const float *pixels, const visi
     const float *x = a->lnpre;
     for (int l = 0; l < a->L; l++) {
         block_dropout d;
-        block_forward(&a->blocks[l], x, &w->blocks[l], B, T, W, a->NH, 0, c->act, tower_dropout(&d, a->dropout,
+        block_forward(&a->blocks[l], x, &w->blocks[l], &sq, W, a->NH, 0, c->act, tower_dropout(&d, a->dropout,
                       a->dropout_seed, 0, l));
         x = a->blocks[l].out;
     }
@@ -102,6 +103,7 @@ void vision_forward(vision_acts *a, float *feat, const float *pixels, const visi
 void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat, const vision_weights *w,
                      const clipc_config *c, int B) {
     int W = a->W, T = a->T, GG = a->GG;
+    seqs sq = {B, T, NULL};
     size_t BTW = (size_t)B * T * W;
     matmul_backward(a->dlnpost, g->proj, dfeat, a->lnpost, w->proj, B, W, a->E);
     memset(a->dcls, 0, (size_t)B * W * sizeof(float));
@@ -113,7 +115,7 @@ void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat
     for (int l = a->L - 1; l >= 0; l--) {
         const float *x = l == 0 ? a->lnpre : a->blocks[l - 1].out;
         block_dropout d;
-        block_backward(a->dx, &g->blocks[l], a->dx, x, &a->blocks[l], &w->blocks[l], &a->gs, B, T, W, a->NH, 0,
+        block_backward(a->dx, &g->blocks[l], a->dx, x, &a->blocks[l], &w->blocks[l], &a->gs, &sq, W, a->NH, 0,
                        c->act, tower_dropout(&d, a->dropout, a->dropout_seed, 0, l));
     }
     memset(a->dx0, 0, BTW * sizeof(float));

@@ -106,34 +106,39 @@ TEST(gradcheck_linear_and_matmul) {
 }
 
 /* ---------------------------------------------------------------- attention */
-typedef struct { float *qkv, *stats, *scratch; int B, T, C, NH, causal; float p; } att_ctx;
+typedef struct { float *qkv, *stats, *scratch; seqs sq; int C, NH, causal; float p; } att_ctx;
 static void att_fwd(void *p, float *out) {
     att_ctx *c = p;
-    attention_forward(out, c->stats, c->scratch, c->qkv, c->B, c->T, c->C, c->NH, c->causal, c->p, 12345);
+    attention_forward(out, c->stats, c->scratch, c->qkv, &c->sq, c->C, c->NH, c->causal, c->p, 12345);
 }
 TEST(gradcheck_attention) {
     /* T = 37 > the causal row block (32), so the blocked path is covered;
      * with dropout the mask is a fixed function of the seed, so the
-     * function stays deterministic and differentiable. */
-    for (int variant = 0; variant < 4; variant++) {
-        int causal = variant & 1, B = 2, T = variant < 2 ? 5 : 37, C = 8, NH = 2;
+     * function stays deterministic and differentiable.  Variants 4-5 pack
+     * sequences of lengths 5, 37 and 1 (the text tower's ragged layout). */
+    static const int off[4] = {0, 5, 42, 43};
+    for (int variant = 0; variant < 6; variant++) {
+        int causal = variant & 1, B = variant < 4 ? 2 : 3, T = variant < 2 ? 5 : 37, C = 8, NH = 2;
         float p = variant >= 2 ? 0.3f : 0.f;
         if (variant == 1) p = 0.25f;
-        att_ctx c = {randv((size_t)B * T * 3 * C, 1.f), zeros((size_t)B * NH * T * 2), zeros(attention_scratch_floats(T)),
-                     B, T, C, NH, causal, p};
-        size_t n = (size_t)B * T * C;
-        float *out = zeros(n), *R = randv(n, 1.f), *dqkv = zeros((size_t)B * T * 3 * C);
+        if (variant == 4) p = 0.f;
+        seqs sq = {B, T, variant >= 4 ? off : NULL};
+        int N = seqs_rows(&sq);
+        att_ctx c = {randv((size_t)N * 3 * C, 1.f), zeros((size_t)N * NH * 2), zeros(attention_scratch_floats(T)),
+                     sq, C, NH, causal, p};
+        size_t n = (size_t)N * C;
+        float *out = zeros(n), *R = randv(n, 1.f), *dqkv = zeros((size_t)N * 3 * C);
         float *scratch = zeros(attention_scratch_floats(T));
         att_fwd(&c, out);
-        attention_backward(dqkv, scratch, R, c.qkv, c.stats, B, T, C, NH, causal, p, 12345);
+        attention_backward(dqkv, scratch, R, c.qkv, c.stats, &sq, C, NH, causal, p, 12345);
         /* attention_recompute gives the forward's output bit for bit */
         float *again = zeros(n);
-        attention_recompute(again, c.stats, scratch, c.qkv, B, T, C, NH, causal, p, 12345);
+        attention_recompute(again, c.stats, scratch, c.qkv, &sq, C, NH, causal, p, 12345);
         CHECK(memcmp(again, out, n * sizeof(float)) == 0);
         free(again);
-        char what[64];
-        snprintf(what, sizeof what, "attention T=%d causal=%d p=%.2f dqkv", T, causal, p);
-        numcheck(what, att_fwd, &c, out, n, R, c.qkv, dqkv, (size_t)B * T * 3 * C, 1e-2f);
+        char what[80];
+        snprintf(what, sizeof what, "attention T=%d causal=%d p=%.2f packed=%d dqkv", T, causal, p, variant >= 4);
+        numcheck(what, att_fwd, &c, out, n, R, c.qkv, dqkv, (size_t)N * 3 * C, 1e-2f);
         /* The causal mask: position 0 attends to itself only, so its row
          * maximum is its own scaled score and its softmax sum is 1. */
         if (causal) {
@@ -143,6 +148,36 @@ TEST(gradcheck_attention) {
             CHECK(c.stats[1] == 1.0f);
         }
         free(c.qkv); free(c.stats); free(c.scratch); free(out); free(R); free(dqkv); free(scratch);
+    }
+}
+
+TEST(attention_packed_equals_each_sequence_alone) {
+    /* Packed sequences give, row for row, the bits of each sequence run
+     * alone as a batch of one (forward, stats and dqkv), causal or not. */
+    static const int off[5] = {0, 40, 43, 44, 77};
+    int B = 4, T = 40, C = 16, NH = 2, N = off[B];
+    seqs sq = {B, T, off};
+    for (int causal = 0; causal < 2; causal++) {
+        float *qkv = randv((size_t)N * 3 * C, 1.f), *dy = randv((size_t)N * C, 1.f);
+        float *out = zeros((size_t)N * C), *stats = zeros((size_t)N * NH * 2), *dqkv = zeros((size_t)N * 3 * C);
+        float *scratch = zeros(attention_scratch_floats(T));
+        attention_forward(out, stats, scratch, qkv, &sq, C, NH, causal, 0.f, 0);
+        attention_backward(dqkv, scratch, dy, qkv, stats, &sq, C, NH, causal, 0.f, 0);
+        int same = 1;
+        for (int b = 0; b < B; b++) {
+            int r0 = off[b], L = off[b + 1] - off[b];
+            seqs one = {1, L, NULL};
+            float *o1 = zeros((size_t)L * C), *s1 = zeros((size_t)L * NH * 2), *d1 = zeros((size_t)L * 3 * C);
+            attention_forward(o1, s1, scratch, qkv + (size_t)r0 * 3 * C, &one, C, NH, causal, 0.f, 0);
+            attention_backward(d1, scratch, dy + (size_t)r0 * C, qkv + (size_t)r0 * 3 * C, s1, &one, C, NH, causal,
+                               0.f, 0);
+            same &= memcmp(o1, out + (size_t)r0 * C, (size_t)L * C * sizeof(float)) == 0;
+            same &= memcmp(s1, stats + (size_t)r0 * NH * 2, (size_t)L * NH * 2 * sizeof(float)) == 0;
+            same &= memcmp(d1, dqkv + (size_t)r0 * 3 * C, (size_t)L * 3 * C * sizeof(float)) == 0;
+            free(o1); free(s1); free(d1);
+        }
+        CHECKF(same, "causal=%d: packed attention differs from each sequence alone", causal);
+        free(qkv); free(dy); free(out); free(stats); free(dqkv); free(scratch);
     }
 }
 
@@ -168,18 +203,18 @@ TEST(gradcheck_activations) {
 }
 
 /* --------------------------------------------------------------- embeddings */
-typedef struct { int32_t *ids; float *tok, *pos; int B, T, ctx, C; } emb_ctx;
+typedef struct { int32_t *ids; float *tok, *pos; seqs sq; int ctx, C; } emb_ctx;
 static void emb_fwd(void *p, float *out) {
     emb_ctx *c = p;
-    token_embedding_forward(out, c->ids, c->tok, c->pos, c->B, c->T, c->ctx, c->C);
+    token_embedding_forward(out, c->ids, c->tok, c->pos, &c->sq, c->ctx, c->C);
 }
 TEST(gradcheck_token_embedding) {
     int32_t ids[2 * 6] = {3, 1, 4, 1, 5, 0, 2, 6, 5, 3, 5, 0}; /* repeats must add up */
-    emb_ctx c = {ids, randv(7 * 4, 1.f), randv(6 * 4, 1.f), 2, 5, 6, 4};
+    emb_ctx c = {ids, randv(7 * 4, 1.f), randv(6 * 4, 1.f), {2, 5, NULL}, 6, 4};
     size_t n = 2 * 5 * 4;
     float *out = zeros(n), *R = randv(n, 1.f), *dtok = zeros(28), *dpos = zeros(24);
     emb_fwd(&c, out);
-    token_embedding_backward(dtok, dpos, R, ids, 2, 5, 6, 4);
+    token_embedding_backward(dtok, dpos, R, ids, &c.sq, 6, 4);
     numcheck("token embedding", emb_fwd, &c, out, n, R, c.tok, dtok, 28, 1e-2f);
     numcheck("positional embedding", emb_fwd, &c, out, n, R, c.pos, dpos, 24, 1e-2f);
     for (int i = 0; i < 4; i++) CHECK(dpos[5 * 4 + i] == 0.f); /* position 5 is beyond T */
