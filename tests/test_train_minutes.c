@@ -81,8 +81,9 @@ TEST(train_minutes_stops_at_budget_and_schedule_ends) {
            budget, wall, l.first_lr, l.max_lr, l.last_lr);
     CHECKF(steps >= 3 && l.steps == steps, "%lld steps (%d logged)", steps, l.steps);
     /* Stops near the budget: not after it (the mean step time predicts the
-     * next step's end; slack for one slow step), and not much before. */
-    CHECKF(train_s <= budget * 1.15 + 0.05, "loop %.3f s over the %.2f s budget", train_s, budget);
+     * next step's end; slack for a step slowed by a loaded CI machine: a run
+     * that ignored the budget would go on for its epochs), and not much before. */
+    CHECKF(train_s <= budget * 1.5 + 0.25, "loop %.3f s over the %.2f s budget", train_s, budget);
     CHECKF(train_s >= budget * 0.6, "loop %.3f s: stopped well before the %.2f s budget", train_s, budget);
     /* Warm-up starts low, the peak is reached, the cosine ends near 0. */
     CHECKF(l.first_lr < 0.9 * l.max_lr, "first lr %g: no warm-up", l.first_lr);
