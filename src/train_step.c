@@ -147,12 +147,12 @@ void trainer_apply(trainer *t, double lr) {
      * gradient is exactly 0; what backward computes there in float32 is
      * rounding noise, which Adam (m / (sqrt(v) + eps)) would turn into a
      * random walk of up to lr per step.  So the optimizer sees the exact 0. */
-    for (int i = 0; i < tab->n; i++) {
-        const param_info *p = &tab->p[i];
-        size_t len = strlen(p->name), suf = strlen("attn.in_proj_bias");
-        if (len >= suf && strcmp(p->name + len - suf, "attn.in_proj_bias") == 0)
-            memset(t->grads + p->offset + p->numel / 3, 0, p->numel / 3 * sizeof(float));
-    }
+    const clipc_config *cfg = &t->m->cfg;
+    for (int l = 0; l < cfg->vision_layers; l++)
+        memset(t->gw.v.blocks[l].in_proj_b + cfg->vision_width, 0, (size_t)cfg->vision_width * sizeof(float));
+    for (int l = 0; l < cfg->transformer_layers; l++)
+        memset(t->gw.t.blocks[l].in_proj_b + cfg->transformer_width, 0,
+               (size_t)cfg->transformer_width * sizeof(float));
     if (t->micro > 1)
         for (int g = 0; g < 4; g++)
             for (int k = 0; k < t->sub[g].n; k++)
