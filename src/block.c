@@ -11,6 +11,10 @@
  * attention output from the softmax statistics, the activation from the
  * pre-activation, dropout masks from their seeds.
  *
+ * In bf16 inference (gemm_bf16.h) the block has its own forward,
+ * block_forward_bf16: the bias, activation and residual go into the GEMMs
+ * as oneDNN post-ops and each GEMM's input arrives in bf16.
+ *
  * Rows may be packed sequences of different lengths (seqs in layers.h):
  * everything but attention is row-wise, so only attention sees the
  * grouping.  Dropout element indices are those of the N rows as given.
@@ -18,6 +22,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemm_bf16.h"
 #include "tower.h"
 #include "vec.h"
 
@@ -161,8 +166,47 @@ static void bias_drop_residual(float *out, const float *b, const float *res, int
     }
 }
 
+/* One fused bf16 GEMM of block_forward_bf16: a failure is recorded for
+ * the encoder (gemm_bf16_fail), which then redoes the batch in f32. */
+static void gemm16(void *out, const void *inp, const float *w, int N, int IN, int OUT, gemm_bf16_ops ops) {
+    if (!gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) gemm_bf16_fail();
+}
+
+/* The block in bf16 inference (a gemm_bf16 bound, no dropout): the layer
+ * norms and c_fc hand the next GEMM its input in bf16, and every GEMM fuses
+ * its bias, activation and residual, so no elementwise pass runs between
+ * GEMMs and only attention's output is converted (by out_proj).  bf16
+ * values live in the float buffers (they take half).  Attention over
+ * equal-length sequences (the image tower) is two batched bf16 oneDNN
+ * products; causal or ragged attention (the text tower) stays on
+ * attention.c's f32 path.  Returns 0 when nothing is bound. */
+static int block_forward_bf16(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
+                              int NH, int causal, clipc_act act) {
+    if (!gemm_bf16_active()) return 0;
+    int N = seqs_rows(sq);
+    uint16_t *ln = (uint16_t *)a->ln, *h = (uint16_t *)a->h;
+    layernorm_forward_bf16(ln, x, w->ln_1_w, w->ln_1_b, N, C);
+    /* Equal lengths, no mask (the image tower): q, k, v in bf16 for oneDNN's
+     * batched attention; else in f32 for attention.c. */
+    int batched = !causal && !sq->off;
+    gemm16(a->qkv, ln, w->in_proj_w, N, C, 3 * C,
+           (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = 1, .out_bf16 = batched});
+    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, 1)) {
+        gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
+        batched = 0;
+    }
+    if (!batched) attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, 0.0f, 0);
+    gemm16(a->res1, a->atty, w->out_proj_w, N, C, C, (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x});
+    layernorm_forward_bf16(ln, a->res1, w->ln_2_w, w->ln_2_b, N, C);
+    int a16 = act == CLIPC_ACT_GELU ? GEMM_BF16_ACT_GELU : GEMM_BF16_ACT_QUICKGELU;
+    gemm16(h, ln, w->fc_w, N, C, 4 * C, (gemm_bf16_ops){.bias = w->fc_b, .act = a16, .in_bf16 = 1, .out_bf16 = 1});
+    gemm16(a->out, h, w->proj_w, N, 4 * C, C, (gemm_bf16_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = 1});
+    return 1;
+}
+
 void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
                    int causal, clipc_act act, const block_dropout *d) {
+    if (!d && block_forward_bf16(a, x, w, sq, C, NH, causal, act)) return;
     int N = seqs_rows(sq);
     float p = d ? d->p : 0.0f;
     layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);

@@ -21,16 +21,27 @@
 #include "gemm_bf16.h"
 
 #include <dnnl.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 
 #include "util.h"
+#include "vec.h"
 
 #define CACHE_MAX 256
 #define PAR_MIN 32768 /* conversions smaller than this stay on one thread */
 
+/* The shape and fusions a primitive is built for.  kind LINEAR: src (M, K)
+ * x weights (K, N), out_in = the weights' layout; kind SCORES / MIXING:
+ * attention over M sequences of K tokens, width N, out_in heads. */
+enum { KIND_LINEAR, KIND_SCORES, KIND_MIXING };
 typedef struct {
-    int M, K, N, out_in;
+    int kind, M, K, N, out_in;
+    int bias, act, res, in_bf16, out_bf16; /* what the primitive fuses (gemm_bf16_ops) */
+} prim_key;
+
+typedef struct {
+    prim_key key;
     dnnl_primitive_t prim;
 } cache_entry;
 
@@ -45,10 +56,14 @@ struct gemm_bf16 {
     pthread_mutex_t x_lock; /* held by the call using x */
     uint16_t *x;            /* bf16 GEMM input, reused call after call */
     size_t x_cap;           /* elements */
+    float *s;               /* attention scores of a group of sequences */
+    size_t s_cap;           /* elements */
 };
 
 static _Thread_local const gemm_bf16 *bound;
+static _Thread_local int failed; /* a bf16 step without an f32 fallback failed */
 static int forced_off;
+static int test_fail; /* GEMM_BF16_FAIL_* bits (tests) */
 
 int gemm_bf16_available(void) {
     if (forced_off) return 0;
@@ -57,6 +72,8 @@ int gemm_bf16_available(void) {
 }
 
 void gemm_bf16_force_unavailable(int on) { forced_off = on; }
+
+void gemm_bf16_test_fail(int what) { test_fail = what; }
 
 static void to_bf16(uint16_t *dst, const float *src, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -98,8 +115,19 @@ void gemm_bf16_free(gemm_bf16 *g) {
     pthread_mutex_destroy(&g->lock);
     pthread_mutex_destroy(&g->x_lock);
     free(g->x);
+    free(g->s);
     free(g->w);
     free(g);
+}
+
+int gemm_bf16_active(void) { return bound != NULL; }
+
+void gemm_bf16_fail(void) { failed = 1; }
+
+int gemm_bf16_take_failure(void) {
+    int f = failed;
+    failed = 0;
+    return f;
 }
 
 const gemm_bf16 *gemm_bf16_bind(const gemm_bf16 *g) {
@@ -108,71 +136,138 @@ const gemm_bf16 *gemm_bf16_bind(const gemm_bf16 *g) {
     return prev;
 }
 
-/* A matmul src (M, K) bf16 x weights (K, N) bf16 -> dst (M, N) f32.  The
+static int same_key(const prim_key *e, const prim_key *k) {
+    return e->kind == k->kind && e->M == k->M && e->K == k->K && e->N == k->N && e->out_in == k->out_in &&
+           e->bias == k->bias && e->act == k->act && e->res == k->res && e->in_bf16 == k->in_bf16 &&
+           e->out_bf16 == k->out_bf16;
+}
+
+/* The memory descriptors of a matmul src (M, K) bf16 x weights (K, N) bf16
+ * -> dst (M, N) f32 or bf16, + bias (1, N) f32, + residual (M, N) f32.  The
  * weights are (K, N) row-major ("ab") for x P, or nn.Linear's (N, K)
  * row-major, which is (K, N) with tag "ba". */
-static dnnl_primitive_t make_prim(dnnl_engine_t engine, int M, int K, int N, int out_in) {
-    dnnl_memory_desc_t a, b, c;
-    dnnl_dims_t ad = {M, K}, bd = {K, N}, cd = {M, N};
-    if (dnnl_memory_desc_init_by_tag(&a, 2, ad, dnnl_bf16, dnnl_ab) ||
-        dnnl_memory_desc_init_by_tag(&b, 2, bd, dnnl_bf16, out_in ? dnnl_ba : dnnl_ab) ||
-        dnnl_memory_desc_init_by_tag(&c, 2, cd, dnnl_f32, dnnl_ab))
-        return NULL;
+static int descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b, dnnl_memory_desc_t *bias,
+                 dnnl_memory_desc_t *c, dnnl_memory_desc_t *res) {
+    dnnl_dims_t ad = {k->M, k->K}, bd = {k->K, k->N}, cd = {k->M, k->N}, biasd = {1, k->N};
+    return dnnl_memory_desc_init_by_tag(a, 2, ad, dnnl_bf16, dnnl_ab) ||
+           dnnl_memory_desc_init_by_tag(b, 2, bd, dnnl_bf16, k->out_in ? dnnl_ba : dnnl_ab) ||
+           dnnl_memory_desc_init_by_tag(bias, 2, biasd, dnnl_f32, dnnl_ab) ||
+           dnnl_memory_desc_init_by_tag(c, 2, cd, k->out_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab) ||
+           dnnl_memory_desc_init_by_tag(res, 2, cd, dnnl_f32, dnnl_ab);
+}
+
+/* QuickGELU is oneDNN's swish, x sigmoid(alpha x), with alpha = 1.702;
+ * exact GELU is its gelu_erf. */
+/* Attention's two batched products over (sequence, head), read in place
+ * from the packed qkv rows (q | k | v, each C = NH x hd wide) through
+ * strides, as attention.c's per-head GEMMs do:
+ *   SCORES: S (M, NH, T, T) = q (M, NH, T, hd) x k^T (M, NH, hd, T), scaled;
+ *   MIXING: y (M, NH, T, hd) = P (M, NH, T, T) x v (M, NH, T, hd), written
+ *           into rows of C (head h at columns h hd). */
+static int att_descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b, dnnl_memory_desc_t *c) {
+    dnnl_dim_t M = k->M, T = k->K, C = k->N, NH = k->out_in, hd = C / NH;
+    dnnl_dims_t tok = {M, NH, T, hd}, tok_s = {T * 3 * C, hd, 3 * C, 1}; /* q or v in qkv */
+    dnnl_dims_t kt = {M, NH, hd, T}, kt_s = {T * 3 * C, hd, 1, 3 * C};   /* k^T in qkv */
+    dnnl_dims_t sq = {M, NH, T, T};
+    dnnl_dims_t y_s = {T * C, hd, C, 1};
+    /* in_bf16: q, k, v and the probabilities are bf16 (scores and y f32) */
+    dnnl_data_type_t in = k->in_bf16 ? dnnl_bf16 : dnnl_f32;
+    if (k->kind == KIND_SCORES)
+        return dnnl_memory_desc_init_by_strides(a, 4, tok, in, tok_s) ||
+               dnnl_memory_desc_init_by_strides(b, 4, kt, in, kt_s) ||
+               dnnl_memory_desc_init_by_tag(c, 4, sq, dnnl_f32, dnnl_abcd);
+    return dnnl_memory_desc_init_by_tag(a, 4, sq, in, dnnl_abcd) ||
+           dnnl_memory_desc_init_by_strides(b, 4, tok, in, tok_s) ||
+           dnnl_memory_desc_init_by_strides(c, 4, tok, dnnl_f32, y_s);
+}
+
+static dnnl_primitive_t make_prim(dnnl_engine_t engine, const prim_key *k) {
+    dnnl_memory_desc_t a, b, bias, c, res;
     dnnl_matmul_desc_t md;
-    if (dnnl_matmul_desc_init(&md, &a, &b, NULL, &c)) return NULL;
-    dnnl_primitive_desc_t pd;
-    if (dnnl_primitive_desc_create(&pd, &md, NULL, engine, NULL)) return NULL;
+    dnnl_primitive_attr_t attr = NULL;
+    dnnl_post_ops_t po = NULL;
+    dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t p = NULL;
+    if (dnnl_primitive_attr_create(&attr) || dnnl_post_ops_create(&po)) goto done;
+    if (k->kind != KIND_LINEAR) {
+        float scale = 1.0f / sqrtf((float)(k->N / k->out_in));
+        if (att_descs(k, &a, &b, &c) || dnnl_matmul_desc_init(&md, &a, &b, NULL, &c)) goto done;
+        if (k->kind == KIND_SCORES && dnnl_primitive_attr_set_output_scales(attr, 1, 0, &scale)) goto done;
+        if (dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL)) goto done;
+        if (dnnl_primitive_create(&p, pd)) p = NULL;
+        goto done;
+    }
+    if (descs(k, &a, &b, &bias, &c, &res)) goto done;
+    if (dnnl_matmul_desc_init(&md, &a, &b, k->bias ? &bias : NULL, &c)) goto done;
+    if (k->act == GEMM_BF16_ACT_QUICKGELU && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f))
+        goto done;
+    if (k->act == GEMM_BF16_ACT_GELU && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f))
+        goto done;
+    if (k->res && dnnl_post_ops_append_binary(po, dnnl_binary_add, &res)) goto done;
+    if (dnnl_primitive_attr_set_post_ops(attr, po)) goto done;
+    if (dnnl_primitive_desc_create(&pd, &md, attr, engine, NULL)) goto done;
     if (dnnl_primitive_create(&p, pd)) p = NULL;
-    dnnl_primitive_desc_destroy(pd);
+done:
+    if (pd) dnnl_primitive_desc_destroy(pd);
+    if (po) dnnl_post_ops_destroy(po);
+    if (attr) dnnl_primitive_attr_destroy(attr);
     return p;
 }
 
-/* The cached primitive for a shape (*own = 0), or a fresh one the caller
+/* The cached primitive for a key (*own = 0), or a fresh one the caller
  * destroys (*own = 1) once the cache is full. */
-static dnnl_primitive_t get_prim(gemm_bf16 *g, int M, int K, int N, int out_in, int *own) {
+static dnnl_primitive_t get_prim(gemm_bf16 *g, const prim_key *k, int *own) {
     *own = 0;
     pthread_mutex_lock(&g->lock);
     for (int i = 0; i < g->n_cache; i++) {
         cache_entry *e = &g->cache[i];
-        if (e->M == M && e->K == K && e->N == N && e->out_in == out_in) {
+        if (same_key(&e->key, k)) {
             dnnl_primitive_t p = e->prim;
             pthread_mutex_unlock(&g->lock);
             return p;
         }
     }
-    dnnl_primitive_t p = make_prim(g->engine, M, K, N, out_in);
+    dnnl_primitive_t p = make_prim(g->engine, k);
     if (p && g->n_cache < CACHE_MAX)
-        g->cache[g->n_cache++] = (cache_entry){M, K, N, out_in, p};
+        g->cache[g->n_cache++] = (cache_entry){*k, p};
     else if (p)
         *own = 1;
     pthread_mutex_unlock(&g->lock);
     return p;
 }
 
-int gemm_bf16_try(float *out, const float *inp, const float *w, int N, int IN, int OUT, int w_is_out_in) {
+int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int OUT, int w_is_out_in,
+                  const gemm_bf16_ops *ops) {
     /* The context is logically const for callers (a model is read-only);
      * only its cache, under its lock, changes. */
     gemm_bf16 *g = (gemm_bf16 *)bound;
     if (!g || N <= 0) return 0;
+    static const gemm_bf16_ops plain;
+    if (!ops) ops = &plain;
+    if ((test_fail & GEMM_BF16_FAIL_FUSED) && (ops->in_bf16 || ops->out_bf16 || ops->residual)) return 0;
     /* Integer compare: relational operators on pointers into different
      * objects are undefined. */
     uintptr_t lo = (uintptr_t)g->params, at = (uintptr_t)w;
     if (at < lo || at >= lo + g->n * sizeof(float) || (at - lo) % sizeof(float)) return 0;
     size_t off = (at - lo) / sizeof(float);
     if ((size_t)IN * OUT > g->n - off) return 0;
+    prim_key k = {KIND_LINEAR, N, IN, OUT, w_is_out_in, ops->bias != NULL, ops->act, ops->residual != NULL, ops->in_bf16,
+                  ops->out_bf16};
     int own;
-    dnnl_primitive_t p = get_prim(g, N, IN, OUT, w_is_out_in, &own);
+    dnnl_primitive_t p = get_prim(g, &k, &own);
     if (!p) return 0;
     int done = 0;
-    /* The input in bf16: the context's buffer, grown to the largest GEMM
-     * seen, so the steady state allocates nothing (a fresh 77 MB buffer per
-     * call cost 4 % of ViT-B-32 encoding in zeroing pages); a thread that
-     * finds it in use by another thread allocates its own. */
+    /* The input in bf16: as given (in_bf16), or converted into the
+     * context's buffer, grown to the largest GEMM seen, so the steady state
+     * allocates nothing (a fresh 77 MB buffer per call cost 4 % of ViT-B-32
+     * encoding in zeroing pages); a thread that finds it in use by another
+     * thread allocates its own. */
     size_t nx = (size_t)N * IN;
     uint16_t *x = NULL, *mine = NULL;
-    int shared = pthread_mutex_trylock(&g->x_lock) == 0;
-    if (shared) {
+    int shared = 0;
+    if (ops->in_bf16) {
+        x = (uint16_t *)inp;
+    } else if ((shared = pthread_mutex_trylock(&g->x_lock) == 0)) {
         if (g->x_cap < nx) {
             free(g->x);
             g->x = malloc(nx * sizeof *g->x);
@@ -182,29 +277,122 @@ int gemm_bf16_try(float *out, const float *inp, const float *w, int N, int IN, i
     } else {
         x = mine = malloc(nx * sizeof *x);
     }
-    dnnl_memory_desc_t a, b, c;
-    dnnl_dims_t ad = {N, IN}, bd = {IN, OUT}, cd = {N, OUT};
-    dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
+    dnnl_memory_desc_t a, b, bias, c, res;
+    dnnl_memory_t am = NULL, bm = NULL, biasm = NULL, cm = NULL, resm = NULL;
     dnnl_stream_t st = NULL;
     if (!x) goto done;
-    to_bf16(x, inp, nx);
-    if (dnnl_memory_desc_init_by_tag(&a, 2, ad, dnnl_bf16, dnnl_ab) ||
-        dnnl_memory_desc_init_by_tag(&b, 2, bd, dnnl_bf16, w_is_out_in ? dnnl_ba : dnnl_ab) ||
-        dnnl_memory_desc_init_by_tag(&c, 2, cd, dnnl_f32, dnnl_ab))
-        goto done;
+    if (!ops->in_bf16) to_bf16(x, inp, nx);
+    if (descs(&k, &a, &b, &bias, &c, &res)) goto done;
+    /* oneDNN takes non-const handles; it only reads src, weights, bias and
+     * the residual. */
     if (dnnl_memory_create(&am, &a, g->engine, x) || dnnl_memory_create(&bm, &b, g->engine, g->w + off) ||
         dnnl_memory_create(&cm, &c, g->engine, out) ||
+        (ops->bias && dnnl_memory_create(&biasm, &bias, g->engine, (void *)(uintptr_t)ops->bias)) ||
+        (ops->residual && dnnl_memory_create(&resm, &res, g->engine, (void *)(uintptr_t)ops->residual)) ||
         dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags))
         goto done;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-    if (dnnl_primitive_execute(p, st, 3, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success) done = 1;
+    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    int nargs = 3;
+    if (biasm) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, biasm};
+    /* The residual is the last post-op: index 1 after an activation, else 0. */
+    if (resm) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops->act ? 1 : 0) | DNNL_ARG_SRC_1, resm};
+    if (dnnl_primitive_execute(p, st, nargs, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success) done = 1;
 done:
     if (st) dnnl_stream_destroy(st);
     if (am) dnnl_memory_destroy(am);
     if (bm) dnnl_memory_destroy(bm);
     if (cm) dnnl_memory_destroy(cm);
+    if (biasm) dnnl_memory_destroy(biasm);
+    if (resm) dnnl_memory_destroy(resm);
     if (own) dnnl_primitive_destroy(p);
     if (shared) pthread_mutex_unlock(&g->x_lock);
     free(mine);
     return done;
+}
+
+void gemm_bf16_to_f32_inplace(float *buf, size_t n) {
+    /* bf16 value i sits in bytes 2i..2i+1 and float i goes to 4i..4i+3:
+     * walking down, each write lands on values already read. */
+    const uint16_t *h = (const uint16_t *)buf;
+    for (size_t i = n; i-- > 0;) {
+        union { uint32_t u; float f; } v = {(uint32_t)h[i] << 16};
+        buf[i] = v.f;
+    }
+}
+
+/* One batched matmul: a x b -> c, the primitive's three buffers. */
+static int exec3(gemm_bf16 *g, dnnl_primitive_t p, const prim_key *k, void *a, void *b, void *c) {
+    dnnl_memory_desc_t ad, bd, cd;
+    dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
+    dnnl_stream_t st = NULL;
+    int ok = 0;
+    if (att_descs(k, &ad, &bd, &cd) || dnnl_memory_create(&am, &ad, g->engine, a) ||
+        dnnl_memory_create(&bm, &bd, g->engine, b) || dnnl_memory_create(&cm, &cd, g->engine, c) ||
+        dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags))
+        goto done;
+    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
+    ok = dnnl_primitive_execute(p, st, 3, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success;
+done:
+    if (st) dnnl_stream_destroy(st);
+    if (am) dnnl_memory_destroy(am);
+    if (bm) dnnl_memory_destroy(bm);
+    if (cm) dnnl_memory_destroy(cm);
+    return ok;
+}
+
+/* Groups of sequences whose scores fit in this many floats (32 MB: ViT-B/16
+ * at batch 64 would need 119 MB at once). */
+#define ATT_SCORES_MAX (8u << 20)
+
+int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH, int in_bf16) {
+    gemm_bf16 *g = (gemm_bf16 *)bound;
+    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION)) return 0;
+    size_t per = (size_t)NH * T * T, esz = in_bf16 ? sizeof(uint16_t) : sizeof(float);
+    int grp = per > ATT_SCORES_MAX ? 1 : (int)(ATT_SCORES_MAX / per);
+    if (grp > B) grp = B;
+    /* The scores buffer is the context's, like x; a second thread using
+     * the same model at once takes the per-head path instead. */
+    if (pthread_mutex_trylock(&g->x_lock)) return 0;
+    int ok = 0;
+    /* scores (floats), then the bf16 probabilities when in_bf16 */
+    size_t need = per * grp + (in_bf16 ? (per * grp + 1) / 2 : 0);
+    if (g->s_cap < need) {
+        free(g->s);
+        g->s = malloc(need * sizeof *g->s);
+        g->s_cap = g->s ? need : 0;
+    }
+    float *S = g->s;
+    uint16_t *P16 = S ? (uint16_t *)(S + per * grp) : NULL;
+    for (int b0 = 0; S && b0 < B; b0 += grp) {
+        int m = B - b0 < grp ? B - b0 : grp, own1 = 0, own2 = 0;
+        prim_key ks = {KIND_SCORES, m, T, C, NH, 0, 0, 0, in_bf16, 0}, km = ks;
+        km.kind = KIND_MIXING;
+        dnnl_primitive_t ps = get_prim(g, &ks, &own1), pm = ps ? get_prim(g, &km, &own2) : NULL;
+        /* oneDNN takes non-const handles; it only reads q, k, v */
+        char *q = (char *)(uintptr_t)qkv + (size_t)b0 * T * 3 * C * esz;
+        int done = pm && exec3(g, ps, &ks, q, q + C * esz, S);
+        if (done) {
+            size_t rows = (size_t)m * NH * T;
+#pragma omp parallel for schedule(static) if (rows * T > PAR_MIN)
+            for (size_t r = 0; r < rows; r++) {
+                float *row = S + r * T, mx = row[0], sum = 0.f;
+                for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
+                vec_exp_shift(row, (size_t)T, mx);
+                for (int j = 0; j < T; j++) sum += row[j];
+                float inv = 1.0f / sum;
+                if (in_bf16)
+                    for (int j = 0; j < T; j++) P16[r * T + j] = gemm_f32_to_bf16(row[j] * inv);
+                else
+                    for (int j = 0; j < T; j++) row[j] *= inv;
+            }
+            done = exec3(g, pm, &km, in_bf16 ? (void *)P16 : (void *)S, q + 2 * C * esz, out + (size_t)b0 * T * C);
+        }
+        if (own1) dnnl_primitive_destroy(ps);
+        if (own2) dnnl_primitive_destroy(pm);
+        if (!done) goto out;
+    }
+    ok = S != NULL;
+out:
+    pthread_mutex_unlock(&g->x_lock);
+    return ok;
 }

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "gemm_bf16.h"
 #include "layers.h"
 
 #define LN_EPS 1e-5
@@ -31,6 +32,30 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
         for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];
         if (mean) mean[n] = mf;
         if (rstd) rstd[n] = rs;
+    }
+}
+
+/* Inference in bf16: the same normalisation, written in bf16 as the next
+ * GEMM's input (gemm_bf16.h), so no separate conversion pass runs.  The
+ * sums are vector reductions (their order differs from layernorm_forward's
+ * serial one in the last bits of the statistics, far below bf16's 8 bits). */
+void layernorm_forward_bf16(uint16_t *out, const float *inp, const float *w, const float *b, int N, int C) {
+#pragma omp parallel for schedule(static) if ((size_t)N * C > CLIPC_PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        double s = 0.0;
+#pragma omp simd reduction(+ : s)
+        for (int i = 0; i < C; i++) s += x[i];
+        double m = s / C, v = 0.0;
+#pragma omp simd reduction(+ : v)
+        for (int i = 0; i < C; i++) {
+            double d = x[i] - m;
+            v += d * d;
+        }
+        float mf = (float)m, rs = (float)(1.0 / sqrt(v / C + LN_EPS));
+        uint16_t *y = out + (size_t)n * C;
+#pragma omp simd
+        for (int i = 0; i < C; i++) y[i] = gemm_f32_to_bf16((x[i] - mf) * rs * w[i] + b[i]);
     }
 }
 

@@ -49,6 +49,8 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
                        const float *b, int N, int C);
 /* out = (inp - mean) * rstd * w + b from stored statistics: the forward's
  * output bit for bit (backward rebuilds it instead of keeping it). */
+/* The same into bf16 values, statistics not kept (bf16 inference only). */
+void layernorm_forward_bf16(uint16_t *out, const float *inp, const float *w, const float *b, int N, int C);
 void layernorm_apply(float *out, const float *inp, const float *mean, const float *rstd, const float *w,
                      const float *b, int N, int C);
 /* dinp += ... (accumulates, since LN inputs are residual streams), dw += , db += */

@@ -64,10 +64,12 @@ static void gemm_tn_acc(int M, int N, int K, const float *A, int lda, const floa
 }
 
 /* The forward GEMMs go to bf16 only when the calling thread bound a bf16
- * model (inference opted in); see gemm_bf16.h. */
+ * model (inference opted in); see gemm_bf16.h.  There the bias is added
+ * inside the GEMM. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
-    if (!gemm_bf16_try(out, inp, w, N, IN, OUT, 1))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
+    gemm_bf16_ops ops = {.bias = b};
+    if (gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) return;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
     if (b) add_bias(out, b, N, OUT);
 }
 
@@ -81,7 +83,7 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
 }
 
 void matmul_forward(float *out, const float *inp, const float *p, int N, int IN, int OUT) {
-    if (!gemm_bf16_try(out, inp, p, N, IN, OUT, 0))
+    if (!gemm_bf16_run(out, inp, p, N, IN, OUT, 0, NULL))
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, p, OUT, 0.0f, out, OUT);
 }
 

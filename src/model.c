@@ -404,6 +404,11 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
+        if (gemm_bf16_take_failure()) { /* oneDNN failed halfway: this chunk again in f32 */
+            gemm_bf16_bind(NULL);
+            vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
+            gemm_bf16_bind(m->bf16);
+        }
     }
     gemm_bf16_bind(prev);
     vision_acts_free(&a);
@@ -434,6 +439,11 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
+        if (gemm_bf16_take_failure()) { /* as for images */
+            gemm_bf16_bind(NULL);
+            text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
+            gemm_bf16_bind(m->bf16);
+        }
     }
     gemm_bf16_bind(prev);
     text_acts_free(&a);

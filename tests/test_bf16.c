@@ -213,6 +213,55 @@ TEST(bf16_then_f32_bit_identical_and_training_resets) {
     clipc_model_free(m);
 }
 
+/* The fallbacks of bf16 inference's fused block (block.c): a failing fused
+ * GEMM makes the encoder redo the batch in f32 (f32's bits exactly); a
+ * failing batched attention converts q, k, v back to f32 in place and runs
+ * attention.c (bf16 accuracy still).  Also the in-place bf16 -> f32. */
+TEST(bf16_fused_block_fallbacks) {
+    float buf[5];
+    uint16_t *h = (uint16_t *)buf;
+    const float want[5] = {1.0f, -2.5f, 0.0f, 3.140625f, -65536.0f}; /* exact in bf16 */
+    for (int i = 0; i < 5; i++) h[i] = gemm_f32_to_bf16(want[i]);
+    gemm_bf16_to_f32_inplace(buf, 5);
+    CHECK(memcmp(buf, want, sizeof want) == 0);
+    if (!gemm_bf16_available()) SKIP("this CPU has no AVX512_BF16");
+    clipc_config cfg;
+    REQUIRE_OK(clipc_config_named("tiny", &cfg));
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 11, &m));
+    int n = 3, E = cfg.embed_dim;
+    REQUIRE(E == 128);
+    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
+    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
+    bench_random_batch(&cfg, n, 6, px, ids);
+    float ref[3 * 128], tref[3 * 128], got[3 * 128], tgot[3 * 128], bf[3 * 128];
+    REQUIRE_OK(clipc_encode_image(m, px, n, ref));
+    REQUIRE_OK(clipc_encode_text(m, ids, n, tref));
+    REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
+    REQUIRE_OK(clipc_encode_image(m, px, n, bf));
+    CHECK(memcmp(ref, bf, sizeof ref) != 0); /* bf16 really ran */
+    gemm_bf16_test_fail(GEMM_BF16_FAIL_FUSED);
+    clipc_status si = clipc_encode_image(m, px, n, got), st = clipc_encode_text(m, ids, n, tgot);
+    gemm_bf16_test_fail(0);
+    REQUIRE_OK(si);
+    REQUIRE_OK(st);
+    CHECK(memcmp(ref, got, sizeof ref) == 0);
+    CHECK(memcmp(tref, tgot, sizeof tref) == 0);
+    CHECK(gemm_bf16_take_failure() == 0); /* the encoder consumed it */
+    gemm_bf16_test_fail(GEMM_BF16_FAIL_ATTENTION);
+    si = clipc_encode_image(m, px, n, got);
+    gemm_bf16_test_fail(0);
+    REQUIRE_OK(si);
+    double c = worst_cosine(ref, got, n, E);
+    verbose("image embeds, attention fallback", c);
+    CHECK(c >= 0.9999);
+    CHECK(memcmp(got, bf, sizeof bf) != 0); /* another path than the batched one */
+    CHECK(worst_cosine(bf, got, n, E) >= 0.9999);
+    free(px);
+    free(ids);
+    clipc_model_free(m);
+}
+
 /* clipc encode --precision bf16 (CLI): same embeddings within bf16's
  * accuracy on AVX512_BF16 CPUs; elsewhere a warning and f32's bits. */
 TEST(bf16_cli_encode_precision_flag) {
