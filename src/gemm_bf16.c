@@ -341,14 +341,17 @@ done:
 }
 
 /* Groups of sequences whose scores fit in this many floats (32 MB: ViT-B/16
- * at batch 64 would need 119 MB at once). */
-#define ATT_SCORES_MAX (8u << 20)
+ * at batch 64 would need 119 MB at once); tests lower it to cut small
+ * batches into groups. */
+static size_t att_scores_max = 8u << 20;
+
+void gemm_bf16_test_scores_max(size_t floats) { att_scores_max = floats ? floats : 8u << 20; }
 
 int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH, int in_bf16) {
     gemm_bf16 *g = (gemm_bf16 *)bound;
     if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION)) return 0;
     size_t per = (size_t)NH * T * T, esz = in_bf16 ? sizeof(uint16_t) : sizeof(float);
-    int grp = per > ATT_SCORES_MAX ? 1 : (int)(ATT_SCORES_MAX / per);
+    int grp = per > att_scores_max ? 1 : (int)(att_scores_max / per);
     if (grp > B) grp = B;
     /* The scores buffer is the context's, like x; a second thread using
      * the same model at once takes the per-head path instead. */

@@ -31,6 +31,9 @@ void gemm_bf16_force_unavailable(int on);
  * and/or the batched attention report failure, to exercise the fallbacks. */
 enum { GEMM_BF16_FAIL_FUSED = 1, GEMM_BF16_FAIL_ATTENTION = 2 };
 void gemm_bf16_test_fail(int what);
+/* Tests only: the batched attention's scores budget in floats (0 = the
+ * default), so that a small batch is cut into groups of sequences. */
+void gemm_bf16_test_scores_max(size_t floats);
 
 /* Converts n floats of params (round to nearest even) into a new context. */
 clipc_status gemm_bf16_create(gemm_bf16 **out, const float *params, size_t n);

@@ -257,6 +257,15 @@ TEST(bf16_fused_block_fallbacks) {
     CHECK(c >= 0.9999);
     CHECK(memcmp(got, bf, sizeof bf) != 0); /* another path than the batched one */
     CHECK(worst_cosine(bf, got, n, E) >= 0.9999);
+    /* The batched attention cut into groups (2 + 1 images here) gives the
+     * same bits as one group: each (image, head) is its own product. */
+    int T = (cfg.image_resolution / cfg.vision_patch_size) * (cfg.image_resolution / cfg.vision_patch_size) + 1;
+    int NH = cfg.vision_heads;
+    gemm_bf16_test_scores_max((size_t)2 * NH * T * T);
+    si = clipc_encode_image(m, px, n, got);
+    gemm_bf16_test_scores_max(0);
+    REQUIRE_OK(si);
+    CHECK(memcmp(got, bf, sizeof bf) == 0);
     free(px);
     free(ids);
     clipc_model_free(m);
