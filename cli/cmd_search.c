@@ -175,6 +175,16 @@ int cmd_search(int argc, char **argv) {
     lo.precision = prec;
     if (!s) s = clipc_model_load(model_path, &lo, &m);
     if (s) goto done;
+    /* An index made before precision was recorded is f32. */
+    char *iprec = NULL;
+    const char *qprec = clipc_precision_name(clipc_model_precision(m));
+    if (!index_meta(sdb, "precision", &iprec)) {
+        const char *ip = iprec ? iprec : "f32";
+        if (strcmp(ip, qprec))
+            fprintf(stderr, "clipc: warning: %s was indexed in %s, the query is encoded in %s (scores shift "
+                    "slightly; --precision %s matches the index)\n", db, ip, qprec, ip);
+    }
+    free(iprec);
     int E = clipc_model_config(m)->embed_dim;
     q = malloc(sizeof(float) * (size_t)E);
     if (!q) {

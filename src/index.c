@@ -4,6 +4,7 @@
  * Schema:
  *   meta(key TEXT PRIMARY KEY, value TEXT): model_path, model_sha256,
  *        model_size, model_mtime, model_config (JSON), model_id, dim,
+ *        precision (f32 or bf16: what the embeddings were encoded in),
  *        generation.
  *   images(id INTEGER PRIMARY KEY, path BLOB UNIQUE, mtime_ns, size,
  *        sha256 BLOB, model INTEGER, embedding BLOB).
@@ -259,20 +260,26 @@ clipc_status index_list_images(const char *dir, char ***paths, size_t *n) {
 
 
 /* Records the model; *model_id receives the id rows embedded with it carry.
- * A different file content or config gets a new id (everything re-embeds). */
+ * A different file content, config or precision (f32 / bf16) gets a new id
+ * (everything re-embeds: one index, one kind of embedding). */
 static clipc_status record_model(sqlite3 *db, const clipc_model *m, const char *model_path, int64_t *model_id,
                                  int *changed) {
-    char hex[65], *old_sha = NULL, *old_cfg = NULL, *cfg = clipc_config_json(&m->cfg);
+    char hex[65], *old_sha = NULL, *old_cfg = NULL, *old_prec = NULL, *cfg = clipc_config_json(&m->cfg);
+    /* The precision the model really encodes in (bf16 falls back to f32 on
+     * CPUs without it); indexes made before it was recorded were f32. */
+    const char *prec = clipc_precision_name(clipc_model_precision(m));
     if (!cfg) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     clipc_status s = clipc_sha256_file(model_path, NULL, hex);
     if (!s) s = index_meta(db, "model_sha256", &old_sha);
     if (!s) s = index_meta(db, "model_config", &old_cfg);
+    if (!s) s = index_meta(db, "precision", &old_prec);
     struct stat st;
     if (!s && stat(model_path, &st)) s = clipc_error(CLIPC_ERR_IO, "%s: %s", model_path, strerror(errno));
     char *abs = s ? NULL : realpath(model_path, NULL);
     if (!s) {
         *model_id = meta_int(db, "model_id");
-        *changed = !old_sha || strcmp(old_sha, hex) || !old_cfg || strcmp(old_cfg, cfg);
+        *changed = !old_sha || strcmp(old_sha, hex) || !old_cfg || strcmp(old_cfg, cfg) ||
+                   strcmp(old_prec ? old_prec : "f32", prec);
         if (*changed) *model_id += 1;
         s = exec(db, "BEGIN IMMEDIATE");
         if (!s) s = set_meta(db, "model_path", abs ? abs : model_path);
@@ -282,12 +289,14 @@ static clipc_status record_model(sqlite3 *db, const clipc_model *m, const char *
         if (!s) s = set_meta_int(db, "model_mtime", (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
         if (!s) s = set_meta_int(db, "model_id", *model_id);
         if (!s) s = set_meta_int(db, "dim", m->cfg.embed_dim);
+        if (!s) s = set_meta(db, "precision", prec);
         if (!s) s = exec(db, "COMMIT");
         else exec(db, "ROLLBACK");
     }
     free(abs);
     free(old_sha);
     free(old_cfg);
+    free(old_prec);
     free(cfg);
     return s;
 }

@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <utime.h>
 
+#include "gemm_bf16.h"
 #include "harness.h"
 #include "index.h"
 #include "util.h"
@@ -299,6 +300,23 @@ TEST(use_index_incremental_and_search) {
     snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 --json 2>&1", db, d);
     rc = run_capture(cmd, &out);
     CHECK(rc == 0 && strstr(out, "a.png"));
+    free(out);
+    /* Precision is part of the index: re-indexing in bf16 re-embeds every
+     * image (where the CPU has bf16; elsewhere the model stays f32 and
+     * nothing changes), and a query in another precision gets a warning. */
+    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' --precision bf16 2>/dev/null", d, mp2, db);
+    rc = run_capture(cmd, &out);
+    j = cJSON_Parse(out);
+    REQUIREF(rc == 0 && j, "index: %d %s", rc, out);
+    int bf = gemm_bf16_available();
+    CHECK(cJSON_GetObjectItem(j, "embedded")->valueint == (bf ? 5 : 0));
+    CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "model_changed")) == bf);
+    cJSON_Delete(j);
+    free(out);
+    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 2>&1", db, d);
+    rc = run_capture(cmd, &out);
+    CHECK(rc == 0 && strstr(out, "a.png"));
+    CHECKF(!bf || strstr(out, "was indexed in bf16, the query is encoded in f32"), "search: %s", out);
     free(out);
     /* A stale .vec (as after an interrupt) is rebuilt by search. */
     snprintf(p, sizeof p, "%s.vec", db);
