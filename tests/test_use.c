@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -327,6 +329,88 @@ TEST(use_index_incremental_and_search) {
     free(out);
     struct stat sb;
     CHECK(stat(p, &sb) == 0);
+}
+
+/* Killed mid-run, an index stays valid and the next run finishes it. */
+static int kill_after;
+static void kill_on_embedded(const char *path, void *ud) {
+    (void)path, (void)ud;
+    if (--kill_after == 0) raise(SIGKILL); /* inside batch 2's open transaction */
+}
+static volatile sig_atomic_t stop_flag;
+static void stop_after_first(int done, int total, void *ud) {
+    (void)total, (void)ud;
+    if (done > 0) stop_flag = 1; /* as SIGINT does in the CLI */
+}
+
+TEST(use_index_survives_kill_and_interrupt) {
+    const char *tmp = test_tmpdir();
+    char d[512], p[600], db[512], mp[512];
+    snprintf(d, sizeof d, "%s/many", tmp);
+    mkdir(d, 0755);
+    for (int i = 0; i < 7; i++) {
+        snprintf(p, sizeof p, "%s/img%d.png", d, i);
+        write_png(p, 24 + i, 20, (unsigned)(i * 13 + 1));
+    }
+    snprintf(mp, sizeof mp, "%s/model.safetensors", tmp);
+    make_model(mp, 3);
+    snprintf(db, sizeof db, "%s/k.db", tmp);
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load(mp, NULL, &m));
+    /* A child indexes in batches of 3 and is SIGKILLed at the 2nd image of
+     * batch 2: batch 1 is committed, batch 2's transaction is not. */
+    fflush(stdout);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        kill_after = 5;
+        index_opts o = {3, NULL, NULL, kill_on_embedded, NULL, NULL};
+        index_stats st;
+        index_update(db, d, m, mp, &o, &st);
+        _exit(0);
+    }
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    sqlite3 *sdb;
+    REQUIRE_OK(index_open(db, &sdb));
+    sqlite3_stmt *q;
+    REQUIRE(sqlite3_prepare_v2(sdb, "PRAGMA integrity_check", -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW && !strcmp((const char *)sqlite3_column_text(q, 0), "ok"));
+    sqlite3_finalize(q);
+    REQUIRE(sqlite3_prepare_v2(sdb, "SELECT count(*) FROM images", -1, &q, NULL) == SQLITE_OK);
+    CHECK(sqlite3_step(q) == SQLITE_ROW && sqlite3_column_int(q, 0) == 3);
+    sqlite3_finalize(q);
+    sqlite3_close(sdb);
+    /* The next run embeds only the 4 images batch 1 did not commit. */
+    index_stats st;
+    index_opts o = {3, NULL, NULL, NULL, NULL, NULL};
+    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    CHECKF(st.added == 4 && st.unchanged == 3 && st.embedded == 4 && st.model_changed == 0,
+           "added %d unchanged %d embedded %d", st.added, st.unchanged, st.embedded);
+    vecfile v;
+    REQUIRE_OK(index_open(db, &sdb));
+    REQUIRE_OK(index_open_vec(sdb, db, &v));
+    CHECK(v.n == 7 && v.dim == clipc_model_config(m)->embed_dim);
+    vecfile_close(&v);
+    sqlite3_close(sdb);
+    /* Interrupted politely (the stop flag, as on SIGINT) after batch 1 of a
+     * re-embed under another batch size: an error naming what was kept. */
+    for (int i = 0; i < 7; i++) {
+        snprintf(p, sizeof p, "%s/img%d.png", d, i);
+        write_png(p, 24 + i, 21, (unsigned)(i * 17 + 5)); /* new contents */
+        struct utimbuf ut = {1000000000 + i, 1000000000 + i};
+        utime(p, &ut);
+    }
+    stop_flag = 0;
+    index_opts os = {4, stop_after_first, NULL, NULL, NULL, &stop_flag};
+    clipc_status s = index_update(db, d, m, mp, &os, &st);
+    CHECK(s == CLIPC_ERR_IO);
+    CHECKF(strstr(clipc_last_error(), "interrupted after 4 of 7 images (committed)") != NULL, "%s", clipc_last_error());
+    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    CHECKF(st.updated == 3 && st.unchanged == 4 && st.embedded == 3, "updated %d unchanged %d embedded %d", st.updated,
+           st.unchanged, st.embedded);
+    clipc_model_free(m);
 }
 
 /* Indexes 4 images and draws the results; returns the HTML path in html. */
