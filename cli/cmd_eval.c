@@ -15,6 +15,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "../src/csv.h"
 #include "../src/util.h"
 #include "cli.h"
 
@@ -23,7 +24,8 @@ static void usage(FILE *f) {
                "       clipc eval --model FILE (--labels-dir DIR | --labels-csv FILE) [--template T]... [--json]\n\n"
                "Retrieval: Recall@1/5/10, median and mean rank in both directions (an image is a hit at K\n"
                "if any of its captions ranks in the top K).  Labelled images: zero-shot top-1/top-5\n"
-               "accuracy (labels = class folder names with '_' as spaces, prompts from --template,\n"
+               "accuracy (labels = class folder names with '_' as spaces, or the CSV's image,label rows,\n"
+               "quoted as in RFC 4180 when a field holds a comma; prompts from --template,\n"
                "default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
                "--precision f32|bf16: bf16 encodes about 2x faster on AVX512_BF16 CPUs.\n");
 }
@@ -90,7 +92,9 @@ static clipc_status load_dir(const char *dir, labelled *L) {
     return CLIPC_OK;
 }
 
-/* image,label rows (header "image,label" optional; no quoting); paths relative to root. */
+/* image,label rows, RFC 4180 (quote a field holding a comma or a quote;
+ * header "image,label" optional); paths relative to root.  The label is the
+ * last field, so an unquoted image path with commas still reads. */
 static clipc_status load_csv(const char *path, const char *root, labelled *L) {
     char *data;
     size_t len;
@@ -104,27 +108,38 @@ static clipc_status load_csv(const char *path, const char *root, labelled *L) {
         else strcpy(rootbuf, ".");
         root = rootbuf;
     }
-    int line = 0;
-    for (char *save = NULL, *l = strtok_r(data, "\n", &save); l && !s; l = strtok_r(NULL, "\n", &save)) {
-        line++;
-        size_t n = strlen(l);
-        if (n && l[n - 1] == '\r') l[--n] = 0;
-        if (!n || (line == 1 && !strcasecmp(l, "image,label"))) continue;
-        char *comma = strrchr(l, ',');
-        if (!comma || comma == l || !comma[1]) {
-            s = clipc_error(CLIPC_ERR_FORMAT, "%s:%d: want image,label", path, line);
+    const char *p = data, *end = data + len, *bad;
+    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 BOM (spreadsheets write one) */
+    csv_record r = {0};
+    int line = 1, got;
+    while (!s && (got = csv_next(&p, end, ',', &r, &line, &bad)) != 0) {
+        int at = p > data && p[-1] == '\n' ? line - 1 : line; /* the line the record ends on */
+        if (got < 0) {
+            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
             break;
         }
-        *comma = 0;
+        if (bad) {
+            s = clipc_error(CLIPC_ERR_FORMAT, "%s:%d: %s", path, at, bad);
+            break;
+        }
+        const char *img = r.buf + r.off[0], *label = r.buf + r.off[r.n - 1];
+        if (r.n == 1 && !*img) continue; /* blank line */
+        if (L->n == 0 && r.n == 2 && !strcasecmp(img, "image") && !strcasecmp(label, "label")) continue;
+        if (r.n < 2 || !*img || !*label) {
+            s = clipc_error(CLIPC_ERR_FORMAT, "%s:%d: want image,label", path, at);
+            break;
+        }
+        for (int f = 1; f < r.n - 1; f++) r.buf[r.off[f] - 1] = ','; /* unquoted commas in the path */
         int c = 0;
-        while (c < L->n_classes && strcmp(L->classes[c], comma + 1)) c++;
-        if (c == L->n_classes && push_str(&L->classes, &L->n_classes, comma + 1)) s = CLIPC_ERR_NOMEM;
+        while (c < L->n_classes && strcmp(L->classes[c], label)) c++;
+        if (c == L->n_classes && push_str(&L->classes, &L->n_classes, label)) s = CLIPC_ERR_NOMEM;
         char f[8192];
-        snprintf(f, sizeof f, "%s/%s", root, l);
+        snprintf(f, sizeof f, "%s/%s", root, img);
         int *nl = s ? NULL : realloc(L->labels, sizeof(int) * (size_t)(L->n + 1));
         if (!nl || (L->labels = nl, push_str(&L->paths, &L->n, f))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
         else L->labels[L->n - 1] = c;
     }
+    csv_record_free(&r);
     free(data);
     if (!s && !L->n) s = clipc_error(CLIPC_ERR_FORMAT, "%s: no rows", path);
     return s;

@@ -363,6 +363,9 @@ TEST(use_index_survives_kill_and_interrupt) {
     pid_t pid = fork();
     REQUIRE(pid >= 0);
     if (pid == 0) {
+        /* One thread: the OpenMP pool of the parent (earlier tests) does
+         * not survive fork, and a parallel region would wait for it. */
+        clipc_set_threads(1);
         kill_after = 5;
         index_opts o = {3, NULL, NULL, kill_on_embedded, NULL, NULL};
         index_stats st;
@@ -568,6 +571,43 @@ TEST(use_install_and_example_program) {
     CHECK(lines == 3);
     CHECK_NEAR(sum, 1.0, 1e-4);
     free(out);
+}
+
+/* clipc eval --labels-csv reads RFC 4180: a BOM, a header, CRLF, quoted
+ * labels holding commas and doubled quotes, blank lines; a bad row is
+ * named by file and line. */
+TEST(use_cli_eval_labels_csv_quoting) {
+    const char *dir = test_tmpdir();
+    char model[512], csv[512], cmd[4096], p[600], *out;
+    snprintf(model, sizeof model, "%s/m.safetensors", dir);
+    make_model(model, 12);
+    for (int i = 0; i < 4; i++) {
+        snprintf(p, sizeof p, "%s/i%d.png", dir, i);
+        write_png(p, 20 + i, 18, 200u + (unsigned)i);
+    }
+    snprintf(csv, sizeof csv, "%s/labels.csv", dir);
+    const char *good = "\xEF\xBB\xBFimage,label\r\ni0.png,\"red, square\"\r\n\"i1.png\",\"say \"\"hi\"\"\"\r\n"
+                       "i2.png,\"red, square\"\r\n\r\ni3.png,circle\r\n";
+    REQUIRE_OK(clipc_write_file_atomic(csv, good, strlen(good)));
+    snprintf(cmd, sizeof cmd, "build/clipc eval --model %s --labels-csv %s --json 2>&1", model, csv);
+    REQUIRE(run_capture(cmd, &out) == 0);
+    const char *js = strstr(out, "{\"images\"");
+    cJSON *j = js ? cJSON_Parse(js) : NULL;
+    REQUIREF(j, "eval: %s", out);
+    free(out);
+    CHECK(cJSON_GetObjectItem(j, "images")->valueint == 4);
+    CHECK(cJSON_GetObjectItem(j, "classes")->valueint == 3); /* "red, square", say "hi", circle */
+    double top1 = cJSON_GetObjectItem(j, "top1")->valuedouble;
+    CHECK(top1 >= 0.0 && top1 <= 1.0 && fabs(top1 * 4 - round(top1 * 4)) < 1e-6);
+    cJSON_Delete(j);
+    const char *bad[2] = {"image,label\ni0.png,circle\ni1.png\n", "i0.png,\"circle\ni1.png,square\n"};
+    const char *want[2] = {"labels.csv:3: want image,label", "labels.csv:2: unterminated quoted field"};
+    for (int k = 0; k < 2; k++) {
+        REQUIRE_OK(clipc_write_file_atomic(csv, bad[k], strlen(bad[k])));
+        int rc = run_capture(cmd, &out);
+        CHECKF(rc != 0 && strstr(out, want[k]), "case %d: rc %d: %s", k, rc, out);
+        free(out);
+    }
 }
 
 /* `clipc eval` and `clipc classify` end to end: their printed figures equal
