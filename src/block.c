@@ -179,28 +179,34 @@ static void gemm16(void *out, const void *inp, const float *w, int N, int IN, in
  * values live in the float buffers (they take half).  Attention over
  * equal-length sequences (the image tower) is two batched bf16 oneDNN
  * products; causal or ragged attention (the text tower) stays on
- * attention.c's f32 path.  Returns 0 when nothing is bound. */
+ * attention.c's f32 path.  With oneDNN's f32 context bound (f32 inference)
+ * the same block runs with every handoff in float32.  Returns 0 when
+ * nothing is bound. */
 static int block_forward_bf16(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
                               int NH, int causal, clipc_act act) {
     if (!gemm_bf16_active()) return 0;
-    int N = seqs_rows(sq);
-    uint16_t *ln = (uint16_t *)a->ln, *h = (uint16_t *)a->h;
-    layernorm_forward_bf16(ln, x, w->ln_1_w, w->ln_1_b, N, C);
-    /* Equal lengths, no mask (the image tower): q, k, v in bf16 for oneDNN's
-     * batched attention; else in f32 for attention.c. */
+    int N = seqs_rows(sq), lp = gemm_bf16_lowp(); /* lp: bf16; else oneDNN's f32 context */
+    uint16_t *ln16 = (uint16_t *)a->ln;
+    if (lp) layernorm_forward_bf16(ln16, x, w->ln_1_w, w->ln_1_b, N, C);
+    else layernorm_forward(a->ln, NULL, NULL, x, w->ln_1_w, w->ln_1_b, N, C);
+    /* Equal lengths, no mask (the image tower): oneDNN's batched attention
+     * (q, k, v in bf16 when lp); else attention.c in f32. */
     int batched = !causal && !sq->off;
-    gemm16(a->qkv, ln, w->in_proj_w, N, C, 3 * C,
-           (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = 1, .out_bf16 = batched});
-    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, 1)) {
-        gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
+    gemm16(a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
+           (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = lp, .out_bf16 = batched && lp});
+    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, lp)) {
+        if (lp) gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
         batched = 0;
     }
     if (!batched) attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, 0.0f, 0);
     gemm16(a->res1, a->atty, w->out_proj_w, N, C, C, (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x});
-    layernorm_forward_bf16(ln, a->res1, w->ln_2_w, w->ln_2_b, N, C);
+    if (lp) layernorm_forward_bf16(ln16, a->res1, w->ln_2_w, w->ln_2_b, N, C);
+    else layernorm_forward(a->ln, NULL, NULL, a->res1, w->ln_2_w, w->ln_2_b, N, C);
     int a16 = act == CLIPC_ACT_GELU ? GEMM_BF16_ACT_GELU : GEMM_BF16_ACT_QUICKGELU;
-    gemm16(h, ln, w->fc_w, N, C, 4 * C, (gemm_bf16_ops){.bias = w->fc_b, .act = a16, .in_bf16 = 1, .out_bf16 = 1});
-    gemm16(a->out, h, w->proj_w, N, 4 * C, C, (gemm_bf16_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = 1});
+    gemm16(a->h, a->ln, w->fc_w, N, C, 4 * C,
+           (gemm_bf16_ops){.bias = w->fc_b, .act = a16, .in_bf16 = lp, .out_bf16 = lp});
+    gemm16(a->out, a->h, w->proj_w, N, 4 * C, C,
+           (gemm_bf16_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = lp});
     return 1;
 }
 

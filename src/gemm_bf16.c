@@ -38,6 +38,7 @@ enum { KIND_LINEAR, KIND_SCORES, KIND_MIXING };
 typedef struct {
     int kind, M, K, N, out_in;
     int bias, act, res, in_bf16, out_bf16; /* what the primitive fuses (gemm_bf16_ops) */
+    int f32;                               /* src and weights float32 (the f32 context) */
 } prim_key;
 
 typedef struct {
@@ -46,6 +47,7 @@ typedef struct {
 } cache_entry;
 
 struct gemm_bf16 {
+    int f32;             /* 1: the process-wide float32 context (no twin) */
     const float *params; /* the f32 buffer the bf16 copy mirrors */
     size_t n;
     uint16_t *w;         /* n bf16 values, same offsets as params */
@@ -108,6 +110,35 @@ clipc_status gemm_bf16_create(gemm_bf16 **out, const float *params, size_t n) {
     return CLIPC_OK;
 }
 
+/* The float32 context: one per process (it holds no weights, only the
+ * engine, the primitive cache and the scores buffer), made on first use. */
+static gemm_bf16 *f32_ctx;
+static pthread_once_t f32_once = PTHREAD_ONCE_INIT;
+static int f32_off;
+
+static void f32_init(void) {
+    gemm_bf16 *g = calloc(1, sizeof *g);
+    if (!g) return;
+    if (dnnl_engine_create(&g->engine, dnnl_cpu, 0) != dnnl_success) {
+        free(g);
+        return;
+    }
+    g->f32 = 1;
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_mutex_init(&g->x_lock, NULL);
+    f32_ctx = g;
+}
+
+const gemm_bf16 *gemm_f32_context(void) {
+    if (f32_off) return NULL;
+    pthread_once(&f32_once, f32_init);
+    return f32_ctx;
+}
+
+void gemm_f32_force_off(int on) { f32_off = on; }
+
+int gemm_bf16_lowp(void) { return bound && !bound->f32; }
+
 void gemm_bf16_free(gemm_bf16 *g) {
     if (!g) return;
     for (int i = 0; i < g->n_cache; i++) dnnl_primitive_destroy(g->cache[i].prim);
@@ -139,7 +170,7 @@ const gemm_bf16 *gemm_bf16_bind(const gemm_bf16 *g) {
 static int same_key(const prim_key *e, const prim_key *k) {
     return e->kind == k->kind && e->M == k->M && e->K == k->K && e->N == k->N && e->out_in == k->out_in &&
            e->bias == k->bias && e->act == k->act && e->res == k->res && e->in_bf16 == k->in_bf16 &&
-           e->out_bf16 == k->out_bf16;
+           e->out_bf16 == k->out_bf16 && e->f32 == k->f32;
 }
 
 /* The memory descriptors of a matmul src (M, K) bf16 x weights (K, N) bf16
@@ -149,8 +180,9 @@ static int same_key(const prim_key *e, const prim_key *k) {
 static int descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b, dnnl_memory_desc_t *bias,
                  dnnl_memory_desc_t *c, dnnl_memory_desc_t *res) {
     dnnl_dims_t ad = {k->M, k->K}, bd = {k->K, k->N}, cd = {k->M, k->N}, biasd = {1, k->N};
-    return dnnl_memory_desc_init_by_tag(a, 2, ad, dnnl_bf16, dnnl_ab) ||
-           dnnl_memory_desc_init_by_tag(b, 2, bd, dnnl_bf16, k->out_in ? dnnl_ba : dnnl_ab) ||
+    dnnl_data_type_t t = k->f32 ? dnnl_f32 : dnnl_bf16;
+    return dnnl_memory_desc_init_by_tag(a, 2, ad, t, dnnl_ab) ||
+           dnnl_memory_desc_init_by_tag(b, 2, bd, t, k->out_in ? dnnl_ba : dnnl_ab) ||
            dnnl_memory_desc_init_by_tag(bias, 2, biasd, dnnl_f32, dnnl_ab) ||
            dnnl_memory_desc_init_by_tag(c, 2, cd, k->out_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab) ||
            dnnl_memory_desc_init_by_tag(res, 2, cd, dnnl_f32, dnnl_ab);
@@ -245,14 +277,20 @@ int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int
     static const gemm_bf16_ops plain;
     if (!ops) ops = &plain;
     if ((test_fail & GEMM_BF16_FAIL_FUSED) && (ops->in_bf16 || ops->out_bf16 || ops->residual)) return 0;
-    /* Integer compare: relational operators on pointers into different
-     * objects are undefined. */
-    uintptr_t lo = (uintptr_t)g->params, at = (uintptr_t)w;
-    if (at < lo || at >= lo + g->n * sizeof(float) || (at - lo) % sizeof(float)) return 0;
-    size_t off = (at - lo) / sizeof(float);
-    if ((size_t)IN * OUT > g->n - off) return 0;
+    const void *wp = w; /* the weights as oneDNN reads them */
+    if (g->f32) {
+        if (ops->in_bf16 || ops->out_bf16) return 0; /* no bf16 in the f32 context */
+    } else {
+        /* Integer compare: relational operators on pointers into different
+         * objects are undefined. */
+        uintptr_t lo = (uintptr_t)g->params, at = (uintptr_t)w;
+        if (at < lo || at >= lo + g->n * sizeof(float) || (at - lo) % sizeof(float)) return 0;
+        size_t off = (at - lo) / sizeof(float);
+        if ((size_t)IN * OUT > g->n - off) return 0;
+        wp = g->w + off;
+    }
     prim_key k = {KIND_LINEAR, N, IN, OUT, w_is_out_in, ops->bias != NULL, ops->act, ops->residual != NULL, ops->in_bf16,
-                  ops->out_bf16};
+                  ops->out_bf16, g->f32};
     int own;
     dnnl_primitive_t p = get_prim(g, &k, &own);
     if (!p) return 0;
@@ -263,10 +301,11 @@ int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int
      * encoding in zeroing pages); a thread that finds it in use by another
      * thread allocates its own. */
     size_t nx = (size_t)N * IN;
-    uint16_t *x = NULL, *mine = NULL;
+    void *x = NULL;
+    uint16_t *mine = NULL;
     int shared = 0;
-    if (ops->in_bf16) {
-        x = (uint16_t *)inp;
+    if (ops->in_bf16 || g->f32) {
+        x = (void *)(uintptr_t)inp; /* used as it is (oneDNN only reads it) */
     } else if ((shared = pthread_mutex_trylock(&g->x_lock) == 0)) {
         if (g->x_cap < nx) {
             free(g->x);
@@ -281,11 +320,11 @@ int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int
     dnnl_memory_t am = NULL, bm = NULL, biasm = NULL, cm = NULL, resm = NULL;
     dnnl_stream_t st = NULL;
     if (!x) goto done;
-    if (!ops->in_bf16) to_bf16(x, inp, nx);
+    if (!ops->in_bf16 && !g->f32) to_bf16(x, inp, nx);
     if (descs(&k, &a, &b, &bias, &c, &res)) goto done;
     /* oneDNN takes non-const handles; it only reads src, weights, bias and
      * the residual. */
-    if (dnnl_memory_create(&am, &a, g->engine, x) || dnnl_memory_create(&bm, &b, g->engine, g->w + off) ||
+    if (dnnl_memory_create(&am, &a, g->engine, x) || dnnl_memory_create(&bm, &b, g->engine, (void *)(uintptr_t)wp) ||
         dnnl_memory_create(&cm, &c, g->engine, out) ||
         (ops->bias && dnnl_memory_create(&biasm, &bias, g->engine, (void *)(uintptr_t)ops->bias)) ||
         (ops->residual && dnnl_memory_create(&resm, &res, g->engine, (void *)(uintptr_t)ops->residual)) ||
@@ -349,7 +388,7 @@ void gemm_bf16_test_scores_max(size_t floats) { att_scores_max = floats ? floats
 
 int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH, int in_bf16) {
     gemm_bf16 *g = (gemm_bf16 *)bound;
-    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION)) return 0;
+    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION) || (g->f32 && in_bf16)) return 0;
     size_t per = (size_t)NH * T * T, esz = in_bf16 ? sizeof(uint16_t) : sizeof(float);
     int grp = per > att_scores_max ? 1 : (int)(att_scores_max / per);
     if (grp > B) grp = B;
@@ -368,7 +407,7 @@ int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH
     uint16_t *P16 = S ? (uint16_t *)(S + per * grp) : NULL;
     for (int b0 = 0; S && b0 < B; b0 += grp) {
         int m = B - b0 < grp ? B - b0 : grp, own1 = 0, own2 = 0;
-        prim_key ks = {KIND_SCORES, m, T, C, NH, 0, 0, 0, in_bf16, 0}, km = ks;
+        prim_key ks = {KIND_SCORES, m, T, C, NH, 0, 0, 0, in_bf16, 0, g->f32}, km = ks;
         km.kind = KIND_MIXING;
         dnnl_primitive_t ps = get_prim(g, &ks, &own1), pm = ps ? get_prim(g, &km, &own2) : NULL;
         /* oneDNN takes non-const handles; it only reads q, k, v */

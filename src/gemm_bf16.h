@@ -41,8 +41,20 @@ void gemm_bf16_free(gemm_bf16 *g);
 
 /* Binds g (NULL = none) for this thread; returns the previous binding. */
 const gemm_bf16 *gemm_bf16_bind(const gemm_bf16 *g);
-/* 1 when this thread has a gemm_bf16 bound (inference in bf16). */
+/* 1 when this thread has a gemm_bf16 bound (inference on oneDNN), and
+ * gemm_bf16_lowp() when that is a bf16 one (not the f32 context). */
 int gemm_bf16_active(void);
+int gemm_bf16_lowp(void);
+
+/* The process-wide float32 context (made on first use; NULL if oneDNN
+ * cannot make an engine, or in tests after gemm_f32_force_off(1)).  Bound
+ * for f32 inference, it runs the same fused GEMMs in float32 on the
+ * weights as they are: oneDNN's brgemm kernels beat OpenBLAS sgemm on the
+ * narrow shapes of batch-1 and small models (docs/performance.md), and
+ * the fused block needs no elementwise passes between GEMMs.  Training never
+ * binds it, so it keeps OpenBLAS and its bits. */
+const gemm_bf16 *gemm_f32_context(void);
+void gemm_f32_force_off(int on);
 /* A pass chaining bf16 buffers (block.c) has no f32 fallback halfway: when
  * one of its GEMMs fails it calls gemm_bf16_fail(), and the encoder, which
  * checks gemm_bf16_take_failure() (reads and clears this thread's flag)

@@ -400,14 +400,14 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     clipc_status s = vision_acts_alloc(&a, c, chunk, 0);
     if (s) return s;
     size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
-    const gemm_bf16 *prev = gemm_bf16_bind(m->bf16);
+    const gemm_bf16 *g = m->bf16 ? m->bf16 : gemm_f32_context(), *prev = gemm_bf16_bind(g);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
-        if (gemm_bf16_take_failure()) { /* oneDNN failed halfway: this chunk again in f32 */
+        if (gemm_bf16_take_failure()) { /* oneDNN failed halfway: this chunk again on OpenBLAS f32 */
             gemm_bf16_bind(NULL);
             vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
-            gemm_bf16_bind(m->bf16);
+            gemm_bf16_bind(g);
         }
     }
     gemm_bf16_bind(prev);
@@ -435,14 +435,14 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     text_acts a;
     clipc_status s = text_acts_alloc(&a, c, chunk, R, 0);
     if (s) return s;
-    const gemm_bf16 *prev = gemm_bf16_bind(m->bf16);
+    const gemm_bf16 *g = m->bf16 ? m->bf16 : gemm_f32_context(), *prev = gemm_bf16_bind(g);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
         if (gemm_bf16_take_failure()) { /* as for images */
             gemm_bf16_bind(NULL);
             text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
-            gemm_bf16_bind(m->bf16);
+            gemm_bf16_bind(g);
         }
     }
     gemm_bf16_bind(prev);

@@ -214,7 +214,7 @@ TEST(bf16_then_f32_bit_identical_and_training_resets) {
 }
 
 /* The fallbacks of bf16 inference's fused block (block.c): a failing fused
- * GEMM makes the encoder redo the batch in f32 (f32's bits exactly); a
+ * GEMM makes the encoder redo the batch on OpenBLAS f32 (its bits exactly); a
  * failing batched attention converts q, k, v back to f32 in place and runs
  * attention.c (bf16 accuracy still).  Also the in-place bf16 -> f32. */
 TEST(bf16_fused_block_fallbacks) {
@@ -235,8 +235,19 @@ TEST(bf16_fused_block_fallbacks) {
     int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
     bench_random_batch(&cfg, n, 6, px, ids);
     float ref[3 * 128], tref[3 * 128], got[3 * 128], tgot[3 * 128], bf[3 * 128];
+    /* The reference: f32 on OpenBLAS, as training computes it and as the
+     * fallback redoes a failed chunk (the f32 oneDNN context off). */
+    gemm_f32_force_off(1);
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
     REQUIRE_OK(clipc_encode_text(m, ids, n, tref));
+    gemm_f32_force_off(0);
+    /* f32 inference on oneDNN (the default) agrees to float32 accuracy. */
+    REQUIRE_OK(clipc_encode_image(m, px, n, got));
+    REQUIRE_OK(clipc_encode_text(m, ids, n, tgot));
+    double cf = worst_cosine(ref, got, n, E), ct = worst_cosine(tref, tgot, n, E);
+    verbose("f32 oneDNN vs OpenBLAS, images", cf);
+    verbose("f32 oneDNN vs OpenBLAS, texts", ct);
+    CHECK(cf >= 0.9999999 && ct >= 0.9999999);
     REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
     REQUIRE_OK(clipc_encode_image(m, px, n, bf));
     CHECK(memcmp(ref, bf, sizeof ref) != 0); /* bf16 really ran */
