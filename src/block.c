@@ -194,12 +194,14 @@ static int block_forward_bf16(block_acts *a, const float *x, const block_weights
     int batched = !causal && !sq->off;
     gemm16(a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
            (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = lp, .out_bf16 = batched && lp});
-    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, lp)) {
+    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, lp, lp)) {
         if (lp) gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
         batched = 0;
     }
     if (!batched) attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, 0.0f, 0);
-    gemm16(a->res1, a->atty, w->out_proj_w, N, C, C, (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x});
+    /* the batched bf16 attention wrote bf16 */
+    gemm16(a->res1, a->atty, w->out_proj_w, N, C, C,
+           (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x, .in_bf16 = batched && lp});
     if (lp) layernorm_forward_bf16(ln16, a->res1, w->ln_2_w, w->ln_2_b, N, C);
     else layernorm_forward(a->ln, NULL, NULL, a->res1, w->ln_2_w, w->ln_2_b, N, C);
     int a16 = act == CLIPC_ACT_GELU ? GEMM_BF16_ACT_GELU : GEMM_BF16_ACT_QUICKGELU;

@@ -210,7 +210,7 @@ static int att_descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_
                dnnl_memory_desc_init_by_tag(c, 4, sq, dnnl_f32, dnnl_abcd);
     return dnnl_memory_desc_init_by_tag(a, 4, sq, in, dnnl_abcd) ||
            dnnl_memory_desc_init_by_strides(b, 4, tok, in, tok_s) ||
-           dnnl_memory_desc_init_by_strides(c, 4, tok, dnnl_f32, y_s);
+           dnnl_memory_desc_init_by_strides(c, 4, tok, k->out_bf16 ? dnnl_bf16 : dnnl_f32, y_s);
 }
 
 static dnnl_primitive_t make_prim(dnnl_engine_t engine, const prim_key *k) {
@@ -386,9 +386,9 @@ static size_t att_scores_max = 8u << 20;
 
 void gemm_bf16_test_scores_max(size_t floats) { att_scores_max = floats ? floats : 8u << 20; }
 
-int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH, int in_bf16) {
+int gemm_bf16_attention(void *out, const void *qkv, int B, int T, int C, int NH, int in_bf16, int out_bf16) {
     gemm_bf16 *g = (gemm_bf16 *)bound;
-    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION) || (g->f32 && in_bf16)) return 0;
+    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION) || (g->f32 && (in_bf16 || out_bf16))) return 0;
     size_t per = (size_t)NH * T * T, esz = in_bf16 ? sizeof(uint16_t) : sizeof(float);
     int grp = per > att_scores_max ? 1 : (int)(att_scores_max / per);
     if (grp > B) grp = B;
@@ -409,6 +409,7 @@ int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH
         int m = B - b0 < grp ? B - b0 : grp, own1 = 0, own2 = 0;
         prim_key ks = {KIND_SCORES, m, T, C, NH, 0, 0, 0, in_bf16, 0, g->f32}, km = ks;
         km.kind = KIND_MIXING;
+        km.out_bf16 = out_bf16;
         dnnl_primitive_t ps = get_prim(g, &ks, &own1), pm = ps ? get_prim(g, &km, &own2) : NULL;
         /* oneDNN takes non-const handles; it only reads q, k, v */
         char *q = (char *)(uintptr_t)qkv + (size_t)b0 * T * 3 * C * esz;
@@ -427,7 +428,8 @@ int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH
                 else
                     for (int j = 0; j < T; j++) row[j] *= inv;
             }
-            done = exec3(g, pm, &km, in_bf16 ? (void *)P16 : (void *)S, q + 2 * C * esz, out + (size_t)b0 * T * C);
+            char *y = (char *)out + (size_t)b0 * T * C * (out_bf16 ? sizeof(uint16_t) : sizeof(float));
+            done = exec3(g, pm, &km, in_bf16 ? (void *)P16 : (void *)S, q + 2 * C * esz, y);
         }
         if (own1) dnnl_primitive_destroy(ps);
         if (own2) dnnl_primitive_destroy(pm);

@@ -84,13 +84,13 @@ int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int
 
 /* Inference attention without a causal mask over B sequences of T tokens
  * each (qkv (B T, 3C) packed q | k | v, NH heads; floats, or bf16 when
- * in_bf16) into out (B T, C) floats: the scores and the mixing are each one
+ * in_bf16) into out (B T, C), floats or bf16 (out_bf16, with in_bf16): the scores and the mixing are each one
  * batched oneDNN matmul per group of sequences instead of two small GEMMs
  * per (sequence, head); with in_bf16 both are bf16 products (softmax in
  * f32, probabilities rounded to bf16).  Returns 0 (out to be recomputed)
  * when nothing is bound, another thread holds the scores buffer, or oneDNN
  * refused. */
-int gemm_bf16_attention(float *out, const void *qkv, int B, int T, int C, int NH, int in_bf16);
+int gemm_bf16_attention(void *out, const void *qkv, int B, int T, int C, int NH, int in_bf16, int out_bf16);
 
 /* Turns n bf16 values at the start of buf into n floats, in place (the
  * fallback when a GEMM cannot take a bf16 input). */
