@@ -1,22 +1,26 @@
 /*
- * gemm_bf16.c — bfloat16 inference GEMMs on oneDNN's matmul primitive.
+ * gemm_bf16.c — inference GEMMs on oneDNN's matmul primitive: bfloat16
+ * (opt-in, a bf16 twin of the weights) and float32 (a process-wide context
+ * on the weights as they are).
  *
  * Why oneDNN: OpenBLAS 0.3.21 (Debian 12) has no sbgemm, and a bf16 GEMM
  * near the machine's peak (AVX512_BF16's vdpbf16ps, packed panels, cache
  * blocking) is exactly what a library should do, not us.  On the encode
  * shapes (M = 64 x 197 rows, K = 768, N = 768..3072) it ran 1.9-2.1x
- * OpenBLAS sgemm on 2 threads, activation conversion included.
+ * OpenBLAS sgemm on 2 threads, activation conversion included.  In f32 its
+ * brgemm beats OpenBLAS on narrow shapes (batch 1, small models).
  *
- * What stays float32: activations between GEMMs, layer norms, softmax,
- * attention (its per-head GEMMs are small), residuals, biases, outputs.
- * Only the weight matrices (converted once) and each GEMM's input
- * (converted per call) are bf16; products accumulate in f32.
+ * A call may fuse the bias, the activation and a residual add (oneDNN
+ * post-ops) and take or give bf16 activations (gemm_bf16_ops), so that
+ * block.c's inference forward has no elementwise pass between GEMMs; the
+ * image tower's attention is two batched products (gemm_bf16_attention).
+ * Products accumulate in f32; layer norms and softmax are f32.
  *
- * Primitives are cached per (M, K, N, weight layout) without eviction, so a
- * primitive is never destroyed while another thread runs it; past
- * CACHE_MAX shapes a call builds a primitive for itself and drops it.
- * libdnnl is built on the same OpenMP runtime (libgomp) as OpenBLAS and our
- * loops, so clipc_set_threads applies to it too.
+ * Primitives are cached per key (shape, layout, fusions, precision)
+ * without eviction, so a primitive is never destroyed while another thread
+ * runs it; past CACHE_MAX keys a call builds a primitive for itself and
+ * drops it.  libdnnl is built on the same OpenMP runtime (libgomp) as
+ * OpenBLAS and our loops, so clipc_set_threads applies to it too.
  */
 #include "gemm_bf16.h"
 
@@ -188,8 +192,6 @@ static int descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b
            dnnl_memory_desc_init_by_tag(res, 2, cd, dnnl_f32, dnnl_ab);
 }
 
-/* QuickGELU is oneDNN's swish, x sigmoid(alpha x), with alpha = 1.702;
- * exact GELU is its gelu_erf. */
 /* Attention's two batched products over (sequence, head), read in place
  * from the packed qkv rows (q | k | v, each C = NH x hd wide) through
  * strides, as attention.c's per-head GEMMs do:
@@ -213,6 +215,8 @@ static int att_descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_
            dnnl_memory_desc_init_by_strides(c, 4, tok, k->out_bf16 ? dnnl_bf16 : dnnl_f32, y_s);
 }
 
+/* QuickGELU is oneDNN's swish, x sigmoid(alpha x), with alpha = 1.702;
+ * exact GELU is its gelu_erf. */
 static dnnl_primitive_t make_prim(dnnl_engine_t engine, const prim_key *k) {
     dnnl_memory_desc_t a, b, bias, c, res;
     dnnl_matmul_desc_t md;
@@ -268,6 +272,38 @@ static dnnl_primitive_t get_prim(gemm_bf16 *g, const prim_key *k, int *own) {
     return p;
 }
 
+/* Runs primitive p on n buffers: buf[i] described by d[i], passed as
+ * execution argument arg[i] (a NULL buffer is skipped).  oneDNN takes
+ * non-const handles; the primitives here only read their inputs. */
+/* One execution at a time, across contexts: concurrent executions race on
+ * oneDNN's library-managed scratchpad (two threads encoding with one model
+ * got wrong embeddings without this lock: test bf16_two_threads_one_model).
+ * Each execution already uses every OpenMP thread, so little is lost. */
+static pthread_mutex_t exec_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int execute(gemm_bf16 *g, dnnl_primitive_t p, int n, const int *arg, const dnnl_memory_desc_t *d,
+                   const void *const *buf) {
+    dnnl_memory_t mem[5] = {0};
+    dnnl_exec_arg_t args[5];
+    dnnl_stream_t st = NULL;
+    int na = 0, ok = 0;
+    for (int i = 0; i < n; i++) {
+        if (!buf[i]) continue;
+        if (dnnl_memory_create(&mem[na], &d[i], g->engine, (void *)(uintptr_t)buf[i])) goto done;
+        args[na] = (dnnl_exec_arg_t){arg[i], mem[na]};
+        na++;
+    }
+    if (dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags)) goto done;
+    pthread_mutex_lock(&exec_lock);
+    ok = dnnl_primitive_execute(p, st, na, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success;
+    pthread_mutex_unlock(&exec_lock);
+done:
+    if (st) dnnl_stream_destroy(st);
+    for (int i = 0; i < 5; i++)
+        if (mem[i]) dnnl_memory_destroy(mem[i]);
+    return ok;
+}
+
 int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int OUT, int w_is_out_in,
                   const gemm_bf16_ops *ops) {
     /* The context is logically const for callers (a model is read-only);
@@ -314,35 +350,18 @@ int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int
         }
         x = g->x;
     } else {
-        x = mine = malloc(nx * sizeof *x);
+        x = mine = malloc(nx * sizeof *mine);
     }
-    dnnl_memory_desc_t a, b, bias, c, res;
-    dnnl_memory_t am = NULL, bm = NULL, biasm = NULL, cm = NULL, resm = NULL;
-    dnnl_stream_t st = NULL;
+    dnnl_memory_desc_t d[5];
     if (!x) goto done;
     if (!ops->in_bf16 && !g->f32) to_bf16(x, inp, nx);
-    if (descs(&k, &a, &b, &bias, &c, &res)) goto done;
-    /* oneDNN takes non-const handles; it only reads src, weights, bias and
-     * the residual. */
-    if (dnnl_memory_create(&am, &a, g->engine, x) || dnnl_memory_create(&bm, &b, g->engine, (void *)(uintptr_t)wp) ||
-        dnnl_memory_create(&cm, &c, g->engine, out) ||
-        (ops->bias && dnnl_memory_create(&biasm, &bias, g->engine, (void *)(uintptr_t)ops->bias)) ||
-        (ops->residual && dnnl_memory_create(&resm, &res, g->engine, (void *)(uintptr_t)ops->residual)) ||
-        dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags))
-        goto done;
-    dnnl_exec_arg_t args[5] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-    int nargs = 3;
-    if (biasm) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, biasm};
+    if (descs(&k, &d[0], &d[1], &d[2], &d[3], &d[4])) goto done;
     /* The residual is the last post-op: index 1 after an activation, else 0. */
-    if (resm) args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops->act ? 1 : 0) | DNNL_ARG_SRC_1, resm};
-    if (dnnl_primitive_execute(p, st, nargs, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success) done = 1;
+    int arg[5] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
+                  DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops->act ? 1 : 0) | DNNL_ARG_SRC_1};
+    const void *buf[5] = {x, wp, ops->bias, out, ops->residual};
+    done = execute(g, p, 5, arg, d, buf);
 done:
-    if (st) dnnl_stream_destroy(st);
-    if (am) dnnl_memory_destroy(am);
-    if (bm) dnnl_memory_destroy(bm);
-    if (cm) dnnl_memory_destroy(cm);
-    if (biasm) dnnl_memory_destroy(biasm);
-    if (resm) dnnl_memory_destroy(resm);
     if (own) dnnl_primitive_destroy(p);
     if (shared) pthread_mutex_unlock(&g->x_lock);
     free(mine);
@@ -359,24 +378,13 @@ void gemm_bf16_to_f32_inplace(float *buf, size_t n) {
     }
 }
 
-/* One batched matmul: a x b -> c, the primitive's three buffers. */
-static int exec3(gemm_bf16 *g, dnnl_primitive_t p, const prim_key *k, void *a, void *b, void *c) {
-    dnnl_memory_desc_t ad, bd, cd;
-    dnnl_memory_t am = NULL, bm = NULL, cm = NULL;
-    dnnl_stream_t st = NULL;
-    int ok = 0;
-    if (att_descs(k, &ad, &bd, &cd) || dnnl_memory_create(&am, &ad, g->engine, a) ||
-        dnnl_memory_create(&bm, &bd, g->engine, b) || dnnl_memory_create(&cm, &cd, g->engine, c) ||
-        dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags))
-        goto done;
-    dnnl_exec_arg_t args[3] = {{DNNL_ARG_SRC, am}, {DNNL_ARG_WEIGHTS, bm}, {DNNL_ARG_DST, cm}};
-    ok = dnnl_primitive_execute(p, st, 3, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success;
-done:
-    if (st) dnnl_stream_destroy(st);
-    if (am) dnnl_memory_destroy(am);
-    if (bm) dnnl_memory_destroy(bm);
-    if (cm) dnnl_memory_destroy(cm);
-    return ok;
+/* One batched matmul of gemm_bf16_attention: a x b -> c. */
+static int exec3(gemm_bf16 *g, dnnl_primitive_t p, const prim_key *k, const void *a, const void *b, void *c) {
+    dnnl_memory_desc_t d[3];
+    if (att_descs(k, &d[0], &d[1], &d[2])) return 0;
+    static const int arg[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
+    const void *buf[3] = {a, b, c};
+    return execute(g, p, 3, arg, d, buf);
 }
 
 /* Groups of sequences whose scores fit in this many floats (32 MB: ViT-B/16
@@ -411,8 +419,7 @@ int gemm_bf16_attention(void *out, const void *qkv, int B, int T, int C, int NH,
         km.kind = KIND_MIXING;
         km.out_bf16 = out_bf16;
         dnnl_primitive_t ps = get_prim(g, &ks, &own1), pm = ps ? get_prim(g, &km, &own2) : NULL;
-        /* oneDNN takes non-const handles; it only reads q, k, v */
-        char *q = (char *)(uintptr_t)qkv + (size_t)b0 * T * 3 * C * esz;
+        const char *q = (const char *)qkv + (size_t)b0 * T * 3 * C * esz;
         int done = pm && exec3(g, ps, &ks, q, q + C * esz, S);
         if (done) {
             size_t rows = (size_t)m * NH * T;

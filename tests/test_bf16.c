@@ -7,6 +7,7 @@
  * the fallback test runs everywhere (it forces the fallback).
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -277,6 +278,58 @@ TEST(bf16_fused_block_fallbacks) {
     gemm_bf16_test_scores_max(0);
     REQUIRE_OK(si);
     CHECK(memcmp(got, bf, sizeof bf) == 0);
+    free(px);
+    free(ids);
+    clipc_model_free(m);
+}
+
+/* Two threads encoding with one model at once, in f32 (oneDNN's shared
+ * f32 context) and in bf16: the second finds the context's input and
+ * scores buffers in use and takes its own buffer and attention.c's path;
+ * oneDNN executions are serialised (its scratchpad is shared).  Both get
+ * accurate embeddings; under ASan this checks the buffers' sizes too. */
+typedef struct {
+    clipc_model *m;
+    const float *px;
+    int n;
+    float *out;
+    clipc_status s;
+} enc_job;
+
+static void *encode_job(void *p) {
+    enc_job *j = p;
+    for (int r = 0; r < 4 && !j->s; r++) j->s = clipc_encode_image(j->m, j->px, j->n, j->out);
+    return NULL;
+}
+
+TEST(bf16_two_threads_one_model) {
+    clipc_config cfg;
+    REQUIRE_OK(clipc_config_named("tiny", &cfg));
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 13, &m));
+    int n = 8, E = cfg.embed_dim;
+    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
+    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
+    bench_random_batch(&cfg, n, 8, px, ids);
+    float *ref = malloc(sizeof(float) * n * E), *o1 = malloc(sizeof(float) * n * E), *o2 = malloc(sizeof(float) * n * E);
+    REQUIRE_OK(clipc_encode_image(m, px, n, ref));
+    for (int bf = 0; bf < 2; bf++) {
+        if (bf && !gemm_bf16_available()) break; /* the f32 half ran */
+        if (bf) REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
+        enc_job a = {m, px, n, o1, CLIPC_OK}, b = {m, px, n, o2, CLIPC_OK};
+        pthread_t ta, tb;
+        REQUIRE(pthread_create(&ta, NULL, encode_job, &a) == 0);
+        REQUIRE(pthread_create(&tb, NULL, encode_job, &b) == 0);
+        pthread_join(ta, NULL);
+        pthread_join(tb, NULL);
+        REQUIRE_OK(a.s);
+        REQUIRE_OK(b.s);
+        double want = bf ? 0.9999 : 0.9999999, c1 = worst_cosine(ref, o1, n, E), c2 = worst_cosine(ref, o2, n, E);
+        CHECKF(c1 >= want && c2 >= want, "%s: worst cosines %.7f %.7f", bf ? "bf16" : "f32", c1, c2);
+    }
+    free(ref);
+    free(o1);
+    free(o2);
     free(px);
     free(ids);
     clipc_model_free(m);
