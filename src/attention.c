@@ -75,12 +75,7 @@ static void head_probs(float *P, float *stat, int known, const float *q, const f
             inv = stat[2 * i + 1];
             vec_exp_shift(row, (size_t)n, mx);
         } else {
-            mx = row[0];
-            for (int j = 1; j < n; j++) mx = row[j] > mx ? row[j] : mx;
-            vec_exp_shift(row, (size_t)n, mx);
-            float s = 0.f;
-            for (int j = 0; j < n; j++) s += row[j];
-            inv = 1.0f / s;
+            inv = vec_softmax_exp(row, (size_t)n, &mx);
             stat[2 * i] = mx;
             stat[2 * i + 1] = inv;
         }

@@ -425,11 +425,7 @@ int gemm_bf16_attention(void *out, const void *qkv, int B, int T, int C, int NH,
             size_t rows = (size_t)m * NH * T;
 #pragma omp parallel for schedule(static) if (rows * T > PAR_MIN)
             for (size_t r = 0; r < rows; r++) {
-                float *row = S + r * T, mx = row[0], sum = 0.f;
-                for (int j = 1; j < T; j++) mx = row[j] > mx ? row[j] : mx;
-                vec_exp_shift(row, (size_t)T, mx);
-                for (int j = 0; j < T; j++) sum += row[j];
-                float inv = 1.0f / sum;
+                float *row = S + r * T, mx, inv = vec_softmax_exp(row, (size_t)T, &mx);
                 if (in_bf16)
                     for (int j = 0; j < T; j++) P16[r * T + j] = gemm_f32_to_bf16(row[j] * inv);
                 else

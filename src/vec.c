@@ -109,3 +109,12 @@ void vec_quickgelu_bias(float *pre, float *h, const float *b, size_t n) { DISPAT
 void vec_quickgelu(float *h, const float *pre, size_t n) { DISPATCH(quickgelu, h, pre, n) }
 void vec_quickgelu_backward(float *dh, const float *pre, size_t n) { DISPATCH(quickgelu_backward, dh, pre, n) }
 void vec_exp_shift(float *x, size_t n, float shift) { DISPATCH(exp_shift, x, n, shift) }
+
+float vec_softmax_exp(float *x, size_t n, float *mx) {
+    float m = x[0], s = 0.f;
+    for (size_t j = 1; j < n; j++) m = x[j] > m ? x[j] : m;
+    vec_exp_shift(x, n, m);
+    for (size_t j = 0; j < n; j++) s += x[j];
+    *mx = m;
+    return 1.0f / s;
+}

@@ -22,6 +22,9 @@ void vec_quickgelu(float *h, const float *pre, size_t n);
 void vec_quickgelu_backward(float *dh, const float *pre, size_t n);
 /* x[i] = exp(x[i] - shift) */
 void vec_exp_shift(float *x, size_t n, float shift);
+/* A softmax row's exponentials: x[i] = exp(x[i] - max), max and sum in
+ * index order (fixed bits); *mx receives the max, the return is 1 / sum. */
+float vec_softmax_exp(float *x, size_t n, float *mx);
 /* The scalar exp the kernels use (relative error about 1e-7; the argument
  * is clamped to [-87.3, 88.3], so it never returns 0 or inf): for tests. */
 float vec_expf(float x);
