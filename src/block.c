@@ -11,9 +11,10 @@
  * attention output from the softmax statistics, the activation from the
  * pre-activation, dropout masks from their seeds.
  *
- * In bf16 inference (gemm_bf16.h) the block has its own forward,
- * block_forward_bf16: the bias, activation and residual go into the GEMMs
- * as oneDNN post-ops and each GEMM's input arrives in bf16.
+ * In inference on oneDNN (gemm_bf16.h: bf16, or its f32 context) the
+ * block has its own forward, block_forward_infer: the bias, activation and
+ * residual go into the GEMMs as oneDNN post-ops and, in bf16, each GEMM's
+ * input arrives in bf16.
  *
  * Rows may be packed sequences of different lengths (seqs in layers.h):
  * everything but attention is row-wise, so only attention sees the
@@ -166,33 +167,37 @@ static void bias_drop_residual(float *out, const float *b, const float *res, int
     }
 }
 
-/* One fused bf16 GEMM of block_forward_bf16: a failure is recorded for
- * the encoder (gemm_bf16_fail), which then redoes the batch in f32. */
-static void gemm16(void *out, const void *inp, const float *w, int N, int IN, int OUT, gemm_bf16_ops ops) {
+/* One fused GEMM of block_forward_infer: a failure is recorded for the
+ * encoder (gemm_bf16_fail), which then redoes the batch on OpenBLAS f32. */
+static void gemm_fused(void *out, const void *inp, const float *w, int N, int IN, int OUT, gemm_bf16_ops ops) {
     if (!gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) gemm_bf16_fail();
 }
 
-/* The block in bf16 inference (a gemm_bf16 bound, no dropout): the layer
- * norms and c_fc hand the next GEMM its input in bf16, and every GEMM fuses
- * its bias, activation and residual, so no elementwise pass runs between
- * GEMMs and only attention's output is converted (by out_proj).  bf16
- * values live in the float buffers (they take half).  Attention over
- * equal-length sequences (the image tower) is two batched bf16 oneDNN
- * products; causal or ragged attention (the text tower) stays on
- * attention.c's f32 path.  With oneDNN's f32 context bound (f32 inference)
- * the same block runs with every handoff in float32.  Returns 0 when
- * nothing is bound. */
-static int block_forward_bf16(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
+/* The layer norm before a GEMM in block_forward_infer: into bf16 (lp) or
+ * floats, statistics not kept. */
+static void ln_infer(float *out, const float *x, const float *w, const float *b, int N, int C, int lp) {
+    if (lp) layernorm_forward_bf16((uint16_t *)out, x, w, b, N, C);
+    else layernorm_forward(out, NULL, NULL, x, w, b, N, C);
+}
+
+/* The block in inference on oneDNN (a gemm_bf16 or the f32 context bound,
+ * no dropout): every GEMM fuses its bias, activation and residual, so no
+ * elementwise pass runs between GEMMs.  In bf16 the layer norms, c_fc and
+ * the batched attention hand the next GEMM its input in bf16 (bf16 values
+ * live in the float buffers, they take half); with the f32 context every
+ * handoff is float32.  Attention over equal-length sequences (the image
+ * tower) is two batched oneDNN products; causal or ragged attention (the
+ * text tower) stays on attention.c's f32 path, and out_proj converts its
+ * output.  Returns 0 when nothing is bound. */
+static int block_forward_infer(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
                               int NH, int causal, clipc_act act) {
     if (!gemm_bf16_active()) return 0;
     int N = seqs_rows(sq), lp = gemm_bf16_lowp(); /* lp: bf16; else oneDNN's f32 context */
-    uint16_t *ln16 = (uint16_t *)a->ln;
-    if (lp) layernorm_forward_bf16(ln16, x, w->ln_1_w, w->ln_1_b, N, C);
-    else layernorm_forward(a->ln, NULL, NULL, x, w->ln_1_w, w->ln_1_b, N, C);
+    ln_infer(a->ln, x, w->ln_1_w, w->ln_1_b, N, C, lp);
     /* Equal lengths, no mask (the image tower): oneDNN's batched attention
      * (q, k, v in bf16 when lp); else attention.c in f32. */
     int batched = !causal && !sq->off;
-    gemm16(a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
+    gemm_fused(a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
            (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = lp, .out_bf16 = batched && lp});
     if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, lp, lp)) {
         if (lp) gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
@@ -200,21 +205,20 @@ static int block_forward_bf16(block_acts *a, const float *x, const block_weights
     }
     if (!batched) attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, 0.0f, 0);
     /* the batched bf16 attention wrote bf16 */
-    gemm16(a->res1, a->atty, w->out_proj_w, N, C, C,
+    gemm_fused(a->res1, a->atty, w->out_proj_w, N, C, C,
            (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x, .in_bf16 = batched && lp});
-    if (lp) layernorm_forward_bf16(ln16, a->res1, w->ln_2_w, w->ln_2_b, N, C);
-    else layernorm_forward(a->ln, NULL, NULL, a->res1, w->ln_2_w, w->ln_2_b, N, C);
+    ln_infer(a->ln, a->res1, w->ln_2_w, w->ln_2_b, N, C, lp);
     int a16 = act == CLIPC_ACT_GELU ? GEMM_BF16_ACT_GELU : GEMM_BF16_ACT_QUICKGELU;
-    gemm16(a->h, a->ln, w->fc_w, N, C, 4 * C,
+    gemm_fused(a->h, a->ln, w->fc_w, N, C, 4 * C,
            (gemm_bf16_ops){.bias = w->fc_b, .act = a16, .in_bf16 = lp, .out_bf16 = lp});
-    gemm16(a->out, a->h, w->proj_w, N, 4 * C, C,
+    gemm_fused(a->out, a->h, w->proj_w, N, 4 * C, C,
            (gemm_bf16_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = lp});
     return 1;
 }
 
 void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
                    int causal, clipc_act act, const block_dropout *d) {
-    if (!d && block_forward_bf16(a, x, w, sq, C, NH, causal, act)) return;
+    if (!d && block_forward_infer(a, x, w, sq, C, NH, causal, act)) return;
     int N = seqs_rows(sq);
     float p = d ? d->p : 0.0f;
     layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
