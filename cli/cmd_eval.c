@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "../src/csv.h"
+#include "../src/utf8.h"
 #include "../src/util.h"
 #include "cli.h"
 
@@ -108,8 +109,7 @@ static clipc_status load_csv(const char *path, const char *root, labelled *L) {
         else strcpy(rootbuf, ".");
         root = rootbuf;
     }
-    const char *p = data, *end = data + len, *bad;
-    if (len >= 3 && !memcmp(p, "\xEF\xBB\xBF", 3)) p += 3; /* a UTF-8 BOM (spreadsheets write one) */
+    const char *p = data + clipc_utf8_bom_len(data, len), *end = data + len, *bad;
     csv_record r = {0};
     int line = 1, got;
     while (!s && (got = csv_next(&p, end, ',', &r, &line, &bad)) != 0) {

@@ -31,6 +31,7 @@
 
 #include "csv.h"
 #include "dataset.h"
+#include "utf8.h"
 #include "util.h"
 
 #define MAX_LINE (1 << 20) /* longer lines mean "not a caption file" */
@@ -338,20 +339,13 @@ static clipc_status check_text(const char *path, const char *buf, size_t len, in
     return CLIPC_OK;
 }
 
-static size_t bom_len(const char *buf, size_t len) {
-    return len >= 3 && (unsigned char)buf[0] == 0xef && (unsigned char)buf[1] == 0xbb &&
-                   (unsigned char)buf[2] == 0xbf
-               ? 3
-               : 0;
-}
-
 typedef struct {
     const char *p, *end;
     int line; /* number of the line last returned */
 } line_iter;
 
 static void lines_init(line_iter *it, const char *buf, size_t len) {
-    size_t b = bom_len(buf, len);
+    size_t b = clipc_utf8_bom_len(buf, len);
     it->p = buf + b;
     it->end = buf + len;
     it->line = 0;
@@ -392,7 +386,7 @@ static clipc_status read_karpathy(builder *b, const char *buf, size_t len) {
     const char *path = b->path;
     clipc_status s = check_text(path, buf, len, 0);
     if (s) return s;
-    size_t bom = bom_len(buf, len);
+    size_t bom = clipc_utf8_bom_len(buf, len);
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(buf + bom, len - bom, &end, 0);
     if (!root) {
@@ -735,7 +729,7 @@ static clipc_status read_csv(builder *b, const char *buf, size_t len, char delim
                                             "raw", "title", NULL};
     clipc_status s = check_text(b->path, buf, len, 1);
     if (s) return s;
-    size_t bom = bom_len(buf, len);
+    size_t bom = clipc_utf8_bom_len(buf, len);
     const char *p = buf + bom, *end = buf + len;
     csv_record r = {0};
     int line = 1, first = 1, img_col = 0, cap_col = 1, n_fields = 2;
@@ -1072,7 +1066,7 @@ done:
  * "x| y| z" with an image name or image_name header -> Flickr30k; TAB -> TSV;
  * otherwise CSV. */
 static clipc_dataset_format sniff(const char *buf, size_t len) {
-    size_t i = bom_len(buf, len);
+    size_t i = clipc_utf8_bom_len(buf, len);
     while (i < len && is_space((unsigned char)buf[i])) i++;
     if (i < len && buf[i] == '{') return CLIPC_DS_KARPATHY;
     const char *l = buf + i;
@@ -1145,7 +1139,7 @@ clipc_status clipc_dataset_load(const char *path, const clipc_dataset_opts *opts
     if (!folder) {
         clipc_status s = clipc_read_file(path, &buf, &len);
         if (s) return s;
-        if (is_blank(buf + bom_len(buf, len), len - bom_len(buf, len))) {
+        if (is_blank(buf + clipc_utf8_bom_len(buf, len), len - clipc_utf8_bom_len(buf, len))) {
             free(buf);
             return clipc_error(CLIPC_ERR_FORMAT, "%s: empty file", path);
         }

@@ -1,7 +1,8 @@
 /*
  * utf8.h -- UTF-8 <-> code points, the two ways the tokenizer needs: strict
  * decoding of input text (invalid input is an error, never guessed at) and
- * Python's bytes.decode("utf-8", errors="replace") for ids -> text.  Internal.
+ * Python's bytes.decode("utf-8", errors="replace") for ids -> text; and the
+ * byte-order mark the text readers skip.  Internal.
  */
 #ifndef CLIPC_UTF8_H
 #define CLIPC_UTF8_H
@@ -19,5 +20,13 @@ size_t clipc_utf8_decode_replace(const uint8_t *s, size_t n, uint32_t *cps);
 /* Writes the UTF-8 form of c (a valid scalar value) to out (room for 4);
  * returns its length. */
 int clipc_utf8_put(uint32_t c, uint8_t *out);
+/* 3 when buf starts with a UTF-8 byte-order mark (spreadsheets write one
+ * before CSV), else 0. */
+static inline size_t clipc_utf8_bom_len(const char *buf, size_t len) {
+    return len >= 3 && (unsigned char)buf[0] == 0xef && (unsigned char)buf[1] == 0xbb &&
+                   (unsigned char)buf[2] == 0xbf
+               ? 3
+               : 0;
+}
 
 #endif
