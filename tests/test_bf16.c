@@ -35,6 +35,20 @@ static double worst_cosine(const float *a, const float *b, int n, int d) {
     return worst;
 }
 
+/* A random-weight model of a named config (seed) and the peer's random
+ * inputs for n pairs (bench_random_batch, data_seed) in *px and *ids. */
+static clipc_model *random_model(const char *config, uint64_t seed, int n, uint64_t data_seed, clipc_config *cfg,
+                                 float **px, int32_t **ids) {
+    clipc_model *m;
+    REQUIRE_OK(clipc_config_named(config, cfg));
+    REQUIRE_OK(clipc_model_create(cfg, seed, &m));
+    *px = malloc(sizeof(float) * n * 3 * cfg->image_resolution * cfg->image_resolution);
+    *ids = malloc(sizeof(int32_t) * n * cfg->context_length);
+    REQUIRE(*px && *ids);
+    bench_random_batch(cfg, n, data_seed, *px, *ids);
+    return m;
+}
+
 static void verbose(const char *what, double v) {
     if (getenv("CLIPC_TEST_VERBOSE")) printf("    %s: %.6f\n", what, v);
 }
@@ -112,13 +126,10 @@ TEST(bf16_golden_models_cosine) {
 TEST(bf16_random_small_model_cosine_and_retrieval) {
     if (!gemm_bf16_available()) SKIP("this CPU has no AVX512_BF16 (bf16 encodes in f32 here)");
     clipc_config cfg;
-    REQUIRE_OK(clipc_config_named("small", &cfg));
-    clipc_model *m;
-    REQUIRE_OK(clipc_model_create(&cfg, 7, &m));
+    float *px;
+    int32_t *ids;
+    clipc_model *m = random_model("small", 7, 32, 11, &cfg, &px, &ids);
     int n = 32, E = cfg.embed_dim;
-    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
-    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
-    bench_random_batch(&cfg, n, 11, px, ids);
     float *a, *b, *c, *d;
     double w = f32_vs_bf16(m, px, ids, n, &a, &b, &c, &d);
     verbose("small random weights, worst cosine", w);
@@ -155,13 +166,10 @@ static void grab(const char *msg, void *ud) { snprintf(ud, 200, "%s", msg); }
  * and keeps encoding in f32, bit for bit. */
 TEST(bf16_fallback_without_avx512_bf16) {
     clipc_config cfg;
-    REQUIRE_OK(clipc_config_named("tiny", &cfg));
-    clipc_model *m;
-    REQUIRE_OK(clipc_model_create(&cfg, 5, &m));
+    float *px;
+    int32_t *ids;
+    clipc_model *m = random_model("tiny", 5, 3, 2, &cfg, &px, &ids);
     int n = 3, E = cfg.embed_dim;
-    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
-    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
-    bench_random_batch(&cfg, n, 2, px, ids);
     float ref[3 * 128], got[3 * 128], tref[3 * 128], tgot[3 * 128];
     REQUIRE(E == 128);
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
@@ -193,13 +201,10 @@ TEST(bf16_fallback_without_avx512_bf16) {
  * making a model writable (training) drops its bf16 weights. */
 TEST(bf16_then_f32_bit_identical_and_training_resets) {
     clipc_config cfg;
-    REQUIRE_OK(clipc_config_named("tiny", &cfg));
-    clipc_model *m;
-    REQUIRE_OK(clipc_model_create(&cfg, 9, &m));
+    float *px;
+    int32_t *ids;
+    clipc_model *m = random_model("tiny", 9, 2, 4, &cfg, &px, &ids);
     int n = 2;
-    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
-    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
-    bench_random_batch(&cfg, n, 4, px, ids);
     float ref[2 * 128], got[2 * 128], bf[2 * 128];
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
     REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
@@ -227,14 +232,11 @@ TEST(bf16_fused_block_fallbacks) {
     CHECK(memcmp(buf, want, sizeof want) == 0);
     if (!gemm_bf16_available()) SKIP("this CPU has no AVX512_BF16");
     clipc_config cfg;
-    REQUIRE_OK(clipc_config_named("tiny", &cfg));
-    clipc_model *m;
-    REQUIRE_OK(clipc_model_create(&cfg, 11, &m));
+    float *px;
+    int32_t *ids;
+    clipc_model *m = random_model("tiny", 11, 3, 6, &cfg, &px, &ids);
     int n = 3, E = cfg.embed_dim;
     REQUIRE(E == 128);
-    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
-    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
-    bench_random_batch(&cfg, n, 6, px, ids);
     float ref[3 * 128], tref[3 * 128], got[3 * 128], tgot[3 * 128], bf[3 * 128];
     /* The reference: f32 on OpenBLAS, as training computes it and as the
      * fallback redoes a failed chunk (the f32 oneDNN context off). */
@@ -304,13 +306,10 @@ static void *encode_job(void *p) {
 
 TEST(bf16_two_threads_one_model) {
     clipc_config cfg;
-    REQUIRE_OK(clipc_config_named("tiny", &cfg));
-    clipc_model *m;
-    REQUIRE_OK(clipc_model_create(&cfg, 13, &m));
+    float *px;
+    int32_t *ids;
+    clipc_model *m = random_model("tiny", 13, 8, 8, &cfg, &px, &ids);
     int n = 8, E = cfg.embed_dim;
-    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
-    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
-    bench_random_batch(&cfg, n, 8, px, ids);
     float *ref = malloc(sizeof(float) * n * E), *o1 = malloc(sizeof(float) * n * E), *o2 = malloc(sizeof(float) * n * E);
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
     for (int bf = 0; bf < 2; bf++) {
