@@ -34,8 +34,7 @@ static int rec_field(csv_record *r) {
     return 0;
 }
 
-int csv_next(const char **pp, const char *end, char delim, csv_record *r, int *line,
-                    const char **bad) {
+int csv_next(const char **pp, const char *end, char delim, csv_record *r, int *line, const char **bad) {
     const char *p = *pp;
     r->len = 0;
     r->n = 0;

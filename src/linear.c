@@ -63,9 +63,10 @@ static void gemm_tn_acc(int M, int N, int K, const float *A, int lda, const floa
     }
 }
 
-/* The forward GEMMs go to bf16 only when the calling thread bound a bf16
- * model (inference opted in); see gemm_bf16.h.  There the bias is added
- * inside the GEMM. */
+/* The forward GEMMs go to oneDNN only when the calling thread bound an
+ * inference context (clipc_encode_*: bf16, or the f32 context); see
+ * gemm_bf16.h.  There the bias is added inside the GEMM.  Training binds
+ * none, so its GEMMs stay on OpenBLAS. */
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
     gemm_bf16_ops ops = {.bias = b};
     if (gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) return;

@@ -345,6 +345,10 @@ clipc_status clipc_model_save(const clipc_model *m, const char *path) {
 
 /* --------------------------------------------------------------- encode */
 
+/* The oneDNN context encoding binds: the model's bf16 twin, else the
+ * process-wide f32 one (NULL: OpenBLAS). */
+static const gemm_bf16 *encode_context(const clipc_model *m) { return m->bf16 ? m->bf16 : gemm_f32_context(); }
+
 /* Images or texts per forward: batch 64 at once keeps GEMMs tall for small
  * models; inference views are shared by all blocks, so memory stays modest. */
 #define ENCODE_CHUNK 64
@@ -400,7 +404,7 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     clipc_status s = vision_acts_alloc(&a, c, chunk, 0);
     if (s) return s;
     size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
-    const gemm_bf16 *g = m->bf16 ? m->bf16 : gemm_f32_context(), *prev = gemm_bf16_bind(g);
+    const gemm_bf16 *g = encode_context(m), *prev = gemm_bf16_bind(g);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
@@ -435,7 +439,7 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     text_acts a;
     clipc_status s = text_acts_alloc(&a, c, chunk, R, 0);
     if (s) return s;
-    const gemm_bf16 *g = m->bf16 ? m->bf16 : gemm_f32_context(), *prev = gemm_bf16_bind(g);
+    const gemm_bf16 *g = encode_context(m), *prev = gemm_bf16_bind(g);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
