@@ -5,17 +5,12 @@
  * projections are plain (IN, OUT) matrices used as x P.  Both are one GEMM
  * forward and two backward.
  *
- * Determinism: the forward and d(input) GEMMs give the same bits for any
- * thread count, but OpenBLAS's threaded weight-gradient GEMM (K = batch
- * rows, large) does not: with 480 rows, 1 and 2 threads differed in the
- * last bits.  So weight gradients are computed in blocks of output rows
- * fixed by the shape, each a single-threaded GEMM (OpenBLAS does not thread
- * inside an OpenMP region), spread over our threads: every element is then
- * computed by the same call whatever the thread count.
+ * Determinism: every product goes through gemm_f32 (gemm.h), whose bits do
+ * not depend on the thread count.
  */
-#include <cblas.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "gemm_bf16.h"
 #include "layers.h"
 
@@ -46,23 +41,6 @@ static void bias_backward(float *db, const float *dout, int N, int C) {
     }
 }
 
-/* C (M, N) += A^T B with A (K, M) lda, B (K, N) ldb, in at most 8 blocks of
- * rows of C (at least 64 rows each, a multiple of 16).  The split depends on
- * the shape only.  Each block re-packs B, so there are few: 8 keep 2-8
- * threads busy while the packing stays a few per cent of the FLOPs. */
-static void gemm_tn_acc(int M, int N, int K, const float *A, int lda, const float *B, int ldb, float *Cm, int ldc) {
-    int rows = (M + 7) / 8;
-    rows = (rows + 15) / 16 * 16;
-    if (rows < 64) rows = 64;
-    int nb = (M + rows - 1) / rows;
-#pragma omp parallel for schedule(static)
-    for (int blk = 0; blk < nb; blk++) {
-        int m0 = blk * rows, m = M - m0 < rows ? M - m0 : rows;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, m, N, K, 1.0f, A + m0, lda, B, ldb, 1.0f,
-                    Cm + (size_t)m0 * ldc, ldc);
-    }
-}
-
 /* The forward GEMMs go to oneDNN only when the calling thread bound an
  * inference context (clipc_encode_*: bf16, or the f32 context); see
  * gemm_bf16.h.  There the bias is added inside the GEMM.  Training binds
@@ -70,28 +48,26 @@ static void gemm_tn_acc(int M, int N, int K, const float *A, int lda, const floa
 void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
     gemm_bf16_ops ops = {.bias = b};
     if (gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
+    gemm_f32(0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
     if (b) add_bias(out, b, N, OUT);
 }
 
 void linear_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                      const float *w, int N, int IN, int OUT) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, IN, OUT, 1.0f, dout, OUT, w, IN, 0.0f,
-                    dinp, IN);
-    if (dw) gemm_tn_acc(OUT, IN, N, dout, OUT, inp, IN, dw, IN);
+        gemm_f32(0, 0, N, IN, OUT, 1.0f, dout, OUT, w, IN, 0.0f, dinp, IN);
+    if (dw) gemm_f32(1, 0, OUT, IN, N, 1.0f, dout, OUT, inp, IN, 1.0f, dw, IN);
     if (db) bias_backward(db, dout, N, OUT);
 }
 
 void matmul_forward(float *out, const float *inp, const float *p, int N, int IN, int OUT) {
     if (!gemm_bf16_run(out, inp, p, N, IN, OUT, 0, NULL))
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, OUT, IN, 1.0f, inp, IN, p, OUT, 0.0f, out, OUT);
+        gemm_f32(0, 0, N, OUT, IN, 1.0f, inp, IN, p, OUT, 0.0f, out, OUT);
 }
 
 void matmul_backward(float *dinp, float *dp, const float *dout, const float *inp, const float *p,
                      int N, int IN, int OUT) {
     if (dinp)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, IN, OUT, 1.0f, dout, OUT, p, OUT, 0.0f, dinp,
-                    IN);
-    if (dp) gemm_tn_acc(IN, OUT, N, inp, IN, dout, OUT, dp, OUT);
+        gemm_f32(0, 1, N, IN, OUT, 1.0f, dout, OUT, p, OUT, 0.0f, dinp, IN);
+    if (dp) gemm_f32(1, 0, IN, OUT, N, 1.0f, inp, IN, dout, OUT, 1.0f, dp, OUT);
 }

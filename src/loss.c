@@ -5,10 +5,10 @@
  * with s = logit_scale stored as a log (it gets a gradient too).
  * Normalisation is x / max(|x|, 1e-12) as F.normalize does.
  */
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
+#include "gemm.h"
 #include "layers.h"
 
 size_t clip_loss_cache_floats(int B, int E) { return 2 * (size_t)B * E + 2 * (size_t)B + 3 * (size_t)B * B; }
@@ -63,8 +63,7 @@ float clip_loss_forward(clip_loss_cache *c, const float *img, const float *txt, 
     normalize_rows(c->img_n, c->img_norm, img, B, E);
     normalize_rows(c->txt_n, c->txt_norm, txt, B, E);
     float scale = expf(logit_scale);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, B, E, scale, c->img_n, E, c->txt_n, E, 0.0f,
-                c->logits, B);
+    gemm_f32(0, 1, B, B, E, scale, c->img_n, E, c->txt_n, E, 0.0f, c->logits, B);
     double li = softmax_ce(c->probs_i, c->logits, B, 0);
     double lt = softmax_ce(c->probs_t, c->logits, B, 1);
     return (float)(0.5 * (li + lt) / B);
@@ -96,8 +95,8 @@ void clip_loss_backward(float *dimg, float *dtxt, float *dscale, const clip_loss
         }
     *dscale += (float)ds;
     /* d img_n = scale * dl txt_n ; d txt_n = scale * dl^T img_n, then through the normalisation. */
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, E, B, scale, dl, B, c->txt_n, E, 0.0f, dimg, E);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, B, E, B, scale, dl, B, c->img_n, E, 0.0f, dtxt, E);
+    gemm_f32(0, 0, B, E, B, scale, dl, B, c->txt_n, E, 0.0f, dimg, E);
+    gemm_f32(1, 0, B, E, B, scale, dl, B, c->img_n, E, 0.0f, dtxt, E);
     normalize_backward(dimg, dimg, c->img_n, c->img_norm, B, E);
     normalize_backward(dtxt, dtxt, c->txt_n, c->txt_norm, B, E);
 }

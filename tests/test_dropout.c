@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "clip.h"
 #include "harness.h"
@@ -151,4 +152,24 @@ TEST(training_step_same_bits_1_and_2_threads) {
     omp_set_num_threads(keep);
     free(g1); free(g2); free(c.px); free(c.ids);
     clipc_model_free(m);
+}
+
+/* The thread-count promise on every CPU kind this project runs on: the two
+ * determinism tests again under each of OpenBLAS's x86 kernel families
+ * (AVX2-only EPYC machines run Haswell or Zen, AVX-512 ones SkylakeX or
+ * newer), each in a child process of this binary since OpenBLAS reads
+ * OPENBLAS_CORETYPE once at start-up. */
+TEST(same_bits_1_and_2_threads_on_every_openblas_kernel) {
+    static const char *const cores[] = {"Haswell", "Zen", "SkylakeX", "Sandybridge"};
+    for (size_t i = 0; i < sizeof cores / sizeof cores[0]; i++) {
+        char cmd[256], *out = NULL;
+        snprintf(cmd, sizeof cmd,
+                 "OPENBLAS_CORETYPE=%s /proc/%d/exe training_step_same_bits_1_and_2_threads "
+                 "packed_text_same_bits_1_and_2_threads_with_dropout 2>&1",
+                 cores[i], (int)getpid());
+        int rc = run_capture(cmd, &out);
+        CHECKF(rc == 0 && out && strstr(out, "2 passed, 0 failed"), "OPENBLAS_CORETYPE=%s: rc %d\n%s", cores[i],
+               rc, out ? out : "");
+        free(out);
+    }
 }
