@@ -2,8 +2,9 @@
 # into build/.  `make test` runs the default test suite; `make asan` builds and runs
 # the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer).
 #
-# Every .c file in src/ is part of the library, every .c in cli/ part of the CLI and
-# every tests/test_*.c part of the test binary, so adding a file needs no edit here.
+# Every .c file in a folder of src/ is part of the library, every .c in cli/ part of
+# the CLI and every tests/test_*.c part of the test binary, so adding a file needs no
+# edit here.  Library headers are included by their path under src/ ("nn/block.h").
 
 CC      ?= cc
 BUILD   ?= build
@@ -21,7 +22,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC \
 LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
            $(shell pkg-config --libs $(PKGS)) -lsqlite3 -lm -lpthread -fopenmp
 
-LIB_SRC  := $(sort $(wildcard src/*.c))
+LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
@@ -72,10 +73,10 @@ asan:
 
 # libFuzzer target for the tokenizer (not built by default; needs clang 14 and
 # libclang-rt-14-dev).  Run: build-fuzz/fuzz_tokenizer -max_total_time=600 CORPUS_DIR
-FUZZ_SRC := tests/fuzz/fuzz_tokenizer.c src/tokenizer.c src/text_normalize.c src/html_entities.c \
-            src/utf8.c src/vocab_data.c src/error.c src/fileio.c
+FUZZ_SRC := tests/fuzz/fuzz_tokenizer.c src/text/tokenizer.c src/text/clean.c src/text/html_entities.c \
+            src/base/utf8.c src/text/vocab_data.c src/base/error.c src/base/fileio.c
 fuzz: build-fuzz/fuzz_tokenizer
-build-fuzz/fuzz_tokenizer: $(FUZZ_SRC) $(wildcard src/*.h) include/clipc.h data/bpe_simple_vocab_16e6.txt.gz
+build-fuzz/fuzz_tokenizer: $(FUZZ_SRC) $(wildcard src/*/*.h) include/clipc.h data/bpe_simple_vocab_16e6.txt.gz
 	@mkdir -p build-fuzz
 	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	    -Wall -Wextra -Werror -Iinclude -Isrc $(shell pkg-config --cflags libutf8proc zlib) \
@@ -92,9 +93,9 @@ FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined 
               -fno-sanitize-recover=all -Iinclude -Isrc $(shell pkg-config --cflags libcjson libutf8proc)
 .PHONY: fuzz-safetensors
 fuzz-safetensors: build-fuzz/fuzz_safetensors
-build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/safetensors.c src/error.c src/fileio.c src/safetensors.h src/util.h
+build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/formats/safetensors.c src/base/error.c src/base/fileio.c src/formats/safetensors.h
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/safetensors.c src/error.c src/fileio.c \
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/formats/safetensors.c src/base/error.c src/base/fileio.c \
 	    $(shell pkg-config --libs libcjson libutf8proc)
 
 # Shared library and installation: `make install PREFIX=/usr/local` puts
@@ -108,5 +109,5 @@ $(BUILD)/libclipc.so: $(LIB_OBJ)
 install: $(BUILD)/libclipc.so
 	@mkdir -p $(PREFIX)/lib/pkgconfig $(PREFIX)/include
 	cp $(BUILD)/libclipc.so $(PREFIX)/lib/
-	cp include/clipc.h $(PREFIX)/include/
+	cp include/clipc*.h $(PREFIX)/include/
 	printf 'prefix=%s\nlibdir=$${prefix}/lib\nincludedir=$${prefix}/include\n\nName: clipc\nDescription: CLIP in C\nVersion: 0.1\nLibs: -L$${libdir} -Wl,-rpath,$${libdir} -lclipc\nLibs.private: -lopenblas -ldnnl -lsqlite3 -lm\nCflags: -I$${includedir}\n' "$(abspath $(PREFIX))" > $(PREFIX)/lib/pkgconfig/clipc.pc

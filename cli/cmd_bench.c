@@ -5,7 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/bench.h"
+#include "clipc.h"
+#include "bench/bench.h"
 #include "cli.h"
 
 static void usage(FILE *f) {

@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/util.h"
+#include "clipc.h"
+#include "clipc_util.h"
 #include "cli.h"
 
 static void usage(FILE *f) {

@@ -15,8 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/safetensors.h"
-#include "../src/util.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/safetensors.h"
 #include "cli.h"
 
 static void usage(FILE *f) {

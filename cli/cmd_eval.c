@@ -15,9 +15,10 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-#include "../src/csv.h"
-#include "../src/utf8.h"
-#include "../src/util.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "base/csv.h"
+#include "base/utf8.h"
 #include "cli.h"
 
 static void usage(FILE *f) {
@@ -109,7 +110,7 @@ static clipc_status load_csv(const char *path, const char *root, labelled *L) {
         else strcpy(rootbuf, ".");
         root = rootbuf;
     }
-    const char *p = data + clipc_utf8_bom_len(data, len), *end = data + len, *bad;
+    const char *p = data + utf8_bom_len(data, len), *end = data + len, *bad;
     csv_record r = {0};
     int line = 1, got;
     while (!s && (got = csv_next(&p, end, ',', &r, &line, &bad)) != 0) {

@@ -8,7 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "../src/index.h"
+#include "clipc.h"
+#include "index/index.h"
 #include "cli.h"
 
 static volatile sig_atomic_t stop_flag;

@@ -12,9 +12,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../src/index.h"
-#include "../src/rng.h"
-#include "../src/util.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "base/rng.h"
+#include "formats/vecfile.h"
+#include "index/index.h"
 #include "cli.h"
 
 static void usage(FILE *f) {
@@ -39,8 +41,8 @@ static double median(double *x, int n) {
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
-static void random_unit(clipc_rng *r, float *q, int d) {
-    for (int j = 0; j < d; j++) q[j] = 2.0f * clipc_rng_float(r) - 1.0f; /* uniform: fast, and as good for timing */
+static void random_unit(rng_state *r, float *q, int d) {
+    for (int j = 0; j < d; j++) q[j] = 2.0f * rng_float(r) - 1.0f; /* uniform: fast, and as good for timing */
     clipc_l2_normalize(q, 1, d);
 }
 
@@ -53,8 +55,8 @@ static int bench_query(const char *vp) {
     float *all = malloc(sizeof(float) * (size_t)(v.n + 1)), *q = malloc(sizeof(float) * (size_t)v.dim), sc[10];
     int64_t rows[10];
     int got;
-    clipc_rng r;
-    clipc_rng_seed(&r, 42);
+    rng_state r;
+    rng_seed(&r, 42);
     random_unit(&r, q, v.dim);
     vecfile_topk(&v, q, 10, all, rows, sc, &got);
     printf("%.6f\n", clipc_now() - t0);
@@ -68,8 +70,8 @@ static int bench(const char *db, long n, int dim) {
     size_t len = strlen(db) + 5;
     char *vp = malloc(len);
     snprintf(vp, len, "%s.vec", db);
-    clipc_rng r;
-    clipc_rng_seed(&r, 1);
+    rng_state r;
+    rng_seed(&r, 1);
     float *data = malloc(sizeof(float) * (size_t)n * dim), *q = malloc(sizeof(float) * dim);
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)n);
     if (!data || !ids || !q) return cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));

@@ -11,8 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clipc.h"
+#include "clipc_util.h"
 #include "cli.h"
-#include "util.h"
 
 static const char *help =
     "usage: clipc tokenize [--vocab FILE] [--context-length N] [--truncate] [--decode]\n"

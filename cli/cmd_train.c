@@ -11,6 +11,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clipc.h"
+#include "train/schedule.h"
 #include "cli.h"
 
 enum { T_STR, T_INT, T_DBL, T_U64, T_FLAG };

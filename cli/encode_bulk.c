@@ -10,8 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/index.h"
-#include "../src/util.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "index/index.h"
 #include "cli.h"
 
 /* NPY v1.0: magic, version, header length, a Python dict padded with spaces

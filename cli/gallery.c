@@ -11,7 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../src/util.h"
+#include "clipc.h"
+#include "clipc_util.h"
 #include "cli.h"
 
 /* The center crop of an image file, size x size RGB; NULL (warning printed) on failure. */

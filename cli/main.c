@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clipc.h"
 #include "cli.h"
 
 /* libgomp spins ~300,000 iterations at every barrier before sleeping, and

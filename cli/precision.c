@@ -2,6 +2,7 @@
  * precision.c — the `--precision f32|bf16` option shared by the commands
  * that encode (encode, classify, eval, index, search).
  */
+#include "clipc.h"
 #include "cli.h"
 
 int cli_parse_precision(const char *cmd, const char *val, clipc_precision *out) {

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "../src/util.h"
+#include "clipc_util.h"
 #include "cli.h"
 
 void progress_init(progress *p, const char *what) {

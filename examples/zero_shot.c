@@ -10,6 +10,7 @@
 #include <clipc.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include "clipc.h"
 
 int main(int argc, char **argv) {
     if (argc < 4) {

@@ -47,6 +47,9 @@ void harness_fail(const char *file, int line, const char *fmt, ...) {
 
 void harness_abort_test(void) { longjmp(test_jmp, 1); }
 
+int harness_failures_in_test(void) { return cur_failed; }
+void harness_forgive_failures(int n) { cur_failed = n; }
+
 void harness_skip(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

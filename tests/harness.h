@@ -18,6 +18,10 @@ typedef void (*test_fn)(void);
 void harness_register(const char *name, const char *file, test_fn fn, int slow);
 void harness_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 _Noreturn void harness_abort_test(void);
+/* For tests of a checker: failures recorded so far in this test, and a way
+ * to take back the ones a deliberate violation produced. */
+int harness_failures_in_test(void);
+void harness_forgive_failures(int n);
 _Noreturn void harness_skip(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Path of `rel` inside the shared reference folder (../shared, or $CLIPC_SHARED),

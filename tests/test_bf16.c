@@ -12,11 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bench.h"
-#include "gemm_bf16.h"
+#include "clipc.h"
+#include "bench/bench.h"
+#include "formats/safetensors.h"
+#include "kernels/gemm_bf16.h"
+#include "model/model.h"
 #include "harness.h"
-#include "model.h"
-#include "safetensors.h"
 
 /* Worst cosine between rows of a and b (n rows of d). */
 static double worst_cosine(const float *a, const float *b, int n, int d) {

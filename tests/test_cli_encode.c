@@ -10,9 +10,10 @@
 #include <string.h>
 #include <sys/wait.h>
 
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/safetensors.h"
 #include "harness.h"
-#include "safetensors.h"
-#include "util.h"
 
 
 /* Appends a shell-quoted argument. */

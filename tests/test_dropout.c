@@ -13,10 +13,12 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "clip.h"
+#include "clipc.h"
+#include "model/model.h"
+#include "nn/clip.h"
+#include "nn/dropout.h"
+#include "nn/params.h"
 #include "harness.h"
-#include "layers.h"
-#include "model.h"
 
 TEST(dropout_keep_rate_and_scale) {
     size_t n = 1 << 20;
@@ -82,7 +84,7 @@ static float run_step(step_ctx *c, float p, uint64_t seed, float *grad) {
 }
 
 static void make_step(step_ctx *c, clipc_model **m) {
-    /* Wide enough that every elementwise pass crosses CLIPC_PAR_MIN and
+    /* Wide enough that every elementwise pass crosses PAR_MIN and
      * really runs on several threads; causal T = 40 > one row block. */
     clipc_config cfg = {32, 32, 1, 128, 8, 4, 48, 300, 128, 4, 2, CLIPC_ACT_QUICKGELU};
     int B = 8;

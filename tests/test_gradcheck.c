@@ -11,17 +11,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clip.h"
+#include "clipc.h"
+#include "model/model.h"
+#include "nn/activation.h"
+#include "nn/attention.h"
+#include "nn/clip.h"
+#include "nn/embedding.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/loss.h"
+#include "nn/params.h"
+#include "nn/seqs.h"
 #include "harness.h"
-#include "layers.h"
-#include "model.h"
 
-static uint64_t rng_state = 88172645463325252ull;
+static uint64_t xs_state = 88172645463325252ull;
 static float frand(void) { /* uniform in [-1, 1) */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return (float)((rng_state >> 40) / (double)(1ull << 24)) * 2.f - 1.f;
+    xs_state ^= xs_state << 13;
+    xs_state ^= xs_state >> 7;
+    xs_state ^= xs_state << 17;
+    return (float)((xs_state >> 40) / (double)(1ull << 24)) * 2.f - 1.f;
 }
 static float *randv(size_t n, float scale) {
     float *v = malloc(n * sizeof(float));

@@ -17,10 +17,11 @@
 #include <sys/stat.h>
 #include <zlib.h>
 
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/safetensors.h"
+#include "image/resize.h"
 #include "harness.h"
-#include "resize.h"
-#include "safetensors.h"
-#include "util.h"
 
 #define DATA_DIR "tests/data/images"
 
@@ -87,7 +88,7 @@ static void check_reference(const char *model, int n) {
         const st_tensor *rs = st_get(&f, key);
         if (rs) { /* the resize stage on its own */
             clipc_image r;
-            REQUIRE_OK(clipc_pil_resize(&img, (int)rs->shape[1], (int)rs->shape[0], &r));
+            REQUIRE_OK(pil_resize(&img, (int)rs->shape[1], (int)rs->shape[0], &r));
             bytes_differ(key, r.data, rs->data, rs->numel);
             clipc_image_free(&r);
         }
@@ -149,7 +150,7 @@ TEST(image_pillow_cases) {
         const st_tensor *rs = st_get(&f, key);
         if (rs) { /* one direction only, or up in one and down in the other */
             clipc_image r;
-            REQUIRE_OK(clipc_pil_resize(&img, (int)rs->shape[1], (int)rs->shape[0], &r));
+            REQUIRE_OK(pil_resize(&img, (int)rs->shape[1], (int)rs->shape[0], &r));
             bytes_differ(key, r.data, rs->data, rs->numel);
             clipc_image_free(&r);
             resized++;
@@ -213,7 +214,7 @@ TEST(image_resize_constant) {
     static const int sizes[][2] = {{3, 11}, {1, 1}, {30, 2}, {7, 9}, {2, 5}};
     for (int s = 0; s < 5; s++) {
         clipc_image r;
-        REQUIRE_OK(clipc_pil_resize(&img, sizes[s][0], sizes[s][1], &r));
+        REQUIRE_OK(pil_resize(&img, sizes[s][0], sizes[s][1], &r));
         for (int i = 0; i < r.width * r.height; i++)
             CHECKF(r.data[i * 4] == 77 && r.data[i * 4 + 1] == 78 && r.data[i * 4 + 2] == 79 &&
                        r.data[i * 4 + 3] == 255,

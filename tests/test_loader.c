@@ -1,7 +1,7 @@
 /*
  * test_loader.c — the training input pipeline: a tiny generated dataset
  * (JPEGs and PNGs, a missing image, a corrupt JPEG, an empty caption) run
- * through clipc_loader and compared with the pieces it is made of
+ * through data_loader and compared with the pieces it is made of
  * (sampler order, clipc_preprocess, clipc_tokenize_context), across worker
  * counts, resumes, augmentation, --fast-decode and the cache.
  */
@@ -14,14 +14,14 @@
 #include <jpeglib.h>
 #include <spng.h>
 
-#include "augment.h"
 #include "clipc.h"
+#include "clipc_util.h"
+#include "base/rng.h"
+#include "data/loader.h"
+#include "image/augment.h"
+#include "image/decode.h"
+#include "image/resize.h"
 #include "harness.h"
-#include "image_internal.h"
-#include "loader.h"
-#include "resize.h"
-#include "rng.h"
-#include "util.h"
 
 #define BS 4
 #define RES 32
@@ -30,13 +30,13 @@
 /* ------------------------------------------------------------ fixtures */
 
 static void pattern(uint8_t *px, int w, int h, int ch, int k) {
-    clipc_rng r;
-    clipc_rng_seed(&r, (uint64_t)k);
+    rng_state r;
+    rng_seed(&r, (uint64_t)k);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++)
             for (int c = 0; c < ch; c++) {
                 int v = (x * (3 + k) + y * (5 + c) + 40 * c + 17 * k) % 256;
-                v += (int)clipc_rng_below(&r, 24) - 12;
+                v += (int)rng_below(&r, 24) - 12;
                 px[((size_t)y * w + x) * ch + c] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
 }
@@ -178,8 +178,8 @@ static int is_bad(const clipc_dataset *ds, int img) {
     return !strcmp(p, "missing.jpg") || !strcmp(p, "corrupt.jpg");
 }
 
-static clipc_loader_opts base_opts(clipc_dataset *ds, clipc_tokenizer *tok, warnings *w) {
-    clipc_loader_opts o = {0};
+static loader_opts base_opts(clipc_dataset *ds, clipc_tokenizer *tok, warnings *w) {
+    loader_opts o = {0};
     o.ds = ds;
     o.tok = tok;
     o.batch_size = BS;
@@ -204,7 +204,7 @@ typedef struct {
     int32_t ids[BS * CTX];
 } saved_batch;
 
-static void save(saved_batch *s, const clipc_batch *b) {
+static void save(saved_batch *s, const loader_batch *b) {
     memset(s, 0, sizeof *s);
     s->n = b->n;
     s->epoch = b->epoch;
@@ -224,17 +224,17 @@ static int same(const saved_batch *a, const saved_batch *b) {
 }
 
 /* Runs n batches of a loader into out[]. */
-static void run(const clipc_loader_opts *o, int n, saved_batch *out) {
-    clipc_loader *l;
-    REQUIRE_OK(clipc_loader_create(o, &l));
-    clipc_batch b;
+static void run(const loader_opts *o, int n, saved_batch *out) {
+    data_loader *l;
+    REQUIRE_OK(loader_create(o, &l));
+    loader_batch b;
     for (int i = 0; i < n; i++) {
-        clipc_status s = clipc_loader_next(l, &b);
-        if (s) clipc_loader_free(l);
+        clipc_status s = loader_next(l, &b);
+        if (s) loader_free(l);
         REQUIRE_OK(s);
         save(&out[i], &b);
     }
-    clipc_loader_free(l);
+    loader_free(l);
 }
 
 /* --------------------------------------------------------------- tests */
@@ -244,10 +244,10 @@ TEST(loader_exact_batches_match_parts) {
     clipc_tokenizer *tok;
     REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
     warnings w = {0};
-    clipc_loader_opts o = base_opts(ds, tok, &w);
-    clipc_loader *l;
-    REQUIRE_OK(clipc_loader_create(&o, &l));
-    CHECK(clipc_loader_batches_per_epoch(l) == 3);
+    loader_opts o = base_opts(ds, tok, &w);
+    data_loader *l;
+    REQUIRE_OK(loader_create(&o, &l));
+    CHECK(loader_batches_per_epoch(l) == 3);
     clipc_sampler *sm;
     REQUIRE_OK(clipc_sampler_create(ds, BS, o.seed, 0, &sm));
     float *want = malloc(3 * RES * RES * sizeof(float));
@@ -263,8 +263,8 @@ TEST(loader_exact_batches_match_parts) {
         for (int k = 0; k < n; k++)
             if (!is_bad(ds, im[k])) im[m] = im[k], cp[m] = cp[k], m++;
         if (m == 0) continue; /* the loader skips an empty batch */
-        clipc_batch b;
-        REQUIRE_OK(clipc_loader_next(l, &b));
+        loader_batch b;
+        REQUIRE_OK(loader_next(l, &b));
         batches++;
         CHECK(b.epoch == ep);
         CHECK(b.index == idx);
@@ -288,7 +288,7 @@ TEST(loader_exact_batches_match_parts) {
         pairs += m;
     }
     CHECK(pairs == 2 * 10);
-    CHECK(clipc_loader_bad_images(l) == 4); /* missing + corrupt, two epochs */
+    CHECK(loader_bad_images(l) == 4); /* missing + corrupt, two epochs */
     /* one warning per kind, with the first path, and a total per epoch */
     CHECK(warned(&w, "loader: missing or unreadable image: ") == 1);
     CHECK(warned(&w, "missing.jpg: cannot open") == 1);
@@ -300,7 +300,7 @@ TEST(loader_exact_batches_match_parts) {
     (void)batches;
     free(want);
     clipc_sampler_free(sm);
-    clipc_loader_free(l);
+    loader_free(l);
     clipc_tokenizer_free(tok);
     clipc_dataset_free(ds);
 }
@@ -312,7 +312,7 @@ TEST(loader_same_for_any_worker_count) {
     enum { N = 7 };
     saved_batch *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
     for (int aug = 0; aug <= 1; aug++) {
-        clipc_loader_opts o = base_opts(ds, tok, NULL);
+        loader_opts o = base_opts(ds, tok, NULL);
         o.augment = aug;
         o.workers = 1;
         o.prefetch = 1;
@@ -332,17 +332,17 @@ TEST(loader_resume) {
     clipc_dataset *ds = make_dataset(test_tmpdir());
     clipc_tokenizer *tok;
     REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     o.augment = 1;
     enum { N = 8 };
     saved_batch *ref = malloc(N * sizeof *ref), *got = malloc(sizeof *got);
-    uint64_t st[N][CLIPC_LOADER_STATE_WORDS];
-    clipc_loader *l;
-    REQUIRE_OK(clipc_loader_create(&o, &l));
-    clipc_batch b;
+    uint64_t st[N][LOADER_STATE_WORDS];
+    data_loader *l;
+    REQUIRE_OK(loader_create(&o, &l));
+    loader_batch b;
     for (int i = 0; i < N; i++) {
-        clipc_loader_get_state(l, st[i]);
-        REQUIRE_OK(clipc_loader_next(l, &b));
+        loader_get_state(l, st[i]);
+        REQUIRE_OK(loader_next(l, &b));
         save(&ref[i], &b);
     }
     /* the run crosses an epoch boundary (3 sampler batches per epoch; a
@@ -351,41 +351,41 @@ TEST(loader_resume) {
     /* a fresh loader resumed at every position (mid-epoch and at each
      * epoch's first batch) continues identically */
     for (int i = 1; i < N; i++) {
-        clipc_loader *r;
+        data_loader *r;
         o.workers = 1 + i % 3;
-        REQUIRE_OK(clipc_loader_create(&o, &r));
-        REQUIRE_OK(clipc_loader_set_state(r, st[i]));
+        REQUIRE_OK(loader_create(&o, &r));
+        REQUIRE_OK(loader_set_state(r, st[i]));
         for (int j = i; j < N && j < i + 3; j++) {
-            REQUIRE_OK(clipc_loader_next(r, &b));
+            REQUIRE_OK(loader_next(r, &b));
             save(got, &b);
             CHECKF(same(got, &ref[j]), "resumed at %d: batch %d differs", i, j);
         }
-        uint64_t now[CLIPC_LOADER_STATE_WORDS];
-        clipc_loader_get_state(r, now);
+        uint64_t now[LOADER_STATE_WORDS];
+        loader_get_state(r, now);
         if (i + 3 < N) CHECK(!memcmp(now, st[i + 3], sizeof now));
-        clipc_loader_free(r);
+        loader_free(r);
     }
     /* rewinding the loader that ran ahead (batches prefetched) */
-    REQUIRE_OK(clipc_loader_set_state(l, st[2]));
-    REQUIRE_OK(clipc_loader_next(l, &b));
+    REQUIRE_OK(loader_set_state(l, st[2]));
+    REQUIRE_OK(loader_next(l, &b));
     save(got, &b);
     CHECK(same(got, &ref[2]));
     /* a state from another seed is refused and changes nothing */
-    clipc_loader_opts o2 = o;
+    loader_opts o2 = o;
     o2.seed = 99;
-    clipc_loader *other;
-    REQUIRE_OK(clipc_loader_create(&o2, &other));
-    uint64_t foreign[CLIPC_LOADER_STATE_WORDS];
-    clipc_loader_get_state(other, foreign);
-    clipc_loader_free(other);
-    CHECK(clipc_loader_set_state(l, foreign) == CLIPC_ERR_INVALID);
+    data_loader *other;
+    REQUIRE_OK(loader_create(&o2, &other));
+    uint64_t foreign[LOADER_STATE_WORDS];
+    loader_get_state(other, foreign);
+    loader_free(other);
+    CHECK(loader_set_state(l, foreign) == CLIPC_ERR_INVALID);
     CHECK(strstr(clipc_last_error(), "loader state: saved with seed 99, loader has 7") != NULL);
-    uint64_t junk[CLIPC_LOADER_STATE_WORDS] = {1, 2, 3};
-    CHECK(clipc_loader_set_state(l, junk) == CLIPC_ERR_FORMAT);
-    REQUIRE_OK(clipc_loader_next(l, &b));
+    uint64_t junk[LOADER_STATE_WORDS] = {1, 2, 3};
+    CHECK(loader_set_state(l, junk) == CLIPC_ERR_FORMAT);
+    REQUIRE_OK(loader_next(l, &b));
     save(got, &b);
     CHECK(same(got, &ref[3]));
-    clipc_loader_free(l);
+    loader_free(l);
     free(ref);
     free(got);
     clipc_tokenizer_free(tok);
@@ -399,7 +399,7 @@ TEST(loader_augment_deterministic_and_different) {
     enum { N = 6 };
     saved_batch *ex = malloc(N * sizeof *ex), *a1 = malloc(N * sizeof *a1),
                 *a2 = malloc(N * sizeof *a2);
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     run(&o, N, ex);
     o.augment = 1;
     run(&o, N, a1);
@@ -440,13 +440,13 @@ TEST(loader_augment_deterministic_and_different) {
 
 TEST(augment_crop_params) {
     /* torchvision RandomResizedCrop.get_params invariants */
-    clipc_rng r;
-    clipc_rng_seed(&r, 1);
+    rng_state r;
+    rng_seed(&r, 1);
     int flips = 0;
     for (int t = 0; t < 2000; t++) {
         int w = 20 + t % 300, h = 20 + (t * 7) % 250;
-        clipc_aug_params p;
-        clipc_aug_sample(w, h, 0.5, 1.0, &r, &p);
+        aug_params p;
+        aug_sample(w, h, 0.5, 1.0, &r, &p);
         REQUIRE(p.x >= 0 && p.y >= 0 && p.w >= 1 && p.h >= 1 && p.x + p.w <= w && p.y + p.h <= h);
         double area = (double)p.w * p.h / ((double)w * h), ratio = (double)p.w / p.h;
         /* rounding w and h moves area and ratio a little for small crops */
@@ -461,29 +461,29 @@ TEST(augment_crop_params) {
     CHECK(flips > 900 && flips < 1100);
     /* a 1x100 strip fits no crop: torchvision's fallback, the central crop
      * at the nearest allowed ratio: w = 1, h = round(1 / (3/4)) = 1 */
-    clipc_aug_params p;
-    clipc_aug_sample(1, 100, 0.5, 1.0, &r, &p);
+    aug_params p;
+    aug_sample(1, 100, 0.5, 1.0, &r, &p);
     CHECK(p.w == 1 && p.h == 1 && p.x == 0 && p.y == 49);
-    clipc_aug_sample(400, 100, 0.5, 1.0, &r, &p);
+    aug_sample(400, 100, 0.5, 1.0, &r, &p);
     CHECK(p.w == 133 && p.h == 100 && p.x == 133 && p.y == 0);
     /* the augmented crop is Pillow's resize of the crop (mirrored when
-     * flipped): check one image against clipc_pil_resize directly */
+     * flipped): check one image against pil_resize directly */
     clipc_image img = {.width = 57, .height = 43, .channels = 3};
     img.data = malloc(57 * 43 * 3);
     pattern(img.data, 57, 43, 3, 3);
     uint64_t seed = 12345;
-    clipc_rng_seed(&r, seed);
-    clipc_aug_sample(57, 43, 0.5, 1.0, &r, &p);
+    rng_seed(&r, seed);
+    aug_sample(57, 43, 0.5, 1.0, &r, &p);
     float *px = malloc(3 * 24 * 24 * sizeof(float));
     uint8_t rgb[24 * 24 * 3];
-    REQUIRE_OK(clipc_augment(&img, 24, seed, px, rgb));
+    REQUIRE_OK(augment_image(&img, 24, seed, px, rgb));
     clipc_image crop = {.width = p.w, .height = p.h, .channels = 3};
     crop.data = malloc((size_t)p.w * p.h * 3);
     for (int y = 0; y < p.h; y++)
         memcpy(crop.data + (size_t)y * p.w * 3, img.data + ((size_t)(p.y + y) * 57 + p.x) * 3,
                (size_t)p.w * 3);
     clipc_image rs;
-    REQUIRE_OK(clipc_pil_resize(&crop, 24, 24, &rs));
+    REQUIRE_OK(pil_resize(&crop, 24, 24, &rs));
     int bad = 0;
     for (int y = 0; y < 24; y++)
         for (int x = 0; x < 24; x++)
@@ -491,7 +491,7 @@ TEST(augment_crop_params) {
                 bad += rgb[(y * 24 + x) * 3 + c] != rs.data[(y * 24 + (p.flip ? 23 - x : x)) * 3 + c];
     CHECK(bad == 0);
     float *norm = malloc(3 * 24 * 24 * sizeof(float));
-    clipc_normalize_u8(rgb, 24, norm);
+    normalize_u8(rgb, 24, norm);
     CHECK(!memcmp(norm, px, 3 * 24 * 24 * sizeof(float)));
     free(norm);
     clipc_image_free(&rs);
@@ -507,14 +507,14 @@ TEST(loader_fast_decode_large_jpeg) {
     write_jpeg(path, 1600, 1200, 5);
     clipc_image full, small;
     REQUIRE_OK(clipc_image_load(path, &full));
-    REQUIRE_OK(clipc_image_load_scaled(path, 224, &small));
+    REQUIRE_OK(image_load_scaled(path, 224, &small));
     CHECK(full.width == 1600 && full.height == 1200);
     CHECK(small.width == 400 && small.height == 300); /* 1/4: 300 >= 224, 1/8 would give 150 */
     clipc_image_free(&small);
-    REQUIRE_OK(clipc_image_load_scaled(path, 100, &small));
+    REQUIRE_OK(image_load_scaled(path, 100, &small));
     CHECK(small.width == 200 && small.height == 150);
     clipc_image_free(&small);
-    REQUIRE_OK(clipc_image_load_scaled(path, 700, &small));
+    REQUIRE_OK(image_load_scaled(path, 700, &small));
     CHECK(small.width == 1600 && small.height == 1200); /* 1/2 would give 600 < 700 */
     CHECK(!memcmp(small.data, full.data, (size_t)1600 * 1200 * 3));
     clipc_image_free(&small);
@@ -526,7 +526,7 @@ TEST(loader_fast_decode_large_jpeg) {
     REQUIRE_OK(clipc_dataset_load(path, NULL, &ds));
     clipc_tokenizer *tok;
     REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     o.batch_size = 1;
     o.image_size = 64;
     float *want = malloc(3 * 64 * 64 * sizeof(float)), *got = malloc(3 * 64 * 64 * sizeof(float));
@@ -534,13 +534,13 @@ TEST(loader_fast_decode_large_jpeg) {
     clipc_image_free(&full);
     for (int fast = 0; fast <= 1; fast++) {
         o.fast_decode = fast;
-        clipc_loader *l;
-        REQUIRE_OK(clipc_loader_create(&o, &l));
-        clipc_batch b;
-        REQUIRE_OK(clipc_loader_next(l, &b));
+        data_loader *l;
+        REQUIRE_OK(loader_create(&o, &l));
+        loader_batch b;
+        REQUIRE_OK(loader_next(l, &b));
         REQUIRE(b.n == 1);
         memcpy(got, b.pixels, 3 * 64 * 64 * sizeof(float));
-        clipc_loader_free(l);
+        loader_free(l);
         double sum = 0, mx = 0;
         for (int i = 0; i < 3 * 64 * 64; i++) {
             double d = fabs((double)got[i] - want[i]);
@@ -568,7 +568,7 @@ TEST(loader_cache_round_trip) {
     enum { N = 7 };
     saved_batch *ref = malloc(N * sizeof *ref), *c1 = malloc(N * sizeof *c1),
                 *c2 = malloc(N * sizeof *c2);
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     run(&o, N, ref);
     char cache[600];
     snprintf(cache, sizeof cache, "%s/train.cache", dir);
@@ -601,15 +601,15 @@ TEST(loader_cache_round_trip) {
     clipc_dataset_free(ds);
 }
 
-static void expect_create_error(const clipc_loader_opts *o, clipc_status code, const char *needle) {
-    clipc_loader *l = NULL;
-    clipc_status s = clipc_loader_create(o, &l);
+static void expect_create_error(const loader_opts *o, clipc_status code, const char *needle) {
+    data_loader *l = NULL;
+    clipc_status s = loader_create(o, &l);
     CHECKF(s == code, "expected %s, got %s (%s)", clipc_status_name(code), clipc_status_name(s),
            clipc_last_error());
     CHECKF(strstr(clipc_last_error(), needle) != NULL, "error '%s' lacks '%s'", clipc_last_error(),
            needle);
     CHECK(l == NULL);
-    clipc_loader_free(l);
+    loader_free(l);
 }
 
 TEST(loader_cache_rejects_bad_files) {
@@ -619,11 +619,11 @@ TEST(loader_cache_rejects_bad_files) {
     REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
     char cache[600];
     snprintf(cache, sizeof cache, "%s/c.cache", dir);
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     o.cache_path = cache;
-    clipc_loader *l;
-    REQUIRE_OK(clipc_loader_create(&o, &l));
-    clipc_loader_free(l);
+    data_loader *l;
+    REQUIRE_OK(loader_create(&o, &l));
+    loader_free(l);
     char *good;
     size_t len;
     REQUIRE_OK(clipc_read_file(cache, &good, &len));
@@ -655,8 +655,8 @@ TEST(loader_cache_rejects_bad_files) {
     o.augment = 1;
     expect_create_error(&o, CLIPC_ERR_INVALID, "augmentation cannot use");
     o.augment = 0;
-    REQUIRE_OK(clipc_loader_create(&o, &l)); /* the good file still opens */
-    clipc_loader_free(l);
+    REQUIRE_OK(loader_create(&o, &l)); /* the good file still opens */
+    loader_free(l);
 
     free(good);
     free(bad);
@@ -668,26 +668,26 @@ TEST(loader_free_mid_epoch_and_bad_options) {
     clipc_dataset *ds = make_dataset(test_tmpdir());
     clipc_tokenizer *tok;
     REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     o.workers = 3;
     o.prefetch = 5;
     o.augment = 1;
     for (int calls = 0; calls < 4; calls++) {
-        clipc_loader *l;
-        REQUIRE_OK(clipc_loader_create(&o, &l));
-        clipc_batch b;
-        for (int i = 0; i < calls; i++) REQUIRE_OK(clipc_loader_next(l, &b));
-        clipc_loader_free(l); /* with work in flight */
+        data_loader *l;
+        REQUIRE_OK(loader_create(&o, &l));
+        loader_batch b;
+        for (int i = 0; i < calls; i++) REQUIRE_OK(loader_next(l, &b));
+        loader_free(l); /* with work in flight */
     }
-    clipc_loader_free(NULL);
+    loader_free(NULL);
     /* 0 workers / prefetch mean the defaults (1 and 2) */
     o.workers = o.prefetch = 0;
-    clipc_loader *l;
-    REQUIRE_OK(clipc_loader_create(&o, &l));
-    clipc_batch b;
-    for (int i = 0; i < 5; i++) REQUIRE_OK(clipc_loader_next(l, &b));
+    data_loader *l;
+    REQUIRE_OK(loader_create(&o, &l));
+    loader_batch b;
+    for (int i = 0; i < 5; i++) REQUIRE_OK(loader_next(l, &b));
     CHECK(b.n >= 1 && b.n <= BS);
-    clipc_loader_free(l);
+    loader_free(l);
     o.batch_size = 0;
     expect_create_error(&o, CLIPC_ERR_INVALID, "loader: bad options (batch size 0");
     o.batch_size = BS;
@@ -708,15 +708,15 @@ TEST(loader_all_images_bad) {
     REQUIRE_OK(clipc_dataset_load(path, NULL, &ds));
     clipc_tokenizer *tok;
     REQUIRE_OK(clipc_tokenizer_load(NULL, &tok));
-    clipc_loader_opts o = base_opts(ds, tok, NULL);
+    loader_opts o = base_opts(ds, tok, NULL);
     o.batch_size = 2;
-    clipc_loader *l;
-    REQUIRE_OK(clipc_loader_create(&o, &l));
-    clipc_batch b;
-    CHECK(clipc_loader_next(l, &b) == CLIPC_ERR_FORMAT);
+    data_loader *l;
+    REQUIRE_OK(loader_create(&o, &l));
+    loader_batch b;
+    CHECK(loader_next(l, &b) == CLIPC_ERR_FORMAT);
     CHECK(strstr(clipc_last_error(), "loader: no readable image in a whole epoch") != NULL);
-    CHECK(clipc_loader_bad_images(l) >= 3);
-    clipc_loader_free(l);
+    CHECK(loader_bad_images(l) >= 3);
+    loader_free(l);
     clipc_tokenizer_free(tok);
     clipc_dataset_free(ds);
 }
@@ -758,7 +758,7 @@ static void throughput(int ni, int w, int h) {
         {"augment+fast", 2, 1, 1, 0}, {"cache (build)", 2, 0, 0, 1}, {"cache (mapped)", 1, 0, 0, 1},
         {"cache (mapped)", 2, 0, 0, 1}};
     for (size_t c = 0; c < sizeof cfg / sizeof cfg[0]; c++) {
-        clipc_loader_opts o = base_opts(ds, tok, NULL);
+        loader_opts o = base_opts(ds, tok, NULL);
         o.batch_size = ni / 4;
         o.image_size = 224;
         o.context_length = 77;
@@ -767,21 +767,21 @@ static void throughput(int ni, int w, int h) {
         o.augment = cfg[c].aug;
         o.cache_path = cfg[c].cache ? cache : NULL;
         double t0 = clipc_now();
-        clipc_loader *l;
-        REQUIRE_OK(clipc_loader_create(&o, &l));
-        clipc_batch b;
+        data_loader *l;
+        REQUIRE_OK(loader_create(&o, &l));
+        loader_batch b;
         int n1 = 0, n2 = 0;
         for (int i = 0; i < 4; i++) {
-            REQUIRE_OK(clipc_loader_next(l, &b));
+            REQUIRE_OK(loader_next(l, &b));
             n1 += b.n;
         }
         double t1 = clipc_now(), c1 = cpu_seconds();
         for (int i = 0; i < 4; i++) {
-            REQUIRE_OK(clipc_loader_next(l, &b));
+            REQUIRE_OK(loader_next(l, &b));
             n2 += b.n;
         }
         double t2 = clipc_now(), c2 = cpu_seconds();
-        clipc_loader_free(l);
+        loader_free(l);
         printf("    %-15s workers %d: epoch 1 (with create) %6.0f images/s, epoch 2 %6.0f images/s "
                "(%.2f CPU ms/image)\n", cfg[c].name, cfg[c].workers, n1 / (t1 - t0), n2 / (t2 - t1),
                1e3 * (c2 - c1) / n2);

@@ -7,9 +7,9 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "clipc_util.h"
+#include "base/rng.h"
 #include "harness.h"
-#include "rng.h"
-#include "util.h"
 
 TEST(metrics_4x4_hand_computed) {
     /* Text t belongs to image t.
@@ -150,9 +150,9 @@ TEST(metrics_match_sort_reference) {
     enum { NI = 40, NT = 200 };
     static float sim[NI * NT];
     int ti[NT], ri[NI], rt[NT];
-    clipc_rng r;
-    clipc_rng_seed(&r, 11);
-    for (int i = 0; i < NI * NT; i++) sim[i] = (float)clipc_rng_double(&r);
+    rng_state r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < NI * NT; i++) sim[i] = (float)rng_double(&r);
     for (int t = 0; t < NT; t++) ti[t] = t / 5;
     clipc_retrieval_metrics m;
     REQUIRE_OK(clipc_retrieval_eval(sim, NI, NT, ti, NULL, 0, &m, ri, rt));
@@ -181,9 +181,9 @@ TEST(metrics_speed_1k_x_5k) {
     float *sim = malloc(sizeof(float) * (size_t)NI * NT);
     int *ti = malloc(sizeof(int) * NT);
     REQUIRE(sim && ti);
-    clipc_rng r;
-    clipc_rng_seed(&r, 3);
-    for (size_t i = 0; i < (size_t)NI * NT; i++) sim[i] = clipc_rng_float(&r);
+    rng_state r;
+    rng_seed(&r, 3);
+    for (size_t i = 0; i < (size_t)NI * NT; i++) sim[i] = rng_float(&r);
     for (int t = 0; t < NT; t++) {
         ti[t] = t / 5;
         sim[(size_t)ti[t] * NT + t] += 0.5f; /* make retrieval mostly right */

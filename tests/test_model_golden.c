@@ -10,10 +10,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clip.h"
+#include "clipc.h"
+#include "formats/safetensors.h"
+#include "model/model.h"
+#include "nn/clip.h"
+#include "nn/layernorm.h"
+#include "nn/params.h"
+#include "nn/text_tower.h"
+#include "nn/vision_tower.h"
 #include "harness.h"
-#include "model.h"
-#include "util.h"
 
 typedef struct {
     clipc_model *m;

@@ -8,9 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/safetensors.h"
+#include "model/model.h"
+#include "nn/params.h"
 #include "harness.h"
-#include "model.h"
-#include "util.h"
 
 static int n_warn;
 static char last_warn[512];

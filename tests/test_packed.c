@@ -20,9 +20,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "clip.h"
+#include "clipc.h"
+#include "model/model.h"
+#include "nn/clip.h"
+#include "nn/params.h"
 #include "harness.h"
-#include "model.h"
 
 #define CTX 48
 static const int lens[] = {45, 1, 2, 33, 7, 40, 12};

@@ -10,9 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/safetensors.h"
 #include "harness.h"
-#include "safetensors.h"
-#include "util.h"
 
 #define VIT_WEIGHTS "reference/openai_clip/vit_tiny/weights.safetensors"
 

@@ -9,45 +9,45 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "base/rng.h"
 #include "harness.h"
-#include "rng.h"
 
 /* ------------------------------------------------------------------ rng */
 
 TEST(rng_reference_values) {
     /* splitmix64 from 0: first output is the widely published 0xe220a8397b1dcdaf. */
     uint64_t x = 0;
-    CHECK(clipc_splitmix64(&x) == 0xe220a8397b1dcdafULL);
+    CHECK(splitmix64(&x) == 0xe220a8397b1dcdafULL);
     /* xoshiro256** from state {1,2,3,4}: reference C code's first outputs. */
-    clipc_rng r = {{1, 2, 3, 4}};
-    CHECK(clipc_rng_u64(&r) == 11520ULL);
-    CHECK(clipc_rng_u64(&r) == 0ULL);
-    CHECK(clipc_rng_u64(&r) == 1509978240ULL);
-    CHECK(clipc_rng_u64(&r) == 1215971899390074240ULL);
+    rng_state r = {{1, 2, 3, 4}};
+    CHECK(rng_u64(&r) == 11520ULL);
+    CHECK(rng_u64(&r) == 0ULL);
+    CHECK(rng_u64(&r) == 1509978240ULL);
+    CHECK(rng_u64(&r) == 1215971899390074240ULL);
     /* seed 42 through splitmix64 (values from an independent Python model). */
-    clipc_rng_seed(&r, 42);
-    CHECK(clipc_rng_u64(&r) == 0x15780b2e0c2ec716ULL);
-    CHECK(clipc_rng_u64(&r) == 0x6104d9866d113a7eULL);
-    CHECK(clipc_rng_u64(&r) == 0xae17533239e499a1ULL);
-    CHECK(clipc_rng_u64(&r) == 0xecb8ad4703b360a1ULL);
+    rng_seed(&r, 42);
+    CHECK(rng_u64(&r) == 0x15780b2e0c2ec716ULL);
+    CHECK(rng_u64(&r) == 0x6104d9866d113a7eULL);
+    CHECK(rng_u64(&r) == 0xae17533239e499a1ULL);
+    CHECK(rng_u64(&r) == 0xecb8ad4703b360a1ULL);
 }
 
 TEST(rng_distributions) {
-    clipc_rng r;
-    clipc_rng_seed(&r, 7);
+    rng_state r;
+    rng_seed(&r, 7);
     int hist[10] = {0};
     double sum = 0, sum2 = 0, fsum = 0;
     const int N = 200000;
     for (int i = 0; i < N; i++) {
-        uint64_t b = clipc_rng_below(&r, 10);
+        uint64_t b = rng_below(&r, 10);
         REQUIRE(b < 10);
         hist[b]++;
-        float f = clipc_rng_float(&r);
+        float f = rng_float(&r);
         REQUIRE(f >= 0.0f && f < 1.0f);
         fsum += f;
-        double d = clipc_rng_double(&r);
+        double d = rng_double(&r);
         REQUIRE(d >= 0.0 && d < 1.0);
-        double g = clipc_rng_normal(&r);
+        double g = rng_normal(&r);
         REQUIRE(isfinite(g));
         sum += g;
         sum2 += g * g;
@@ -56,22 +56,22 @@ TEST(rng_distributions) {
     CHECK_NEAR(fsum / N, 0.5, 0.005);
     CHECK_NEAR(sum / N, 0.0, 0.01);
     CHECK_NEAR(sum2 / N, 1.0, 0.02);
-    CHECK(clipc_rng_below(&r, 1) == 0);
+    CHECK(rng_below(&r, 1) == 0);
     /* shuffles are permutations, and all 6 orders of 3 items occur */
     int seen[6] = {0};
     for (int t = 0; t < 600; t++) {
         int a[3] = {0, 1, 2};
-        clipc_rng_shuffle_int(&r, a, 3);
+        rng_shuffle_int(&r, a, 3);
         CHECK(a[0] + a[1] + a[2] == 3 && a[0] != a[1] && a[1] != a[2] && a[0] != a[2]);
         seen[a[0] * 2 + (a[1] > a[2])]++;
     }
     for (int i = 0; i < 6; i++) CHECKF(seen[i] > 60, "order %d seen %d times", i, seen[i]);
     double v[5] = {0, 1, 2, 3, 4};
-    clipc_rng_shuffle(&r, v, 5, sizeof v[0]);
+    rng_shuffle(&r, v, 5, sizeof v[0]);
     CHECK(v[0] + v[1] + v[2] + v[3] + v[4] == 10);
     /* different streams from one seed differ */
-    CHECK(clipc_rng_derive(1, 0) != clipc_rng_derive(1, 1));
-    CHECK(clipc_rng_derive(1, 0) != clipc_rng_derive(2, 0));
+    CHECK(rng_derive(1, 0) != rng_derive(1, 1));
+    CHECK(rng_derive(1, 0) != rng_derive(2, 0));
 }
 
 /* -------------------------------------------------------------- sampler */

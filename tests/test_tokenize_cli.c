@@ -9,9 +9,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "clipc.h"
+#include "clipc_util.h"
 #include "harness.h"
-#include "util.h"
 
 /* Runs `clipc tokenize ARGS < input`; returns the exit status, output in *out. */
 static int run_tokenize(const char *args, const char *input, char **out) {

@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "clipc_util.h"
 #include "harness.h"
-#include "util.h"
 
 static clipc_tokenizer *tok_embedded(void) {
     static clipc_tokenizer *t; /* loaded once for the whole run; freed at exit */

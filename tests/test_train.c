@@ -8,11 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clipc.h"
+#include "clipc_util.h"
+#include "base/rng.h"
+#include "formats/safetensors.h"
+#include "model/model.h"
+#include "nn/params.h"
+#include "train/checkpoint.h"
+#include "train/optim.h"
+#include "train/schedule.h"
+#include "train/train.h"
 #include "harness.h"
-#include "model.h"
-#include "schedule.h"
-#include "train.h"
-#include "util.h"
 
 /* ---------------------------------------------------- PyTorch reference */
 
@@ -137,8 +143,6 @@ TEST(train_step_matches_pytorch_adamw_lr5e4) {
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "checkpoint.h"
-#include "rng.h"
 
 static const char *colour_names[4] = {"red", "green", "blue", "yellow"};
 static const unsigned char colour_rgb[4][3] = {{220, 30, 30}, {30, 200, 40}, {40, 60, 230}, {230, 220, 30}};
@@ -165,10 +169,10 @@ static void write_png(const char *path, const unsigned char *rgb, int w, int h) 
 
 /* One image: grey noisy background, a shape of a colour at a random place
  * and size.  40x40 so preprocessing resizes to the model's 32. */
-static void draw_shape(clipc_rng *r, int colour, int shape, unsigned char *rgb, int S) {
-    for (int i = 0; i < S * S * 3; i++) rgb[i] = (unsigned char)(100 + clipc_rng_below(r, 40));
-    int rad = 8 + (int)clipc_rng_below(r, 6);
-    int cx = rad + (int)clipc_rng_below(r, (uint64_t)(S - 2 * rad)), cy = rad + (int)clipc_rng_below(r, (uint64_t)(S - 2 * rad));
+static void draw_shape(rng_state *r, int colour, int shape, unsigned char *rgb, int S) {
+    for (int i = 0; i < S * S * 3; i++) rgb[i] = (unsigned char)(100 + rng_below(r, 40));
+    int rad = 8 + (int)rng_below(r, 6);
+    int cx = rad + (int)rng_below(r, (uint64_t)(S - 2 * rad)), cy = rad + (int)rng_below(r, (uint64_t)(S - 2 * rad));
     for (int y = 0; y < S; y++)
         for (int x = 0; x < S; x++) {
             int dx = x - cx, dy = y - cy, in;
@@ -185,8 +189,8 @@ static void draw_shape(clipc_rng *r, int colour, int shape, unsigned char *rgb, 
  * (the validation captions stay right).  Extra: bad-data rows. */
 static void make_shapes(const char *dir, int n_train, int n_val, int shuffle, int bad_rows) {
     char path[1024];
-    clipc_rng r;
-    clipc_rng_seed(&r, 777);
+    rng_state r;
+    rng_seed(&r, 777);
     enum { S = 40 };
     unsigned char rgb[S * S * 3];
     snprintf(path, sizeof path, "%s/shapes.json", dir);
@@ -195,12 +199,12 @@ static void make_shapes(const char *dir, int n_train, int n_val, int shuffle, in
     fprintf(js, "{\"dataset\": \"shapes\", \"images\": [\n");
     int n = n_train + n_val;
     for (int i = 0; i < n; i++) {
-        int cls = (int)clipc_rng_below(&r, 12), colour = cls % 4, shape = cls / 4;
+        int cls = (int)rng_below(&r, 12), colour = cls % 4, shape = cls / 4;
         draw_shape(&r, colour, shape, rgb, S);
         snprintf(path, sizeof path, "%s/img%03d.png", dir, i);
         write_png(path, rgb, S, S);
         int ccls = cls;
-        if (shuffle && i < n_train) ccls = (int)clipc_rng_below(&r, 12);
+        if (shuffle && i < n_train) ccls = (int)rng_below(&r, 12);
         fprintf(js,
                 "%s{\"filename\": \"img%03d.png\", \"imgid\": %d, \"split\": \"%s\", \"sentences\": "
                 "[{\"raw\": \"a %s %s\"}, {\"raw\": \"a photo of a %s %s\"}]}\n",

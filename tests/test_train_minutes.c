@@ -13,10 +13,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "augment.h"
 #include "clipc.h"
+#include "clipc_util.h"
+#include "image/augment.h"
 #include "harness.h"
-#include "util.h"
 
 typedef struct {
     int steps;
@@ -118,15 +118,15 @@ TEST(augment_crop_without_flip_and_shift) {
     clipc_image img = {.width = W, .height = W, .channels = 3, .data = src};
     float px[3 * S * S], px2[3 * S * S];
     uint8_t a[S * S * 3], b[S * S * 3], c[S * S * 3];
-    /* Mode 1 with shift 0 is clipc_augment, bit for bit. */
+    /* Mode 1 with shift 0 is augment_image, bit for bit. */
     for (uint64_t seed = 1; seed <= 8; seed++) {
-        REQUIRE_OK(clipc_augment(&img, S, seed, px, a));
-        REQUIRE_OK(clipc_augment_ex(&img, S, 1, 0, seed, px2, b));
+        REQUIRE_OK(augment_image(&img, S, seed, px, a));
+        REQUIRE_OK(augment_image_ex(&img, S, 1, 0, seed, px2, b));
         CHECK(memcmp(a, b, sizeof a) == 0 && memcmp(px, px2, sizeof px) == 0);
     }
     /* Mode 2 never mirrors: the red ramp keeps rising left to right. */
     for (uint64_t seed = 1; seed <= 32; seed++) {
-        REQUIRE_OK(clipc_augment_ex(&img, S, 2, 0, seed, px, a));
+        REQUIRE_OK(augment_image_ex(&img, S, 2, 0, seed, px, a));
         CHECKF(a[0] <= a[(S - 1) * 3], "seed %llu: mirrored (%d > %d)", (unsigned long long)seed, a[0],
                a[(S - 1) * 3]);
     }
@@ -134,7 +134,7 @@ TEST(augment_crop_without_flip_and_shift) {
     REQUIRE_OK(clipc_preprocess(&img, S, px, c));
     int moved = 0;
     for (uint64_t seed = 1; seed <= 16; seed++) {
-        REQUIRE_OK(clipc_augment_ex(&img, S, 0, 2, seed, px, a));
+        REQUIRE_OK(augment_image_ex(&img, S, 0, 2, seed, px, a));
         int found = 0;
         for (int dy = -2; dy <= 2 && !found; dy++)
             for (int dx = -2; dx <= 2 && !found; dx++) {

@@ -19,11 +19,12 @@
 #include <unistd.h>
 #include <utime.h>
 
-#include "gemm_bf16.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/vecfile.h"
+#include "index/index.h"
+#include "kernels/gemm_bf16.h"
 #include "harness.h"
-#include "index.h"
-#include "util.h"
-#include "vecfile.h"
 
 
 /* A w x h RGB PNG whose pixels depend on seed (distinct seeds: distinct images). */
@@ -58,10 +59,10 @@ TEST(use_sha256_known_vectors) {
     char p[512], hex[65];
     snprintf(p, sizeof p, "%s/abc", tmp);
     REQUIRE_OK(clipc_write_file_atomic(p, "abc", 3));
-    REQUIRE_OK(clipc_sha256_file(p, NULL, hex));
+    REQUIRE_OK(sha256_file(p, NULL, hex));
     CHECK(!strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"));
     REQUIRE_OK(clipc_write_file_atomic(p, "", 0));
-    REQUIRE_OK(clipc_sha256_file(p, NULL, hex));
+    REQUIRE_OK(sha256_file(p, NULL, hex));
     CHECK(!strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"));
 }
 

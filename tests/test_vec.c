@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/vec.h"
 #include "harness.h"
-#include "vec.h"
 
 TEST(vec_exp_accuracy) {
     double worst = 0;

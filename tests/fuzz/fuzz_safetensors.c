@@ -17,7 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "safetensors.h"
+#include "clipc.h"
+#include "formats/safetensors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_file f;

@@ -1,0 +1,144 @@
+/*
+ * vecfile.c — the mmap'd embedding matrix beside an index database (see
+ * vecfile.h for the layout and why it exists).
+ */
+#include "formats/vecfile.h"
+#include "clipc.h"
+#include "clipc_util.h"
+
+#include <cblas.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+#define VEC_MAGIC "CLIPCVEC"
+#define VEC_HDR 64
+
+static void put_u32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+clipc_status vecfile_write(const char *path, const float *data, const int64_t *ids, int64_t n, int dim,
+                           uint64_t generation) {
+    if (n < 0 || dim <= 0) return clipc_error(CLIPC_ERR_INVALID, "%s: bad matrix shape %lld x %d", path, (long long)n, dim);
+    uint8_t h[VEC_HDR] = {0};
+    memcpy(h, VEC_MAGIC, 8);
+    put_u32(h + 8, 1);
+    put_u32(h + 12, (uint32_t)dim);
+    put_u64(h + 16, (uint64_t)n);
+    put_u64(h + 24, generation);
+    put_u64(h + 32, VEC_HDR);
+    put_u64(h + 40, VEC_HDR + (uint64_t)n * (uint64_t)dim * 4);
+    clipc_atomic_file *f;
+    clipc_status s = clipc_atomic_open(path, &f);
+    if (s) return s;
+    s = clipc_atomic_write(f, h, sizeof h);
+    if (!s && n) s = clipc_atomic_write(f, data, (size_t)n * (size_t)dim * sizeof(float));
+    if (!s && n) s = clipc_atomic_write(f, ids, (size_t)n * sizeof(int64_t));
+    if (s) {
+        clipc_atomic_abort(f);
+        return s;
+    }
+    return clipc_atomic_commit(f);
+}
+
+clipc_status vecfile_open(const char *path, vecfile *out) {
+    memset(out, 0, sizeof *out);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) || st.st_size < VEC_HDR) {
+        close(fd);
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: too short for a vector file", path);
+    }
+    size_t len = (size_t)st.st_size;
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    close(fd);
+    if (map == MAP_FAILED) return clipc_error(CLIPC_ERR_IO, "%s: mmap: %s", path, strerror(errno));
+    const uint8_t *h = map;
+    uint32_t dim = get_u32(h + 12);
+    uint64_t n = get_u64(h + 16), off = get_u64(h + 32), ids = get_u64(h + 40);
+    /* Sizes are checked with divisions so a hostile header cannot overflow. */
+    if (memcmp(h, VEC_MAGIC, 8) || get_u32(h + 8) != 1 || dim == 0 || dim > 65536 || off != VEC_HDR ||
+        n > (len - VEC_HDR) / ((uint64_t)dim * 4 + 8) || ids != VEC_HDR + n * dim * 4 || ids + n * 8 != len) {
+        munmap(map, len);
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: not a clipc vector file or truncated", path);
+    }
+    out->dim = (int)dim;
+    out->n = (int64_t)n;
+    out->generation = get_u64(h + 24);
+    out->data = (const float *)(h + off);
+    out->ids = (const int64_t *)(h + ids);
+    out->map = map;
+    out->map_len = len;
+    return CLIPC_OK;
+}
+
+void vecfile_close(vecfile *v) {
+    if (v->map) munmap(v->map, v->map_len);
+    memset(v, 0, sizeof *v);
+}
+
+/* Heap order: the worst kept result at the root.  "Worse" = lower score, or
+ * equal score and higher row, so the final order is deterministic. */
+static int worse(float sa, int64_t ra, float sb, int64_t rb) { return sa < sb || (sa == sb && ra > rb); }
+
+static void sift_down(float *s, int64_t *r, int n, int i) {
+    for (;;) {
+        int l = 2 * i + 1, m = i;
+        if (l < n && worse(s[l], r[l], s[m], r[m])) m = l;
+        if (l + 1 < n && worse(s[l + 1], r[l + 1], s[m], r[m])) m = l + 1;
+        if (m == i) return;
+        float ts = s[i]; s[i] = s[m]; s[m] = ts;
+        int64_t tr = r[i]; r[i] = r[m]; r[m] = tr;
+        i = m;
+    }
+}
+
+clipc_status vecfile_topk(const vecfile *v, const float *q, int k, float *scores_all, int64_t *rows,
+                          float *scores, int *got) {
+    *got = 0;
+    if (k <= 0 || v->n == 0) return CLIPC_OK;
+    /* sgemv takes an int row count; split larger matrices. */
+    const int64_t step = 1 << 30;
+    for (int64_t r0 = 0; r0 < v->n; r0 += step) {
+        int rows_here = (int)(v->n - r0 < step ? v->n - r0 : step);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, rows_here, v->dim, 1.0f, v->data + (size_t)r0 * v->dim, v->dim, q,
+                    1, 0.0f, scores_all + r0, 1);
+    }
+    int h = 0;
+    for (int64_t i = 0; i < v->n; i++) {
+        float sc = scores_all[i];
+        if (sc != sc) continue; /* NaN rows never rank */
+        if (h < k) {
+            /* sift up */
+            int j = h++;
+            scores[j] = sc;
+            rows[j] = i;
+            while (j > 0) {
+                int p = (j - 1) / 2;
+                if (!worse(scores[j], rows[j], scores[p], rows[p])) break;
+                float ts = scores[j]; scores[j] = scores[p]; scores[p] = ts;
+                int64_t tr = rows[j]; rows[j] = rows[p]; rows[p] = tr;
+                j = p;
+            }
+        } else if (worse(scores[0], rows[0], sc, i)) {
+            scores[0] = sc;
+            rows[0] = i;
+            sift_down(scores, rows, h, 0);
+        }
+    }
+    /* Pop the heap from the back: the worst goes last. */
+    for (int n = h; n > 1; n--) {
+        float ts = scores[0]; scores[0] = scores[n - 1]; scores[n - 1] = ts;
+        int64_t tr = rows[0]; rows[0] = rows[n - 1]; rows[n - 1] = tr;
+        sift_down(scores, rows, n - 1, 0);
+    }
+    *got = h;
+    return CLIPC_OK;
+}

@@ -1,0 +1,82 @@
+/*
+ * preprocess.c — OpenAI CLIP's image transform, `_transform(n)` in clip.py:
+ *
+ *   Resize(n, BICUBIC) -> CenterCrop(n) -> convert("RGB") -> ToTensor()
+ *   -> Normalize(mean, std)
+ *
+ * reproduced bit for bit (with Pillow 9.4 and torchvision semantics):
+ *   1. the shorter side becomes n and the longer int(n * long / short)
+ *      (Python's int() truncates the double quotient); skipped when the size
+ *      does not change; the resampling is resize.c's Pillow replica;
+ *   2. crop offsets round((w' - n) / 2) with Python's round-half-to-even;
+ *   3. convert("RGB"): grey is replicated, alpha is dropped (no compositing
+ *      on a background: Pillow's rgba2rgb / la2rgb just discard it);
+ *   4. x = u8 / 255 then (x - mean) / std, each step rounded to float32 as
+ *      PyTorch does, written CHW.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipc.h"
+#include "clipc_util.h"
+#include "image/resize.h"
+
+static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
+static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
+
+/* Python's round(d / 2.0) for d >= 0: halves go to the even neighbour. */
+static int round_half_even_div2(int d) {
+    int m = d / 2;
+    if (d % 2 == 0) return m;
+    return (m % 2 == 0) ? m : m + 1;
+}
+
+clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint8_t *rgb_u8) {
+    if (!img || !img->data || img->width <= 0 || img->height <= 0 || img->channels < 1 ||
+        img->channels > 4)
+        return clipc_error(CLIPC_ERR_INVALID, "preprocess: bad image");
+    if (size <= 0 || size > 65535)
+        return clipc_error(CLIPC_ERR_INVALID, "preprocess: bad output size %d", size);
+    int w = img->width, h = img->height, ch = img->channels;
+
+    /* 1. Resize the shorter side to `size`.  The products fit in int64 and
+     * convert to double exactly, so the division rounds as Python's does. */
+    int short_side = w <= h ? w : h, long_side = w <= h ? h : w;
+    double q = (double)((int64_t)size * long_side) / short_side;
+    if (q * size > (double)(1 << 30))
+        return clipc_error(CLIPC_ERR_RANGE, "preprocess: %dx%d image would resize to %.0fx%d, too large",
+                           w, h, q, size);
+    int nlong = (int)q, nw = w <= h ? size : nlong, nh = w <= h ? nlong : size;
+    clipc_image resized = {0};
+    const clipc_image *src = img;
+    if (nw != w || nh != h) {
+        clipc_status s = pil_resize(img, nw, nh, &resized);
+        if (s) return s;
+        src = &resized;
+    }
+
+    /* 2. Center crop. */
+    int left = round_half_even_div2(nw - size), top = round_half_even_div2(nh - size);
+
+    /* 3 + 4. RGB, normalise, HWC -> CHW. */
+    size_t plane = (size_t)size * size;
+    for (int y = 0; y < size; y++) {
+        const uint8_t *row = src->data + ((size_t)(top + y) * nw + left) * ch;
+        for (int x = 0; x < size; x++) {
+            const uint8_t *p = row + (size_t)x * ch;
+            uint8_t rgb[3];
+            if (ch <= 2)
+                rgb[0] = rgb[1] = rgb[2] = p[0];
+            else
+                rgb[0] = p[0], rgb[1] = p[1], rgb[2] = p[2];
+            size_t i = (size_t)y * size + x;
+            for (int c = 0; c < 3; c++) {
+                float v = (float)rgb[c] / 255.0f;
+                out[c * plane + i] = (v - clip_mean[c]) / clip_std[c];
+                if (rgb_u8) rgb_u8[i * 3 + c] = rgb[c];
+            }
+        }
+    }
+    clipc_image_free(&resized);
+    return CLIPC_OK;
+}

@@ -1,0 +1,626 @@
+/*
+ * index.c — the incremental image index (see index.h).
+ *
+ * Schema:
+ *   meta(key TEXT PRIMARY KEY, value TEXT): model_path, model_sha256,
+ *        model_size, model_mtime, model_config (JSON), model_id, dim,
+ *        precision (f32 or bf16: what the embeddings were encoded in),
+ *        generation.
+ *   images(id INTEGER PRIMARY KEY, path BLOB UNIQUE, mtime_ns, size,
+ *        sha256 BLOB, model INTEGER, embedding BLOB).
+ * Paths are BLOBs: Linux file names are bytes, and TEXT would invite SQLite
+ * and its tools to treat them as UTF-8.
+ *
+ * Change detection is rsync's: same size and mtime = unchanged; otherwise
+ * the SHA-256 decides (a touched but identical file is not re-embedded).
+ * Each row carries the model_id it was embedded with, so switching models
+ * re-embeds everything even across an interrupted run.  Every batch is one
+ * transaction that also bumps `generation`; FILE.vec records the generation
+ * it was written at, so a reader can tell a stale matrix and rebuild it.
+ */
+#include "index/index.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "formats/vecfile.h"
+#include "model/model.h"
+
+#include <cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+
+/* ------------------------------------------------------------------ hashing */
+
+clipc_status sha256_file(const char *path, uint8_t raw[32], char hex[65]) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: %s", path, strerror(errno));
+    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+    uint8_t *buf = malloc(1 << 20), md[32];
+    unsigned mdlen = 0;
+    clipc_status s = CLIPC_OK;
+    if (!ctx || !buf || !EVP_DigestInit_ex(ctx, EVP_sha256(), NULL)) s = clipc_error(CLIPC_ERR_NOMEM, "%s: sha256: out of memory", path);
+    for (ssize_t r; !s && (r = read(fd, buf, 1 << 20)) != 0;) {
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            s = clipc_error(CLIPC_ERR_IO, "%s: read: %s", path, strerror(errno));
+        } else if (!EVP_DigestUpdate(ctx, buf, (size_t)r)) {
+            s = clipc_error(CLIPC_ERR_IO, "%s: sha256 failed", path);
+        }
+    }
+    if (!s && !EVP_DigestFinal_ex(ctx, md, &mdlen)) s = clipc_error(CLIPC_ERR_IO, "%s: sha256 failed", path);
+    close(fd);
+    free(buf);
+    EVP_MD_CTX_free(ctx);
+    if (s) return s;
+    if (raw) memcpy(raw, md, 32);
+    if (hex)
+        for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return CLIPC_OK;
+}
+
+/* ------------------------------------------------------------------- sqlite */
+
+static clipc_status db_err(sqlite3 *db, const char *what) {
+    return clipc_error(CLIPC_ERR_IO, "%s: %s: %s", sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
+}
+
+static clipc_status exec(sqlite3 *db, const char *sql) {
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: %s", sqlite3_db_filename(db, "main"), msg ? msg : "sqlite error");
+        sqlite3_free(msg);
+        return s;
+    }
+    return CLIPC_OK;
+}
+
+static const char *SCHEMA =
+    "PRAGMA journal_mode=WAL;"
+    "PRAGMA synchronous=NORMAL;"
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT);"
+    "CREATE TABLE IF NOT EXISTS images(id INTEGER PRIMARY KEY, path BLOB UNIQUE NOT NULL, mtime_ns INTEGER,"
+    " size INTEGER, sha256 BLOB, model INTEGER, embedding BLOB);";
+
+clipc_status index_open(const char *db_path, sqlite3 **db) {
+    *db = NULL;
+    if (sqlite3_open_v2(db_path, db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) != SQLITE_OK) {
+        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: %s", db_path, *db ? sqlite3_errmsg(*db) : "cannot open");
+        sqlite3_close(*db);
+        *db = NULL;
+        return s;
+    }
+    sqlite3_busy_timeout(*db, 5000);
+    clipc_status s = exec(*db, SCHEMA);
+    if (s) {
+        sqlite3_close(*db);
+        *db = NULL;
+    }
+    return s;
+}
+
+clipc_status index_meta(sqlite3 *db, const char *key, char **value) {
+    *value = NULL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key=?", -1, &st, NULL)) return db_err(db, "meta");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    clipc_status s = CLIPC_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        const char *v = (const char *)sqlite3_column_text(st, 0);
+        if (v && !(*value = strdup(v))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    sqlite3_finalize(st);
+    return s;
+}
+
+static clipc_status set_meta(sqlite3 *db, const char *key, const char *value) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)", -1, &st, NULL))
+        return db_err(db, "meta");
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, value, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CLIPC_OK : db_err(db, "meta");
+}
+
+static int64_t meta_int(sqlite3 *db, const char *key) {
+    char *v = NULL;
+    if (index_meta(db, key, &v) || !v) return 0;
+    int64_t x = strtoll(v, NULL, 10);
+    free(v);
+    return x;
+}
+
+static clipc_status set_meta_int(sqlite3 *db, const char *key, int64_t x) {
+    char b[32];
+    snprintf(b, sizeof b, "%lld", (long long)x);
+    return set_meta(db, key, b);
+}
+
+static clipc_status bump_generation(sqlite3 *db) { return set_meta_int(db, "generation", meta_int(db, "generation") + 1); }
+
+clipc_status index_row_path(sqlite3 *db, int64_t id, char **path) {
+    *path = NULL;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT path FROM images WHERE id=?", -1, &st, NULL)) return db_err(db, "path");
+    sqlite3_bind_int64(st, 1, id);
+    clipc_status s = CLIPC_OK;
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 0);
+        const void *b = sqlite3_column_blob(st, 0);
+        *path = malloc((size_t)n + 1);
+        if (!*path) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+        else {
+            if (n) memcpy(*path, b, (size_t)n);
+            (*path)[n] = 0;
+        }
+    } else {
+        s = clipc_error(CLIPC_ERR_FORMAT, "%s: no image with id %lld (index changed during the search?)",
+                        sqlite3_db_filename(db, "main"), (long long)id);
+    }
+    sqlite3_finalize(st);
+    return s;
+}
+
+/* ------------------------------------------------------------------ the walk */
+
+typedef struct {
+    char *path; /* full path, bytes */
+    int64_t mtime_ns, size;
+} walk_entry;
+
+typedef struct {
+    walk_entry *e;
+    size_t n, cap;
+} walk_list;
+
+static int is_image_name(const char *name) {
+    const char *dot = strrchr(name, '.');
+    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
+}
+
+static clipc_status walk(walk_list *w, const char *dir, int depth) {
+    if (depth > 64) return CLIPC_OK; /* deeper than any sane tree: a bind-mount loop */
+    DIR *d = opendir(dir);
+    if (!d) return clipc_error(CLIPC_ERR_IO, "%s: %s", dir, strerror(errno));
+    clipc_status s = CLIPC_OK;
+    for (struct dirent *de; !s && (de = readdir(d));) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        size_t len = strlen(dir) + strlen(de->d_name) + 2;
+        char *p = malloc(len);
+        if (!p) {
+            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        snprintf(p, len, "%s/%s", dir, de->d_name);
+        struct stat st;
+        if (lstat(p, &st)) {
+            free(p);
+            continue; /* vanished while walking */
+        }
+        if (S_ISLNK(st.st_mode)) {
+            /* A link to a file is indexed; a link to a folder is not followed (loops). */
+            if (stat(p, &st) || !S_ISREG(st.st_mode)) {
+                free(p);
+                continue;
+            }
+        }
+        if (S_ISDIR(st.st_mode)) {
+            s = walk(w, p, depth + 1);
+            free(p);
+        } else if (S_ISREG(st.st_mode) && is_image_name(de->d_name)) {
+            if (w->n == w->cap) {
+                size_t nc = w->cap ? 2 * w->cap : 256;
+                walk_entry *ne = realloc(w->e, nc * sizeof *ne);
+                if (!ne) {
+                    free(p);
+                    s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                w->e = ne, w->cap = nc;
+            }
+            w->e[w->n++] = (walk_entry){p, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
+                                        (int64_t)st.st_size};
+        } else {
+            free(p);
+        }
+    }
+    closedir(d);
+    return s;
+}
+
+static int cmp_entry(const void *a, const void *b) {
+    return strcmp(((const walk_entry *)a)->path, ((const walk_entry *)b)->path);
+}
+
+clipc_status index_list_images(const char *dir, char ***paths, size_t *n) {
+    walk_list w = {0};
+    *paths = NULL;
+    *n = 0;
+    clipc_status s = walk(&w, dir, 0);
+    if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
+    char **p = s ? NULL : malloc(sizeof *p * (w.n + 1));
+    if (!s && !p) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < w.n; i++) {
+        if (p) p[i] = w.e[i].path;
+        else free(w.e[i].path);
+    }
+    free(w.e);
+    if (!s) *paths = p, *n = w.n;
+    return s;
+}
+
+/* ------------------------------------------------------------ the model meta */
+
+
+/* Records the model; *model_id receives the id rows embedded with it carry.
+ * A different file content, config or precision (f32 / bf16) gets a new id
+ * (everything re-embeds: one index, one kind of embedding). */
+static clipc_status record_model(sqlite3 *db, const clipc_model *m, const char *model_path, int64_t *model_id,
+                                 int *changed) {
+    char hex[65], *old_sha = NULL, *old_cfg = NULL, *old_prec = NULL, *cfg = clipc_config_json(&m->cfg);
+    /* The precision the model really encodes in (bf16 falls back to f32 on
+     * CPUs without it); indexes made before it was recorded were f32. */
+    const char *prec = clipc_precision_name(clipc_model_precision(m));
+    if (!cfg) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    clipc_status s = sha256_file(model_path, NULL, hex);
+    if (!s) s = index_meta(db, "model_sha256", &old_sha);
+    if (!s) s = index_meta(db, "model_config", &old_cfg);
+    if (!s) s = index_meta(db, "precision", &old_prec);
+    struct stat st;
+    if (!s && stat(model_path, &st)) s = clipc_error(CLIPC_ERR_IO, "%s: %s", model_path, strerror(errno));
+    char *abs = s ? NULL : realpath(model_path, NULL);
+    if (!s) {
+        *model_id = meta_int(db, "model_id");
+        *changed = !old_sha || strcmp(old_sha, hex) || !old_cfg || strcmp(old_cfg, cfg) ||
+                   strcmp(old_prec ? old_prec : "f32", prec);
+        if (*changed) *model_id += 1;
+        s = exec(db, "BEGIN IMMEDIATE");
+        if (!s) s = set_meta(db, "model_path", abs ? abs : model_path);
+        if (!s) s = set_meta(db, "model_sha256", hex);
+        if (!s) s = set_meta(db, "model_config", cfg);
+        if (!s) s = set_meta_int(db, "model_size", (int64_t)st.st_size);
+        if (!s) s = set_meta_int(db, "model_mtime", (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec);
+        if (!s) s = set_meta_int(db, "model_id", *model_id);
+        if (!s) s = set_meta_int(db, "dim", m->cfg.embed_dim);
+        if (!s) s = set_meta(db, "precision", prec);
+        if (!s) s = exec(db, "COMMIT");
+        else exec(db, "ROLLBACK");
+    }
+    free(abs);
+    free(old_sha);
+    free(old_cfg);
+    free(old_prec);
+    free(cfg);
+    return s;
+}
+
+clipc_status index_check_model(sqlite3 *db, const char *db_path, const char *model_path) {
+    struct stat st;
+    if (stat(model_path, &st)) return clipc_error(CLIPC_ERR_IO, "%s: %s (the model %s was indexed with)", model_path, strerror(errno), db_path);
+    if (st.st_size == meta_int(db, "model_size") &&
+        (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec == meta_int(db, "model_mtime"))
+        return CLIPC_OK;
+    char hex[65], *want = NULL;
+    clipc_status s = sha256_file(model_path, NULL, hex);
+    if (!s) s = index_meta(db, "model_sha256", &want);
+    if (!s && (!want || strcmp(want, hex)))
+        s = clipc_error(CLIPC_ERR_INVALID, "%s: the model file %s changed since it was indexed (SHA-256 %.12s..., "
+                        "was %.12s...); run clipc index again", db_path, model_path, hex, want ? want : "none");
+    free(want);
+    return s;
+}
+
+/* ---------------------------------------------------------------- the matrix */
+
+static char *vec_path(const char *db_path) {
+    size_t n = strlen(db_path) + 5;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s.vec", db_path);
+    return p;
+}
+
+static clipc_status write_vec(sqlite3 *db, const char *db_path) {
+    int dim = (int)meta_int(db, "dim");
+    int64_t gen = meta_int(db, "generation"), model_id = meta_int(db, "model_id");
+    char *vp = vec_path(db_path);
+    if (!vp || dim <= 0) {
+        free(vp);
+        return vp ? clipc_error(CLIPC_ERR_FORMAT, "%s: no model recorded; run clipc index first", db_path)
+                  : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    sqlite3_stmt *st;
+    clipc_status s = CLIPC_OK;
+    size_t cap = 1024, n = 0;
+    float *data = malloc(cap * (size_t)dim * sizeof(float));
+    int64_t *ids = malloc(cap * sizeof(int64_t));
+    if (!data || !ids) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    if (!s && sqlite3_prepare_v2(db, "SELECT id, embedding FROM images WHERE model=? ORDER BY id", -1, &st, NULL))
+        s = db_err(db, "reading embeddings");
+    if (!s) {
+        sqlite3_bind_int64(st, 1, model_id);
+        int rc;
+        while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if (sqlite3_column_bytes(st, 1) != dim * (int)sizeof(float)) {
+                s = clipc_error(CLIPC_ERR_FORMAT, "%s: row %lld: embedding of %d bytes, want %d", db_path,
+                                (long long)sqlite3_column_int64(st, 0), sqlite3_column_bytes(st, 1), dim * 4);
+                break;
+            }
+            if (n == cap) {
+                cap *= 2;
+                float *nd = realloc(data, cap * (size_t)dim * sizeof(float));
+                if (nd) data = nd;
+                int64_t *ni = realloc(ids, cap * sizeof(int64_t));
+                if (ni) ids = ni;
+                if (!nd || !ni) {
+                    s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+                    break;
+                }
+            }
+            ids[n] = sqlite3_column_int64(st, 0);
+            memcpy(data + n * (size_t)dim, sqlite3_column_blob(st, 1), (size_t)dim * sizeof(float));
+            n++;
+        }
+        if (!s && rc != SQLITE_DONE) s = db_err(db, "reading embeddings");
+        sqlite3_finalize(st);
+    }
+    if (!s) s = vecfile_write(vp, data, ids, (int64_t)n, dim, (uint64_t)gen);
+    free(data);
+    free(ids);
+    free(vp);
+    return s;
+}
+
+clipc_status index_open_vec(sqlite3 *db, const char *db_path, vecfile *out) {
+    char *vp = vec_path(db_path);
+    if (!vp) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    uint64_t gen = (uint64_t)meta_int(db, "generation");
+    clipc_status s = vecfile_open(vp, out);
+    if (!s && (out->generation != gen || out->dim != (int)meta_int(db, "dim"))) {
+        vecfile_close(out);
+        s = CLIPC_ERR_FORMAT;
+    }
+    if (s) {
+        /* Missing, damaged or stale (an interrupted index): rebuild from the database. */
+        s = write_vec(db, db_path);
+        if (!s) s = vecfile_open(vp, out);
+    }
+    free(vp);
+    return s;
+}
+
+/* ---------------------------------------------------------------- the update */
+
+typedef struct {
+    int64_t id, mtime_ns, size, model;
+    uint8_t sha[32];
+    char *path;
+} db_row;
+
+static int cmp_row(const void *a, const void *b) { return strcmp(((const db_row *)a)->path, ((const db_row *)b)->path); }
+
+static clipc_status load_rows(sqlite3 *db, db_row **rows, size_t *n) {
+    *rows = NULL;
+    *n = 0;
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "SELECT id, path, mtime_ns, size, sha256, model FROM images", -1, &st, NULL))
+        return db_err(db, "reading the index");
+    size_t cap = 0;
+    clipc_status s = CLIPC_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == cap) {
+            cap = cap ? 2 * cap : 256;
+            db_row *nr = realloc(*rows, cap * sizeof *nr);
+            if (!nr) {
+                s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            *rows = nr;
+        }
+        db_row *r = &(*rows)[*n];
+        memset(r, 0, sizeof *r);
+        int len = sqlite3_column_bytes(st, 1);
+        r->path = malloc((size_t)len + 1);
+        if (!r->path) {
+            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (len) memcpy(r->path, sqlite3_column_blob(st, 1), (size_t)len);
+        r->path[len] = 0;
+        r->id = sqlite3_column_int64(st, 0);
+        r->mtime_ns = sqlite3_column_int64(st, 2);
+        r->size = sqlite3_column_int64(st, 3);
+        if (sqlite3_column_bytes(st, 4) == 32) memcpy(r->sha, sqlite3_column_blob(st, 4), 32);
+        r->model = sqlite3_column_int64(st, 5);
+        (*n)++;
+    }
+    if (!s && rc != SQLITE_DONE) s = db_err(db, "reading the index");
+    sqlite3_finalize(st);
+    if (*rows && *n) qsort(*rows, *n, sizeof **rows, cmp_row);
+    return s;
+}
+
+static clipc_status delete_row(sqlite3 *db, int64_t id) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "DELETE FROM images WHERE id=?", -1, &st, NULL)) return db_err(db, "delete");
+    sqlite3_bind_int64(st, 1, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CLIPC_OK : db_err(db, "delete");
+}
+
+static clipc_status touch_row(sqlite3 *db, int64_t id, int64_t mtime_ns, int64_t size) {
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db, "UPDATE images SET mtime_ns=?, size=? WHERE id=?", -1, &st, NULL)) return db_err(db, "update");
+    sqlite3_bind_int64(st, 1, mtime_ns);
+    sqlite3_bind_int64(st, 2, size);
+    sqlite3_bind_int64(st, 3, id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? CLIPC_OK : db_err(db, "update");
+}
+
+typedef struct {
+    walk_entry *e;
+    db_row *row; /* NULL = new */
+    uint8_t sha[32];
+} todo;
+
+static clipc_status upsert(sqlite3_stmt *st, const todo *t, int64_t model_id, const float *emb, int dim) {
+    sqlite3_reset(st);
+    sqlite3_bind_blob(st, 1, t->e->path, (int)strlen(t->e->path), SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, t->e->mtime_ns);
+    sqlite3_bind_int64(st, 3, t->e->size);
+    sqlite3_bind_blob(st, 4, t->sha, 32, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, model_id);
+    sqlite3_bind_blob(st, 6, emb, dim * (int)sizeof(float), SQLITE_STATIC);
+    return sqlite3_step(st) == SQLITE_DONE ? CLIPC_OK : db_err(sqlite3_db_handle(st), "insert");
+}
+
+clipc_status index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
+                          const index_opts *o, index_stats *stats) {
+    static const index_opts none = {0};
+    if (!o) o = &none;
+    memset(stats, 0, sizeof *stats);
+    const clipc_config *c = &m->cfg;
+    int B = o->batch > 0 ? o->batch : 32, E = c->embed_dim, R = c->image_resolution;
+    size_t img_floats = (size_t)3 * R * R;
+    sqlite3 *db = NULL;
+    sqlite3_stmt *ins = NULL;
+    walk_list w = {0};
+    db_row *rows = NULL;
+    size_t n_rows = 0, n_todo = 0;
+    todo *td = NULL;
+    float *px = NULL, *emb = NULL;
+    todo **ok = NULL;
+    int64_t model_id = 0;
+    char *root = realpath(dir, NULL);
+    clipc_status s = root ? CLIPC_OK : clipc_error(CLIPC_ERR_IO, "%s: %s", dir, strerror(errno));
+    if (!s) {
+        /* Strip a trailing slash so "/" + name is one separator. */
+        size_t rl = strlen(root);
+        if (rl > 1 && root[rl - 1] == '/') root[rl - 1] = 0;
+        s = walk(&w, strcmp(root, "/") ? root : "", 0);
+    }
+    if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
+    if (!s) s = index_open(db_path, &db);
+    if (!s) s = record_model(db, m, model_path, &model_id, &stats->model_changed);
+    if (!s) s = load_rows(db, &rows, &n_rows);
+    if (!s && !(td = calloc(w.n + 1, sizeof *td))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+
+    /* Merge the sorted walk with the sorted rows: deletions, touches, work. */
+    if (!s) s = exec(db, "BEGIN IMMEDIATE");
+    if (!s) {
+        size_t i = 0, j = 0;
+        while (!s && (i < w.n || j < n_rows)) {
+            int cmp = i == w.n ? 1 : j == n_rows ? -1 : strcmp(w.e[i].path, rows[j].path);
+            if (cmp > 0) { /* in the index, gone from the folder */
+                s = delete_row(db, rows[j].id);
+                stats->removed++;
+                j++;
+                continue;
+            }
+            walk_entry *e = &w.e[i++];
+            db_row *r = cmp == 0 ? &rows[j++] : NULL;
+            if (r && r->model == model_id && r->mtime_ns == e->mtime_ns && r->size == e->size) {
+                stats->unchanged++;
+                continue;
+            }
+            todo *t = &td[n_todo];
+            t->e = e;
+            t->row = r;
+            if (sha256_file(e->path, t->sha, NULL)) {
+                stats->failed++;
+                if (o->failed) o->failed(e->path, clipc_last_error(), o->ud);
+                if (r) s = delete_row(db, r->id);
+                continue;
+            }
+            if (r && r->model == model_id && !memcmp(r->sha, t->sha, 32)) {
+                s = touch_row(db, r->id, e->mtime_ns, e->size); /* touched, same bytes */
+                stats->unchanged++;
+                continue;
+            }
+            n_todo++;
+        }
+        if (!s) s = bump_generation(db);
+        if (!s) s = exec(db, "COMMIT");
+        else exec(db, "ROLLBACK");
+    }
+
+    if (!s && sqlite3_prepare_v2(db,
+                                 "INSERT INTO images(path, mtime_ns, size, sha256, model, embedding) VALUES(?,?,?,?,?,?)"
+                                 " ON CONFLICT(path) DO UPDATE SET mtime_ns=excluded.mtime_ns, size=excluded.size,"
+                                 " sha256=excluded.sha256, model=excluded.model, embedding=excluded.embedding",
+                                 -1, &ins, NULL))
+        s = db_err(db, "insert");
+    if (!s) {
+        px = malloc(sizeof(float) * img_floats * (size_t)B);
+        emb = malloc(sizeof(float) * (size_t)E * (size_t)B);
+        ok = malloc(sizeof *ok * (size_t)B);
+        if (!px || !emb || !ok) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    size_t done = 0;
+    if (!s && o->progress) o->progress(0, (int)n_todo, o->ud);
+    while (!s && done < n_todo) {
+        if (o->stop && *o->stop) break;
+        size_t end = done + (size_t)B < n_todo ? done + (size_t)B : n_todo;
+        int k = 0;
+        for (size_t i = done; i < end; i++) {
+            clipc_image im;
+            clipc_status is = clipc_image_load(td[i].e->path, &im);
+            if (!is) {
+                is = clipc_preprocess(&im, R, px + (size_t)k * img_floats, NULL);
+                if (is) clipc_error_prefix("%s", td[i].e->path);
+                clipc_image_free(&im);
+            }
+            if (is) {
+                stats->failed++;
+                if (o->failed) o->failed(td[i].e->path, clipc_last_error(), o->ud);
+                td[i].e->size = -1; /* marks the failure for the transaction below */
+                continue;
+            }
+            ok[k++] = &td[i];
+        }
+        s = clipc_encode_image(m, px, k, emb);
+        if (s) break;
+        clipc_l2_normalize(emb, k, E);
+        s = exec(db, "BEGIN IMMEDIATE");
+        for (int j = 0; j < k && !s; j++) {
+            s = upsert(ins, ok[j], model_id, emb + (size_t)j * E, E);
+            if (ok[j]->row) stats->updated++;
+            else stats->added++;
+            stats->embedded++;
+            if (o->embedded) o->embedded(ok[j]->e->path, o->ud);
+        }
+        for (size_t i = done; i < end && !s; i++)
+            if (td[i].e->size == -1 && td[i].row) s = delete_row(db, td[i].row->id);
+        if (!s) s = bump_generation(db);
+        if (!s) s = exec(db, "COMMIT");
+        else exec(db, "ROLLBACK");
+        done = end;
+        if (!s && o->progress) o->progress((int)done, (int)n_todo, o->ud);
+    }
+    sqlite3_finalize(ins);
+    if (!s) s = write_vec(db, db_path);
+    if (!s && o->stop && *o->stop) s = clipc_error(CLIPC_ERR_IO, "%s: interrupted after %zu of %zu images (committed)", db_path, done, n_todo);
+    sqlite3_close(db);
+    for (size_t i = 0; i < w.n; i++) free(w.e[i].path);
+    free(w.e);
+    for (size_t j = 0; j < n_rows; j++) free(rows[j].path);
+    free(rows);
+    free(td);
+    free(px);
+    free(emb);
+    free(ok);
+    free(root);
+    return s;
+}

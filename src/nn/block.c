@@ -1,0 +1,282 @@
+/*
+ * block.c — OpenAI's ResidualAttentionBlock (pre-LN):
+ *   res1 = x + drop(out_proj(attention(in_proj(ln_1(x)))))
+ *   out  = res1 + drop(c_proj(drop(act(c_fc(ln_2(res1))))))
+ * forward and backward side by side (attention drops its probabilities too).
+ *
+ * The elementwise work around the GEMMs is fused into one pass each: bias +
+ * activation (+ dropout), bias + dropout + residual add, activation
+ * derivative (+ dropout mask).  What tower.h's memory plan does not keep is
+ * rebuilt in backward: the layer-norm outputs from their statistics, the
+ * attention output from the softmax statistics, the activation from the
+ * pre-activation, dropout masks from their seeds.
+ *
+ * In inference on oneDNN (gemm_bf16.h: bf16, or its f32 context) the
+ * block has its own forward, block_forward_infer: the bias, activation and
+ * residual go into the GEMMs as oneDNN post-ops and, in bf16, each GEMM's
+ * input arrives in bf16.
+ *
+ * Rows may be packed sequences of different lengths (seqs in layers.h):
+ * everything but attention is row-wise, so only attention sees the
+ * grouping.  Dropout element indices are those of the N rows as given.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "nn/block.h"
+#include "clipc.h"
+#include "base/parallel.h"
+#include "kernels/gemm_bf16.h"
+#include "kernels/vec.h"
+#include "nn/attention.h"
+#include "nn/dropout.h"
+#include "nn/layernorm.h"
+#include "nn/linear.h"
+#include "nn/params.h"
+#include "nn/seqs.h"
+
+size_t block_acts_floats(size_t N, int C, int NH, int with_out) {
+    /* qkv, res1, fch (+ out), the statistics */
+    return N * 3 * C + N * C * (with_out ? 2 : 1) + N * 4 * C + 4 * N + N * NH * 2;
+}
+
+size_t block_shared_floats(size_t N, int T, int C) { return 2 * N * C + attention_scratch_floats(T); }
+
+float *block_acts_bind(block_acts *a, float *m, float *shared, size_t N, int C, int NH, int with_out) {
+    a->ln1_mean = m; m += N;
+    a->ln1_rstd = m; m += N;
+    a->qkv = m; m += N * 3 * C;
+    a->att_stats = m; m += N * NH * 2;
+    a->res1 = m; m += N * C;
+    a->ln2_mean = m; m += N;
+    a->ln2_rstd = m; m += N;
+    a->fch = m; m += N * 4 * C;
+    if (with_out) {
+        a->out = m;
+        m += N * C;
+    } else {
+        a->out = NULL;
+    }
+    a->ln = shared; shared += N * C;
+    a->atty = shared; shared += N * C;
+    a->attn_scratch = shared;
+    a->h = a->fch;
+    return m;
+}
+
+size_t block_grad_scratch_floats(size_t N, int C) { return N * C + N * 4 * C; }
+
+float *block_grad_scratch_bind(block_grad_scratch *s, float *m, size_t N, int C) {
+    s->dln = m; m += N * C;
+    s->dfch = m; m += N * 4 * C;
+    s->dqkv = s->dfch;
+    s->datty = s->dfch + N * 3 * C;
+    s->ddrop = s->dln;
+    return m;
+}
+
+const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int tower, int layer) {
+    if (!dropout_threshold(p)) return NULL;
+    d->p = p;
+    for (int i = 0; i < 4; i++) d->seed[i] = dropout_site_seed(seed, tower, layer, i);
+    return d;
+}
+
+/* ---- fused elementwise passes */
+
+/* Scalar activations; QuickGELU goes through vec.h instead (same formula,
+ * vectorised exp), these serve exact GELU. */
+static inline float act_f(float x, clipc_act act) {
+    if (act == CLIPC_ACT_GELU) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+    return x / (1.0f + vec_expf(-1.702f * x));
+}
+
+static inline float act_df(float x, clipc_act act) {
+    if (act == CLIPC_ACT_GELU) {
+        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
+        return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
+    }
+    float s = 1.0f / (1.0f + vec_expf(-1.702f * x));
+    return s + 1.702f * x * s * (1.0f - s);
+}
+
+/* pre += b (kept for backward); h = drop(act(pre)).  h may alias pre. */
+static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_act act, float p, uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+#pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *x = pre + (size_t)n * C, *y = h + (size_t)n * C;
+        if (act == CLIPC_ACT_QUICKGELU) {
+            vec_quickgelu_bias(x, y, b, (size_t)C);
+        } else {
+            for (int i = 0; i < C; i++) {
+                float v = x[i] + b[i];
+                x[i] = v;
+                y[i] = act_f(v, act);
+            }
+        }
+        if (thr)
+            for (int i = 0; i < C; i++)
+                y[i] = dropout_keep(seed, (size_t)n * C + i, thr) ? y[i] * sc : 0.0f;
+    }
+}
+
+/* Elementwise passes over n floats go in chunks of this many (a multiple of
+ * every vector width), one chunk per loop iteration. */
+#define EW_CHUNK 4096
+
+/* h = drop(act(pre)): the forward's activation, rebuilt for backward. */
+static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t c = 0; c < nch; c++) {
+        size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
+        if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu(h + i0, pre + i0, m);
+        else
+            for (size_t i = i0; i < i0 + m; i++) h[i] = act_f(pre[i], act);
+        if (thr)
+            for (size_t i = i0; i < i0 + m; i++) h[i] = dropout_keep(seed, i, thr) ? h[i] * sc : 0.0f;
+    }
+}
+
+/* dh (holding d(dropped activation)) becomes d(pre) in place. */
+static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
+#pragma omp parallel for schedule(static) if (n > PAR_MIN)
+    for (size_t c = 0; c < nch; c++) {
+        size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
+        if (thr)
+            for (size_t i = i0; i < i0 + m; i++) dh[i] = dropout_keep(seed, i, thr) ? dh[i] * sc : 0.0f;
+        if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu_backward(dh + i0, pre + i0, m);
+        else
+            for (size_t i = i0; i < i0 + m; i++) dh[i] *= act_df(pre[i], act);
+    }
+}
+
+/* out = res + drop(out + b): a GEMM output becomes the residual stream. */
+static void bias_drop_residual(float *out, const float *b, const float *res, int N, int C, float p,
+                               uint64_t seed) {
+    uint32_t thr = dropout_threshold(p);
+    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+#pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
+    for (int n = 0; n < N; n++) {
+        float *y = out + (size_t)n * C;
+        const float *r = res + (size_t)n * C;
+        if (thr)
+            for (int i = 0; i < C; i++)
+                y[i] = r[i] + (dropout_keep(seed, (size_t)n * C + i, thr) ? (y[i] + b[i]) * sc : 0.0f);
+        else
+            for (int i = 0; i < C; i++) y[i] = r[i] + (y[i] + b[i]);
+    }
+}
+
+/* One fused GEMM of block_forward_infer: a failure is recorded for the
+ * encoder (gemm_bf16_fail), which then redoes the batch on OpenBLAS f32. */
+static void gemm_fused(void *out, const void *inp, const float *w, int N, int IN, int OUT, gemm_bf16_ops ops) {
+    if (!gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) gemm_bf16_fail();
+}
+
+/* The layer norm before a GEMM in block_forward_infer: into bf16 (lp) or
+ * floats, statistics not kept. */
+static void ln_infer(float *out, const float *x, const float *w, const float *b, int N, int C, int lp) {
+    if (lp) layernorm_forward_bf16((uint16_t *)out, x, w, b, N, C);
+    else layernorm_forward(out, NULL, NULL, x, w, b, N, C);
+}
+
+/* The block in inference on oneDNN (a gemm_bf16 or the f32 context bound,
+ * no dropout): every GEMM fuses its bias, activation and residual, so no
+ * elementwise pass runs between GEMMs.  In bf16 the layer norms, c_fc and
+ * the batched attention hand the next GEMM its input in bf16 (bf16 values
+ * live in the float buffers, they take half); with the f32 context every
+ * handoff is float32.  Attention over equal-length sequences (the image
+ * tower) is two batched oneDNN products; causal or ragged attention (the
+ * text tower) stays on attention.c's f32 path, and out_proj converts its
+ * output.  Returns 0 when nothing is bound. */
+static int block_forward_infer(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
+                              int NH, int causal, clipc_act act) {
+    if (!gemm_bf16_active()) return 0;
+    int N = seqs_rows(sq), lp = gemm_bf16_lowp(); /* lp: bf16; else oneDNN's f32 context */
+    ln_infer(a->ln, x, w->ln_1_w, w->ln_1_b, N, C, lp);
+    /* Equal lengths, no mask (the image tower): oneDNN's batched attention
+     * (q, k, v in bf16 when lp); else attention.c in f32. */
+    int batched = !causal && !sq->off;
+    gemm_fused(a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
+           (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = lp, .out_bf16 = batched && lp});
+    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, lp, lp)) {
+        if (lp) gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
+        batched = 0;
+    }
+    if (!batched) attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, 0.0f, 0);
+    /* the batched bf16 attention wrote bf16 */
+    gemm_fused(a->res1, a->atty, w->out_proj_w, N, C, C,
+           (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x, .in_bf16 = batched && lp});
+    ln_infer(a->ln, a->res1, w->ln_2_w, w->ln_2_b, N, C, lp);
+    int a16 = act == CLIPC_ACT_GELU ? GEMM_BF16_ACT_GELU : GEMM_BF16_ACT_QUICKGELU;
+    gemm_fused(a->h, a->ln, w->fc_w, N, C, 4 * C,
+           (gemm_bf16_ops){.bias = w->fc_b, .act = a16, .in_bf16 = lp, .out_bf16 = lp});
+    gemm_fused(a->out, a->h, w->proj_w, N, 4 * C, C,
+           (gemm_bf16_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = lp});
+    return 1;
+}
+
+void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
+                   int causal, clipc_act act, const block_dropout *d) {
+    if (!d && block_forward_infer(a, x, w, sq, C, NH, causal, act)) return;
+    int N = seqs_rows(sq);
+    float p = d ? d->p : 0.0f;
+    layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
+    linear_forward(a->qkv, a->ln, w->in_proj_w, w->in_proj_b, N, C, 3 * C);
+    attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, p, d ? d->seed[0] : 0);
+    /* out_proj into res1, then bias, dropout and the residual in one pass. */
+    linear_forward(a->res1, a->atty, w->out_proj_w, NULL, N, C, C);
+    bias_drop_residual(a->res1, w->out_proj_b, x, N, C, p, d ? d->seed[1] : 0);
+    layernorm_forward(a->ln, a->ln2_mean, a->ln2_rstd, a->res1, w->ln_2_w, w->ln_2_b, N, C);
+    linear_forward(a->fch, a->ln, w->fc_w, NULL, N, C, 4 * C);
+    bias_act(a->fch, a->h, w->fc_b, N, 4 * C, act, p, d ? d->seed[2] : 0);
+    linear_forward(a->out, a->h, w->proj_w, NULL, N, 4 * C, C);
+    bias_drop_residual(a->out, w->proj_b, a->res1, N, C, p, d ? d->seed[3] : 0);
+}
+
+void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,
+                    const block_weights *w, block_grad_scratch *s, const seqs *sq, int C, int NH, int causal,
+                    clipc_act act, const block_dropout *d) {
+    int N = seqs_rows(sq);
+    size_t NC = (size_t)N * C;
+    float p = d ? d->p : 0.0f;
+    int drop = dropout_threshold(p) != 0;
+    /* MLP half: out = res1 + drop(c_proj(h)), h = drop(act(fch)). */
+    /* dx is the residual stream's gradient: dout plus what each half adds. */
+    if (dx != dout) memcpy(dx, dout, NC * sizeof(float));
+    const float *dmlp = dout;
+    if (drop) {
+        dropout_mul(s->ddrop, dout, NC, 0, p, d->seed[3]);
+        dmlp = s->ddrop;
+    }
+    act_recompute(s->dfch, a->fch, NC * 4, act, p, d ? d->seed[2] : 0);
+    linear_backward(NULL, dw->proj_w, dw->proj_b, dmlp, s->dfch, w->proj_w, N, 4 * C, C);
+    linear_backward(s->dfch, NULL, NULL, dmlp, NULL, w->proj_w, N, 4 * C, C);
+    act_backward(s->dfch, a->fch, NC * 4, act, p, d ? d->seed[2] : 0);
+    layernorm_apply(a->ln, a->res1, a->ln2_mean, a->ln2_rstd, w->ln_2_w, w->ln_2_b, N, C);
+    linear_backward(s->dln, dw->fc_w, dw->fc_b, s->dfch, a->ln, w->fc_w, N, C, 4 * C);
+    layernorm_backward(dx, dw->ln_2_w, dw->ln_2_b, s->dln, a->res1, w->ln_2_w, a->ln2_mean, a->ln2_rstd, N,
+                       C);
+    /* Attention half: res1 = x + drop(out_proj(attention(in_proj(ln_1(x))))). */
+    const float *dattn = dx;
+    if (drop) {
+        dropout_mul(s->ddrop, dx, NC, 0, p, d->seed[1]);
+        dattn = s->ddrop;
+    }
+    attention_recompute(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, p,
+                        d ? d->seed[0] : 0);
+    linear_backward(s->datty, dw->out_proj_w, dw->out_proj_b, dattn, a->atty, w->out_proj_w, N, C, C);
+    attention_backward(s->dqkv, a->attn_scratch, s->datty, a->qkv, a->att_stats, sq, C, NH, causal, p,
+                       d ? d->seed[0] : 0);
+    layernorm_apply(a->ln, x, a->ln1_mean, a->ln1_rstd, w->ln_1_w, w->ln_1_b, N, C);
+    linear_backward(s->dln, dw->in_proj_w, dw->in_proj_b, s->dqkv, a->ln, w->in_proj_w, N, C, 3 * C);
+    layernorm_backward(dx, dw->ln_1_w, dw->ln_1_b, s->dln, x, w->ln_1_w, a->ln1_mean, a->ln1_rstd, N, C);
+}

@@ -1,0 +1,88 @@
+/*
+ * clip.c — CLIP forward and backward over a batch of image-text pairs:
+ * encode both, symmetric contrastive loss, then back through both towers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/clip.h"
+#include "clipc.h"
+#include "base/error.h"
+#include "nn/block.h"
+#include "nn/loss.h"
+#include "nn/params.h"
+#include "nn/seqs.h"
+#include "nn/text_tower.h"
+#include "nn/vision_tower.h"
+
+clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, int B) {
+    memset(ws, 0, sizeof *ws);
+    ws->cfg = *cfg;
+    ws->B = B;
+    int E = cfg->embed_dim;
+    clipc_status s = vision_acts_alloc(&ws->va, cfg, B, 1);
+    if (!s) s = text_acts_alloc(&ws->ta, cfg, B, B * cfg->context_length, 1);
+    if (s) {
+        clip_workspace_free(ws);
+        return s;
+    }
+    size_t n = 4 * (size_t)B * E + clip_loss_cache_floats(B, E);
+    ws->mem = mem_alloc(n * sizeof(float), "loss workspace");
+    if (!ws->mem) {
+        clip_workspace_free(ws);
+        return CLIPC_ERR_NOMEM;
+    }
+    ws->img_feat = ws->mem;
+    ws->txt_feat = ws->img_feat + (size_t)B * E;
+    ws->dimg = ws->txt_feat + (size_t)B * E;
+    ws->dtxt = ws->dimg + (size_t)B * E;
+    clip_loss_cache_bind(&ws->lc, ws->dtxt + (size_t)B * E, B, E);
+    return CLIPC_OK;
+}
+
+void clip_workspace_free(clip_workspace *ws) {
+    vision_acts_free(&ws->va);
+    text_acts_free(&ws->ta);
+    free(ws->mem);
+    memset(ws, 0, sizeof *ws);
+}
+
+size_t clip_workspace_bytes(const clipc_config *c, int B) {
+    /* Mirrors vision_acts_alloc, text_acts_alloc and clip_workspace_alloc.
+     * The text tower is allocated for B full-length captions; packed batches
+     * touch (and so page in) only the rows they use, so this is an upper
+     * bound of the resident memory. */
+    int P = c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1, Tt = c->context_length;
+    size_t W = (size_t)c->vision_width, Cw = (size_t)c->transformer_width, E = (size_t)c->embed_dim;
+    size_t BTv = (size_t)B * Tv, BTt = (size_t)B * Tt, K = 3 * (size_t)P * P;
+    size_t v = (size_t)B * GG * K + (size_t)B * GG * W + 2 * BTv * W + 2 * BTv +
+               (size_t)c->vision_layers * block_acts_floats(BTv, c->vision_width, c->vision_heads, 1) +
+               block_shared_floats(BTv, Tv, c->vision_width) + 2 * (size_t)B * W + 2 * (size_t)B +
+               2 * BTv * W + 2 * (size_t)B * W + (size_t)B * GG * W + block_grad_scratch_floats(BTv, c->vision_width);
+    size_t t = BTt * Cw +
+               (size_t)c->transformer_layers * block_acts_floats(BTt, c->transformer_width, c->transformer_heads, 1) +
+               block_shared_floats(BTt, Tt, c->transformer_width) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
+               (size_t)B * Cw + block_grad_scratch_floats(BTt, c->transformer_width);
+    size_t l = 4 * (size_t)B * E + clip_loss_cache_floats(B, c->embed_dim);
+    return (v + t + l) * sizeof(float);
+}
+
+float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
+                   int T) {
+    const clipc_config *c = &ws->cfg;
+    if (T < 0 || T > c->context_length) T = 0;
+    ws->va.dropout = ws->ta.dropout = ws->dropout;
+    ws->va.dropout_seed = ws->ta.dropout_seed = ws->dropout_seed;
+    vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B);
+    text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T);
+    ws->T = ws->ta.sq.T;
+    ws->text_rows = seqs_rows(&ws->ta.sq);
+    return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, c->embed_dim);
+}
+
+void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B) {
+    const clipc_config *c = &ws->cfg;
+    clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, c->embed_dim);
+    vision_backward(&ws->va, &g->v, ws->dimg, &w->v, c, B);
+    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, c, B);
+}

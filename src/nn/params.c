@@ -1,0 +1,199 @@
+/*
+ * params.c — builds the parameter table of a config and binds typed views.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/params.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "base/error.h"
+
+typedef struct {
+    param_info *p;
+    int n, cap;
+} table_builder;
+
+static int add(table_builder *b, param_group g, int layer, int decay, int ndim, int d0, int d1, int d2,
+               int d3, const char *fmt, ...) __attribute__((format(printf, 10, 11)));
+
+#include <stdarg.h>
+static int add(table_builder *b, param_group g, int layer, int decay, int ndim, int d0, int d1, int d2,
+               int d3, const char *fmt, ...) {
+    if (b->n == b->cap) {
+        int cap = b->cap ? 2 * b->cap : 64;
+        param_info *p = realloc(b->p, (size_t)cap * sizeof *p);
+        if (!p) return -1;
+        b->p = p;
+        b->cap = cap;
+    }
+    param_info *e = &b->p[b->n++];
+    memset(e, 0, sizeof *e);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->name, sizeof e->name, fmt, ap);
+    va_end(ap);
+    e->ndim = ndim;
+    int d[4] = {d0, d1, d2, d3};
+    e->numel = 1;
+    for (int i = 0; i < ndim; i++) {
+        e->shape[i] = d[i];
+        e->numel *= (size_t)d[i];
+    }
+    e->group = g;
+    e->layer = layer;
+    e->decay = decay;
+    return 0;
+}
+
+static int add_blocks(table_builder *b, const char *prefix, param_group g, int layers, int C) {
+    int rc = 0;
+    for (int l = 0; l < layers; l++) {
+        rc |= add(b, g, l, 0, 1, 3 * C, 0, 0, 0, "%sresblocks.%d.attn.in_proj_bias", prefix, l);
+        rc |= add(b, g, l, 1, 2, 3 * C, C, 0, 0, "%sresblocks.%d.attn.in_proj_weight", prefix, l);
+        rc |= add(b, g, l, 0, 1, C, 0, 0, 0, "%sresblocks.%d.attn.out_proj.bias", prefix, l);
+        rc |= add(b, g, l, 1, 2, C, C, 0, 0, "%sresblocks.%d.attn.out_proj.weight", prefix, l);
+        rc |= add(b, g, l, 0, 1, C, 0, 0, 0, "%sresblocks.%d.ln_1.bias", prefix, l);
+        rc |= add(b, g, l, 0, 1, C, 0, 0, 0, "%sresblocks.%d.ln_1.weight", prefix, l);
+        rc |= add(b, g, l, 0, 1, C, 0, 0, 0, "%sresblocks.%d.ln_2.bias", prefix, l);
+        rc |= add(b, g, l, 0, 1, C, 0, 0, 0, "%sresblocks.%d.ln_2.weight", prefix, l);
+        rc |= add(b, g, l, 0, 1, 4 * C, 0, 0, 0, "%sresblocks.%d.mlp.c_fc.bias", prefix, l);
+        rc |= add(b, g, l, 1, 2, 4 * C, C, 0, 0, "%sresblocks.%d.mlp.c_fc.weight", prefix, l);
+        rc |= add(b, g, l, 0, 1, C, 0, 0, 0, "%sresblocks.%d.mlp.c_proj.bias", prefix, l);
+        rc |= add(b, g, l, 1, 2, C, 4 * C, 0, 0, "%sresblocks.%d.mlp.c_proj.weight", prefix, l);
+    }
+    return rc;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(((const param_info *)a)->name, ((const param_info *)b)->name);
+}
+
+clipc_status param_table_build(const clipc_config *c, param_table *t) {
+    memset(t, 0, sizeof *t);
+    clipc_status s = clipc_config_validate(c);
+    if (s) return s;
+    table_builder b = {0};
+    int W = c->vision_width, P = c->vision_patch_size, G = c->image_resolution / P;
+    int C = c->transformer_width, E = c->embed_dim;
+    int rc = 0;
+    /* Text tower. */
+    rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
+    rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
+    rc |= add_blocks(&b, "transformer.", PG_TEXT, c->transformer_layers, C);
+    rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.bias");
+    rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.weight");
+    rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
+    rc |= add(&b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
+    /* Vision tower. */
+    rc |= add(&b, PG_VISION, -1, 1, 4, W, 3, P, P, "visual.conv1.weight");
+    rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.class_embedding");
+    rc |= add(&b, PG_VISION, -1, 0, 2, G * G + 1, W, 0, 0, "visual.positional_embedding");
+    rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.ln_pre.bias");
+    rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.ln_pre.weight");
+    rc |= add_blocks(&b, "visual.transformer.", PG_VISION, c->vision_layers, W);
+    rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.ln_post.bias");
+    rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.ln_post.weight");
+    rc |= add(&b, PG_PROJ, -1, 1, 2, W, E, 0, 0, "visual.proj");
+    if (rc) {
+        free(b.p);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory building the parameter table");
+    }
+    qsort(b.p, (size_t)b.n, sizeof *b.p, cmp_name);
+    size_t off = 0;
+    for (int i = 0; i < b.n; i++) {
+        b.p[i].offset = off;
+        off += b.p[i].numel;
+    }
+    t->p = b.p;
+    t->n = b.n;
+    t->total = off;
+    return CLIPC_OK;
+}
+
+void param_table_free(param_table *t) {
+    free(t->p);
+    memset(t, 0, sizeof *t);
+}
+
+int param_table_find(const param_table *t, const char *name) {
+    int lo = 0, hi = t->n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2, c = strcmp(t->p[mid].name, name);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+size_t clipc_config_param_count(const clipc_config *cfg) {
+    param_table t;
+    if (param_table_build(cfg, &t)) return 0;
+    size_t n = t.total;
+    param_table_free(&t);
+    return n;
+}
+
+/* Looks a name up; the table was built from the same config, so a miss is a bug. */
+static float *at(const param_table *t, float *base, const char *name) {
+    int i = param_table_find(t, name);
+    return i < 0 ? NULL : base + t->p[i].offset;
+}
+
+static void bind_blocks(block_weights *bw, int layers, const param_table *t, float *base, const char *prefix) {
+    char n[128];
+    for (int l = 0; l < layers; l++) {
+        block_weights *w = &bw[l];
+#define B(field, suffix)                                                     \
+    snprintf(n, sizeof n, "%sresblocks.%d.%s", prefix, l, suffix);           \
+    w->field = at(t, base, n)
+        B(ln_1_w, "ln_1.weight");
+        B(ln_1_b, "ln_1.bias");
+        B(in_proj_w, "attn.in_proj_weight");
+        B(in_proj_b, "attn.in_proj_bias");
+        B(out_proj_w, "attn.out_proj.weight");
+        B(out_proj_b, "attn.out_proj.bias");
+        B(ln_2_w, "ln_2.weight");
+        B(ln_2_b, "ln_2.bias");
+        B(fc_w, "mlp.c_fc.weight");
+        B(fc_b, "mlp.c_fc.bias");
+        B(proj_w, "mlp.c_proj.weight");
+        B(proj_b, "mlp.c_proj.bias");
+#undef B
+    }
+}
+
+clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const param_table *t, float *base) {
+    memset(w, 0, sizeof *w);
+    w->v.blocks = mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
+    w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
+    if (!w->v.blocks || !w->t.blocks) {
+        clip_weights_free(w);
+        return CLIPC_ERR_NOMEM;
+    }
+    w->v.conv1 = at(t, base, "visual.conv1.weight");
+    w->v.class_emb = at(t, base, "visual.class_embedding");
+    w->v.pos_emb = at(t, base, "visual.positional_embedding");
+    w->v.ln_pre_w = at(t, base, "visual.ln_pre.weight");
+    w->v.ln_pre_b = at(t, base, "visual.ln_pre.bias");
+    w->v.ln_post_w = at(t, base, "visual.ln_post.weight");
+    w->v.ln_post_b = at(t, base, "visual.ln_post.bias");
+    w->v.proj = at(t, base, "visual.proj");
+    bind_blocks(w->v.blocks, c->vision_layers, t, base, "visual.transformer.");
+    w->t.tok_emb = at(t, base, "token_embedding.weight");
+    w->t.pos_emb = at(t, base, "positional_embedding");
+    w->t.ln_final_w = at(t, base, "ln_final.weight");
+    w->t.ln_final_b = at(t, base, "ln_final.bias");
+    w->t.proj = at(t, base, "text_projection");
+    bind_blocks(w->t.blocks, c->transformer_layers, t, base, "transformer.");
+    w->logit_scale = at(t, base, "logit_scale");
+    return CLIPC_OK;
+}
+
+void clip_weights_free(clip_weights *w) {
+    free(w->v.blocks);
+    free(w->t.blocks);
+    w->v.blocks = w->t.blocks = NULL;
+}

@@ -1,0 +1,25 @@
+/*
+ * text_normalize.h -- the text clean-up OpenAI's CLIP tokenizer does before
+ * splitting (simple_tokenizer.py basic_clean + whitespace_clean + lower),
+ * on arrays of Unicode code points.  Internal.
+ */
+#ifndef CLIPC_TEXT_NORMALIZE_H
+#define CLIPC_TEXT_NORMALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Python's html.unescape() once.  out needs room for n (it never grows). */
+size_t html_unescape(const uint32_t *in, size_t n, uint32_t *out);
+/* Python's str.isspace() (what strip() removes). */
+int is_py_space(uint32_t c);
+/* \s of Python's `regex` module (what the split and collapse treat as
+ * space): White_Space, i.e. str.isspace() without U+001C..U+001F. */
+int is_re_space(uint32_t c);
+/* The whole clean-up: html.unescape twice, strip, collapse \s runs to one
+ * ' ', strip, str.lower().  out needs room for 3n: the result (up to 2n,
+ * since lower() of U+0130 gives two code points) and scratch.  Returns the
+ * count. */
+size_t text_clean(const uint32_t *in, size_t n, uint32_t *out);
+
+#endif

@@ -1,0 +1,61 @@
+/*
+ * train.h — the training step (internal): one flat gradient buffer laid out
+ * like the parameters, forward/backward over micro-batches, then gradient
+ * scaling, clipping by global norm, the optimizer per parameter group, and
+ * the logit-scale clamp.  clipc_train_run (train.c) drives it over loader
+ * batches; tests drive it directly on reference batches.
+ */
+#ifndef CLIPC_TRAIN_H
+#define CLIPC_TRAIN_H
+
+#include "clipc.h"
+#include "model/model.h"
+#include "nn/clip.h"
+#include "nn/params.h"
+#include "train/optim.h"
+
+typedef struct {
+    optim_kind kind;
+    double beta1, beta2, eps;
+    double group_lr[4];     /* multiplier of the scheduled lr per param_group */
+    double group_wd[4];     /* weight decay per param_group */
+    int decay_all;          /* 1 = decay every tensor, 0 = the table's decay flag */
+    double grad_clip;       /* max global L2 norm, 0 = off */
+    int clamp_logit_scale;  /* clamp to [0, ln 100] after each step */
+    int freeze_image, freeze_text, freeze_layers;
+    float dropout;
+    uint64_t seed;          /* dropout masks derive from (seed, step) */
+} trainer_hparams;
+
+typedef struct {
+    clipc_model *m;          /* borrowed, writable */
+    trainer_hparams h;
+    int B;
+    float *grads;            /* m->tab.total floats */
+    clip_weights gw;         /* views into grads */
+    clip_workspace ws;
+    optimizer opt;
+    param_table sub[4];      /* trainable tensors of each group (borrowed entries copied) */
+    unsigned char *trainable;/* [tab.n] */
+    int micro;               /* micro-batches accumulated since the last step */
+    double last_grad_norm;
+} trainer;
+
+clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h);
+void trainer_free(trainer *t);
+/* Forward + backward of one micro-batch (n <= B); gradients accumulate.
+ * `step` (the optimizer step this micro-batch belongs to) seeds dropout. */
+float trainer_micro(trainer *t, const float *pixels, const int32_t *ids, int n, long step);
+/* Loss of a batch without gradients or dropout. */
+float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n);
+/* Averages the accumulated gradients over the micro-batches, clips, takes
+ * one optimizer step at learning rate lr, clamps, zeroes the gradients. */
+void trainer_apply(trainer *t, double lr);
+/* Number of trainable floats. */
+size_t trainer_trainable(const trainer *t);
+
+/* Bytes training needs for a config and batch (activations, parameters,
+ * gradients, Adam moments, loader buffers). */
+size_t train_memory_bytes(const clipc_config *cfg, int B, int prefetch);
+
+#endif

@@ -1,0 +1,203 @@
+/*
+ * train_step.c — one training step over the flat parameter buffer (see
+ * train.h).  Everything here is either elementwise or reduced in a fixed
+ * order, so a step gives the same bits for a given thread count whatever the
+ * thread timing: the global gradient norm is summed per tensor in table
+ * order, each tensor's sum split into fixed chunks reduced in chunk order.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipc.h"
+#include "base/error.h"
+#include "base/rng.h"
+#include "model/model.h"
+#include "nn/clip.h"
+#include "nn/params.h"
+#include "train/optim.h"
+#include "train/train.h"
+
+/* Is tensor p frozen under h?  Blocks count from the input side (block 0
+ * first), so --freeze-layers N locks the lowest N blocks of each tower,
+ * together with the embeddings below them. */
+static int is_frozen(const param_info *p, const trainer_hparams *h) {
+    if (p->group == PG_VISION && h->freeze_image) return 1;
+    if (p->group == PG_TEXT && h->freeze_text) return 1;
+    if (h->freeze_layers > 0 && (p->group == PG_VISION || p->group == PG_TEXT)) {
+        if (p->layer >= 0) return p->layer < h->freeze_layers;
+        /* Tower parameters outside the blocks: the embeddings and ln_pre sit
+         * below block 0, ln_post / ln_final above the last block. */
+        return !strstr(p->name, "ln_post") && !strstr(p->name, "ln_final");
+    }
+    return 0;
+}
+
+clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h) {
+    memset(t, 0, sizeof *t);
+    t->m = m;
+    t->h = *h;
+    t->B = B;
+    clipc_status s = model_make_writable(m);
+    if (s) return s;
+    size_t n = m->tab.total;
+    t->grads = mem_calloc(n, sizeof(float), "gradients");
+    t->trainable = mem_calloc((size_t)m->tab.n, 1, "trainable mask");
+    if (!t->grads || !t->trainable) {
+        trainer_free(t);
+        return CLIPC_ERR_NOMEM;
+    }
+    s = clip_weights_bind(&t->gw, &m->cfg, &m->tab, t->grads);
+    if (!s) s = clip_workspace_alloc(&t->ws, &m->cfg, B);
+    if (!s) s = optim_init(&t->opt, h->kind, n);
+    if (s) {
+        trainer_free(t);
+        return s;
+    }
+    t->opt.beta1 = (float)h->beta1;
+    t->opt.beta2 = (float)h->beta2;
+    t->opt.eps = (float)h->eps;
+    t->opt.decay_all = h->decay_all;
+    for (int g = 0; g < 4; g++) t->opt.group_lr[g] = 1.0f; /* applied per group in trainer_apply */
+    /* One sub-table per group holding only its trainable tensors: the
+     * optimizer then never touches a frozen tensor (not even with weight
+     * decay, which would move it with a zero gradient). */
+    for (int g = 0; g < 4; g++) {
+        t->sub[g].p = mem_calloc((size_t)m->tab.n, sizeof(param_info), "parameter groups");
+        if (!t->sub[g].p) {
+            trainer_free(t);
+            return CLIPC_ERR_NOMEM;
+        }
+    }
+    for (int i = 0; i < m->tab.n; i++) {
+        const param_info *p = &m->tab.p[i];
+        if (is_frozen(p, h) || h->group_lr[p->group] == 0.0) continue;
+        t->trainable[i] = 1;
+        param_table *st = &t->sub[p->group];
+        st->p[st->n++] = *p;
+        st->total += p->numel;
+    }
+    return CLIPC_OK;
+}
+
+void trainer_free(trainer *t) {
+    free(t->grads);
+    free(t->trainable);
+    clip_weights_free(&t->gw);
+    clip_workspace_free(&t->ws);
+    optim_free(&t->opt);
+    for (int g = 0; g < 4; g++) free(t->sub[g].p);
+    memset(t, 0, sizeof *t);
+}
+
+size_t trainer_trainable(const trainer *t) {
+    size_t n = 0;
+    for (int g = 0; g < 4; g++) n += t->sub[g].total;
+    return n;
+}
+
+float trainer_micro(trainer *t, const float *pixels, const int32_t *ids, int n, long step) {
+    t->ws.dropout = t->h.dropout;
+    t->ws.dropout_seed = rng_derive(rng_derive(t->h.seed, 0x64726f70u /* "drop" */), (uint64_t)step) +
+                         (uint64_t)t->micro;
+    float loss = clip_forward(&t->ws, &t->m->w, pixels, ids, n, 0);
+    clip_backward(&t->ws, &t->gw, &t->m->w, ids, n);
+    t->micro++;
+    return loss;
+}
+
+float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n) {
+    t->ws.dropout = 0.0f;
+    return clip_forward(&t->ws, &t->m->w, pixels, ids, n, 0);
+}
+
+/* Sum of squares of x in double, reduced in a fixed order: fixed 64Ki-float
+ * chunks, each summed sequentially, chunk sums added in chunk order. */
+static double sumsq_fixed(const float *x, size_t n) {
+    enum { CH = 65536 };
+    size_t nch = (n + CH - 1) / CH;
+    if (nch <= 1) {
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+        return s;
+    }
+    double *part = malloc(nch * sizeof *part);
+    if (!part) { /* sequential fallback gives a different order: still deterministic per run */
+        double s = 0;
+        for (size_t i = 0; i < n; i++) s += (double)x[i] * x[i];
+        return s;
+    }
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nch; c++) {
+        size_t a = c * CH, b = a + CH < n ? a + CH : n;
+        double s = 0;
+        for (size_t i = a; i < b; i++) s += (double)x[i] * x[i];
+        part[c] = s;
+    }
+    double s = 0;
+    for (size_t c = 0; c < nch; c++) s += part[c];
+    free(part);
+    return s;
+}
+
+static void scale(float *x, size_t n, float k) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+    for (size_t i = 0; i < n; i++) x[i] *= k;
+}
+
+void trainer_apply(trainer *t, double lr) {
+    const param_table *tab = &t->m->tab;
+    /* The key bias cannot change any output: softmax ignores a number added
+     * to every score of a row, and q . b_k is such a number.  Its true
+     * gradient is exactly 0; what backward computes there in float32 is
+     * rounding noise, which Adam (m / (sqrt(v) + eps)) would turn into a
+     * random walk of up to lr per step.  So the optimizer sees the exact 0. */
+    const clipc_config *cfg = &t->m->cfg;
+    for (int l = 0; l < cfg->vision_layers; l++)
+        memset(t->gw.v.blocks[l].in_proj_b + cfg->vision_width, 0, (size_t)cfg->vision_width * sizeof(float));
+    for (int l = 0; l < cfg->transformer_layers; l++)
+        memset(t->gw.t.blocks[l].in_proj_b + cfg->transformer_width, 0,
+               (size_t)cfg->transformer_width * sizeof(float));
+    if (t->micro > 1)
+        for (int g = 0; g < 4; g++)
+            for (int k = 0; k < t->sub[g].n; k++)
+                scale(t->grads + t->sub[g].p[k].offset, t->sub[g].p[k].numel, 1.0f / (float)t->micro);
+    /* Global norm over the trainable tensors, in table order. */
+    double ss = 0;
+    for (int i = 0; i < tab->n; i++)
+        if (t->trainable[i]) ss += sumsq_fixed(t->grads + tab->p[i].offset, tab->p[i].numel);
+    t->last_grad_norm = sqrt(ss);
+    if (t->h.grad_clip > 0 && t->last_grad_norm > t->h.grad_clip) {
+        float k = (float)(t->h.grad_clip / (t->last_grad_norm + 1e-6)); /* torch clip_grad_norm_ */
+        for (int g = 0; g < 4; g++)
+            for (int j = 0; j < t->sub[g].n; j++)
+                scale(t->grads + t->sub[g].p[j].offset, t->sub[g].p[j].numel, k);
+    }
+    /* optim_step has one weight decay and counts one step per call; each
+     * group gets its own decay, so it is called per group with the step
+     * counter rewound: Adam is elementwise, so this is the same update. */
+    long step0 = t->opt.step;
+    for (int g = 0; g < 4; g++) {
+        t->opt.step = step0;
+        t->opt.weight_decay = (float)t->h.group_wd[g];
+        if (t->sub[g].n) optim_step(&t->opt, &t->sub[g], t->m->params, t->grads, (float)(lr * t->h.group_lr[g]));
+    }
+    t->opt.step = step0 + 1;
+    if (t->h.clamp_logit_scale) {
+        float *ls = t->m->w.logit_scale, hi = (float)log(100.0);
+        if (*ls < 0.0f) *ls = 0.0f;
+        if (*ls > hi) *ls = hi;
+    }
+    memset(t->grads, 0, tab->total * sizeof(float));
+    t->micro = 0;
+}
+
+size_t train_memory_bytes(const clipc_config *cfg, int B, int prefetch) {
+    size_t P = clipc_config_param_count(cfg);
+    size_t R = (size_t)cfg->image_resolution;
+    size_t batch = (size_t)B * (3 * R * R * sizeof(float) + (size_t)cfg->context_length * 4);
+    /* params + grads + Adam m, v; the loader holds the current batch plus
+     * `prefetch` more; evaluation encodes in chunks of 32 (small). */
+    return clip_workspace_bytes(cfg, B) + 4 * P * sizeof(float) + (size_t)(prefetch + 2) * batch +
+           ((size_t)64 << 20);
+}
