@@ -1,0 +1,122 @@
+/*
+ * load.c — loading a safetensors file with OpenAI's state-dict names into a
+ * clipc_model, zero-copy when the file's layout allows.
+ *
+ * Loading is where outside files meet the engine, so everything is checked
+ * here: every tensor the config implies must be present, F32 and exactly the
+ * expected shape; the error names the file and the tensor.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "base/error.h"
+#include "formats/safetensors.h"
+#include "nn/params.h"
+
+static clipc_status model_alloc_params(clipc_model *m) {
+    m->params = mem_alloc(m->tab.total * sizeof(float), "model parameters");
+    if (!m->params) return CLIPC_ERR_NOMEM;
+    m->owns_params = 1;
+    return CLIPC_OK;
+}
+
+/* Files are recognised by content: name the formats people hand us by
+ * mistake instead of reporting a confusing safetensors parse error. */
+static clipc_status check_magic(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return CLIPC_OK; /* st_open reports the I/O error */
+    unsigned char b[8] = {0};
+    size_t n = fread(b, 1, sizeof b, f);
+    fclose(f);
+    if (n >= 4 && !memcmp(b, "PK\x03\x04", 4))
+        return clipc_error(CLIPC_ERR_UNSUPPORTED,
+                           "%s: a zip archive (PyTorch .pt / TorchScript checkpoint?); clipc reads safetensors "
+                           "files (convert with safetensors.torch.save_file)", path);
+    if (n >= 4 && !memcmp(b, "GGUF", 4))
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: a GGUF file; clipc reads safetensors files", path);
+    if ((n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) || (n >= 3 && !memcmp(b, "\xff\xd8\xff", 3)))
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: an image, not a model file", path);
+    if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: a Python pickle (legacy PyTorch checkpoint); clipc reads "
+                           "safetensors files", path);
+    return CLIPC_OK;
+}
+
+clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, clipc_model **out) {
+    *out = NULL;
+    clipc_status s = check_magic(path);
+    if (s) return s;
+    clipc_model *m = mem_calloc(1, sizeof *m, "model");
+    if (!m) return CLIPC_ERR_NOMEM;
+    s = st_open(path, &m->file);
+    if (s) goto fail;
+    s = model_config_from_file(&m->file, path, opts, &m->cfg);
+    if (s) goto fail;
+    s = param_table_build(&m->cfg, &m->tab);
+    if (s) goto fail;
+    /* Every expected tensor, F32, exact shape; contiguous in table order? */
+    int contiguous = 1;
+    const uint8_t *expect = NULL;
+    for (int i = 0; i < m->tab.n; i++) {
+        const param_info *p = &m->tab.p[i];
+        const st_tensor *t = st_get(&m->file, p->name);
+        if (!t) {
+            s = clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s' is missing", path, p->name);
+            goto fail;
+        }
+        if (t->dtype != ST_F32) {
+            s = clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; only F32 weights are supported yet",
+                            path, p->name, st_dtype_name(t->dtype));
+            goto fail;
+        }
+        int ok = t->ndim == p->ndim;
+        for (int d = 0; ok && d < p->ndim; d++) ok = t->shape[d] == p->shape[d];
+        if (!ok) {
+            char want[64] = "", got[64] = "";
+            for (int d = 0; d < p->ndim; d++)
+                snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? ", " : "", p->shape[d]);
+            for (int d = 0; d < t->ndim && d < ST_MAX_DIMS; d++)
+                snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                         (long long)t->shape[d]);
+            s = clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%s]", path, p->name, got,
+                            want);
+            goto fail;
+        }
+        const uint8_t *d = t->data;
+        if (expect && d != expect) contiguous = 0;
+        expect = d + t->nbytes;
+    }
+    if (m->file.n_tensors > m->tab.n)
+        warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL,
+                    "%s: %d tensor(s) not used by the model were ignored", path, m->file.n_tensors - m->tab.n);
+    if (contiguous && !(opts && opts->copy) && ((uintptr_t)st_get(&m->file, m->tab.p[0].name)->data % 4) == 0) {
+        /* Zero-copy: the file's data section is exactly our flat buffer. */
+        m->params = (float *)st_get(&m->file, m->tab.p[0].name)->data;
+        m->owns_params = 0;
+    } else {
+        s = model_alloc_params(m);
+        if (s) goto fail;
+        for (int i = 0; i < m->tab.n; i++) {
+            const st_tensor *t = st_get(&m->file, m->tab.p[i].name);
+            memcpy(m->params + m->tab.p[i].offset, t->data, t->nbytes);
+        }
+        st_close(&m->file);
+    }
+    s = clip_weights_bind(&m->w, &m->cfg, &m->tab, m->params);
+    if (s) goto fail;
+    m->source = strdup(path);
+    if (opts && opts->precision != CLIPC_PRECISION_F32) {
+        s = clipc_model_set_precision(m, opts->precision, opts->warn, opts->warn_ud);
+        if (s) goto fail;
+    }
+    *out = m;
+    return CLIPC_OK;
+fail:
+    clipc_model_free(m);
+    return s;
+}

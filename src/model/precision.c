@@ -1,0 +1,39 @@
+/*
+ * precision.c — the precision a model encodes in: f32, or bf16 through a
+ * bf16 twin of its parameters where the CPU multiplies bf16 natively.
+ */
+#include <string.h>
+
+#include "model/model.h"
+#include "clipc.h"
+#include "clipc_util.h"
+#include "base/error.h"
+#include "kernels/gemm_bf16.h"
+
+const char *clipc_precision_name(clipc_precision p) { return p == CLIPC_PRECISION_BF16 ? "bf16" : "f32"; }
+
+int clipc_precision_parse(const char *name, clipc_precision *out) {
+    if (!strcmp(name, "f32") || !strcmp(name, "float32")) *out = CLIPC_PRECISION_F32;
+    else if (!strcmp(name, "bf16") || !strcmp(name, "bfloat16")) *out = CLIPC_PRECISION_BF16;
+    else return -1;
+    return 0;
+}
+
+clipc_status clipc_model_set_precision(clipc_model *m, clipc_precision p, void (*warn)(const char *msg, void *ud),
+                                       void *warn_ud) {
+    if (p != CLIPC_PRECISION_F32 && p != CLIPC_PRECISION_BF16)
+        return clipc_error(CLIPC_ERR_INVALID, "set_precision: unknown precision %d", (int)p);
+    if (p == CLIPC_PRECISION_F32 || !gemm_bf16_available()) {
+        if (p == CLIPC_PRECISION_BF16)
+            warnf(warn, warn_ud, "bf16: this CPU has no AVX512_BF16; encoding in f32 instead");
+        gemm_bf16_free(m->bf16);
+        m->bf16 = NULL;
+        return CLIPC_OK;
+    }
+    if (m->bf16) return CLIPC_OK;
+    return gemm_bf16_create(&m->bf16, m->params, m->tab.total);
+}
+
+clipc_precision clipc_model_precision(const clipc_model *m) {
+    return m->bf16 ? CLIPC_PRECISION_BF16 : CLIPC_PRECISION_F32;
+}
