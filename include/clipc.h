@@ -533,6 +533,21 @@ typedef struct {
 } clipc_train_result;
 
 void clipc_train_opts_default(clipc_train_opts *o);
+
+/* Every field of clipc_train_opts that is an option, described once: the
+ * CLI's flags (--name) and --help, config.json and the options a checkpoint
+ * stores all come from this table (clipc_train_options gives it and its
+ * length). */
+typedef enum { CLIPC_OPT_STR, CLIPC_OPT_INT, CLIPC_OPT_INT64, CLIPC_OPT_DOUBLE, CLIPC_OPT_U64 } clipc_opt_type;
+typedef struct {
+    const char *name;        /* the flag without "--": "batch" */
+    const char *field;       /* the field of clipc_train_opts and its key in stored JSON: "batch_size" */
+    clipc_opt_type type;     /* const char *, int, int64_t, double, uint64_t */
+    size_t offset;           /* offsetof(clipc_train_opts, field) */
+    int stored;              /* 1 = part of the run (stored, taken back on resume); 0 = of this process */
+    const char *help;
+} clipc_option;
+const clipc_option *clipc_train_options(int *n);
 /* Applies a recipe's settings to *o (other fields untouched). */
 clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o);
 const char *clipc_train_recipe_names(void);

@@ -31,6 +31,7 @@
 #include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/optim.h"
+#include "train/options.h"
 #include "train/plot_svg.h"
 #include "train/schedule.h"
 
@@ -40,186 +41,6 @@ void clipc_train_request_stop(void) { stop_requested = 1; }
 
 size_t clipc_train_memory_bytes(const clipc_config *cfg, int batch_size) {
     return train_memory_bytes(cfg, batch_size, 2);
-}
-
-/* ------------------------------------------------------------ options */
-
-void clipc_train_opts_default(clipc_train_opts *o) {
-    memset(o, 0, sizeof *o);
-    o->train_split = "train";
-    o->val_split = "val";
-    o->workers = 2;
-    o->prefetch = 2;
-    o->accum = 1;
-    o->lr_image = o->lr_text = o->lr_proj = o->lr_logit_scale = -1;
-    o->wd_image = o->wd_text = o->wd_proj = -1;
-    o->beta1 = 0.9, o->beta2 = 0.98, o->eps = 1e-6;
-    o->schedule = "cosine";
-    o->plateau_factor = 0.8, o->plateau_patience = 1;
-    o->seed = 42;
-    o->best_metric = "recall";
-    o->keep_last = 1;
-    o->log_every = 10;
-    clipc_train_recipe("cpu-small", o);
-}
-
-const char *clipc_train_recipe_names(void) { return "seed tutorial cpu-small cpu-tiny emoji"; }
-
-clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o) {
-    if (!strcmp(name, "seed")) {
-        /* The seed model card (seeds/000, notes/seed-code.md): torch.optim.Adam
-         * lr 1e-4, weight_decay 1e-4 coupled, on every parameter;
-         * CosineAnnealingLR(T_max = epochs, eta_min 1e-6) stepped per epoch;
-         * no warm-up, no clipping; batch 64, 50 epochs, dropout 0.1.  The
-         * card's code had no logit-scale clamp; we keep OpenAI's clamp (the
-         * architecture is OpenAI's). */
-        o->config = "seed-b16", o->batch_size = 64, o->epochs = 50;
-        o->adam = 1, o->lr = 1e-4, o->wd = 1e-4, o->decay_all = 1;
-        o->beta1 = 0.9, o->beta2 = 0.999, o->eps = 1e-8;
-        o->schedule = "cosine-epoch", o->min_lr = 1e-6, o->warmup = 0;
-        o->dropout = 0.1, o->grad_clip = 0, o->plateau = 0;
-        o->lr_image = o->lr_text = o->lr_proj = o->lr_logit_scale = -1;
-        o->wd_image = o->wd_text = o->wd_proj = -1;
-        return CLIPC_OK;
-    }
-    if (!strcmp(name, "tutorial")) {
-        /* moein-shariatnia's tutorial (seeds/002 + its notebook CFG): AdamW,
-         * image encoder lr 1e-4, text encoder 1e-5, projection heads 1e-3
-         * with weight decay 1e-3 (encoders 0), ReduceLROnPlateau(factor 0.8,
-         * patience 1) on the validation loss, batch 32, 4 epochs, fixed
-         * temperature 0.07 (so logit_scale is not trained: lr 0), no
-         * schedule otherwise.  Its ResNet50/DistilBERT become OpenAI's
-         * towers (config b32 shapes would be the nearest; we use "small" so
-         * the recipe runs on a CPU: pass --config to change). */
-        o->config = "small", o->batch_size = 32, o->epochs = 4;
-        o->adam = 0, o->lr = 1e-4, o->lr_image = 1e-4, o->lr_text = 1e-5, o->lr_proj = 1e-3;
-        o->lr_logit_scale = 0;
-        o->wd = 0, o->wd_image = 0, o->wd_text = 0, o->wd_proj = 1e-3, o->decay_all = 0;
-        o->beta1 = 0.9, o->beta2 = 0.999, o->eps = 1e-8;
-        o->schedule = "constant", o->warmup = 0, o->min_lr = 0;
-        o->plateau = 1, o->plateau_factor = 0.8, o->plateau_patience = 1;
-        o->best_metric = "loss";
-        o->dropout = 0, o->grad_clip = 0;
-        return CLIPC_OK;
-    }
-    if (!strcmp(name, "cpu-small") || !strcmp(name, "cpu-tiny")) {
-        /* open_clip-style AdamW for small CPU runs: betas (0.9, 0.98), eps
-         * 1e-6, wd 0.1 on matrices only, warm-up then per-step cosine. */
-        int tiny = !strcmp(name, "cpu-tiny");
-        o->config = tiny ? "tiny" : "small";
-        o->batch_size = tiny ? 16 : 32, o->epochs = tiny ? 10 : 20;
-        o->adam = 0, o->lr = tiny ? 1e-3 : 5e-4, o->wd = 0.1, o->decay_all = 0;
-        o->lr_image = o->lr_text = o->lr_proj = o->lr_logit_scale = -1;
-        o->wd_image = o->wd_text = o->wd_proj = -1;
-        o->beta1 = 0.9, o->beta2 = 0.98, o->eps = 1e-6;
-        o->schedule = "cosine", o->warmup = tiny ? 10 : 50, o->min_lr = 0;
-        o->grad_clip = 1.0, o->dropout = 0, o->plateau = 0;
-        return CLIPC_OK;
-    }
-    if (!strcmp(name, "emoji")) {
-        /* The demo on emoji-mini (32 px icons, ~1,700 training pairs): the
-         * "emoji" config, AdamW 1e-3 with 50 warm-up steps and cosine, batch
-         * 64, 30 epochs.  Chosen on the Noto validation split: without
-         * augmentation the model memorises Twemoji (train loss 0.03, mean
-         * recall 10.0 %); random resized crops + flips and wd 0.2 gave 10.8 %
-         * at the same cost. */
-        clipc_train_recipe("cpu-tiny", o);
-        o->config = "emoji", o->batch_size = 64, o->epochs = 30;
-        o->lr = 1e-3, o->warmup = 50, o->wd = 0.2, o->augment = 1;
-        return CLIPC_OK;
-    }
-    return clipc_error(CLIPC_ERR_INVALID, "unknown recipe '%s' (known: %s)", name, clipc_train_recipe_names());
-}
-
-/* The options as JSON (config.json and the checkpoint's metadata), and
- * back: a resumed run takes its settings from the checkpoint. */
-#define OPT_FIELDS(S, I, D, U)                                                                                   \
-    S(data) S(image_root) S(train_split) S(val_split) I(augment) I(shift) I(fast_decode) I(workers) I(prefetch) S(cache)  \
-    S(config) S(init) I(epochs) I(batch_size) I(accum) I(adam) D(lr) D(lr_image) D(lr_text) D(lr_proj)           \
-    D(lr_logit_scale) D(wd) D(wd_image) D(wd_text) D(wd_proj) I(decay_all) D(beta1) D(beta2) D(eps)           \
-    D(grad_clip) S(schedule) I(warmup) D(warmup_frac) D(min_lr) I(steps) D(minutes) I(plateau) I(plateau_patience) D(plateau_factor) D(dropout)    \
-    S(freeze) I(freeze_layers) U(seed) S(best_metric) I(save_every) I(ckpt_every_steps) I(keep_last)          \
-    I(log_every)
-
-static char *opts_to_json(const clipc_train_opts *o, const clipc_config *cfg) {
-    cJSON *j = cJSON_CreateObject();
-    if (!j) return NULL;
-#define S_(f) cJSON_AddItemToObject(j, #f, o->f ? cJSON_CreateString(o->f) : cJSON_CreateNull());
-#define I_(f) cJSON_AddNumberToObject(j, #f, o->f);
-#define D_(f) cJSON_AddNumberToObject(j, #f, o->f);
-#define U_(f)                                                                                                    \
-    {                                                                                                            \
-        char b_[32];                                                                                             \
-        snprintf(b_, sizeof b_, "%llu", (unsigned long long)o->f);                                               \
-        cJSON_AddStringToObject(j, #f, b_);                                                                      \
-    }
-    OPT_FIELDS(S_, I_, D_, U_)
-#undef S_
-#undef I_
-#undef D_
-#undef U_
-    if (cfg) {
-        char *cj = clipc_config_json(cfg);
-        cJSON *c = cj ? cJSON_Parse(cj) : NULL;
-        free(cj);
-        if (c) cJSON_AddItemToObject(j, "model_config", c);
-    }
-    char *s = cJSON_Print(j);
-    cJSON_Delete(j);
-    return s;
-}
-
-/* Fills *o from JSON; strings point into *keep (free with cJSON_Delete). */
-static clipc_status opts_from_json(const char *json, const char *where, clipc_train_opts *o, cJSON **keep) {
-    cJSON *j = cJSON_Parse(json);
-    if (!j || !cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        return clipc_error(CLIPC_ERR_FORMAT, "%s: the stored training options are not a JSON object", where);
-    }
-    cJSON *v;
-#define S_(f)                                                                                                    \
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, #f))) o->f = cJSON_IsString(v) ? v->valuestring : NULL;
-#define I_(f)                                                                                                    \
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, #f)) && cJSON_IsNumber(v)) o->f = (int)v->valuedouble;
-#define D_(f)                                                                                                    \
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, #f)) && cJSON_IsNumber(v)) o->f = v->valuedouble;
-#define U_(f)                                                                                                    \
-    if ((v = cJSON_GetObjectItemCaseSensitive(j, #f)) && cJSON_IsString(v)) o->f = strtoull(v->valuestring, NULL, 10);
-    OPT_FIELDS(S_, I_, D_, U_)
-#undef S_
-#undef I_
-#undef D_
-#undef U_
-    *keep = j;
-    return CLIPC_OK;
-}
-
-static clipc_status check_opts(const clipc_train_opts *o) {
-    if (!o->out_dir || !*o->out_dir) return clipc_error(CLIPC_ERR_INVALID, "train: an output folder is required");
-    if (!o->data || !*o->data) return clipc_error(CLIPC_ERR_INVALID, "train: a data file or folder is required");
-    if (o->epochs < 1 && o->steps <= 0 && !(o->minutes > 0))
-        return clipc_error(CLIPC_ERR_INVALID, "train: epochs %d must be at least 1", o->epochs);
-    if (o->steps < 0 || o->minutes < 0 || !(o->warmup_frac >= 0 && o->warmup_frac < 1) || o->shift < 0)
-        return clipc_error(CLIPC_ERR_INVALID, "train: steps, minutes and shift must be >= 0, warmup-frac in [0, 1)");
-    if (o->steps > 0 && o->minutes > 0)
-        return clipc_error(CLIPC_ERR_INVALID, "train: give --steps or --minutes, not both");
-    if (o->augment < 0 || o->augment > 2)
-        return clipc_error(CLIPC_ERR_INVALID, "train: augment %d: expected 0, 1 (crop + flip) or 2 (crop)", o->augment);
-    if (o->batch_size < 2)
-        return clipc_error(CLIPC_ERR_INVALID, "train: batch size %d: contrastive training needs at least 2",
-                           o->batch_size);
-    if (o->accum < 1) return clipc_error(CLIPC_ERR_INVALID, "train: accum %d must be at least 1", o->accum);
-    if (!(o->lr >= 0) || !(o->wd >= 0)) return clipc_error(CLIPC_ERR_INVALID, "train: lr and wd must be >= 0");
-    if (sched_parse(o->schedule ? o->schedule : "") < 0)
-        return clipc_error(CLIPC_ERR_INVALID, "train: unknown schedule '%s' (cosine, cosine-epoch, constant)",
-                           o->schedule ? o->schedule : "");
-    if (o->freeze && *o->freeze && strcmp(o->freeze, "image") && strcmp(o->freeze, "text"))
-        return clipc_error(CLIPC_ERR_INVALID, "train: --freeze '%s': expected image or text", o->freeze);
-    if (o->best_metric && strcmp(o->best_metric, "recall") && strcmp(o->best_metric, "loss"))
-        return clipc_error(CLIPC_ERR_INVALID, "train: best metric '%s': expected recall or loss", o->best_metric);
-    if (!(o->dropout >= 0 && o->dropout < 1))
-        return clipc_error(CLIPC_ERR_INVALID, "train: dropout %g must be in [0, 1)", o->dropout);
-    return CLIPC_OK;
 }
 
 /* ------------------------------------------------------------ memory */
@@ -597,7 +418,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     if (user->resume && *user->resume) {
         s = ckpt_resolve(user->resume, &ckpt_dir);
         if (!s) s = ckpt_load_state(ckpt_dir, &rs, NULL, &stored_json);
-        if (!s) s = opts_from_json(stored_json, ckpt_dir, &o, &stored);
+        if (!s) s = train_opts_from_json(stored_json, ckpt_dir, &o, &stored);
         if (s) goto done;
         /* What may differ on resume: where to write, threads, callbacks,
          * the stop point, memory cap. */
@@ -630,7 +451,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
             goto done;
         }
     }
-    s = check_opts(&o);
+    s = train_opts_check(&o);
     if (s) goto done;
     clipc_set_threads(o.threads);
     if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) {
@@ -695,7 +516,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     const clipc_config *cfg = clipc_model_config(m);
     s = memory_guard(cfg, &o);
     if (s) goto done;
-    opts_json = opts_to_json(&o, cfg);
+    opts_json = train_opts_to_json(&o, cfg);
     if (!opts_json) {
         s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
         goto done;
