@@ -5,6 +5,20 @@
  * through clipc_atomic_*: temp file in the same directory, fsync, rename over
  * the target, fsync the directory.  A crash or kill -9 at any point leaves
  * either the previous file or the new one, never a torn mix.
+ *
+ * Only a regular file (or a name that does not exist yet) is ever replaced:
+ *   - "-" is standard output, written directly;
+ *   - a symbolic link is written through: the file it points to is replaced
+ *     (created if the link dangles), the link stays;
+ *   - anything else that exists (a device, a FIFO) is opened and written
+ *     directly, never renamed over; a directory is an error.
+ * The temporary file is created with O_CREAT | O_EXCL | O_NOFOLLOW under a
+ * name with a random part, so a file or link planted at a guessable name is
+ * never followed or truncated.
+ *
+ * Inputs are opened with O_NONBLOCK and checked with fstat before anything
+ * is read, so a FIFO or a device given as an input file is refused at once
+ * instead of blocking in open().
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,8 +38,9 @@
 
 struct clipc_atomic_file {
     int fd;
-    char *path;
-    char *tmp;
+    char *path; /* the file the rename replaces (a symlink resolved) */
+    char *tmp;  /* NULL: written directly (standard output, a device, a FIFO) */
+    int close_fd; /* 0 for standard output */
 };
 
 double clipc_now(void) {
@@ -33,13 +49,35 @@ double clipc_now(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+int file_open_regular(const char *path) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
+        clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        clipc_error(CLIPC_ERR_IO, "%s: not a regular file", path);
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
 clipc_status clipc_read_file(const char *path, char **data, size_t *len) {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    int fd = file_open_regular(path);
+    if (fd < 0) return CLIPC_ERR_IO;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        close(fd);
+        return clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+    if (fstat(fileno(f), &st) != 0) {
         fclose(f);
         return clipc_error(CLIPC_ERR_IO, "%s: not a regular file", path);
     }
@@ -80,27 +118,102 @@ clipc_status fsync_dir_of(const char *path) {
     return s;
 }
 
+static void atomic_free_path(clipc_atomic_file *f) {
+    free(f->path);
+    free(f);
+}
+
+/* The file a write to `path` should replace: path itself, or what the
+ * symbolic link at path points to (followed to the end; a dangling link's
+ * target is created).  malloc'ed. */
+static char *write_target(const char *path) {
+    char *cur = strdup(path);
+    for (int hops = 0; cur && hops < 40; hops++) {
+        struct stat st;
+        if (lstat(cur, &st) != 0 || !S_ISLNK(st.st_mode)) return cur;
+        char link[4096];
+        ssize_t n = readlink(cur, link, sizeof link - 1);
+        if (n < 0) return cur;
+        link[n] = 0;
+        char *next;
+        if (link[0] == '/') {
+            next = strdup(link);
+        } else { /* relative to the link's folder */
+            char *copy = strdup(cur);
+            const char *dir = copy ? dirname(copy) : ".";
+            size_t m = strlen(dir) + (size_t)n + 2;
+            next = malloc(m);
+            if (next) snprintf(next, m, "%s/%s", dir, link);
+            free(copy);
+        }
+        free(cur);
+        cur = next;
+    }
+    return cur;
+}
+
+/* A temporary name beside target that nobody can guess: pid, time and a
+ * counter, tried with O_EXCL | O_NOFOLLOW until one is free. */
+static int open_temp(const char *target, char **tmp_out) {
+    static unsigned counter;
+    size_t n = strlen(target) + 64;
+    char *tmp = malloc(n);
+    if (!tmp) return -1;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    uint64_t r = ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
+    for (int tries = 0; tries < 100; tries++) {
+        r = r * 6364136223846793005ull + 1442695040888963407ull + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
+        snprintf(tmp, n, "%s.tmp.%ld.%08llx", target, (long)getpid(), (unsigned long long)(r >> 32));
+        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (fd >= 0) {
+            *tmp_out = tmp;
+            return fd;
+        }
+        if (errno != EEXIST) break;
+    }
+    clipc_error(CLIPC_ERR_IO, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
+    free(tmp);
+    return -1;
+}
+
 clipc_status clipc_atomic_open(const char *path, clipc_atomic_file **out) {
     *out = NULL;
     clipc_atomic_file *f = mem_calloc(1, sizeof *f, "atomic file");
     if (!f) return CLIPC_ERR_NOMEM;
-    size_t n = strlen(path) + 32;
-    f->path = strdup(path);
-    f->tmp = malloc(n);
-    if (!f->path || !f->tmp) {
-        free(f->path);
-        free(f->tmp);
+    f->close_fd = 1;
+    if (!strcmp(path, "-")) { /* standard output, written as it comes */
+        f->fd = STDOUT_FILENO;
+        f->close_fd = 0;
+        *out = f;
+        return CLIPC_OK;
+    }
+    f->path = write_target(path);
+    if (!f->path) {
         free(f);
         return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     }
-    snprintf(f->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    struct stat st;
+    if (stat(f->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        if (S_ISDIR(st.st_mode)) {
+            clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: is a directory", path);
+            atomic_free_path(f);
+            return s;
+        }
+        /* a device or a FIFO: written directly, never replaced */
+        f->fd = open(f->path, O_WRONLY | O_CLOEXEC);
+        if (f->fd < 0) {
+            clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+            atomic_free_path(f);
+            return s;
+        }
+        *out = f;
+        return CLIPC_OK;
+    }
+    f->fd = open_temp(f->path, &f->tmp);
     if (f->fd < 0) {
-        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
-        free(f->path);
-        free(f->tmp);
-        free(f);
-        return s;
+        atomic_free_path(f);
+        return CLIPC_ERR_IO;
     }
     *out = f;
     return CLIPC_OK;
@@ -112,7 +225,8 @@ clipc_status clipc_atomic_write(clipc_atomic_file *f, const void *buf, size_t n)
         ssize_t w = write(f->fd, p, n);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return clipc_error(CLIPC_ERR_IO, "%s: write failed: %s", f->tmp, strerror(errno));
+            return clipc_error(CLIPC_ERR_IO, "%s: write failed: %s", f->tmp ? f->tmp : f->path ? f->path : "-",
+                               strerror(errno));
         }
         p += w;
         n -= (size_t)w;
@@ -128,12 +242,24 @@ static void atomic_free(clipc_atomic_file *f) {
 
 void clipc_atomic_abort(clipc_atomic_file *f) {
     if (!f) return;
-    if (f->fd >= 0) close(f->fd);
-    unlink(f->tmp);
+    if (f->fd >= 0 && f->close_fd) close(f->fd);
+    if (f->tmp) unlink(f->tmp);
     atomic_free(f);
 }
 
+/* A direct write (standard output, a device, a FIFO) has nothing to rename. */
+static clipc_status commit_direct(clipc_atomic_file *f) {
+    clipc_status s = CLIPC_OK;
+    const char *name = f->path ? f->path : "-";
+    if (f->close_fd && close(f->fd) != 0)
+        s = clipc_error(CLIPC_ERR_IO, "%s: close failed: %s", name, strerror(errno));
+    /* standard output (a pipe, a terminal) is left open and not synced */
+    atomic_free(f);
+    return s;
+}
+
 clipc_status clipc_atomic_commit(clipc_atomic_file *f) {
+    if (!f->tmp) return commit_direct(f);
     if (fsync(f->fd) != 0) {
         clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: fsync failed: %s", f->tmp, strerror(errno));
         clipc_atomic_abort(f);
