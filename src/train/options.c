@@ -5,6 +5,7 @@
  * and the checks a run starts with.
  */
 #include <cJSON.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -279,6 +280,31 @@ clipc_status train_opts_check(const clipc_train_opts *o) {
         return clipc_error(CLIPC_ERR_INVALID, "train: --freeze '%s': expected image or text", o->freeze);
     if (o->best_metric && strcmp(o->best_metric, "recall") && strcmp(o->best_metric, "loss"))
         return clipc_error(CLIPC_ERR_INVALID, "train: best metric '%s': expected recall or loss", o->best_metric);
+    if (!(o->beta1 >= 0 && o->beta1 < 1) || !(o->beta2 >= 0 && o->beta2 < 1))
+        return clipc_error(CLIPC_ERR_INVALID, "train: beta1 %g and beta2 %g must be in [0, 1)", o->beta1, o->beta2);
+    if (!(o->eps > 0 && o->eps < 1)) return clipc_error(CLIPC_ERR_INVALID, "train: eps %g must be in (0, 1)", o->eps);
+    if (!(o->grad_clip >= 0 && o->grad_clip < INFINITY))
+        return clipc_error(CLIPC_ERR_INVALID, "train: grad-clip %g must be >= 0 (0 = off)", o->grad_clip);
+    if (!(o->min_lr >= 0 && o->min_lr <= o->lr))
+        return clipc_error(CLIPC_ERR_INVALID, "train: min-lr %g must be in [0, lr = %g]", o->min_lr, o->lr);
+    if (!(o->lr < INFINITY) || !(o->wd < INFINITY))
+        return clipc_error(CLIPC_ERR_INVALID, "train: lr and wd must be finite");
+    if (o->warmup < 0 || o->save_every < 0 || o->ckpt_every_steps < 0 || o->freeze_layers < 0 ||
+        o->stop_after_steps < 0 || o->plateau_patience < 0)
+        return clipc_error(CLIPC_ERR_INVALID, "train: warmup, save-every, ckpt-every-steps, freeze-layers, "
+                           "stop-after-steps and plateau-patience must be >= 0");
+    if (o->keep_last < 1) return clipc_error(CLIPC_ERR_INVALID, "train: keep-last %d must be at least 1", o->keep_last);
+    if (o->log_every < 1) return clipc_error(CLIPC_ERR_INVALID, "train: log-every %d must be at least 1", o->log_every);
+    if (o->threads < 0 || o->threads > 1024)
+        return clipc_error(CLIPC_ERR_INVALID, "train: threads %d must be in [0, 1024] (0 = all cores)", o->threads);
+    if (o->workers < 0 || o->workers > 256 || o->prefetch < 0 || o->prefetch > 64)
+        return clipc_error(CLIPC_ERR_INVALID, "train: workers %d must be in [0, 256], prefetch %d in [0, 64]",
+                           o->workers, o->prefetch);
+    if (!(o->max_memory_gb >= 0 && o->max_memory_gb < INFINITY))
+        return clipc_error(CLIPC_ERR_INVALID, "train: max-memory-gb %g must be >= 0 (0 = MemAvailable)",
+                           o->max_memory_gb);
+    if (o->plateau && !(o->plateau_factor > 0 && o->plateau_factor <= 1))
+        return clipc_error(CLIPC_ERR_INVALID, "train: plateau-factor %g must be in (0, 1]", o->plateau_factor);
     if (!(o->dropout >= 0 && o->dropout < 1))
         return clipc_error(CLIPC_ERR_INVALID, "train: dropout %g must be in [0, 1)", o->dropout);
     return CLIPC_OK;
