@@ -67,8 +67,15 @@ test: all
 demo: $(BUILD)/clipc
 	sh tools/demo.sh
 
+# The sanitizer flags are added with `override`, so a CFLAGS from the
+# environment cannot switch them off; the test `sanitizer_canary` fails if
+# they are not in effect.
+SAN ?=
+ifneq ($(SAN),)
+override CFLAGS += $(SAN) -DCLIPC_SANITIZED
+endif
 asan:
-	$(MAKE) BUILD=build-asan OPT="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
+	$(MAKE) BUILD=build-asan OPT="-O1" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/clipc_tests
 
 # libFuzzer target for the tokenizer (not built by default; needs clang 14 and

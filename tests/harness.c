@@ -4,10 +4,17 @@
  * Without arguments runs the default (non-slow) tests.  With substrings, runs
  * the tests whose name or file contains one of them, slow ones included.
  * Ends with "N passed, N failed, N skipped" and exits 1 if any failed.
+ *
+ * So that CI cannot quietly check less than it seems:
+ *   CLIPC_TEST_TIMEOUT=S   a test running longer than S seconds (default 900)
+ *                          fails the run, which ends there;
+ *   CLIPC_STRICT_SKIPS=1   a skip that is not in expected_skips (below) fails;
+ *   CLIPC_REQUIRE_SHARED=1 ../shared must be there (implies strict skips).
  */
 #include "harness.h"
 
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +36,8 @@ static jmp_buf test_jmp;
 static int cur_failed, cur_skipped;
 static char skip_reason[512];
 static char tmpdir[256];
+static const char *cur_name;
+static int n_passed, n_failed, n_skipped;
 
 void harness_register(const char *name, const char *file, test_fn fn, int slow) {
     if (n_tests < (int)(sizeof tests / sizeof tests[0]))
@@ -123,6 +132,57 @@ static double now(void) {
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
 
+/* ---- a hung test fails the run instead of stalling it */
+
+static void put(const char *s) {
+    size_t n = strlen(s);
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, s, n);
+        if (w <= 0) return;
+        s += w, n -= (size_t)w;
+    }
+}
+
+static void put_int(int v) {
+    char b[16];
+    int i = (int)sizeof b;
+    b[--i] = 0;
+    do b[--i] = (char)('0' + v % 10), v /= 10; while (v > 0 && i > 0);
+    put(b + i);
+}
+
+/* SIGALRM: the running test took longer than CLIPC_TEST_TIMEOUT seconds.
+ * Only async-signal-safe calls: write and _exit. */
+static void on_timeout(int sig) {
+    (void)sig;
+    put("FAIL ");
+    put(cur_name ? cur_name : "?");
+    put(": timed out (CLIPC_TEST_TIMEOUT)\n");
+    put_int(n_passed), put(" passed, "), put_int(n_failed + 1), put(" failed, "), put_int(n_skipped),
+        put(" skipped\n");
+    _exit(1);
+}
+
+/* ---- skips that are expected; with CLIPC_STRICT_SKIPS=1 any other fails */
+
+static const struct {
+    const char *name_part, *reason_part;
+} expected_skips[] = {
+    {"bf16", "AVX512_BF16"},                   /* CPUs without native bf16 */
+    {"chromium", "chromium not installed"},    /* browser tests where no browser is installed */
+};
+
+static int skip_expected(const char *name, const char *reason) {
+    for (size_t i = 0; i < sizeof expected_skips / sizeof expected_skips[0]; i++)
+        if (strstr(name, expected_skips[i].name_part) && strstr(reason, expected_skips[i].reason_part)) return 1;
+    return 0;
+}
+
+static int env_flag(const char *name) {
+    const char *v = getenv(name);
+    return v && !strcmp(v, "1");
+}
+
 /* Runs one test; kept out of main() so no local of main lives across longjmp. */
 static void run_one(test_case *t) {
     cur_failed = 0;
@@ -152,8 +212,18 @@ int main(int argc, char **argv) {
     }
     qsort(tests, n_tests, sizeof tests[0], cmp_test);
     setvbuf(stdout, NULL, _IOLBF, 0);
-    if (!shared_path(""))
+    int require_shared = env_flag("CLIPC_REQUIRE_SHARED"), strict = require_shared || env_flag("CLIPC_STRICT_SKIPS");
+    const char *to = getenv("CLIPC_TEST_TIMEOUT");
+    int timeout = to && atoi(to) > 0 ? atoi(to) : 900;
+    signal(SIGALRM, on_timeout);
+    if (!shared_path("")) {
+        if (require_shared && !list) {
+            printf("FAIL ../shared (reference goldens) not found and CLIPC_REQUIRE_SHARED=1\n");
+            printf("0 passed, 1 failed, 0 skipped\n");
+            return 1;
+        }
         printf("note: ../shared (reference goldens) not found: tests that need it are skipped\n");
+    }
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {
         test_case *t = &tests[i];
@@ -167,9 +237,17 @@ int main(int argc, char **argv) {
         }
         double t0 = now();
         printf("RUN  %s\n", t->name);
+        cur_name = t->name;
+        n_passed = passed, n_failed = failed, n_skipped = skipped;
+        alarm((unsigned)timeout);
         run_one(t);
+        alarm(0);
         double dt = now() - t0;
-        if (cur_skipped && !cur_failed) {
+        if (cur_skipped && !cur_failed && strict && !skip_expected(t->name, skip_reason)) {
+            printf("FAIL %s: skipped (%s), and this skip is not in the expected list (CLIPC_STRICT_SKIPS=1)\n",
+                   t->name, skip_reason);
+            failed++;
+        } else if (cur_skipped && !cur_failed) {
             printf("SKIP %s: %s\n", t->name, skip_reason);
             skipped++;
         } else if (cur_failed) {
