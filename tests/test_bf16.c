@@ -19,6 +19,7 @@
 #include "kernels/onednn.h"
 #include "kernels/onednn_testing.h"
 #include "model/model.h"
+#include "nn/vision_tower.h"
 #include "harness.h"
 
 /* Worst cosine between rows of a and b (n rows of d). */
@@ -264,6 +265,17 @@ TEST(bf16_fused_block_fallbacks) {
     REQUIRE_OK(st);
     CHECK(memcmp(ref, got, sizeof ref) == 0);
     CHECK(memcmp(tref, tgot, sizeof tref) == 0);
+    /* The failure comes back by value from the tower given the backend
+     * (nothing is left behind for a later call); with none, nothing fails. */
+    vision_acts va;
+    REQUIRE_OK(vision_acts_alloc(&va, &cfg, n, 0));
+    onednn_test_fail(ONEDNN_FAIL_FUSED);
+    int failed = vision_forward(&va, got, px, &m->w.v, &cfg, n, model_backend(m));
+    int plain = vision_forward(&va, got, px, &m->w.v, &cfg, n, NULL);
+    onednn_test_fail(0);
+    vision_acts_free(&va);
+    CHECK(failed == 1 && plain == 0);
+    CHECK(memcmp(ref, got, sizeof ref) == 0);
     onednn_test_fail(ONEDNN_FAIL_ATTENTION);
     si = clipc_encode_image(m, px, n, got);
     onednn_test_fail(0);

@@ -28,7 +28,7 @@ typedef struct {
 } backend_gemm_ops;
 
 typedef struct {
-    const char *name;
+    const char *name; /* e.g. "onednn-bf16", for messages */
     const void *ctx; /* the kernels' state (weights twin, caches), passed back to them */
     int lowp;        /* 1: the fused forward hands activations between kernels in bf16 */
     /* out (N, OUT) = ops(inp (N, IN) times w), with w (OUT, IN) when
@@ -41,7 +41,8 @@ typedef struct {
     /* Attention without a causal mask over B sequences of T tokens each:
      * qkv (B T, 3C) packed q | k | v, NH heads, floats or bf16 (in_bf16),
      * into out (B T, C), floats or bf16 (out_bf16, with in_bf16).  Returns
-     * 0 when not done (the caller runs attention.c). */
+     * 0 when not done (the caller runs attention.c); NULL when the backend
+     * has no batched attention. */
     int (*attention)(const void *ctx, void *out, const void *qkv, int B, int T, int C, int NH, int in_bf16,
                      int out_bf16);
 } infer_backend;

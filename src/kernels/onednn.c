@@ -14,7 +14,9 @@
  * A call may fuse the bias, the activation and a residual add (oneDNN
  * post-ops) and take or give bf16 activations (backend_gemm_ops), so that
  * block.c's inference forward has no elementwise pass between GEMMs; the
- * image tower's attention is two batched products (onednn_attention).
+ * image tower's attention is two batched products (attention_kernel).  Each
+ * context carries the infer_backend (backend.h) that the model hands the
+ * towers; nothing is bound per thread.
  * Products accumulate in f32; layer norms and softmax are f32.
  *
  * Primitives are cached per key (shape, layout, fusions, precision)
