@@ -12,7 +12,7 @@ OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto
 
-# libdnnl (oneDNN, no pkg-config file in Debian 12): bf16 inference GEMMs (src/gemm_bf16.c).
+# libdnnl (oneDNN, no pkg-config file in Debian 12): the inference backends (src/kernels/onednn.c).
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
 # alike; code paths that need wider vectors are chosen at run time.
 CFLAGS  ?= $(OPT) -g

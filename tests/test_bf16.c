@@ -1,5 +1,5 @@
 /*
- * test_bf16.c — bf16 inference (src/gemm_bf16.c) against float32: the
+ * test_bf16.c — bf16 inference (src/kernels/onednn.c) against float32: the
  * rounding, the embeddings of golden and random-weight models (cosine to
  * the f32 embedding >= 0.999, retrieval rankings kept), the f32 fallback on
  * CPUs without AVX512_BF16, and that f32 stays bit-identical whatever was
@@ -15,8 +15,11 @@
 #include "clipc.h"
 #include "bench/bench.h"
 #include "formats/safetensors.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/bf16.h"
+#include "kernels/onednn.h"
+#include "kernels/onednn_testing.h"
 #include "model/model.h"
+#include "nn/vision_tower.h"
 #include "harness.h"
 
 /* Worst cosine between rows of a and b (n rows of d). */
@@ -55,15 +58,15 @@ static void verbose(const char *what, double v) {
 }
 
 TEST(bf16_round_to_nearest_even) {
-    CHECK(gemm_f32_to_bf16(1.0f) == 0x3f80);
-    CHECK(gemm_f32_to_bf16(-2.0f) == 0xc000);
+    CHECK(bf16_from_f32(1.0f) == 0x3f80);
+    CHECK(bf16_from_f32(-2.0f) == 0xc000);
     /* 1 + 2^-8 is half-way between 0x3f80 and 0x3f81: ties go to even. */
-    CHECK(gemm_f32_to_bf16(1.0f + 0x1p-8f) == 0x3f80);
-    CHECK(gemm_f32_to_bf16(1.0f + 3 * 0x1p-8f) == 0x3f82);
-    CHECK(gemm_f32_to_bf16(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
-    CHECK(gemm_f32_to_bf16(INFINITY) == 0x7f80);
-    CHECK(gemm_f32_to_bf16(3.4e38f) == 0x7f80); /* rounds up to infinity, as RNE does */
-    uint16_t nan = gemm_f32_to_bf16(NAN);
+    CHECK(bf16_from_f32(1.0f + 0x1p-8f) == 0x3f80);
+    CHECK(bf16_from_f32(1.0f + 3 * 0x1p-8f) == 0x3f82);
+    CHECK(bf16_from_f32(1.0f + 0x1p-8f + 0x1p-20f) == 0x3f81);
+    CHECK(bf16_from_f32(INFINITY) == 0x7f80);
+    CHECK(bf16_from_f32(3.4e38f) == 0x7f80); /* rounds up to infinity, as RNE does */
+    uint16_t nan = bf16_from_f32(NAN);
     CHECK((nan & 0x7f80) == 0x7f80 && (nan & 0x7f) != 0);
 }
 
@@ -94,7 +97,7 @@ static void free4(float *a, float *b, float *c, float *d) {
 }
 
 TEST(bf16_golden_models_cosine) {
-    if (!gemm_bf16_available()) SKIP("this CPU has no AVX512_BF16 (bf16 encodes in f32 here)");
+    if (!onednn_bf16_available()) SKIP("this CPU has no AVX512_BF16 (bf16 encodes in f32 here)");
     const char *dirs[] = {"tests/data/goldens/a", "tests/data/goldens/b", NULL};
     char p[1024];
     const char *vit = shared_path("reference/openai_clip/vit_tiny");
@@ -125,7 +128,7 @@ TEST(bf16_golden_models_cosine) {
 /* A random-weight `small` model on the peer's random inputs: embeddings and
  * which text each image ranks first (and vice versa). */
 TEST(bf16_random_small_model_cosine_and_retrieval) {
-    if (!gemm_bf16_available()) SKIP("this CPU has no AVX512_BF16 (bf16 encodes in f32 here)");
+    if (!onednn_bf16_available()) SKIP("this CPU has no AVX512_BF16 (bf16 encodes in f32 here)");
     clipc_config cfg;
     float *px;
     int32_t *ids;
@@ -176,9 +179,9 @@ TEST(bf16_fallback_without_avx512_bf16) {
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
     REQUIRE_OK(clipc_encode_text(m, ids, n, tref));
     char msg[200] = "";
-    gemm_bf16_force_unavailable(1);
+    onednn_test_bf16_unavailable(1);
     clipc_status s = clipc_model_set_precision(m, CLIPC_PRECISION_BF16, grab, msg);
-    gemm_bf16_force_unavailable(0);
+    onednn_test_bf16_unavailable(0);
     REQUIRE_OK(s);
     CHECK(strcmp(msg, "bf16: this CPU has no AVX512_BF16; encoding in f32 instead") == 0);
     CHECK(clipc_model_precision(m) == CLIPC_PRECISION_F32);
@@ -228,10 +231,10 @@ TEST(bf16_fused_block_fallbacks) {
     float buf[5];
     uint16_t *h = (uint16_t *)buf;
     const float want[5] = {1.0f, -2.5f, 0.0f, 3.140625f, -65536.0f}; /* exact in bf16 */
-    for (int i = 0; i < 5; i++) h[i] = gemm_f32_to_bf16(want[i]);
-    gemm_bf16_to_f32_inplace(buf, 5);
+    for (int i = 0; i < 5; i++) h[i] = bf16_from_f32(want[i]);
+    bf16_to_f32_inplace(buf, 5);
     CHECK(memcmp(buf, want, sizeof want) == 0);
-    if (!gemm_bf16_available()) SKIP("this CPU has no AVX512_BF16");
+    if (!onednn_bf16_available()) SKIP("this CPU has no AVX512_BF16");
     clipc_config cfg;
     float *px;
     int32_t *ids;
@@ -241,10 +244,10 @@ TEST(bf16_fused_block_fallbacks) {
     float ref[3 * 128], tref[3 * 128], got[3 * 128], tgot[3 * 128], bf[3 * 128];
     /* The reference: f32 on OpenBLAS, as training computes it and as the
      * fallback redoes a failed chunk (the f32 oneDNN context off). */
-    gemm_f32_force_off(1);
+    onednn_test_f32_off(1);
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
     REQUIRE_OK(clipc_encode_text(m, ids, n, tref));
-    gemm_f32_force_off(0);
+    onednn_test_f32_off(0);
     /* f32 inference on oneDNN (the default) agrees to float32 accuracy. */
     REQUIRE_OK(clipc_encode_image(m, px, n, got));
     REQUIRE_OK(clipc_encode_text(m, ids, n, tgot));
@@ -255,17 +258,27 @@ TEST(bf16_fused_block_fallbacks) {
     REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
     REQUIRE_OK(clipc_encode_image(m, px, n, bf));
     CHECK(memcmp(ref, bf, sizeof ref) != 0); /* bf16 really ran */
-    gemm_bf16_test_fail(GEMM_BF16_FAIL_FUSED);
+    onednn_test_fail(ONEDNN_FAIL_FUSED);
     clipc_status si = clipc_encode_image(m, px, n, got), st = clipc_encode_text(m, ids, n, tgot);
-    gemm_bf16_test_fail(0);
+    onednn_test_fail(0);
     REQUIRE_OK(si);
     REQUIRE_OK(st);
     CHECK(memcmp(ref, got, sizeof ref) == 0);
     CHECK(memcmp(tref, tgot, sizeof tref) == 0);
-    CHECK(gemm_bf16_take_failure() == 0); /* the encoder consumed it */
-    gemm_bf16_test_fail(GEMM_BF16_FAIL_ATTENTION);
+    /* The failure comes back by value from the tower given the backend
+     * (nothing is left behind for a later call); with none, nothing fails. */
+    vision_acts va;
+    REQUIRE_OK(vision_acts_alloc(&va, &cfg, n, 0));
+    onednn_test_fail(ONEDNN_FAIL_FUSED);
+    int failed = vision_forward(&va, got, px, &m->w.v, &cfg, n, model_backend(m));
+    int plain = vision_forward(&va, got, px, &m->w.v, &cfg, n, NULL);
+    onednn_test_fail(0);
+    vision_acts_free(&va);
+    CHECK(failed == 1 && plain == 0);
+    CHECK(memcmp(ref, got, sizeof ref) == 0);
+    onednn_test_fail(ONEDNN_FAIL_ATTENTION);
     si = clipc_encode_image(m, px, n, got);
-    gemm_bf16_test_fail(0);
+    onednn_test_fail(0);
     REQUIRE_OK(si);
     double c = worst_cosine(ref, got, n, E);
     verbose("image embeds, attention fallback", c);
@@ -276,9 +289,9 @@ TEST(bf16_fused_block_fallbacks) {
      * same bits as one group: each (image, head) is its own product. */
     int T = (cfg.image_resolution / cfg.vision_patch_size) * (cfg.image_resolution / cfg.vision_patch_size) + 1;
     int NH = cfg.vision_heads;
-    gemm_bf16_test_scores_max((size_t)2 * NH * T * T);
+    onednn_test_scores_max((size_t)2 * NH * T * T);
     si = clipc_encode_image(m, px, n, got);
-    gemm_bf16_test_scores_max(0);
+    onednn_test_scores_max(0);
     REQUIRE_OK(si);
     CHECK(memcmp(got, bf, sizeof bf) == 0);
     free(px);
@@ -314,7 +327,7 @@ TEST(bf16_two_threads_one_model) {
     float *ref = malloc(sizeof(float) * n * E), *o1 = malloc(sizeof(float) * n * E), *o2 = malloc(sizeof(float) * n * E);
     REQUIRE_OK(clipc_encode_image(m, px, n, ref));
     for (int bf = 0; bf < 2; bf++) {
-        if (bf && !gemm_bf16_available()) break; /* the f32 half ran */
+        if (bf && !onednn_bf16_available()) break; /* the f32 half ran */
         if (bf) REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
         enc_job a = {m, px, n, o1, CLIPC_OK}, b = {m, px, n, o2, CLIPC_OK};
         pthread_t ta, tb;
@@ -367,7 +380,7 @@ TEST(bf16_cli_encode_precision_flag) {
         const st_tensor *a = st_get(&f[0], names[j]), *b = st_get(&f[1], names[j]);
         REQUIRE(a && b && a->nbytes == b->nbytes);
         int n = (int)a->shape[0];
-        if (gemm_bf16_available()) {
+        if (onednn_bf16_available()) {
             double w = worst_cosine(a->data, b->data, n, cfg.embed_dim);
             verbose(names[j], w);
             CHECKF(w >= 0.999, "%s: worst cosine %.6f", names[j], w);
@@ -376,7 +389,7 @@ TEST(bf16_cli_encode_precision_flag) {
             CHECK(memcmp(a->data, b->data, a->nbytes) == 0);
         }
     }
-    if (!gemm_bf16_available())
+    if (!onednn_bf16_available())
         CHECK(strcmp(log[1], "clipc: warning: bf16: this CPU has no AVX512_BF16; encoding in f32 instead\n") == 0);
     else
         CHECK(strcmp(log[1], "") == 0);

@@ -95,8 +95,8 @@ TEST(gradcheck_layernorm) {
 typedef struct { float *x, *w, *b; int N, IN, OUT, plain; } lin_ctx;
 static void lin_fwd(void *p, float *out) {
     lin_ctx *c = p;
-    if (c->plain) matmul_forward(out, c->x, c->w, c->N, c->IN, c->OUT);
-    else linear_forward(out, c->x, c->w, c->b, c->N, c->IN, c->OUT);
+    if (c->plain) matmul_forward(out, c->x, c->w, c->N, c->IN, c->OUT, NULL);
+    else linear_forward(out, c->x, c->w, c->b, c->N, c->IN, c->OUT, NULL);
 }
 TEST(gradcheck_linear_and_matmul) {
     for (int plain = 0; plain < 2; plain++) {
@@ -234,7 +234,7 @@ static void pe_fwd(void *p, float *out) {
     pe_ctx *c = p;
     int G = c->R / c->P, GG = G * G;
     patch_im2col(c->cols, c->px, c->B, c->R, c->P);
-    linear_forward(c->patch, c->cols, c->conv, NULL, c->B * GG, 3 * c->P * c->P, c->W);
+    linear_forward(c->patch, c->cols, c->conv, NULL, c->B * GG, 3 * c->P * c->P, c->W, NULL);
     vision_embed_forward(out, c->patch, c->cls, c->pos, c->B, GG, c->W);
 }
 TEST(gradcheck_patch_embedding) {

@@ -23,7 +23,7 @@
 #include "clipc_util.h"
 #include "formats/vecfile.h"
 #include "index/index.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/onednn.h"
 #include "harness.h"
 
 
@@ -311,7 +311,7 @@ TEST(use_index_incremental_and_search) {
     rc = run_capture(cmd, &out);
     j = cJSON_Parse(out);
     REQUIREF(rc == 0 && j, "index: %d %s", rc, out);
-    int bf = gemm_bf16_available();
+    int bf = onednn_bf16_available();
     CHECK(cJSON_GetObjectItem(j, "embedded")->valueint == (bf ? 5 : 0));
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "model_changed")) == bf);
     cJSON_Delete(j);

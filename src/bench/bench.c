@@ -14,7 +14,7 @@
 #include "clipc_util.h"
 #include "base/error.h"
 #include "base/rng.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/onednn.h"
 #include "model/model.h"
 #include "nn/clip.h"
 #include "nn/params.h"
@@ -81,7 +81,7 @@ static int cmp_double(const void *a, const void *b) {
 /* Mean seconds per call after one warm-up call, for f32 (t[0], when
  * want_f32) and bf16 (t[1], when g): the two alternate call by call, each
  * going first every other time, so machine load drifts hit both alike. */
-static void time_encode(clipc_model *m, gemm_bf16 *g, int want_f32, const float *px, const int32_t *ids, int B,
+static void time_encode(clipc_model *m, onednn_ctx *g, int want_f32, const float *px, const int32_t *ids, int B,
                         int reps, int text, float *out, double t[2]) {
     t[0] = t[1] = 0;
     for (int i = 0; i < reps + 1; i++) {
@@ -174,10 +174,10 @@ clipc_status bench_run(const bench_opts *o, bench_result *r) {
     if (o->infer) {
         bench_random_batch(c, B, o->seed + 1, px, ids);
         /* The bf16 weights are converted after training (which changed them). */
-        gemm_bf16 *g = NULL;
-        if (o->bf16 && !gemm_bf16_available())
+        onednn_ctx *g = NULL;
+        if (o->bf16 && !onednn_bf16_available())
             warnf(o->log, o->log_ud, "bf16: this CPU has no AVX512_BF16; encoding in f32 only");
-        else if (o->bf16 && (s = gemm_bf16_create(&g, m->params, m->tab.total)))
+        else if (o->bf16 && (s = onednn_bf16_create(&g, m->params, m->tab.total)))
             goto done;
         int f32 = o->bf16 != 1 || !g;
         double ti[2], tt[2], li[2], lt[2];
@@ -185,7 +185,7 @@ clipc_status bench_run(const bench_opts *o, bench_result *r) {
         time_encode(m, g, f32, px, ids, B, o->infer_reps, 1, feat, tt);
         time_encode(m, g, f32, px, ids, 1, o->infer_reps, 0, feat, li);
         time_encode(m, g, f32, px, ids, 1, o->infer_reps, 1, feat, lt);
-        gemm_bf16_free(g);
+        onednn_free(g);
         int k = f32 ? 0 : 1; /* the main figures: f32 when measured */
         r->encode_img_per_s = B / ti[k];
         r->encode_txt_per_s = B / tt[k];

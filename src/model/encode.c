@@ -1,7 +1,8 @@
 /*
  * encode.c — the inference API: images and token ids to embeddings, in
- * chunks, on the model's inference context (oneDNN f32 or bf16, OpenBLAS as
- * the fallback).
+ * chunks, on the model's inference backend (model_backend: oneDNN f32 or
+ * bf16), which it passes to the towers; OpenBLAS (no backend) is the
+ * fallback.
  */
 #include <math.h>
 #include <stddef.h>
@@ -9,13 +10,9 @@
 #include "model/model.h"
 #include "clipc.h"
 #include "clipc_util.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/backend.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
-
-/* The oneDNN context encoding binds: the model's bf16 twin, else the
- * process-wide f32 one (NULL: OpenBLAS). */
-static const gemm_bf16 *encode_context(const clipc_model *m) { return m->bf16 ? m->bf16 : gemm_f32_context(); }
 
 /* Images or texts per forward: batch 64 at once keeps GEMMs tall for small
  * models; inference views are shared by all blocks, so memory stays modest. */
@@ -40,17 +37,14 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     clipc_status s = vision_acts_alloc(&a, c, chunk, 0);
     if (s) return s;
     size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
-    const gemm_bf16 *g = encode_context(m), *prev = gemm_bf16_bind(g);
+    const infer_backend *be = model_backend(m);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
-        vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
-        if (gemm_bf16_take_failure()) { /* oneDNN failed halfway: this chunk again on OpenBLAS f32 */
-            gemm_bf16_bind(NULL);
-            vision_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v, c, b);
-            gemm_bf16_bind(g);
-        }
+        float *o = out + (size_t)i * c->embed_dim;
+        const float *px = pixels + (size_t)i * img;
+        if (vision_forward(&a, o, px, &m->w.v, c, b, be)) /* the backend failed halfway: again on OpenBLAS f32 */
+            vision_forward(&a, o, px, &m->w.v, c, b, NULL);
     }
-    gemm_bf16_bind(prev);
     vision_acts_free(&a);
     return CLIPC_OK;
 }
@@ -75,17 +69,14 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     text_acts a;
     clipc_status s = text_acts_alloc(&a, c, chunk, R, 0);
     if (s) return s;
-    const gemm_bf16 *g = encode_context(m), *prev = gemm_bf16_bind(g);
+    const infer_backend *be = model_backend(m);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
-        text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
-        if (gemm_bf16_take_failure()) { /* as for images */
-            gemm_bf16_bind(NULL);
-            text_forward(&a, out + (size_t)i * c->embed_dim, ids + (size_t)i * ctx, &m->w.t, c, b, 0);
-            gemm_bf16_bind(g);
-        }
+        float *o = out + (size_t)i * c->embed_dim;
+        const int32_t *id = ids + (size_t)i * ctx;
+        if (text_forward(&a, o, id, &m->w.t, c, b, 0, be)) /* as for images */
+            text_forward(&a, o, id, &m->w.t, c, b, 0, NULL);
     }
-    gemm_bf16_bind(prev);
     text_acts_free(&a);
     return CLIPC_OK;
 }

@@ -12,7 +12,7 @@
 #include "clipc.h"
 #include "base/error.h"
 #include "formats/safetensors.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/onednn.h"
 #include "nn/params.h"
 
 const clipc_config *clipc_model_config(const clipc_model *m) { return &m->cfg; }
@@ -20,7 +20,7 @@ const clipc_config *clipc_model_config(const clipc_model *m) { return &m->cfg; }
 float clipc_model_logit_scale(const clipc_model *m) { return expf(m->w.logit_scale[0]); }
 
 clipc_status model_make_writable(clipc_model *m) {
-    gemm_bf16_free(m->bf16);
+    onednn_free(m->bf16);
     m->bf16 = NULL;
     if (m->owns_params) return CLIPC_OK;
     float *p = mem_alloc(m->tab.total * sizeof(float), "model parameters");
@@ -35,7 +35,7 @@ clipc_status model_make_writable(clipc_model *m) {
 
 void clipc_model_free(clipc_model *m) {
     if (!m) return;
-    gemm_bf16_free(m->bf16);
+    onednn_free(m->bf16);
     if (m->owns_params) free(m->params);
     st_close(&m->file);
     clip_weights_free(&m->w);

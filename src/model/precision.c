@@ -1,6 +1,7 @@
 /*
  * precision.c — the precision a model encodes in: f32, or bf16 through a
- * bf16 twin of its parameters where the CPU multiplies bf16 natively.
+ * bf16 twin of its parameters where the CPU multiplies bf16 natively; and
+ * the inference backend (backend.h) that precision runs on.
  */
 #include <string.h>
 
@@ -8,7 +9,8 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/backend.h"
+#include "kernels/onednn.h"
 
 const char *clipc_precision_name(clipc_precision p) { return p == CLIPC_PRECISION_BF16 ? "bf16" : "f32"; }
 
@@ -23,15 +25,21 @@ clipc_status clipc_model_set_precision(clipc_model *m, clipc_precision p, void (
                                        void *warn_ud) {
     if (p != CLIPC_PRECISION_F32 && p != CLIPC_PRECISION_BF16)
         return clipc_error(CLIPC_ERR_INVALID, "set_precision: unknown precision %d", (int)p);
-    if (p == CLIPC_PRECISION_F32 || !gemm_bf16_available()) {
+    if (p == CLIPC_PRECISION_F32 || !onednn_bf16_available()) {
         if (p == CLIPC_PRECISION_BF16)
             warnf(warn, warn_ud, "bf16: this CPU has no AVX512_BF16; encoding in f32 instead");
-        gemm_bf16_free(m->bf16);
+        onednn_free(m->bf16);
         m->bf16 = NULL;
         return CLIPC_OK;
     }
     if (m->bf16) return CLIPC_OK;
-    return gemm_bf16_create(&m->bf16, m->params, m->tab.total);
+    return onednn_bf16_create(&m->bf16, m->params, m->tab.total);
+}
+
+/* The f32 context is process-wide and made on first use (and a test may
+ * switch it off), so it is looked up per call rather than stored. */
+const infer_backend *model_backend(const clipc_model *m) {
+    return onednn_backend(m->bf16 ? m->bf16 : onednn_f32_context());
 }
 
 clipc_precision clipc_model_precision(const clipc_model *m) {

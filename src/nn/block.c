@@ -11,10 +11,12 @@
  * attention output from the softmax statistics, the activation from the
  * pre-activation, dropout masks from their seeds.
  *
- * In inference on oneDNN (gemm_bf16.h: bf16, or its f32 context) the
- * block has its own forward, block_forward_infer: the bias, activation and
- * residual go into the GEMMs as oneDNN post-ops and, in bf16, each GEMM's
- * input arrives in bf16.
+ * One forward, two paths.  Given an inference backend (backend.h: the
+ * caller passes it, nothing is bound per thread) and no dropout, the block
+ * runs block_forward_fused: the bias, activation and residual go into the
+ * backend's GEMMs and, when it is lowp (bf16), each GEMM's input arrives in
+ * bf16.  Otherwise (training, or no backend) it runs the GEMMs on OpenBLAS
+ * with the elementwise passes below.
  *
  * Rows may be packed sequences of different lengths (seqs in layers.h):
  * everything but attention is row-wise, so only attention sees the
@@ -26,7 +28,8 @@
 #include "nn/block.h"
 #include "clipc.h"
 #include "base/parallel.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/backend.h"
+#include "kernels/bf16.h"
 #include "kernels/vec.h"
 #include "nn/attention.h"
 #include "nn/dropout.h"
@@ -175,71 +178,75 @@ static void bias_drop_residual(float *out, const float *b, const float *res, int
     }
 }
 
-/* One fused GEMM of block_forward_infer: a failure is recorded for the
- * encoder (gemm_bf16_fail), which then redoes the batch on OpenBLAS f32. */
-static void gemm_fused(void *out, const void *inp, const float *w, int N, int IN, int OUT, gemm_bf16_ops ops) {
-    if (!gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) gemm_bf16_fail();
+/* One fused GEMM of block_forward_fused: 1 when it failed (there is no
+ * fallback halfway through a chain of bf16 buffers; the block reports it
+ * and the encoder redoes the batch on OpenBLAS f32). */
+static int gemm_fused(const infer_backend *be, void *out, const void *inp, const float *w, int N, int IN, int OUT,
+                      backend_gemm_ops ops) {
+    return !be->gemm(be->ctx, out, inp, w, N, IN, OUT, 1, &ops);
 }
 
-/* The layer norm before a GEMM in block_forward_infer: into bf16 (lp) or
+/* The layer norm before a GEMM in block_forward_fused: into bf16 (lp) or
  * floats, statistics not kept. */
 static void ln_infer(float *out, const float *x, const float *w, const float *b, int N, int C, int lp) {
     if (lp) layernorm_forward_bf16((uint16_t *)out, x, w, b, N, C);
     else layernorm_forward(out, NULL, NULL, x, w, b, N, C);
 }
 
-/* The block in inference on oneDNN (a gemm_bf16 or the f32 context bound,
- * no dropout): every GEMM fuses its bias, activation and residual, so no
- * elementwise pass runs between GEMMs.  In bf16 the layer norms, c_fc and
- * the batched attention hand the next GEMM its input in bf16 (bf16 values
- * live in the float buffers, they take half); with the f32 context every
- * handoff is float32.  Attention over equal-length sequences (the image
- * tower) is two batched oneDNN products; causal or ragged attention (the
- * text tower) stays on attention.c's f32 path, and out_proj converts its
- * output.  Returns 0 when nothing is bound. */
-static int block_forward_infer(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
-                              int NH, int causal, clipc_act act) {
-    if (!gemm_bf16_active()) return 0;
-    int N = seqs_rows(sq), lp = gemm_bf16_lowp(); /* lp: bf16; else oneDNN's f32 context */
+/* The block in inference on a backend (no dropout): every GEMM fuses its
+ * bias, activation and residual, so no elementwise pass runs between GEMMs.
+ * On a lowp backend (bf16) the layer norms, c_fc and the batched attention
+ * hand the next GEMM its input in bf16 (bf16 values live in the float
+ * buffers, they take half); otherwise every handoff is float32.  Attention
+ * over equal-length sequences (the image tower) is the backend's batched
+ * attention; causal or ragged attention (the text tower) stays on
+ * attention.c's f32 path, and out_proj converts its output.  Returns 1
+ * when a GEMM failed (every step still runs; a->out is to be recomputed). */
+static int block_forward_fused(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C,
+                               int NH, int causal, clipc_act act, const infer_backend *be) {
+    int N = seqs_rows(sq), lp = be->lowp, failed = 0; /* lp: bf16 activations; else float32 */
     ln_infer(a->ln, x, w->ln_1_w, w->ln_1_b, N, C, lp);
-    /* Equal lengths, no mask (the image tower): oneDNN's batched attention
-     * (q, k, v in bf16 when lp); else attention.c in f32. */
+    /* Equal lengths, no mask (the image tower): the backend's batched
+     * attention (q, k, v in bf16 when lp); else attention.c in f32. */
     int batched = !causal && !sq->off;
-    gemm_fused(a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
-           (gemm_bf16_ops){.bias = w->in_proj_b, .in_bf16 = lp, .out_bf16 = batched && lp});
-    if (batched && !gemm_bf16_attention(a->atty, a->qkv, sq->B, sq->T, C, NH, lp, lp)) {
-        if (lp) gemm_bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
+    failed |= gemm_fused(be, a->qkv, a->ln, w->in_proj_w, N, C, 3 * C,
+                         (backend_gemm_ops){.bias = w->in_proj_b, .in_bf16 = lp, .out_bf16 = batched && lp});
+    if (batched && (!be->attention || !be->attention(be->ctx, a->atty, a->qkv, sq->B, sq->T, C, NH, lp, lp))) {
+        if (lp) bf16_to_f32_inplace(a->qkv, (size_t)N * 3 * C); /* attention.c's path after all */
         batched = 0;
     }
     if (!batched) attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, 0.0f, 0);
     /* the batched bf16 attention wrote bf16 */
-    gemm_fused(a->res1, a->atty, w->out_proj_w, N, C, C,
-           (gemm_bf16_ops){.bias = w->out_proj_b, .residual = x, .in_bf16 = batched && lp});
+    failed |= gemm_fused(be, a->res1, a->atty, w->out_proj_w, N, C, C,
+                         (backend_gemm_ops){.bias = w->out_proj_b, .residual = x, .in_bf16 = batched && lp});
     ln_infer(a->ln, a->res1, w->ln_2_w, w->ln_2_b, N, C, lp);
-    int a16 = act == CLIPC_ACT_GELU ? GEMM_BF16_ACT_GELU : GEMM_BF16_ACT_QUICKGELU;
-    gemm_fused(a->h, a->ln, w->fc_w, N, C, 4 * C,
-           (gemm_bf16_ops){.bias = w->fc_b, .act = a16, .in_bf16 = lp, .out_bf16 = lp});
-    gemm_fused(a->out, a->h, w->proj_w, N, 4 * C, C,
-           (gemm_bf16_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = lp});
-    return 1;
+    int a16 = act == CLIPC_ACT_GELU ? BACKEND_ACT_GELU : BACKEND_ACT_QUICKGELU;
+    failed |= gemm_fused(be, a->h, a->ln, w->fc_w, N, C, 4 * C,
+                         (backend_gemm_ops){.bias = w->fc_b, .act = a16, .in_bf16 = lp, .out_bf16 = lp});
+    failed |= gemm_fused(be, a->out, a->h, w->proj_w, N, 4 * C, C,
+                         (backend_gemm_ops){.bias = w->proj_b, .residual = a->res1, .in_bf16 = lp});
+    return failed;
 }
 
-void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
-                   int causal, clipc_act act, const block_dropout *d) {
-    if (!d && block_forward_infer(a, x, w, sq, C, NH, causal, act)) return;
+int block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH, int causal,
+                  clipc_act act, const block_dropout *d, const infer_backend *be) {
+    if (be && !d) return block_forward_fused(a, x, w, sq, C, NH, causal, act, be);
+    /* Training (or inference with no backend): OpenBLAS, bias, activation,
+     * dropout and residual in their own passes. */
     int N = seqs_rows(sq);
     float p = d ? d->p : 0.0f;
     layernorm_forward(a->ln, a->ln1_mean, a->ln1_rstd, x, w->ln_1_w, w->ln_1_b, N, C);
-    linear_forward(a->qkv, a->ln, w->in_proj_w, w->in_proj_b, N, C, 3 * C);
+    linear_forward(a->qkv, a->ln, w->in_proj_w, w->in_proj_b, N, C, 3 * C, NULL);
     attention_forward(a->atty, a->att_stats, a->attn_scratch, a->qkv, sq, C, NH, causal, p, d ? d->seed[0] : 0);
     /* out_proj into res1, then bias, dropout and the residual in one pass. */
-    linear_forward(a->res1, a->atty, w->out_proj_w, NULL, N, C, C);
+    linear_forward(a->res1, a->atty, w->out_proj_w, NULL, N, C, C, NULL);
     bias_drop_residual(a->res1, w->out_proj_b, x, N, C, p, d ? d->seed[1] : 0);
     layernorm_forward(a->ln, a->ln2_mean, a->ln2_rstd, a->res1, w->ln_2_w, w->ln_2_b, N, C);
-    linear_forward(a->fch, a->ln, w->fc_w, NULL, N, C, 4 * C);
+    linear_forward(a->fch, a->ln, w->fc_w, NULL, N, C, 4 * C, NULL);
     bias_act(a->fch, a->h, w->fc_b, N, 4 * C, act, p, d ? d->seed[2] : 0);
-    linear_forward(a->out, a->h, w->proj_w, NULL, N, 4 * C, C);
+    linear_forward(a->out, a->h, w->proj_w, NULL, N, 4 * C, C, NULL);
     bias_drop_residual(a->out, w->proj_b, a->res1, N, C, p, d ? d->seed[3] : 0);
+    return 0;
 }
 
 void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,

@@ -11,6 +11,7 @@
 #define CLIPC_NN_BLOCK_H
 
 #include "clipc.h"
+#include "kernels/backend.h"
 #include "nn/params.h"
 #include "nn/seqs.h"
 
@@ -67,9 +68,14 @@ float *block_acts_bind(block_acts *a, float *mem, float *shared, size_t N, int C
 size_t block_grad_scratch_floats(size_t N, int C);
 float *block_grad_scratch_bind(block_grad_scratch *s, float *mem, size_t N, int C);
 
-/* The rows of sq (uniform or packed sequences); d may be NULL (no dropout). */
-void block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH,
-                   int causal, clipc_act act, const block_dropout *d);
+/* The rows of sq (uniform or packed sequences); d may be NULL (no dropout).
+ * be: the inference backend (backend.h), or NULL (training, and inference
+ * on OpenBLAS).  With a backend and no dropout the block runs its fused
+ * inference forward on be's kernels; otherwise the training forward (on
+ * OpenBLAS, keeping what backward needs).  Returns 1 when a kernel of be
+ * failed halfway (a->out is then to be recomputed with no backend), else 0. */
+int block_forward(block_acts *a, const float *x, const block_weights *w, const seqs *sq, int C, int NH, int causal,
+                  clipc_act act, const block_dropout *d, const infer_backend *be);
 /* dx (N, C) is overwritten and may alias dout (the towers pass the same
  * buffer: the residual gradient is then updated in place, no copies). */
 void block_backward(float *dx, const block_weights *dw, const float *dout, const float *x, const block_acts *a,

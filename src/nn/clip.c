@@ -73,8 +73,9 @@ float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixel
     if (T < 0 || T > c->context_length) T = 0;
     ws->va.dropout = ws->ta.dropout = ws->dropout;
     ws->va.dropout_seed = ws->ta.dropout_seed = ws->dropout_seed;
-    vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B);
-    text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T);
+    /* training: no inference backend, OpenBLAS throughout */
+    vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B, NULL);
+    text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T, NULL);
     ws->T = ws->ta.sq.T;
     ws->text_rows = seqs_rows(&ws->ta.sq);
     return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, c->embed_dim);

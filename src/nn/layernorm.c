@@ -10,7 +10,7 @@
 
 #include "nn/layernorm.h"
 #include "base/parallel.h"
-#include "kernels/gemm_bf16.h"
+#include "kernels/bf16.h"
 
 #define LN_EPS 1e-5
 
@@ -37,7 +37,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
 }
 
 /* Inference in bf16: the same normalisation, written in bf16 as the next
- * GEMM's input (gemm_bf16.h), so no separate conversion pass runs.  The
+ * GEMM's input (bf16.h), so no separate conversion pass runs.  The
  * sums are vector reductions (their order differs from layernorm_forward's
  * serial one in the last bits of the statistics, far below bf16's 8 bits). */
 void layernorm_forward_bf16(uint16_t *out, const float *inp, const float *w, const float *b, int N, int C) {
@@ -56,7 +56,7 @@ void layernorm_forward_bf16(uint16_t *out, const float *inp, const float *w, con
         float mf = (float)m, rs = (float)(1.0 / sqrt(v / C + LN_EPS));
         uint16_t *y = out + (size_t)n * C;
 #pragma omp simd
-        for (int i = 0; i < C; i++) y[i] = gemm_f32_to_bf16((x[i] - mf) * rs * w[i] + b[i]);
+        for (int i = 0; i < C; i++) y[i] = bf16_from_f32((x[i] - mf) * rs * w[i] + b[i]);
     }
 }
 

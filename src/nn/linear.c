@@ -6,14 +6,15 @@
  * forward and two backward.
  *
  * Determinism: every product goes through gemm_f32 (gemm.h), whose bits do
- * not depend on the thread count.
+ * not depend on the thread count.  In inference the forward products go to
+ * the backend the caller passes (backend.h) when it takes them.
  */
 #include <string.h>
 
 #include "nn/linear.h"
 #include "base/parallel.h"
+#include "kernels/backend.h"
 #include "kernels/gemm.h"
-#include "kernels/gemm_bf16.h"
 
 /* Adds b to every row of out (N, C). */
 static void add_bias(float *out, const float *b, int N, int C) {
@@ -42,13 +43,14 @@ static void bias_backward(float *db, const float *dout, int N, int C) {
     }
 }
 
-/* The forward GEMMs go to oneDNN only when the calling thread bound an
- * inference context (clipc_encode_*: bf16, or the f32 context); see
- * gemm_bf16.h.  There the bias is added inside the GEMM.  Training binds
- * none, so its GEMMs stay on OpenBLAS. */
-void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT) {
-    gemm_bf16_ops ops = {.bias = b};
-    if (gemm_bf16_run(out, inp, w, N, IN, OUT, 1, &ops)) return;
+/* The forward GEMMs go to the inference backend be when the caller passes
+ * one (clipc_encode_*: oneDNN bf16 or f32) and it does the product, the
+ * bias added inside the GEMM.  Training passes none, so its GEMMs stay on
+ * OpenBLAS. */
+void linear_forward(float *out, const float *inp, const float *w, const float *b, int N, int IN, int OUT,
+                    const infer_backend *be) {
+    backend_gemm_ops ops = {.bias = b};
+    if (backend_gemm(be, out, inp, w, N, IN, OUT, 1, &ops)) return;
     gemm_f32(0, 1, N, OUT, IN, 1.0f, inp, IN, w, IN, 0.0f, out, OUT);
     if (b) add_bias(out, b, N, OUT);
 }
@@ -61,8 +63,8 @@ void linear_backward(float *dinp, float *dw, float *db, const float *dout, const
     if (db) bias_backward(db, dout, N, OUT);
 }
 
-void matmul_forward(float *out, const float *inp, const float *p, int N, int IN, int OUT) {
-    if (!gemm_bf16_run(out, inp, p, N, IN, OUT, 0, NULL))
+void matmul_forward(float *out, const float *inp, const float *p, int N, int IN, int OUT, const infer_backend *be) {
+    if (!backend_gemm(be, out, inp, p, N, IN, OUT, 0, NULL))
         gemm_f32(0, 0, N, OUT, IN, 1.0f, inp, IN, p, OUT, 0.0f, out, OUT);
 }
 

@@ -12,6 +12,8 @@
  * linear layers and the MLP are row-wise and see N packed rows; attention
  * works per caption over its own block (attention.c).  The result is the
  * padded computation's; dropout indices are those of the packed rows.
+ * In inference the caller's backend (backend.h) goes to every GEMM;
+ * training passes none.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
+#include "kernels/backend.h"
 #include "nn/block.h"
 #include "nn/embedding.h"
 #include "nn/layernorm.h"
@@ -103,9 +106,9 @@ void text_acts_free(text_acts *a) {
     memset(a, 0, sizeof *a);
 }
 
-void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *c,
-                  int B, int T) {
-    int C = a->C, ctx = c->context_length, Tmax = 1;
+int text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *c,
+                 int B, int T, const infer_backend *be) {
+    int C = a->C, ctx = c->context_length, Tmax = 1, failed = 0;
     a->off[0] = 0;
     for (int b = 0; b < B; b++) {
         int e = text_eot_index(ids + (size_t)b * ctx, ctx);
@@ -120,14 +123,15 @@ void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weig
     const float *x = a->x0;
     for (int l = 0; l < a->L; l++) {
         block_dropout d;
-        block_forward(&a->blocks[l], x, &w->blocks[l], &a->sq, C, a->NH, 1, c->act,
-                      tower_dropout(&d, a->dropout, a->dropout_seed, 1, l));
+        failed |= block_forward(&a->blocks[l], x, &w->blocks[l], &a->sq, C, a->NH, 1, c->act,
+                                tower_dropout(&d, a->dropout, a->dropout_seed, 1, l), be);
         x = a->blocks[l].out;
     }
     for (int b = 0; b < B; b++)
         memcpy(a->pooled + (size_t)b * C, x + ((size_t)a->off[b] + a->eot[b]) * C, (size_t)C * sizeof(float));
     layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, a->pooled, w->ln_final_w, w->ln_final_b, B, C);
-    matmul_forward(feat, a->lnf, w->proj, B, C, a->E);
+    matmul_forward(feat, a->lnf, w->proj, B, C, a->E, be);
+    return failed;
 }
 
 void text_backward(text_acts *a, const text_weights *g, const float *dfeat, const int32_t *ids,

@@ -7,6 +7,7 @@
 #define CLIPC_NN_TEXT_TOWER_H
 
 #include "clipc.h"
+#include "kernels/backend.h"
 #include "nn/block.h"
 #include "nn/params.h"
 #include "nn/seqs.h"
@@ -43,9 +44,11 @@ int text_packed_rows(const int32_t *ids, int B, int ctx);
 /* T = 0: packed, each caption up to its EOT (exact: under the causal mask
  * later positions cannot reach the EOT).  T > 0: every caption runs
  * positions 0..T-1 (padded; T > every EOT index, as the goldens of all
- * positions need).  Rows used must fit the capacity R. */
-void text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *cfg,
-                  int B, int T);
+ * positions need).  Rows used must fit the capacity R.  be: the inference
+ * backend (backend.h), NULL in training.  Returns 1 when a kernel of be
+ * failed halfway (feat is then to be recomputed with no backend), else 0. */
+int text_forward(text_acts *a, float *feat, const int32_t *ids, const text_weights *w, const clipc_config *cfg,
+                 int B, int T, const infer_backend *be);
 /* Backward of the last text_forward (same ids, same layout). */
 void text_backward(text_acts *a, const text_weights *g, const float *dfeat, const int32_t *ids,
                    const text_weights *w, const clipc_config *cfg, int B);

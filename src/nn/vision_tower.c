@@ -1,7 +1,8 @@
 /*
  * vision.c — OpenAI's VisionTransformer: conv1 patch embedding (no bias),
  * class token, positional embedding, ln_pre, the residual blocks (no mask),
- * ln_post on the class token, then x @ proj.
+ * ln_post on the class token, then x @ proj.  In inference the caller's
+ * backend (backend.h) goes to every GEMM; training passes none.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
+#include "kernels/backend.h"
 #include "nn/block.h"
 #include "nn/embedding.h"
 #include "nn/layernorm.h"
@@ -88,24 +90,25 @@ void vision_acts_free(vision_acts *a) {
     memset(a, 0, sizeof *a);
 }
 
-void vision_forward(vision_acts *a, float *feat, const float *pixels, const vision_weights *w,
-                    const clipc_config *c, int B) {
-    int W = a->W, T = a->T, GG = a->GG;
+int vision_forward(vision_acts *a, float *feat, const float *pixels, const vision_weights *w,
+                   const clipc_config *c, int B, const infer_backend *be) {
+    int W = a->W, T = a->T, GG = a->GG, failed = 0;
     seqs sq = {B, T, NULL};
     patch_im2col(a->cols, pixels, B, c->image_resolution, c->vision_patch_size);
-    linear_forward(a->patch, a->cols, w->conv1, NULL, B * GG, a->K, W);
+    linear_forward(a->patch, a->cols, w->conv1, NULL, B * GG, a->K, W, be);
     vision_embed_forward(a->x0, a->patch, w->class_emb, w->pos_emb, B, GG, W);
     layernorm_forward(a->lnpre, a->lnpre_mean, a->lnpre_rstd, a->x0, w->ln_pre_w, w->ln_pre_b, B * T, W);
     const float *x = a->lnpre;
     for (int l = 0; l < a->L; l++) {
         block_dropout d;
-        block_forward(&a->blocks[l], x, &w->blocks[l], &sq, W, a->NH, 0, c->act, tower_dropout(&d, a->dropout,
-                      a->dropout_seed, 0, l));
+        failed |= block_forward(&a->blocks[l], x, &w->blocks[l], &sq, W, a->NH, 0, c->act,
+                                tower_dropout(&d, a->dropout, a->dropout_seed, 0, l), be);
         x = a->blocks[l].out;
     }
     for (int b = 0; b < B; b++) memcpy(a->cls + (size_t)b * W, x + (size_t)b * T * W, (size_t)W * sizeof(float));
     layernorm_forward(a->lnpost, a->lnpost_mean, a->lnpost_rstd, a->cls, w->ln_post_w, w->ln_post_b, B, W);
-    matmul_forward(feat, a->lnpost, w->proj, B, W, a->E);
+    matmul_forward(feat, a->lnpost, w->proj, B, W, a->E, be);
+    return failed;
 }
 
 void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat, const vision_weights *w,

@@ -6,6 +6,7 @@
 #define CLIPC_NN_VISION_TOWER_H
 
 #include "clipc.h"
+#include "kernels/backend.h"
 #include "nn/block.h"
 #include "nn/params.h"
 
@@ -31,9 +32,11 @@ typedef struct {
 
 clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *cfg, int B, int training);
 void vision_acts_free(vision_acts *a);
-/* feat (B, E).  B may be less than the capacity. */
-void vision_forward(vision_acts *a, float *feat, const float *pixels, const vision_weights *w,
-                    const clipc_config *cfg, int B);
+/* feat (B, E).  B may be less than the capacity.  be: the inference
+ * backend (backend.h), NULL in training.  Returns 1 when a kernel of be
+ * failed halfway (feat is then to be recomputed with no backend), else 0. */
+int vision_forward(vision_acts *a, float *feat, const float *pixels, const vision_weights *w,
+                   const clipc_config *cfg, int B, const infer_backend *be);
 /* Gradients of the vision parameters accumulate into *g. */
 void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat, const vision_weights *w,
                      const clipc_config *cfg, int B);

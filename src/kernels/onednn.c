@@ -1,7 +1,8 @@
 /*
- * gemm_bf16.c — inference GEMMs on oneDNN's matmul primitive: bfloat16
- * (opt-in, a bf16 twin of the weights) and float32 (a process-wide context
- * on the weights as they are).
+ * onednn.c — the oneDNN inference backends (backend.h): GEMMs and batched
+ * attention on oneDNN's matmul primitive, in bfloat16 (opt-in, a bf16 twin
+ * of the weights) and float32 (a process-wide context on the weights as
+ * they are).
  *
  * Why oneDNN: OpenBLAS 0.3.21 (Debian 12) has no sbgemm, and a bf16 GEMM
  * near the machine's peak (AVX512_BF16's vdpbf16ps, packed panels, cache
@@ -11,9 +12,11 @@
  * brgemm beats OpenBLAS on narrow shapes (batch 1, small models).
  *
  * A call may fuse the bias, the activation and a residual add (oneDNN
- * post-ops) and take or give bf16 activations (gemm_bf16_ops), so that
+ * post-ops) and take or give bf16 activations (backend_gemm_ops), so that
  * block.c's inference forward has no elementwise pass between GEMMs; the
- * image tower's attention is two batched products (gemm_bf16_attention).
+ * image tower's attention is two batched products (attention_kernel).  Each
+ * context carries the infer_backend (backend.h) that the model hands the
+ * towers; nothing is bound per thread.
  * Products accumulate in f32; layer norms and softmax are f32.
  *
  * Primitives are cached per key (shape, layout, fusions, precision)
@@ -22,11 +25,14 @@
  * drops it.  libdnnl is built on the same OpenMP runtime (libgomp) as
  * OpenBLAS and our loops, so clipc_set_threads applies to it too.
  */
-#include "kernels/gemm_bf16.h"
+#include "kernels/onednn.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
 #include "base/parallel.h"
+#include "kernels/backend.h"
+#include "kernels/bf16.h"
+#include "kernels/onednn_testing.h"
 #include "kernels/vec.h"
 
 #include <dnnl.h>
@@ -44,7 +50,7 @@
 enum { KIND_LINEAR, KIND_SCORES, KIND_MIXING };
 typedef struct {
     int kind, M, K, N, out_in;
-    int bias, act, res, in_bf16, out_bf16; /* what the primitive fuses (gemm_bf16_ops) */
+    int bias, act, res, in_bf16, out_bf16; /* what the primitive fuses (backend_gemm_ops) */
     int f32;                               /* src and weights float32 (the f32 context) */
 } prim_key;
 
@@ -53,7 +59,8 @@ typedef struct {
     dnnl_primitive_t prim;
 } cache_entry;
 
-struct gemm_bf16 {
+struct onednn_ctx {
+    infer_backend be;    /* this context's kernels, as the layers see them */
     int f32;             /* 1: the process-wide float32 context (no twin) */
     const float *params; /* the f32 buffer the bf16 copy mirrors */
     size_t n;
@@ -69,29 +76,39 @@ struct gemm_bf16 {
     size_t s_cap;           /* elements */
 };
 
-static _Thread_local const gemm_bf16 *bound;
-static _Thread_local int failed; /* a bf16 step without an f32 fallback failed */
 static int forced_off;
-static int test_fail; /* GEMM_BF16_FAIL_* bits (tests) */
+static int test_fail; /* ONEDNN_FAIL_* bits (tests) */
 
-int gemm_bf16_available(void) {
+int onednn_bf16_available(void) {
     if (forced_off) return 0;
     dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
     return ((unsigned)isa & (unsigned)dnnl_cpu_isa_avx512_core_bf16) == (unsigned)dnnl_cpu_isa_avx512_core_bf16;
 }
 
-void gemm_bf16_force_unavailable(int on) { forced_off = on; }
+void onednn_test_bf16_unavailable(int on) { forced_off = on; }
 
-void gemm_bf16_test_fail(int what) { test_fail = what; }
+void onednn_test_fail(int what) { test_fail = what; }
 
 static void to_bf16(uint16_t *dst, const float *src, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
-    for (size_t i = 0; i < n; i++) dst[i] = gemm_f32_to_bf16(src[i]);
+    for (size_t i = 0; i < n; i++) dst[i] = bf16_from_f32(src[i]);
 }
 
-clipc_status gemm_bf16_create(gemm_bf16 **out, const float *params, size_t n) {
+static int gemm_kernel(const void *ctx, void *out, const void *inp, const float *w, int N, int IN, int OUT,
+                       int w_is_out_in, const backend_gemm_ops *ops);
+static int attention_kernel(const void *ctx, void *out, const void *qkv, int B, int T, int C, int NH, int in_bf16,
+                            int out_bf16);
+
+/* The backend of g: lowp (bf16 activations) for a bf16 context. */
+static void set_backend(onednn_ctx *g) {
+    g->be = (infer_backend){g->f32 ? "onednn-f32" : "onednn-bf16", g, !g->f32, gemm_kernel, attention_kernel};
+}
+
+const infer_backend *onednn_backend(const onednn_ctx *g) { return g ? &g->be : NULL; }
+
+clipc_status onednn_bf16_create(onednn_ctx **out, const float *params, size_t n) {
     *out = NULL;
-    gemm_bf16 *g = mem_calloc(1, sizeof *g, "bf16 weights");
+    onednn_ctx *g = mem_calloc(1, sizeof *g, "bf16 weights");
     if (!g) return CLIPC_ERR_NOMEM;
     size_t bytes;
     if (mul_overflow(n ? n : 1, sizeof(uint16_t), &bytes)) {
@@ -113,40 +130,40 @@ clipc_status gemm_bf16_create(gemm_bf16 **out, const float *params, size_t n) {
     g->params = params;
     g->n = n;
     to_bf16(g->w, params, n);
+    set_backend(g);
     *out = g;
     return CLIPC_OK;
 }
 
 /* The float32 context: one per process (it holds no weights, only the
  * engine, the primitive cache and the scores buffer), made on first use. */
-static gemm_bf16 *f32_ctx;
+static onednn_ctx *f32_ctx;
 static pthread_once_t f32_once = PTHREAD_ONCE_INIT;
 static int f32_off;
 
 static void f32_init(void) {
-    gemm_bf16 *g = calloc(1, sizeof *g);
+    onednn_ctx *g = calloc(1, sizeof *g);
     if (!g) return;
     if (dnnl_engine_create(&g->engine, dnnl_cpu, 0) != dnnl_success) {
         free(g);
         return;
     }
     g->f32 = 1;
+    set_backend(g);
     pthread_mutex_init(&g->lock, NULL);
     pthread_mutex_init(&g->x_lock, NULL);
     f32_ctx = g;
 }
 
-const gemm_bf16 *gemm_f32_context(void) {
+const onednn_ctx *onednn_f32_context(void) {
     if (f32_off) return NULL;
     pthread_once(&f32_once, f32_init);
     return f32_ctx;
 }
 
-void gemm_f32_force_off(int on) { f32_off = on; }
+void onednn_test_f32_off(int on) { f32_off = on; }
 
-int gemm_bf16_lowp(void) { return bound && !bound->f32; }
-
-void gemm_bf16_free(gemm_bf16 *g) {
+void onednn_free(onednn_ctx *g) {
     if (!g) return;
     for (int i = 0; i < g->n_cache; i++) dnnl_primitive_destroy(g->cache[i].prim);
     dnnl_engine_destroy(g->engine);
@@ -156,22 +173,6 @@ void gemm_bf16_free(gemm_bf16 *g) {
     free(g->s);
     free(g->w);
     free(g);
-}
-
-int gemm_bf16_active(void) { return bound != NULL; }
-
-void gemm_bf16_fail(void) { failed = 1; }
-
-int gemm_bf16_take_failure(void) {
-    int f = failed;
-    failed = 0;
-    return f;
-}
-
-const gemm_bf16 *gemm_bf16_bind(const gemm_bf16 *g) {
-    const gemm_bf16 *prev = bound;
-    bound = g;
-    return prev;
 }
 
 static int same_key(const prim_key *e, const prim_key *k) {
@@ -238,9 +239,9 @@ static dnnl_primitive_t make_prim(dnnl_engine_t engine, const prim_key *k) {
     }
     if (descs(k, &a, &b, &bias, &c, &res)) goto done;
     if (dnnl_matmul_desc_init(&md, &a, &b, k->bias ? &bias : NULL, &c)) goto done;
-    if (k->act == GEMM_BF16_ACT_QUICKGELU && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f))
+    if (k->act == BACKEND_ACT_QUICKGELU && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_swish, 1.702f, 0.0f))
         goto done;
-    if (k->act == GEMM_BF16_ACT_GELU && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f))
+    if (k->act == BACKEND_ACT_GELU && dnnl_post_ops_append_eltwise(po, 1.0f, dnnl_eltwise_gelu_erf, 0.0f, 0.0f))
         goto done;
     if (k->res && dnnl_post_ops_append_binary(po, dnnl_binary_add, &res)) goto done;
     if (dnnl_primitive_attr_set_post_ops(attr, po)) goto done;
@@ -255,7 +256,7 @@ done:
 
 /* The cached primitive for a key (*own = 0), or a fresh one the caller
  * destroys (*own = 1) once the cache is full. */
-static dnnl_primitive_t get_prim(gemm_bf16 *g, const prim_key *k, int *own) {
+static dnnl_primitive_t get_prim(onednn_ctx *g, const prim_key *k, int *own) {
     *own = 0;
     pthread_mutex_lock(&g->lock);
     for (int i = 0; i < g->n_cache; i++) {
@@ -284,7 +285,7 @@ static dnnl_primitive_t get_prim(gemm_bf16 *g, const prim_key *k, int *own) {
  * Each execution already uses every OpenMP thread, so little is lost. */
 static pthread_mutex_t exec_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int execute(gemm_bf16 *g, dnnl_primitive_t p, int n, const int *arg, const dnnl_memory_desc_t *d,
+static int execute(onednn_ctx *g, dnnl_primitive_t p, int n, const int *arg, const dnnl_memory_desc_t *d,
                    const void *const *buf) {
     dnnl_memory_t mem[5] = {0};
     dnnl_exec_arg_t args[5];
@@ -307,15 +308,17 @@ done:
     return ok;
 }
 
-int gemm_bf16_run(void *out, const void *inp, const float *w, int N, int IN, int OUT, int w_is_out_in,
-                  const gemm_bf16_ops *ops) {
+/* The backend's GEMM (backend.h): 0 also when w is not in a bf16 context's
+ * twin, or when an f32 context is asked for bf16 activations. */
+static int gemm_kernel(const void *ctx, void *out, const void *inp, const float *w, int N, int IN, int OUT,
+                       int w_is_out_in, const backend_gemm_ops *ops) {
     /* The context is logically const for callers (a model is read-only);
      * only its cache, under its lock, changes. */
-    gemm_bf16 *g = (gemm_bf16 *)bound;
+    onednn_ctx *g = (onednn_ctx *)(uintptr_t)ctx;
     if (!g || N <= 0) return 0;
-    static const gemm_bf16_ops plain;
+    static const backend_gemm_ops plain;
     if (!ops) ops = &plain;
-    if ((test_fail & GEMM_BF16_FAIL_FUSED) && (ops->in_bf16 || ops->out_bf16 || ops->residual)) return 0;
+    if ((test_fail & ONEDNN_FAIL_FUSED) && (ops->in_bf16 || ops->out_bf16 || ops->residual)) return 0;
     const void *wp = w; /* the weights as oneDNN reads them */
     if (g->f32) {
         if (ops->in_bf16 || ops->out_bf16) return 0; /* no bf16 in the f32 context */
@@ -371,18 +374,8 @@ done:
     return done;
 }
 
-void gemm_bf16_to_f32_inplace(float *buf, size_t n) {
-    /* bf16 value i sits in bytes 2i..2i+1 and float i goes to 4i..4i+3:
-     * walking down, each write lands on values already read. */
-    const uint16_t *h = (const uint16_t *)buf;
-    for (size_t i = n; i-- > 0;) {
-        union { uint32_t u; float f; } v = {(uint32_t)h[i] << 16};
-        buf[i] = v.f;
-    }
-}
-
-/* One batched matmul of gemm_bf16_attention: a x b -> c. */
-static int exec3(gemm_bf16 *g, dnnl_primitive_t p, const prim_key *k, const void *a, const void *b, void *c) {
+/* One batched matmul of attention_kernel: a x b -> c. */
+static int exec3(onednn_ctx *g, dnnl_primitive_t p, const prim_key *k, const void *a, const void *b, void *c) {
     dnnl_memory_desc_t d[3];
     if (att_descs(k, &d[0], &d[1], &d[2])) return 0;
     static const int arg[3] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST};
@@ -395,11 +388,18 @@ static int exec3(gemm_bf16 *g, dnnl_primitive_t p, const prim_key *k, const void
  * batches into groups. */
 static size_t att_scores_max = 8u << 20;
 
-void gemm_bf16_test_scores_max(size_t floats) { att_scores_max = floats ? floats : 8u << 20; }
+void onednn_test_scores_max(size_t floats) { att_scores_max = floats ? floats : 8u << 20; }
 
-int gemm_bf16_attention(void *out, const void *qkv, int B, int T, int C, int NH, int in_bf16, int out_bf16) {
-    gemm_bf16 *g = (gemm_bf16 *)bound;
-    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & GEMM_BF16_FAIL_ATTENTION) || (g->f32 && (in_bf16 || out_bf16))) return 0;
+/* The backend's batched attention (backend.h): the scores and the mixing
+ * are each one batched oneDNN matmul per group of sequences instead of two
+ * small GEMMs per (sequence, head); with in_bf16 both are bf16 products
+ * (softmax in f32, probabilities rounded to bf16).  Returns 0 (out to be
+ * recomputed) when another thread holds the scores buffer, an f32 context
+ * is asked for bf16, or oneDNN refused. */
+static int attention_kernel(const void *ctx, void *out, const void *qkv, int B, int T, int C, int NH, int in_bf16,
+                            int out_bf16) {
+    onednn_ctx *g = (onednn_ctx *)(uintptr_t)ctx;
+    if (!g || B <= 0 || T <= 0 || C % NH || (test_fail & ONEDNN_FAIL_ATTENTION) || (g->f32 && (in_bf16 || out_bf16))) return 0;
     size_t per = (size_t)NH * T * T, esz = in_bf16 ? sizeof(uint16_t) : sizeof(float);
     int grp = per > att_scores_max ? 1 : (int)(att_scores_max / per);
     if (grp > B) grp = B;
@@ -430,7 +430,7 @@ int gemm_bf16_attention(void *out, const void *qkv, int B, int T, int C, int NH,
             for (size_t r = 0; r < rows; r++) {
                 float *row = S + r * T, mx, inv = vec_softmax_exp(row, (size_t)T, &mx);
                 if (in_bf16)
-                    for (int j = 0; j < T; j++) P16[r * T + j] = gemm_f32_to_bf16(row[j] * inv);
+                    for (int j = 0; j < T; j++) P16[r * T + j] = bf16_from_f32(row[j] * inv);
                 else
                     for (int j = 0; j < T; j++) row[j] *= inv;
             }
