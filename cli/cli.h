@@ -1,7 +1,8 @@
 /*
  * cli.h — what the subcommands of the clipc program share.  Each subcommand
  * lives in its own cli/cmd_<name>.c as `int cmd_<name>(int argc, char **argv)`
- * (argv[0] is the subcommand name) and is listed in cli/main.c.
+ * (argv[0] is the subcommand name), describes its options in a table for
+ * cli_parse (options.h) and is listed in cli/main.c.
  */
 #ifndef CLIPC_CLI_H
 #define CLIPC_CLI_H

@@ -1,7 +1,8 @@
 /*
  * main.c — the clipc program: dispatches to one function per subcommand.
- * The CLI is a thin user of the library (include/clipc.h): it parses
- * options, calls the API and formats results; all the work is in src/.
+ * The CLI is a thin user of the library: it includes only the public
+ * headers (include/clipc*.h), parses options with one parser (options.h),
+ * calls the API and formats results; all the work is in src/.
  */
 #include <stdarg.h>
 #include <stdio.h>
