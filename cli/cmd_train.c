@@ -26,7 +26,6 @@ typedef struct {
     char defaults[MAX_OPTS][40];
     char names[MAX_OPTS][40];
     char recipe_help[256];
-    char *usage;
     cli_command cmd;
 } train_cli;
 
