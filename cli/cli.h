@@ -1,21 +1,22 @@
 /*
  * cli.h — what the subcommands of the clipc program share.  Each subcommand
  * lives in its own cli/cmd_<name>.c as `int cmd_<name>(int argc, char **argv)`
- * (argv[0] is the subcommand name) and is listed in cli/main.c.
+ * (argv[0] is the subcommand name), describes its options in a table for
+ * cli_parse (options.h) and is listed in cli/main.c.
  */
 #ifndef CLIPC_CLI_H
 #define CLIPC_CLI_H
 
 #include "clipc.h"
+#include "options.h"
 
 /* Prints "clipc: <clipc_last_error()>" to stderr and returns exit status 1. */
 int cli_report(clipc_status s);
 /* Prints "clipc <cmd>: <message>" to stderr and returns exit status 2 (usage error). */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Parses a positive int option value; returns 0 on success. */
-int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out);
-/* precision.c: parses --precision f32|bf16 into *out; returns 0, or 2 after a usage error. */
-int cli_parse_precision(const char *cmd, const char *val, clipc_precision *out);
+/* precision.c: the --precision f32|bf16 option (CLI_CUSTOM, dest a
+ * clipc_precision *); returns 0, or 2 after a usage error. */
+int cli_opt_precision(const char *cmd, const cli_opt *o, const char *val);
 /* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
 void cli_warn(const char *msg, void *ud);
 #include <stdio.h>

@@ -6,25 +6,23 @@
 #include <string.h>
 
 #include "clipc.h"
-#include "bench/bench.h"
+#include "clipc_bench.h"
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: clipc bench --config NAME [--batch N] [--steps N] [--warmup N] [--reps N]\n"
-            "                   [--threads N] [--mode train|infer|all] [--seed N]\n"
-            "                   [--precision f32|bf16|both] [--json]\n\n"
-            "Times training steps (forward + backward + AdamW) and encoding for a named config\n"
-            "on random inputs shaped like the PyTorch peer's (shared/bench/torch_clip.py).\n"
-            "Configs: %s.  Defaults: batch 64, 3 timed steps after 1 warm-up for seed-b16/b32/\n"
-            "ViT-*, 20 after 3 otherwise; 2 threads (--threads 0 = all cores).\n"
-            "--json prints one line: RESULT {json} with train_pairs_per_s, encode_img_per_s,\n"
-            "encode_txt_per_s, peak_rss_mib, GFLOP/s and an SGEMM probe taken in the same run.\n"
-            "--precision (default both): encoding in f32, bf16 (AVX512_BF16 CPUs; f32 elsewhere),\n"
-            "or both alternating call by call; the encode keys are f32's unless only bf16 ran,\n"
-            "the bf16_* keys bf16's (null when not measured).  Training is always f32.\n",
-            clipc_config_names());
-}
+static const char usage_fmt[] =
+    "usage: clipc bench --config NAME [--batch N] [--steps N] [--warmup N] [--reps N]\n"
+    "                   [--threads N] [--mode train|infer|all] [--seed N]\n"
+    "                   [--precision f32|bf16|both] [--json]\n\n"
+    "Times training steps (forward + backward + AdamW) and encoding for a named config\n"
+    "on random inputs shaped like the PyTorch peer's (shared/bench/torch_clip.py).\n"
+    "Configs: %s.  Defaults: batch 64, 3 timed steps after 1 warm-up for seed-b16/b32/\n"
+    "ViT-*, 20 after 3 otherwise; 2 threads (--threads 0 = all cores).\n"
+    "--json prints one line: RESULT {json} with train_pairs_per_s, encode_img_per_s,\n"
+    "encode_txt_per_s, peak_rss_mib, GFLOP/s and an SGEMM probe taken in the same run.\n"
+    "--precision (default both): encoding in f32, bf16 (AVX512_BF16 CPUs; f32 elsewhere),\n"
+    "or both alternating call by call; the encode keys are f32's unless only bf16 ran,\n"
+    "the bf16_* keys bf16's (null when not measured).  Training is always f32.\n\n"
+    "options:\n";
 
 static void log_line(const char *msg, void *ud) {
     (void)ud;
@@ -32,38 +30,34 @@ static void log_line(const char *msg, void *ud) {
 }
 
 int cmd_bench(int argc, char **argv) {
-    bench_opts o = {0};
+    clipc_bench_opts o = {0};
     const char *name = NULL, *mode = "all", *prec = "both";
     int json = 0, threads = 2, steps = -1, warmup = -1, reps = -1, seed = 0;
     o.batch = 64;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int rc = 0;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        } else if (!strcmp(a, "--config")) {
-            if (!v) return cli_usage_error("bench", "--config needs a value");
-            name = v;
-            i++;
-        } else if (!strcmp(a, "--mode")) {
-            if (!v) return cli_usage_error("bench", "--mode needs a value");
-            mode = v;
-            i++;
-        } else if (!strcmp(a, "--precision")) {
-            if (!v) return cli_usage_error("bench", "--precision needs a value");
-            prec = v;
-            i++;
-        } else if (!strcmp(a, "--batch")) rc = cli_parse_int("bench", a, v, 1, 4096, &o.batch), i++;
-        else if (!strcmp(a, "--steps")) rc = cli_parse_int("bench", a, v, 1, 100000, &steps), i++;
-        else if (!strcmp(a, "--warmup")) rc = cli_parse_int("bench", a, v, 0, 100000, &warmup), i++;
-        else if (!strcmp(a, "--reps")) rc = cli_parse_int("bench", a, v, 1, 100000, &reps), i++;
-        else if (!strcmp(a, "--threads")) rc = cli_parse_int("bench", a, v, 0, 1024, &threads), i++;
-        else if (!strcmp(a, "--seed")) rc = cli_parse_int("bench", a, v, 0, 1 << 30, &seed), i++;
-        else if (!strcmp(a, "--json")) json = 1;
-        else return cli_usage_error("bench", "unknown option '%s'", a);
-        if (rc) return rc;
-    }
+    const cli_opt opts[] = {
+        {.name = "--config", .kind = CLI_STRING, .dest = &name, .metavar = "NAME", .help = "the model config (see above)"},
+        {.name = "--batch", .kind = CLI_INT, .dest = &o.batch, .min = 1, .max = 4096, .metavar = "N",
+         .help = "pairs per training step and images/texts per encode call"},
+        {.name = "--steps", .kind = CLI_INT, .dest = &steps, .min = 1, .max = 100000, .metavar = "N",
+         .help = "timed training steps"},
+        {.name = "--warmup", .kind = CLI_INT, .dest = &warmup, .min = 0, .max = 100000, .metavar = "N",
+         .help = "untimed training steps first"},
+        {.name = "--reps", .kind = CLI_INT, .dest = &reps, .min = 1, .max = 100000, .metavar = "N",
+         .help = "timed encode calls (3 for the big configs, 10 otherwise)"},
+        {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
+         .help = "threads (default 2; 0 = all cores)"},
+        {.name = "--mode", .kind = CLI_STRING, .dest = &mode, .metavar = "M", .help = "train, infer or all (default)"},
+        {.name = "--seed", .kind = CLI_INT, .dest = &seed, .min = 0, .max = 1 << 30, .metavar = "N",
+         .help = "seed of the random weights and inputs"},
+        {.name = "--precision", .kind = CLI_STRING, .dest = &prec, .metavar = "P", .help = "f32, bf16 or both (default)"},
+        {.name = "--json", .kind = CLI_FLAG, .dest = &json, .help = "print RESULT {json}"},
+    };
+    char usage[2048];
+    snprintf(usage, sizeof usage, usage_fmt, clipc_config_names());
+    const cli_command cmd = {.cmd = "bench", .usage = usage, .width = 16, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0])};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (!name) return cli_usage_error("bench", "--config NAME is required (one of: %s)", clipc_config_names());
     clipc_status s = clipc_config_named(name, &o.cfg);
     if (s) return cli_report(s);
@@ -81,8 +75,8 @@ int cmd_bench(int argc, char **argv) {
     o.seed = (uint64_t)seed;
     o.log = log_line;
     clipc_set_threads(threads);
-    bench_result r;
-    s = bench_run(&o, &r);
+    clipc_bench_result r;
+    s = clipc_bench_run(&o, &r);
     if (s) return cli_report(s);
     char bf16_keys[320] = "\"bf16_encode_img_per_s\": null, \"bf16_encode_txt_per_s\": null, "
                           "\"bf16_img_latency_b1_s\": null, \"bf16_txt_latency_b1_s\": null";

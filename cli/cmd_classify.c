@@ -14,19 +14,9 @@
 #include "clipc_util.h"
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: clipc classify --model FILE --labels \"cat,dog,car\" [options] IMAGE...\n\n"
-               "Zero-shot classification: prints the top labels with probabilities for each image.\n"
-               "  --labels L,L,...     labels, comma-separated\n"
-               "  --labels-file F      labels, one per line (added to --labels)\n"
-               "  --template T         prompt template, \"{}\" = the label; repeatable (ensembled).\n"
-               "                       Default: \"a photo of a {}.\"\n"
-               "  --top K              labels shown per image (default 5)\n"
-               "  --scale S            logit scale: a number (default 100, as OpenAI) or 'model'\n"
-               "  --json               JSON Lines: {\"image\", \"top\": [{\"label\", \"prob\"}]}\n"
-               "  --threads N          threads (default: all cores)\n"
-               "  --precision P        f32 (default) or bf16 (faster on AVX512_BF16 CPUs)\n");
-}
+static const char usage[] =
+    "usage: clipc classify --model FILE --labels \"cat,dog,car\" [options] IMAGE...\n\n"
+    "Zero-shot classification: prints the top labels with probabilities for each image.\n";
 
 /* Appends the non-empty, trimmed pieces of s split at `sep` to labels. */
 static int add_labels(char ***labels, int *n, const char *s, char sep) {
@@ -49,52 +39,84 @@ static int add_labels(char ***labels, int *n, const char *s, char sep) {
     return 0;
 }
 
+typedef struct {
+    char **v;
+    int n;
+} label_list;
+
+static int opt_labels(const char *cmd, const cli_opt *o, const char *val) {
+    (void)cmd;
+    label_list *l = o->dest;
+    if (add_labels(&l->v, &l->n, val, ',')) return cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
+    return 0;
+}
+
+static int opt_labels_file(const char *cmd, const cli_opt *o, const char *val) {
+    (void)cmd;
+    label_list *l = o->dest;
+    char *data;
+    size_t len;
+    clipc_status s = clipc_read_file(val, &data, &len);
+    if (s) return cli_report(s);
+    int rc = add_labels(&l->v, &l->n, data, '\n') ? cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory")) : 0;
+    free(data);
+    return rc;
+}
+
+typedef struct {
+    float scale;
+    int use_model;
+} scale_opt;
+
+static int opt_scale(const char *cmd, const cli_opt *o, const char *val) {
+    scale_opt *sc = o->dest;
+    char *end;
+    if (!strcmp(val, "model")) sc->use_model = 1;
+    else if ((sc->scale = strtof(val, &end)) <= 0 || *end)
+        return cli_usage_error(cmd, "--scale: '%s' is not a positive number or 'model'", val);
+    return 0;
+}
+
+static int add_image(const char *arg, void *ud) { return cli_list_add(ud, arg); }
+
 int cmd_classify(int argc, char **argv) {
     const char *model_path = NULL;
-    const char **tmpl = calloc((size_t)argc, sizeof *tmpl), **images = calloc((size_t)argc, sizeof *images);
-    char **labels = NULL;
-    int n_tmpl = 0, n_img = 0, n_lab = 0, top = 5, json = 0, threads = 0, rc = 0, use_model_scale = 0;
+    cli_list tmpl = {0}, images = {0};
+    label_list lab = {0};
+    int top = 5, json = 0, threads = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
-    float scale = 100.0f;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            goto out;
-        }
-        int takes = !strcmp(a, "--model") || !strcmp(a, "--labels") || !strcmp(a, "--labels-file") ||
-                    !strcmp(a, "--template") || !strcmp(a, "--top") || !strcmp(a, "--scale") || !strcmp(a, "--threads") ||
-                        !strcmp(a, "--precision");
-        if (takes && !v) {
-            rc = cli_usage_error("classify", "%s needs a value", a);
-            break;
-        }
-        if (!strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "--labels")) {
-            if (add_labels(&labels, &n_lab, v, ',')) rc = cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
-        } else if (!strcmp(a, "--labels-file")) {
-            char *data;
-            size_t len;
-            clipc_status s = clipc_read_file(v, &data, &len);
-            if (s) rc = cli_report(s);
-            else {
-                if (add_labels(&labels, &n_lab, data, '\n')) rc = cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
-                free(data);
-            }
-        } else if (!strcmp(a, "--template")) tmpl[n_tmpl++] = v;
-        else if (!strcmp(a, "--top")) rc = cli_parse_int("classify", a, v, 1, 1000000, &top);
-        else if (!strcmp(a, "--threads")) rc = cli_parse_int("classify", a, v, 0, 1024, &threads);
-        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("classify", v, &prec);
-        else if (!strcmp(a, "--scale")) {
-            char *end;
-            if (!strcmp(v, "model")) use_model_scale = 1;
-            else if ((scale = strtof(v, &end)) <= 0 || *end)
-                rc = cli_usage_error("classify", "--scale: '%s' is not a positive number or 'model'", v);
-        } else if (!strcmp(a, "--json")) json = 1;
-        else if (a[0] == '-' && a[1]) rc = cli_usage_error("classify", "unknown option '%s'", a);
-        else images[n_img++] = a;
-        if (takes) i++;
+    scale_opt sc = {100.0f, 0};
+    const cli_opt opts[] = {
+        {.name = "--model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
+         .help = "model weights (.safetensors; recognised by content)"},
+        {.name = "--labels", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels, .metavar = "L,L,...",
+         .help = "labels, comma-separated"},
+        {.name = "--labels-file", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels_file, .metavar = "F",
+         .help = "labels, one per line (added to --labels)"},
+        {.name = "--template", .kind = CLI_LIST, .dest = &tmpl, .metavar = "T",
+         .help = "prompt template, \"{}\" = the label; repeatable (ensembled).\nDefault: \"a photo of a {}.\""},
+        {.name = "--top", .kind = CLI_INT, .dest = &top, .min = 1, .max = 1000000, .metavar = "K",
+         .help = "labels shown per image (default 5)"},
+        {.name = "--scale", .kind = CLI_CUSTOM, .dest = &sc, .fn = opt_scale, .metavar = "S",
+         .help = "logit scale: a number (default 100, as OpenAI) or 'model'"},
+        {.name = "--json", .kind = CLI_FLAG, .dest = &json,
+         .help = "JSON Lines: {\"image\", \"top\": [{\"label\", \"prob\"}]}"},
+        {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
+         .help = "threads (default: all cores)"},
+        {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
+         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+    };
+    const cli_command cmd = {.cmd = "classify", .usage = usage, .width = 20, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = add_image, .ud = &images};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc == CLI_HELP_SHOWN) {
+        rc = 0;
+        goto out;
     }
+    char **labels = lab.v;
+    int n_lab = lab.n, n_img = images.n, n_tmpl = tmpl.n, use_model_scale = sc.use_model;
+    float scale = sc.scale;
+    const char **image_paths = images.v;
     if (!rc && !model_path) rc = cli_usage_error("classify", "--model FILE is required");
     if (!rc && n_lab < 1) rc = cli_usage_error("classify", "give labels with --labels a,b,c or --labels-file F");
     if (!rc && !n_img) rc = cli_usage_error("classify", "no images given");
@@ -121,10 +143,10 @@ int cmd_classify(int argc, char **argv) {
         s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
         goto fail;
     }
-    s = clipc_zeroshot_weights(m, tok, (const char *const *)labels, n_lab, tmpl, n_tmpl, w);
+    s = clipc_zeroshot_weights(m, tok, (const char *const *)labels, n_lab, tmpl.v, n_tmpl, w);
     if (s) goto fail;
     for (int i = 0; i < n_img; i++) {
-        clipc_status is = clipc_embed_image_file(m, images[i], emb);
+        clipc_status is = clipc_embed_image_file(m, image_paths[i], emb);
         if (!is) is = clipc_classify(emb, 1, w, n_lab, E, scale, prob, NULL);
         if (is) {
             cli_report(is); /* names the file; the other images go on */
@@ -134,7 +156,7 @@ int cmd_classify(int argc, char **argv) {
         int k = clipc_topk(prob, n_lab, top, idx);
         if (json) {
             fputs("{\"image\": ", stdout);
-            json_write_string(stdout, images[i]);
+            json_write_string(stdout, image_paths[i]);
             fputs(", \"top\": [", stdout);
             for (int j = 0; j < k; j++) {
                 fputs(j ? ", {\"label\": " : "{\"label\": ", stdout);
@@ -143,7 +165,7 @@ int cmd_classify(int argc, char **argv) {
             }
             fputs("]}\n", stdout);
         } else {
-            fwrite(images[i], 1, strlen(images[i]), stdout);
+            fwrite(image_paths[i], 1, strlen(image_paths[i]), stdout);
             fputs("\n", stdout);
             for (int j = 0; j < k; j++) printf("  %6.2f%%  %s\n", 100.0 * prob[idx[j]], labels[idx[j]]);
         }
@@ -159,9 +181,9 @@ clean:
     clipc_tokenizer_free(tok);
     clipc_model_free(m);
 out:
-    for (int i = 0; i < n_lab; i++) free(labels[i]);
-    free(labels);
-    free(tmpl);
-    free(images);
+    for (int i = 0; i < lab.n; i++) free(lab.v[i]);
+    free(lab.v);
+    cli_list_free(&tmpl);
+    cli_list_free(&images);
     return rc;
 }

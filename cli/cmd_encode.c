@@ -17,30 +17,14 @@
 
 #include "clipc.h"
 #include "clipc_util.h"
-#include "formats/safetensors.h"
+#include "clipc_safetensors.h"
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: clipc encode --model FILE [--image PATH]... [--text STRING]... [options]\n\n"
-            "Embeds images and texts with a CLIP model (safetensors, OpenAI key names).\n"
-            "Prints JSON Lines {\"input\": ..., \"embedding\": [...]} in the order of the inputs.\n\n"
-            "options:\n"
-            "  --model FILE         model weights (.safetensors; recognised by content)\n"
-            "  --image PATH         an image (PNG or JPEG); repeatable\n"
-            "  --text STRING        a text; repeatable. Longer than the context: truncated with a warning\n"
-            "  --normalize          L2-normalise the embeddings\n"
-            "  --out FILE           write to FILE (atomically) instead of standard output\n"
-            "  --format FMT         jsonl (default) or safetensors (tensors image_embeds, text_embeds)\n"
-            "  --vocab FILE         BPE merges (bpe_simple_vocab_16e6.txt.gz); default: built in\n"
-            "  --vision-heads N     heads of the image tower if the file does not record them\n"
-            "  --text-heads N       heads of the text tower if the file does not record them\n"
-            "  --threads N          threads (default: all cores)\n"
-            "  --precision P        f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
-            "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning)\n"
-            "  --dir DIR | --list FILE   bulk: every image under DIR (recursive) or listed one per\n"
-            "                       line in FILE -> --out X.npy (float32 [n, dim]) + X.npy.paths\n");
-}
+static const char usage[] =
+    "usage: clipc encode --model FILE [--image PATH]... [--text STRING]... [options]\n\n"
+    "Embeds images and texts with a CLIP model (safetensors, OpenAI key names).\n"
+    "Prints JSON Lines {\"input\": ..., \"embedding\": [...]} in the order of the inputs.\n\n"
+    "options:\n";
 
 typedef struct {
     const char *value;
@@ -68,161 +52,187 @@ static char *inputs_json(const input *in, int n, int images) {
     return s;
 }
 
-int cmd_encode(int argc, char **argv) {
-    const char *model_path = NULL, *out_path = NULL, *format = "jsonl", *vocab = NULL, *dir = NULL, *list = NULL;
-    int normalize = 0, threads = 0, n_in = 0, n_img = 0, n_txt = 0;
-    clipc_load_opts lo = {0};
-    lo.warn = cli_warn;
-    input *in = calloc((size_t)argc, sizeof *in);
-    if (!in) return cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
-    int rc = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        int takes = !strcmp(a, "--model") || !strcmp(a, "--image") || !strcmp(a, "--text") || !strcmp(a, "--out") ||
-                    !strcmp(a, "--format") || !strcmp(a, "--vocab") || !strcmp(a, "--vision-heads") ||
-                    !strcmp(a, "--text-heads") || !strcmp(a, "--threads") || !strcmp(a, "--precision") ||
-                    !strcmp(a, "--dir") || !strcmp(a, "--list");
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            free(in);
-            return 0;
-        }
-        if (takes && !v) {
-            rc = cli_usage_error("encode", "%s needs a value", a);
-            break;
-        }
-        if (!strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "--image")) in[n_in++] = (input){v, 1, n_img++};
-        else if (!strcmp(a, "--text")) in[n_in++] = (input){v, 0, n_txt++};
-        else if (!strcmp(a, "--out")) out_path = v;
-        else if (!strcmp(a, "--dir")) dir = v;
-        else if (!strcmp(a, "--list")) list = v;
-        else if (!strcmp(a, "--format")) format = v;
-        else if (!strcmp(a, "--vocab")) vocab = v;
-        else if (!strcmp(a, "--vision-heads")) rc = cli_parse_int("encode", a, v, 1, 1024, &lo.vision_heads);
-        else if (!strcmp(a, "--text-heads")) rc = cli_parse_int("encode", a, v, 1, 1024, &lo.text_heads);
-        else if (!strcmp(a, "--threads")) rc = cli_parse_int("encode", a, v, 0, 1024, &threads);
-        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("encode", v, &lo.precision);
-        else if (!strcmp(a, "--normalize")) normalize = 1;
-        else rc = cli_usage_error("encode", "unknown option '%s'", a);
-        if (takes) i++;
-    }
-    if (!rc && !model_path) rc = cli_usage_error("encode", "--model FILE is required");
-    if (!rc && (dir || list)) {
-        free(in);
-        if ((dir && list) || n_in || !out_path)
-            return cli_usage_error("encode", "bulk mode: one of --dir/--list with --out X.npy, and no --image/--text");
-        clipc_set_threads(threads);
-        return encode_bulk(model_path, &lo, dir, list, out_path, normalize);
-    }
-    if (!rc && n_in == 0) rc = cli_usage_error("encode", "nothing to encode: give --image PATH or --text STRING");
-    if (!rc && strcmp(format, "jsonl") && strcmp(format, "safetensors"))
-        rc = cli_usage_error("encode", "--format must be jsonl or safetensors");
-    if (!rc && !strcmp(format, "safetensors") && !out_path)
-        rc = cli_usage_error("encode", "--format safetensors needs --out FILE");
-    if (rc) {
-        free(in);
-        return rc;
-    }
-    clipc_set_threads(threads);
+typedef struct {
+    const char *model_path, *out_path, *format, *vocab, *dir, *list;
+    int normalize, threads;
+    clipc_load_opts lo;
+    input *in; /* argc entries: the --image and --text values in command-line order */
+    int n_in, n_img, n_txt;
+} encode_args;
 
-    clipc_model *m = NULL;
-    clipc_tokenizer *tok = NULL;
-    float *px = NULL, *img = NULL, *txt = NULL;
-    int32_t *ids = NULL;
-    char *buf = NULL;
-    size_t buflen = 0;
-    clipc_status s = clipc_model_load(model_path, &lo, &m);
-    if (s) goto done;
+static int opt_image(const char *cmd, const cli_opt *o, const char *val) {
+    (void)cmd;
+    encode_args *a = o->dest;
+    a->in[a->n_in++] = (input){val, 1, a->n_img++};
+    return 0;
+}
+
+static int opt_text(const char *cmd, const cli_opt *o, const char *val) {
+    (void)cmd;
+    encode_args *a = o->dest;
+    a->in[a->n_in++] = (input){val, 0, a->n_txt++};
+    return 0;
+}
+
+static int parse_args(encode_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        {.name = "--model", .kind = CLI_STRING, .dest = &a->model_path, .metavar = "FILE",
+         .help = "model weights (.safetensors; recognised by content)"},
+        {.name = "--image", .kind = CLI_CUSTOM, .dest = a, .fn = opt_image, .metavar = "PATH",
+         .help = "an image (PNG or JPEG); repeatable"},
+        {.name = "--text", .kind = CLI_CUSTOM, .dest = a, .fn = opt_text, .metavar = "STRING",
+         .help = "a text; repeatable. Longer than the context: truncated with a warning"},
+        {.name = "--normalize", .kind = CLI_FLAG, .dest = &a->normalize, .help = "L2-normalise the embeddings"},
+        {.name = "--out", .kind = CLI_STRING, .dest = &a->out_path, .metavar = "FILE",
+         .help = "write to FILE (atomically) instead of standard output"},
+        {.name = "--format", .kind = CLI_STRING, .dest = &a->format, .metavar = "FMT",
+         .help = "jsonl (default) or safetensors (tensors image_embeds, text_embeds)"},
+        {.name = "--vocab", .kind = CLI_STRING, .dest = &a->vocab, .metavar = "FILE",
+         .help = "BPE merges (bpe_simple_vocab_16e6.txt.gz); default: built in"},
+        {.name = "--vision-heads", .kind = CLI_INT, .dest = &a->lo.vision_heads, .min = 1, .max = 1024, .metavar = "N",
+         .help = "heads of the image tower if the file does not record them"},
+        {.name = "--text-heads", .kind = CLI_INT, .dest = &a->lo.text_heads, .min = 1, .max = 1024, .metavar = "N",
+         .help = "heads of the text tower if the file does not record them"},
+        {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
+         .help = "threads (default: all cores)"},
+        {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->lo.precision, .fn = cli_opt_precision, .metavar = "P",
+         .help = "f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
+                 "cosine >= 0.999 to f32 (elsewhere f32, with a warning)"},
+        {.name = "--dir", .kind = CLI_STRING, .dest = &a->dir, .metavar = "DIR",
+         .help = "bulk: every image under DIR (recursive) -> --out X.npy\n(float32 [n, dim]) + X.npy.paths"},
+        {.name = "--list", .kind = CLI_STRING, .dest = &a->list, .metavar = "FILE",
+         .help = "bulk: the images listed one per line in FILE -> --out X.npy"},
+    };
+    const cli_command cmd = {.cmd = "encode", .usage = usage, .width = 20, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0])};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc) return rc;
+    if (!a->model_path) return cli_usage_error("encode", "--model FILE is required");
+    return 0;
+}
+
+/* The images' embeddings into img (n_img x E), in chunks of 64 so memory
+ * stays bounded for long lists. */
+static clipc_status encode_images(const clipc_model *m, const encode_args *a, float *img) {
     const clipc_config *c = clipc_model_config(m);
-    int R = c->image_resolution, E = c->embed_dim, ctx = c->context_length;
+    int R = c->image_resolution, E = c->embed_dim;
     size_t img_floats = (size_t)3 * R * R;
-    img = calloc((size_t)n_img * E + 1, sizeof(float));
-    txt = calloc((size_t)n_txt * E + 1, sizeof(float));
-    if (!img || !txt) {
-        s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    /* Images in chunks of 64 so memory stays bounded for long lists. */
-    px = malloc(sizeof(float) * img_floats * 64);
-    if (!px) {
-        s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    for (int start = 0; start < n_img; start += 64) {
+    float *px = malloc(sizeof(float) * img_floats * 64);
+    if (!px) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    clipc_status s = CLIPC_OK;
+    for (int start = 0; start < a->n_img && !s; start += 64) {
         int cnt = 0;
-        for (int i = 0; i < n_in; i++) {
-            if (!in[i].is_image || in[i].row < start || in[i].row >= start + 64) continue;
+        for (int i = 0; i < a->n_in && !s; i++) {
+            const input *in = &a->in[i];
+            if (!in->is_image || in->row < start || in->row >= start + 64) continue;
             clipc_image im;
-            s = clipc_image_load(in[i].value, &im);
-            if (!s) s = clipc_preprocess(&im, R, px + (size_t)(in[i].row - start) * img_floats, NULL);
+            s = clipc_image_load(in->value, &im);
+            if (!s) s = clipc_preprocess(&im, R, px + (size_t)(in->row - start) * img_floats, NULL);
             clipc_image_free(&im);
-            if (s) goto done;
             cnt++;
         }
-        s = clipc_encode_image(m, px, cnt, img + (size_t)start * E);
-        if (s) goto done;
+        if (!s) s = clipc_encode_image(m, px, cnt, img + (size_t)start * E);
     }
-    if (n_txt) {
-        s = clipc_tokenizer_load(vocab, &tok);
-        if (s) goto done;
-        ids = calloc((size_t)n_txt * ctx, sizeof(int32_t));
-        if (!ids) {
-            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            goto done;
+    free(px);
+    return s;
+}
+
+/* The texts' embeddings into txt (n_txt x E); a text longer than the
+ * context is truncated with a warning. */
+static clipc_status encode_texts(const clipc_model *m, const encode_args *a, float *txt) {
+    int ctx = clipc_model_config(m)->context_length;
+    clipc_tokenizer *tok = NULL;
+    clipc_status s = clipc_tokenizer_load(a->vocab, &tok);
+    if (s) return s;
+    int32_t *ids = calloc((size_t)a->n_txt * ctx, sizeof(int32_t));
+    if (!ids) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < a->n_in && !s; i++) {
+        const input *in = &a->in[i];
+        if (in->is_image) continue;
+        const char *t = in->value;
+        int32_t *row = ids + (size_t)in->row * ctx;
+        s = clipc_tokenize_context(tok, t, strlen(t), ctx, 0, row);
+        if (s == CLIPC_ERR_RANGE) {
+            fprintf(stderr, "clipc: warning: text %d is longer than the model's %d-token context; truncated\n",
+                    in->row + 1, ctx);
+            s = clipc_tokenize_context(tok, t, strlen(t), ctx, 1, row);
         }
-        for (int i = 0; i < n_in; i++) {
-            if (in[i].is_image) continue;
-            const char *t = in[i].value;
-            int32_t *row = ids + (size_t)in[i].row * ctx;
-            s = clipc_tokenize_context(tok, t, strlen(t), ctx, 0, row);
-            if (s == CLIPC_ERR_RANGE) {
-                fprintf(stderr, "clipc: warning: text %d is longer than the model's %d-token context; truncated\n",
-                        in[i].row + 1, ctx);
-                s = clipc_tokenize_context(tok, t, strlen(t), ctx, 1, row);
-            }
-            if (s) goto done;
-        }
-        s = clipc_encode_text(m, ids, n_txt, txt);
-        if (s) goto done;
     }
-    if (normalize) {
-        clipc_l2_normalize(img, n_img, E);
-        clipc_l2_normalize(txt, n_txt, E);
-    }
-    if (!strcmp(format, "safetensors")) {
-        char *ji = inputs_json(in, n_in, 1), *jt = inputs_json(in, n_in, 0);
-        st_out_tensor t[2];
-        int nt = 0;
-        if (n_img) t[nt++] = (st_out_tensor){"image_embeds", ST_F32, 2, {n_img, E}, img};
-        if (n_txt) t[nt++] = (st_out_tensor){"text_embeds", ST_F32, 2, {n_txt, E}, txt};
+    if (!s) s = clipc_encode_text(m, ids, a->n_txt, txt);
+    free(ids);
+    clipc_tokenizer_free(tok);
+    return s;
+}
+
+static clipc_status write_output(const encode_args *a, const float *img, const float *txt, int E) {
+    clipc_status s = CLIPC_OK;
+    if (!strcmp(a->format, "safetensors")) {
+        char *ji = inputs_json(a->in, a->n_in, 1), *jt = inputs_json(a->in, a->n_in, 0);
         const char *meta[] = {"image_inputs", ji ? ji : "[]", "text_inputs", jt ? jt : "[]",
-                              "normalized", normalize ? "true" : "false", NULL};
-        s = st_write(out_path, t, nt, meta);
+                              "normalized", a->normalize ? "true" : "false", NULL};
+        s = clipc_write_embeddings_safetensors(a->out_path, img, a->n_img, txt, a->n_txt, E, meta);
         free(ji);
         free(jt);
-        if (s) goto done;
-    } else {
-        FILE *f = out_path ? open_memstream(&buf, &buflen) : stdout;
-        if (!f || write_jsonl(f, in, n_in, img, txt, E)) {
-            s = clipc_error(CLIPC_ERR_IO, "writing the output failed");
-            if (f && f != stdout) fclose(f);
-            goto done;
-        }
-        if (out_path) {
-            fclose(f);
-            s = clipc_write_file_atomic(out_path, buf, buflen);
-            if (s) goto done;
-        }
+        return s;
     }
-done:
+    char *buf = NULL;
+    size_t buflen = 0;
+    FILE *f = a->out_path ? open_memstream(&buf, &buflen) : stdout;
+    if (!f || write_jsonl(f, a->in, a->n_in, img, txt, E)) {
+        s = clipc_error(CLIPC_ERR_IO, "writing the output failed");
+        if (f && f != stdout) fclose(f);
+    } else if (a->out_path) {
+        fclose(f);
+        s = clipc_write_file_atomic(a->out_path, buf, buflen);
+    }
     free(buf);
-    free(ids);
-    free(px);
+    return s;
+}
+
+static int encode_inputs(const encode_args *a) {
+    clipc_model *m = NULL;
+    float *img = NULL, *txt = NULL;
+    clipc_status s = clipc_model_load(a->model_path, &a->lo, &m);
+    if (s) return cli_report(s);
+    int E = clipc_model_config(m)->embed_dim;
+    img = calloc((size_t)a->n_img * E + 1, sizeof(float));
+    txt = calloc((size_t)a->n_txt * E + 1, sizeof(float));
+    if (!img || !txt) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    if (!s) s = encode_images(m, a, img);
+    if (!s && a->n_txt) s = encode_texts(m, a, txt);
+    if (!s && a->normalize) {
+        clipc_l2_normalize(img, a->n_img, E);
+        clipc_l2_normalize(txt, a->n_txt, E);
+    }
+    if (!s) s = write_output(a, img, txt, E);
     free(img);
     free(txt);
-    free(in);
-    clipc_tokenizer_free(tok);
     clipc_model_free(m);
     return s ? cli_report(s) : 0;
+}
+
+int cmd_encode(int argc, char **argv) {
+    encode_args a = {.format = "jsonl"};
+    a.lo.warn = cli_warn;
+    a.in = calloc((size_t)argc, sizeof *a.in);
+    if (!a.in) return cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
+    int rc = parse_args(&a, argc, argv);
+    if (!rc && (a.dir || a.list)) {
+        free(a.in);
+        if ((a.dir && a.list) || a.n_in || !a.out_path)
+            return cli_usage_error("encode", "bulk mode: one of --dir/--list with --out X.npy, and no --image/--text");
+        clipc_set_threads(a.threads);
+        return encode_bulk(a.model_path, &a.lo, a.dir, a.list, a.out_path, a.normalize);
+    }
+    if (!rc && a.n_in == 0) rc = cli_usage_error("encode", "nothing to encode: give --image PATH or --text STRING");
+    if (!rc && strcmp(a.format, "jsonl") && strcmp(a.format, "safetensors"))
+        rc = cli_usage_error("encode", "--format must be jsonl or safetensors");
+    if (!rc && !strcmp(a.format, "safetensors") && !a.out_path)
+        rc = cli_usage_error("encode", "--format safetensors needs --out FILE");
+    if (!rc) {
+        clipc_set_threads(a.threads);
+        rc = encode_inputs(&a);
+    }
+    free(a.in);
+    return rc == CLI_HELP_SHOWN ? 0 : rc;
 }

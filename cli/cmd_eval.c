@@ -17,28 +17,19 @@
 
 #include "clipc.h"
 #include "clipc_util.h"
-#include "base/csv.h"
-#include "base/utf8.h"
+#include "clipc_labels.h"
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: clipc eval --model FILE --data FILE [--split test] [--image-root DIR] [--format F] [--json]\n"
-               "       clipc eval --model FILE (--labels-dir DIR | --labels-csv FILE) [--template T]... [--json]\n\n"
-               "Retrieval: Recall@1/5/10, median and mean rank in both directions (an image is a hit at K\n"
-               "if any of its captions ranks in the top K).  Labelled images: zero-shot top-1/top-5\n"
-               "accuracy (labels = class folder names with '_' as spaces, or the CSV's image,label rows,\n"
-               "quoted as in RFC 4180 when a field holds a comma; prompts from --template,\n"
-               "default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
-               "--precision f32|bf16: bf16 encodes about 2x faster on AVX512_BF16 CPUs.\n");
-}
-
-typedef struct {
-    char **paths;
-    int *labels;
-    int n;
-    char **classes;
-    int n_classes;
-} labelled;
+static const char usage[] =
+    "usage: clipc eval --model FILE --data FILE [--split test] [--image-root DIR] [--format F] [--json]\n"
+    "       clipc eval --model FILE (--labels-dir DIR | --labels-csv FILE) [--template T]... [--json]\n\n"
+    "Retrieval: Recall@1/5/10, median and mean rank in both directions (an image is a hit at K\n"
+    "if any of its captions ranks in the top K).  Labelled images: zero-shot top-1/top-5\n"
+    "accuracy (labels = class folder names with '_' as spaces, or the CSV's image,label rows,\n"
+    "quoted as in RFC 4180 when a field holds a comma; prompts from --template,\n"
+    "default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
+    "--precision f32|bf16: bf16 encodes about 2x faster on AVX512_BF16 CPUs.\n\n"
+    "options:\n";
 
 static int push_str(char ***a, int *n, const char *s) {
     char **na = realloc(*a, sizeof **a * (size_t)(*n + 1));
@@ -56,7 +47,7 @@ static int is_image(const char *name) {
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
-static clipc_status load_dir(const char *dir, labelled *L) {
+static clipc_status load_dir(const char *dir, clipc_labels *L) {
     DIR *d = opendir(dir);
     if (!d) return clipc_error(CLIPC_ERR_IO, "%s: cannot open the folder", dir);
     char p[4096];
@@ -94,58 +85,6 @@ static clipc_status load_dir(const char *dir, labelled *L) {
     return CLIPC_OK;
 }
 
-/* image,label rows, RFC 4180 (quote a field holding a comma or a quote;
- * header "image,label" optional); paths relative to root.  The label is the
- * last field, so an unquoted image path with commas still reads. */
-static clipc_status load_csv(const char *path, const char *root, labelled *L) {
-    char *data;
-    size_t len;
-    clipc_status s = clipc_read_file(path, &data, &len);
-    if (s) return s;
-    char rootbuf[4096];
-    if (!root) {
-        snprintf(rootbuf, sizeof rootbuf, "%s", path);
-        char *sl = strrchr(rootbuf, '/');
-        if (sl) *sl = 0;
-        else strcpy(rootbuf, ".");
-        root = rootbuf;
-    }
-    const char *p = data + utf8_bom_len(data, len), *end = data + len, *bad;
-    csv_record r = {0};
-    int line = 1, got;
-    while (!s && (got = csv_next(&p, end, ',', &r, &line, &bad)) != 0) {
-        int at = p > data && p[-1] == '\n' ? line - 1 : line; /* the line the record ends on */
-        if (got < 0) {
-            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            break;
-        }
-        if (bad) {
-            s = clipc_error(CLIPC_ERR_FORMAT, "%s:%d: %s", path, at, bad);
-            break;
-        }
-        const char *img = r.buf + r.off[0], *label = r.buf + r.off[r.n - 1];
-        if (r.n == 1 && !*img) continue; /* blank line */
-        if (L->n == 0 && r.n == 2 && !strcasecmp(img, "image") && !strcasecmp(label, "label")) continue;
-        if (r.n < 2 || !*img || !*label) {
-            s = clipc_error(CLIPC_ERR_FORMAT, "%s:%d: want image,label", path, at);
-            break;
-        }
-        for (int f = 1; f < r.n - 1; f++) r.buf[r.off[f] - 1] = ','; /* unquoted commas in the path */
-        int c = 0;
-        while (c < L->n_classes && strcmp(L->classes[c], label)) c++;
-        if (c == L->n_classes && push_str(&L->classes, &L->n_classes, label)) s = CLIPC_ERR_NOMEM;
-        char f[8192];
-        snprintf(f, sizeof f, "%s/%s", root, img);
-        int *nl = s ? NULL : realloc(L->labels, sizeof(int) * (size_t)(L->n + 1));
-        if (!nl || (L->labels = nl, push_str(&L->paths, &L->n, f))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        else L->labels[L->n - 1] = c;
-    }
-    csv_record_free(&r);
-    free(data);
-    if (!s && !L->n) s = clipc_error(CLIPC_ERR_FORMAT, "%s: no rows", path);
-    return s;
-}
-
 /* Embeds image files in batches (progress on stderr); out [n x E] normalised. */
 static clipc_status embed_images(const clipc_model *m, char *const *paths, int n, int batch, float *out) {
     const clipc_config *c = clipc_model_config(m);
@@ -179,156 +118,173 @@ static void print_dir(const char *name, const double *r, double med, double mean
     printf("%-12s %7.2f %7.2f %7.2f %7.0f %8.2f %7d\n", name, 100 * r[0], 100 * r[1], 100 * r[2], med, mean, n);
 }
 
-int cmd_eval(int argc, char **argv) {
-    const char *model_path = NULL, *data = NULL, *split = NULL, *root = NULL, *format = NULL, *ldir = NULL, *lcsv = NULL;
-    const char **tmpl = calloc((size_t)argc, sizeof *tmpl);
-    int n_tmpl = 0, json = 0, batch = 32, threads = 0, rc = 0;
-    clipc_precision prec = CLIPC_PRECISION_F32;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            free(tmpl);
-            return 0;
-        }
-        int takes = strcmp(a, "--json") != 0;
-        if (takes && !v) {
-            rc = cli_usage_error("eval", "%s needs a value", a);
-            break;
-        }
-        if (!strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "--data")) data = v;
-        else if (!strcmp(a, "--split")) split = v;
-        else if (!strcmp(a, "--image-root")) root = v;
-        else if (!strcmp(a, "--format")) format = v;
-        else if (!strcmp(a, "--labels-dir")) ldir = v;
-        else if (!strcmp(a, "--labels-csv")) lcsv = v;
-        else if (!strcmp(a, "--template")) tmpl[n_tmpl++] = v;
-        else if (!strcmp(a, "--batch")) rc = cli_parse_int("eval", a, v, 1, 4096, &batch);
-        else if (!strcmp(a, "--threads")) rc = cli_parse_int("eval", a, v, 0, 1024, &threads);
-        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("eval", v, &prec);
-        else if (!strcmp(a, "--json")) json = 1;
-        else rc = cli_usage_error("eval", "unknown option '%s'", a);
-        if (takes) i++;
-    }
-    if (!rc && !model_path) rc = cli_usage_error("eval", "--model FILE is required");
-    if (!rc && (!!data + !!ldir + !!lcsv) != 1) rc = cli_usage_error("eval", "give one of --data, --labels-dir, --labels-csv");
-    if (rc) {
-        free(tmpl);
-        return rc;
-    }
-    clipc_set_threads(threads);
-    clipc_model *m = NULL;
-    clipc_dataset *ds = NULL;
-    clipc_tokenizer *tok = NULL;
-    float *img = NULL, *txt = NULL, *w = NULL, *logits = NULL, *prob = NULL;
-    int *text_image = NULL;
-    char **paths = NULL, **caps = NULL;
-    labelled L = {0};
-    clipc_load_opts lo = {0};
-    lo.warn = cli_warn;
-    lo.precision = prec;
-    clipc_status s = clipc_model_load(model_path, &lo, &m);
-    if (!s) s = clipc_tokenizer_load(NULL, &tok);
-    if (s) goto done;
-    int E = clipc_model_config(m)->embed_dim;
-    if (data) {
-        clipc_dataset_opts o = {0};
-        o.image_root = root;
-        o.split = split;
-        o.check_images = 1;
-        o.warn = cli_warn;
-        if (format && (s = clipc_dataset_format_parse(format, &o.format))) goto done;
-        if ((s = clipc_dataset_load(data, &o, &ds))) goto done;
-        int ni = clipc_dataset_n_images(ds), nt = clipc_dataset_n_captions(ds);
-        paths = calloc((size_t)ni, sizeof *paths);
-        caps = calloc((size_t)nt + 1, sizeof *caps);
-        text_image = malloc(sizeof(int) * ((size_t)nt + 1));
-        img = malloc(sizeof(float) * (size_t)ni * E);
-        txt = malloc(sizeof(float) * ((size_t)nt + 1) * E);
-        if (!paths || !caps || !text_image || !img || !txt) {
-            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        for (int i = 0; i < ni && !s; i++) {
-            int need = clipc_dataset_image_fullpath(ds, i, NULL, 0) + 1;
-            if (!(paths[i] = malloc((size_t)need))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            else clipc_dataset_image_fullpath(ds, i, paths[i], (size_t)need);
-        }
-        for (int t = 0; t < nt; t++) {
-            caps[t] = (char *)clipc_dataset_caption(ds, t);
-            text_image[t] = clipc_dataset_caption_image(ds, t);
-        }
-        if (!s) s = embed_images(m, paths, ni, batch, img);
-        int trunc = 0;
-        for (int t = 0; t < nt && !s; t += 256) {
-            int tr;
-            s = clipc_embed_texts(m, tok, (const char *const *)caps + t, nt - t < 256 ? nt - t : 256, txt + (size_t)t * E, &tr);
-            trunc += tr;
-        }
-        if (!s && trunc) fprintf(stderr, "clipc: warning: %d captions longer than the context were truncated\n", trunc);
-        clipc_retrieval_metrics r;
-        if (!s) s = clipc_eval_embeddings(img, ni, txt, nt, E, text_image, &r);
-        if (s) goto done;
-        if (json) {
-            printf("{\"data\": ");
-            json_write_string(stdout, data);
-            printf(", \"split\": \"%s\", \"images\": %d, \"captions\": %d, ", split ? split : "all", ni, nt);
-            const char *nm[2] = {"i2t", "t2i"};
-            for (int d = 0; d < 2; d++) {
-                const double *rr = d ? r.t2i_recall : r.i2t_recall;
-                printf("\"%s\": {\"R@1\": %.6f, \"R@5\": %.6f, \"R@10\": %.6f, \"median_rank\": %g, \"mean_rank\": %.4f, "
-                       "\"queries\": %d}%s",
-                       nm[d], rr[0], rr[1], rr[2], d ? r.t2i_median_rank : r.i2t_median_rank,
-                       d ? r.t2i_mean_rank : r.i2t_mean_rank, d ? r.n_t2i : r.n_i2t, d ? "}\n" : ", ");
-            }
-        } else {
-            printf("retrieval: %d images, %d captions (split %s)\n", ni, nt, split ? split : "all");
-            printf("%-12s %7s %7s %7s %7s %8s %7s\n", "direction", "R@1", "R@5", "R@10", "medR", "meanR", "queries");
-            print_dir("image->text", r.i2t_recall, r.i2t_median_rank, r.i2t_mean_rank, r.n_i2t);
-            print_dir("text->image", r.t2i_recall, r.t2i_median_rank, r.t2i_mean_rank, r.n_t2i);
+typedef struct {
+    const char *model_path, *data, *split, *root, *format, *ldir, *lcsv;
+    cli_list tmpl;
+    int json, batch, threads;
+    clipc_precision prec;
+} eval_args;
+
+static int parse_args(eval_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        {.name = "--model", .kind = CLI_STRING, .dest = &a->model_path, .metavar = "FILE",
+         .help = "model weights (.safetensors)"},
+        {.name = "--data", .kind = CLI_STRING, .dest = &a->data, .metavar = "FILE",
+         .help = "caption dataset (retrieval): any format clipc train reads"},
+        {.name = "--split", .kind = CLI_STRING, .dest = &a->split, .metavar = "NAME",
+         .help = "the split to evaluate (default: every image)"},
+        {.name = "--image-root", .kind = CLI_STRING, .dest = &a->root, .metavar = "DIR",
+         .help = "folder the image paths are relative to"},
+        {.name = "--format", .kind = CLI_STRING, .dest = &a->format, .metavar = "F",
+         .help = "dataset format: karpathy, flickr8k, flickr30k, csv, tsv, folder\n(default: auto, from the file)"},
+        {.name = "--labels-dir", .kind = CLI_STRING, .dest = &a->ldir, .metavar = "DIR",
+         .help = "zero-shot: a folder of images per class"},
+        {.name = "--labels-csv", .kind = CLI_STRING, .dest = &a->lcsv, .metavar = "FILE",
+         .help = "zero-shot: image,label rows"},
+        {.name = "--template", .kind = CLI_LIST, .dest = &a->tmpl, .metavar = "T",
+         .help = "prompt template, \"{}\" = the label; repeatable (ensembled)"},
+        {.name = "--batch", .kind = CLI_INT, .dest = &a->batch, .min = 1, .max = 4096, .metavar = "N",
+         .help = "images per encode call (default 32)"},
+        {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
+         .help = "threads (default: all cores)"},
+        {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
+         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+        {.name = "--json", .kind = CLI_FLAG, .dest = &a->json, .help = "one JSON object instead of a table"},
+    };
+    const cli_command cmd = {.cmd = "eval", .usage = usage, .width = 20, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0])};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc) return rc;
+    if (!a->model_path) return cli_usage_error("eval", "--model FILE is required");
+    if ((!!a->data + !!a->ldir + !!a->lcsv) != 1)
+        return cli_usage_error("eval", "give one of --data, --labels-dir, --labels-csv");
+    return 0;
+}
+
+static void print_retrieval(const eval_args *a, const clipc_retrieval_metrics *r, int ni, int nt) {
+    const char *split = a->split;
+    if (a->json) {
+        printf("{\"data\": ");
+        json_write_string(stdout, a->data);
+        printf(", \"split\": \"%s\", \"images\": %d, \"captions\": %d, ", split ? split : "all", ni, nt);
+        const char *nm[2] = {"i2t", "t2i"};
+        for (int d = 0; d < 2; d++) {
+            const double *rr = d ? r->t2i_recall : r->i2t_recall;
+            printf("\"%s\": {\"R@1\": %.6f, \"R@5\": %.6f, \"R@10\": %.6f, \"median_rank\": %g, \"mean_rank\": %.4f, "
+                   "\"queries\": %d}%s",
+                   nm[d], rr[0], rr[1], rr[2], d ? r->t2i_median_rank : r->i2t_median_rank,
+                   d ? r->t2i_mean_rank : r->i2t_mean_rank, d ? r->n_t2i : r->n_i2t, d ? "}\n" : ", ");
         }
     } else {
-        s = ldir ? load_dir(ldir, &L) : load_csv(lcsv, root, &L);
-        if (s) goto done;
-        img = malloc(sizeof(float) * (size_t)L.n * E);
-        w = malloc(sizeof(float) * (size_t)L.n_classes * E);
-        logits = malloc(sizeof(float) * (size_t)L.n * L.n_classes);
-        prob = malloc(sizeof(float) * (size_t)L.n * L.n_classes);
-        if (!img || !w || !logits || !prob) {
-            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            goto done;
-        }
-        s = clipc_zeroshot_weights(m, tok, (const char *const *)L.classes, L.n_classes, tmpl, n_tmpl, w);
-        if (!s) s = embed_images(m, L.paths, L.n, batch, img);
-        if (!s) s = clipc_classify(img, L.n, w, L.n_classes, E, 100.0f, prob, logits);
-        double top1, top5;
-        if (!s) s = clipc_zeroshot_accuracy(logits, L.n, L.n_classes, L.labels, &top1, &top5);
-        if (s) goto done;
-        if (json)
-            printf("{\"images\": %d, \"classes\": %d, \"top1\": %.6f, \"top5\": %.6f}\n", L.n, L.n_classes, top1, top5);
-        else
-            printf("zero-shot: %d images, %d classes\n  top-1 %6.2f%%\n  top-5 %6.2f%%\n", L.n, L.n_classes, 100 * top1,
-                   100 * top5);
+        printf("retrieval: %d images, %d captions (split %s)\n", ni, nt, split ? split : "all");
+        printf("%-12s %7s %7s %7s %7s %8s %7s\n", "direction", "R@1", "R@5", "R@10", "medR", "meanR", "queries");
+        print_dir("image->text", r->i2t_recall, r->i2t_median_rank, r->i2t_mean_rank, r->n_i2t);
+        print_dir("text->image", r->t2i_recall, r->t2i_median_rank, r->t2i_mean_rank, r->n_t2i);
     }
-done:
-    if (paths)
-        for (int i = 0; ds && i < clipc_dataset_n_images(ds); i++) free(paths[i]);
+}
+
+/* Retrieval over a caption dataset's split. */
+static clipc_status eval_retrieval(const clipc_model *m, clipc_tokenizer *tok, const eval_args *a) {
+    int E = clipc_model_config(m)->embed_dim;
+    clipc_dataset *ds = NULL;
+    float *img = NULL, *txt = NULL;
+    int *text_image = NULL;
+    char **paths = NULL, **caps = NULL;
+    clipc_dataset_opts o = {0};
+    o.image_root = a->root;
+    o.split = a->split;
+    o.check_images = 1;
+    o.warn = cli_warn;
+    clipc_status s = CLIPC_OK;
+    if (a->format && (s = clipc_dataset_format_parse(a->format, &o.format))) return s;
+    if ((s = clipc_dataset_load(a->data, &o, &ds))) return s;
+    int ni = clipc_dataset_n_images(ds), nt = clipc_dataset_n_captions(ds);
+    paths = calloc((size_t)ni, sizeof *paths);
+    caps = calloc((size_t)nt + 1, sizeof *caps);
+    text_image = malloc(sizeof(int) * ((size_t)nt + 1));
+    img = malloc(sizeof(float) * (size_t)ni * E);
+    txt = malloc(sizeof(float) * ((size_t)nt + 1) * E);
+    if (!paths || !caps || !text_image || !img || !txt) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < ni && !s; i++) {
+        int need = clipc_dataset_image_fullpath(ds, i, NULL, 0) + 1;
+        if (!(paths[i] = malloc((size_t)need))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+        else clipc_dataset_image_fullpath(ds, i, paths[i], (size_t)need);
+    }
+    for (int t = 0; t < nt && !s; t++) {
+        caps[t] = (char *)clipc_dataset_caption(ds, t);
+        text_image[t] = clipc_dataset_caption_image(ds, t);
+    }
+    if (!s) s = embed_images(m, paths, ni, a->batch, img);
+    int trunc = 0;
+    for (int t = 0; t < nt && !s; t += 256) {
+        int tr;
+        s = clipc_embed_texts(m, tok, (const char *const *)caps + t, nt - t < 256 ? nt - t : 256, txt + (size_t)t * E, &tr);
+        trunc += tr;
+    }
+    if (!s && trunc) fprintf(stderr, "clipc: warning: %d captions longer than the context were truncated\n", trunc);
+    clipc_retrieval_metrics r;
+    if (!s) s = clipc_eval_embeddings(img, ni, txt, nt, E, text_image, &r);
+    if (!s) print_retrieval(a, &r, ni, nt);
+    for (int i = 0; paths && i < ni; i++) free(paths[i]);
     free(paths);
     free(caps);
     free(text_image);
     free(img);
     free(txt);
+    clipc_dataset_free(ds);
+    return s;
+}
+
+/* Zero-shot accuracy over labelled images (a folder per class or a CSV). */
+static clipc_status eval_zeroshot(const clipc_model *m, clipc_tokenizer *tok, const eval_args *a) {
+    int E = clipc_model_config(m)->embed_dim;
+    clipc_labels L = {0};
+    float *img = NULL, *w = NULL, *logits = NULL, *prob = NULL;
+    clipc_status s = a->ldir ? load_dir(a->ldir, &L) : clipc_labels_read_csv(a->lcsv, a->root, &L);
+    if (!s) {
+        img = malloc(sizeof(float) * (size_t)L.n * E);
+        w = malloc(sizeof(float) * (size_t)L.n_classes * E);
+        logits = malloc(sizeof(float) * (size_t)L.n * L.n_classes);
+        prob = malloc(sizeof(float) * (size_t)L.n * L.n_classes);
+        if (!img || !w || !logits || !prob) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    if (!s) s = clipc_zeroshot_weights(m, tok, (const char *const *)L.classes, L.n_classes, a->tmpl.v, a->tmpl.n, w);
+    if (!s) s = embed_images(m, L.paths, L.n, a->batch, img);
+    if (!s) s = clipc_classify(img, L.n, w, L.n_classes, E, 100.0f, prob, logits);
+    double top1, top5;
+    if (!s) s = clipc_zeroshot_accuracy(logits, L.n, L.n_classes, L.labels, &top1, &top5);
+    if (!s) {
+        if (a->json)
+            printf("{\"images\": %d, \"classes\": %d, \"top1\": %.6f, \"top5\": %.6f}\n", L.n, L.n_classes, top1, top5);
+        else
+            printf("zero-shot: %d images, %d classes\n  top-1 %6.2f%%\n  top-5 %6.2f%%\n", L.n, L.n_classes, 100 * top1,
+                   100 * top5);
+    }
+    free(img);
     free(w);
     free(logits);
     free(prob);
-    for (int i = 0; i < L.n; i++) free(L.paths[i]);
-    for (int i = 0; i < L.n_classes; i++) free(L.classes[i]);
-    free(L.paths);
-    free(L.classes);
-    free(L.labels);
-    free(tmpl);
-    clipc_dataset_free(ds);
+    clipc_labels_free(&L);
+    return s;
+}
+
+int cmd_eval(int argc, char **argv) {
+    eval_args a = {.batch = 32, .prec = CLIPC_PRECISION_F32};
+    int rc = parse_args(&a, argc, argv);
+    if (rc) {
+        cli_list_free(&a.tmpl);
+        return rc == CLI_HELP_SHOWN ? 0 : rc;
+    }
+    clipc_set_threads(a.threads);
+    clipc_model *m = NULL;
+    clipc_tokenizer *tok = NULL;
+    clipc_load_opts lo = {0};
+    lo.warn = cli_warn;
+    lo.precision = a.prec;
+    clipc_status s = clipc_model_load(a.model_path, &lo, &m);
+    if (!s) s = clipc_tokenizer_load(NULL, &tok);
+    if (!s) s = a.data ? eval_retrieval(m, tok, &a) : eval_zeroshot(m, tok, &a);
+    cli_list_free(&a.tmpl);
     clipc_tokenizer_free(tok);
     clipc_model_free(m);
     return s ? cli_report(s) : 0;

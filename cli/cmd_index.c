@@ -1,6 +1,6 @@
 /*
  * cmd_index.c — `clipc index DIR --model M --db FILE`: brings an image index
- * up to date (see src/index.c) and prints a JSON summary
+ * up to date (clipc_index_update) and prints a JSON summary
  * {"added", "updated", "removed", "unchanged", "failed", "embedded"}.
  * Ctrl-C stops after the batch being embedded is committed.
  */
@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "clipc.h"
-#include "index/index.h"
+#include "clipc_index.h"
 #include "cli.h"
 
 static volatile sig_atomic_t stop_flag;
@@ -18,15 +18,15 @@ static void on_sigint(int sig) {
     stop_flag = 1;
 }
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: clipc index DIR --model FILE --db FILE [--batch N] [--threads N]\n"
-               "                   [--precision f32|bf16]\n\n"
-               "Embeds every .jpg/.jpeg/.png under DIR (recursively) into an SQLite index (WAL) and\n"
-               "FILE.vec (the embeddings as one matrix, for clipc search).  Incremental: only new or\n"
-               "changed files are embedded (size+mtime, then SHA-256), deleted ones dropped; another\n"
-               "model re-embeds everything.  Unreadable images are listed and skipped.  Each batch is\n"
-               "committed, so an interrupt (Ctrl-C) loses nothing committed.\n");
-}
+static const char usage[] =
+    "usage: clipc index DIR --model FILE --db FILE [--batch N] [--threads N]\n"
+    "                   [--precision f32|bf16]\n\n"
+    "Embeds every .jpg/.jpeg/.png under DIR (recursively) into an SQLite index (WAL) and\n"
+    "FILE.vec (the embeddings as one matrix, for clipc search).  Incremental: only new or\n"
+    "changed files are embedded (size+mtime, then SHA-256), deleted ones dropped; another\n"
+    "model re-embeds everything.  Unreadable images are listed and skipped.  Each batch is\n"
+    "committed, so an interrupt (Ctrl-C) loses nothing committed.\n\n"
+    "options:\n";
 
 static void on_failed(const char *path, const char *msg, void *ud) {
     (void)path;
@@ -36,30 +36,32 @@ static void on_failed(const char *path, const char *msg, void *ud) {
 
 static void on_progress(int done, int total, void *ud) { progress_update(ud, done, total); }
 
+static int folder_arg(const char *arg, void *ud) {
+    const char **dir = ud;
+    if (*dir) return cli_usage_error("index", "one folder at a time ('%s' and '%s')", *dir, arg);
+    *dir = arg;
+    return 0;
+}
+
 int cmd_index(int argc, char **argv) {
     const char *dir = NULL, *model_path = NULL, *db = NULL;
-    int batch = 32, threads = 0, rc = 0;
+    int batch = 32, threads = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        int takes = !strcmp(a, "--model") || !strcmp(a, "--db") || !strcmp(a, "--batch") || !strcmp(a, "--threads") ||
-                    !strcmp(a, "--precision");
-        if (takes && !v) return cli_usage_error("index", "%s needs a value", a);
-        if (!strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "--db")) db = v;
-        else if (!strcmp(a, "--batch")) rc = cli_parse_int("index", a, v, 1, 4096, &batch);
-        else if (!strcmp(a, "--threads")) rc = cli_parse_int("index", a, v, 0, 1024, &threads);
-        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("index", v, &prec);
-        else if (a[0] == '-' && a[1]) rc = cli_usage_error("index", "unknown option '%s'", a);
-        else if (!dir) dir = a;
-        else rc = cli_usage_error("index", "one folder at a time ('%s' and '%s')", dir, a);
-        if (takes) i++;
-    }
-    if (rc) return rc;
+    const cli_opt opts[] = {
+        {.name = "--model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
+         .help = "model weights (.safetensors)"},
+        {.name = "--db", .kind = CLI_STRING, .dest = &db, .metavar = "FILE", .help = "the index (created if missing)"},
+        {.name = "--batch", .kind = CLI_INT, .dest = &batch, .min = 1, .max = 4096, .metavar = "N",
+         .help = "images per encode call and per commit (default 32)"},
+        {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
+         .help = "threads (default: all cores)"},
+        {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
+         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+    };
+    const cli_command cmd = {.cmd = "index", .usage = usage, .width = 14, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = folder_arg, .ud = &dir};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (!dir || !model_path || !db) return cli_usage_error("index", "DIR, --model FILE and --db FILE are required");
     clipc_set_threads(threads);
     clipc_load_opts lo = {0};
@@ -70,13 +72,13 @@ int cmd_index(int argc, char **argv) {
     if (s) return cli_report(s);
     progress pr;
     progress_init(&pr, "index");
-    index_opts o = {batch, on_progress, on_failed, NULL, &pr, &stop_flag};
+    clipc_index_opts o = {batch, on_progress, on_failed, NULL, &pr, &stop_flag};
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, &old);
-    index_stats st;
-    s = index_update(db, dir, m, model_path, &o, &st);
+    clipc_index_stats st;
+    s = clipc_index_update(db, dir, m, model_path, &o, &st);
     sigaction(SIGINT, &old, NULL);
     clipc_model_free(m);
     if (s && !stop_flag) return cli_report(s);

@@ -5,6 +5,7 @@
  * `--bench N` times the search itself on N random vectors (no model).
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,24 +15,15 @@
 
 #include "clipc.h"
 #include "clipc_util.h"
-#include "base/rng.h"
-#include "formats/vecfile.h"
-#include "index/index.h"
+#include "clipc_index.h"
 #include "cli.h"
 
-static void usage(FILE *f) {
-    fprintf(f, "usage: clipc search --db FILE (TEXT | --image PATH) [--top K] [--json] [--html OUT.html] [--grid OUT.png]\n"
-               "       clipc search --bench N [--dim D] --db FILE   (times search over N random vectors)\n\n"
-               "Ranks the images of an index (clipc index) by cosine similarity to a text or an image,\n"
-               "embedded with the index's model.  Exact search: one matrix-vector product over FILE.vec.\n"
-               "Texts longer than the model's context are truncated with a warning.\n"
-               "  --top K        results (default 10)\n"
-               "  --json         JSON output {\"query\", \"results\": [{\"rank\", \"score\", \"path\"}]}\n"
-               "  --html OUT     a self-contained HTML gallery of the results\n"
-               "  --grid OUT     a 3x3 PNG grid of the top 9 (224 px cells)\n"
-               "  --threads N    threads (default: all cores)\n"
-               "  --precision P  f32 (default) or bf16 (faster on AVX512_BF16 CPUs)\n");
-}
+static const char usage[] =
+    "usage: clipc search --db FILE (TEXT | --image PATH) [--top K] [--json] [--html OUT.html] [--grid OUT.png]\n"
+    "       clipc search --bench N [--dim D] --db FILE   (times search over N random vectors)\n\n"
+    "Ranks the images of an index (clipc index) by cosine similarity to a text or an image,\n"
+    "embedded with the index's model.  Exact search: one matrix-vector product over FILE.vec.\n"
+    "Texts longer than the model's context are truncated with a warning.\n";
 
 static double median(double *x, int n) {
     for (int i = 1; i < n; i++)
@@ -41,28 +33,38 @@ static double median(double *x, int n) {
     return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
 }
 
-static void random_unit(rng_state *r, float *q, int d) {
-    for (int j = 0; j < d; j++) q[j] = 2.0f * rng_float(r) - 1.0f; /* uniform: fast, and as good for timing */
+/* A uniform float in [0, 1) from splitmix64: the vectors only feed timings,
+ * so any generator does. */
+static float rand_float(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    z ^= z >> 31;
+    return (float)(z >> 40) * 0x1.0p-24f;
+}
+
+static void random_unit(uint64_t *r, float *q, int d) {
+    for (int j = 0; j < d; j++) q[j] = 2.0f * rand_float(r) - 1.0f; /* uniform: fast, and as good for timing */
     clipc_l2_normalize(q, 1, d);
 }
 
 /* --bench-query (internal): map the matrix, one query, print the seconds. */
 static int bench_query(const char *vp) {
     double t0 = clipc_now();
-    vecfile v;
-    clipc_status s = vecfile_open(vp, &v);
+    clipc_vecfile *v;
+    clipc_status s = clipc_vecfile_open(vp, &v);
     if (s) return cli_report(s);
-    float *all = malloc(sizeof(float) * (size_t)(v.n + 1)), *q = malloc(sizeof(float) * (size_t)v.dim), sc[10];
+    int dim = clipc_vecfile_dim(v);
+    float *all = malloc(sizeof(float) * (size_t)(clipc_vecfile_rows(v) + 1)), *q = malloc(sizeof(float) * (size_t)dim), sc[10];
     int64_t rows[10];
     int got;
-    rng_state r;
-    rng_seed(&r, 42);
-    random_unit(&r, q, v.dim);
-    vecfile_topk(&v, q, 10, all, rows, sc, &got);
+    uint64_t r = 42;
+    random_unit(&r, q, dim);
+    clipc_vecfile_topk(v, q, 10, all, rows, sc, &got);
     printf("%.6f\n", clipc_now() - t0);
     free(all);
     free(q);
-    vecfile_close(&v);
+    clipc_vecfile_close(v);
     return 0;
 }
 
@@ -70,8 +72,7 @@ static int bench(const char *db, long n, int dim) {
     size_t len = strlen(db) + 5;
     char *vp = malloc(len);
     snprintf(vp, len, "%s.vec", db);
-    rng_state r;
-    rng_seed(&r, 1);
+    uint64_t r = 1;
     float *data = malloc(sizeof(float) * (size_t)n * dim), *q = malloc(sizeof(float) * dim);
     int64_t *ids = malloc(sizeof(int64_t) * (size_t)n);
     if (!data || !ids || !q) return cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
@@ -80,13 +81,13 @@ static int bench(const char *db, long n, int dim) {
         random_unit(&r, data + (size_t)i * dim, dim);
         ids[i] = i + 1;
     }
-    clipc_status s = vecfile_write(vp, data, ids, n, dim, 0);
+    clipc_status s = clipc_vecfile_write(vp, data, ids, n, dim);
     free(data);
     free(ids);
     if (s) return cli_report(s);
     double t_write = clipc_now() - t0;
-    vecfile v;
-    if ((s = vecfile_open(vp, &v))) return cli_report(s);
+    clipc_vecfile *v;
+    if ((s = clipc_vecfile_open(vp, &v))) return cli_report(s);
     float *all = malloc(sizeof(float) * (size_t)(n + 1)), sc[10];
     int64_t rows[10];
     int got;
@@ -94,11 +95,11 @@ static int bench(const char *db, long n, int dim) {
     for (int i = 0; i < 21; i++) {
         random_unit(&r, q, dim);
         double a = clipc_now();
-        vecfile_topk(&v, q, 10, all, rows, sc, &got);
+        clipc_vecfile_topk(v, q, 10, all, rows, sc, &got);
         times[i] = clipc_now() - a;
     }
     double first = times[0], warm = median(times + 1, 20);
-    vecfile_close(&v);
+    clipc_vecfile_close(v);
     free(all);
     free(q);
     /* Cold CLI: a fresh process that maps the file and answers one query. */
@@ -119,104 +120,48 @@ static int bench(const char *db, long n, int dim) {
 /* Writes a path exactly as stored (bytes). */
 static void put_path(const char *p) { fwrite(p, 1, strlen(p), stdout); }
 
-int cmd_search(int argc, char **argv) {
-    const char *db = NULL, *text = NULL, *image = NULL, *html = NULL, *grid = NULL;
-    int top = 10, json = 0, threads = 0, dim = 512, rc = 0;
-    clipc_precision prec = CLIPC_PRECISION_F32;
-    long bench_n = 0;
-    for (int i = 1; i < argc && !rc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            usage(stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--bench-query") && v) return bench_query(v);
-        int takes = !strcmp(a, "--db") || !strcmp(a, "--image") || !strcmp(a, "--top") || !strcmp(a, "--html") ||
-                    !strcmp(a, "--grid") || !strcmp(a, "--threads") || !strcmp(a, "--precision") || !strcmp(a, "--bench") || !strcmp(a, "--dim");
-        if (takes && !v) return cli_usage_error("search", "%s needs a value", a);
-        if (!strcmp(a, "--db")) db = v;
-        else if (!strcmp(a, "--image")) image = v;
-        else if (!strcmp(a, "--html")) html = v;
-        else if (!strcmp(a, "--grid")) grid = v;
-        else if (!strcmp(a, "--top")) rc = cli_parse_int("search", a, v, 1, 100000, &top);
-        else if (!strcmp(a, "--threads")) rc = cli_parse_int("search", a, v, 0, 1024, &threads);
-        else if (!strcmp(a, "--precision")) rc = cli_parse_precision("search", v, &prec);
-        else if (!strcmp(a, "--dim")) rc = cli_parse_int("search", a, v, 1, 65536, &dim);
-        else if (!strcmp(a, "--bench")) {
-            int nn;
-            rc = cli_parse_int("search", a, v, 1, 100000000, &nn);
-            bench_n = nn;
-        } else if (!strcmp(a, "--json")) json = 1;
-        else if (a[0] == '-' && a[1] && a[1] != ' ') rc = cli_usage_error("search", "unknown option '%s'", a);
-        else if (!text) text = a;
-        else rc = cli_usage_error("search", "one query text at a time (quote it)");
-        if (takes) i++;
-    }
-    if (rc) return rc;
-    if (!db) return cli_usage_error("search", "--db FILE is required");
-    clipc_set_threads(threads);
-    if (bench_n) return bench(db, bench_n, dim);
-    if (!!text == !!image) return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
-    struct stat sb;
-    if (stat(db, &sb)) return cli_report(clipc_error(CLIPC_ERR_IO, "%s: no such index (run clipc index first)", db));
-
-    sqlite3 *sdb = NULL;
-    clipc_model *m = NULL;
-    clipc_tokenizer *tok = NULL;
-    char *model_path = NULL, **paths = NULL;
-    float *q = NULL, *all = NULL, *scores = NULL;
-    int64_t *rows = NULL;
-    vecfile v = {0};
-    int got = 0;
-    clipc_status s = index_open(db, &sdb);
-    if (!s) s = index_meta(sdb, "model_path", &model_path);
+/* The index's model, loaded as the query's encoder (with a warning when
+ * the index was encoded in another precision). */
+static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_precision prec, clipc_model **m) {
+    char *model_path = NULL;
+    clipc_status s = clipc_index_meta(ix, "model_path", &model_path);
     if (!s && !model_path) s = clipc_error(CLIPC_ERR_FORMAT, "%s: no model recorded (run clipc index first)", db);
-    if (!s) s = index_check_model(sdb, db, model_path);
+    if (!s) s = clipc_index_check_model(ix, model_path);
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
     lo.precision = prec;
-    if (!s) s = clipc_model_load(model_path, &lo, &m);
-    if (s) goto done;
+    if (!s) s = clipc_model_load(model_path, &lo, m);
+    free(model_path);
+    if (s) return s;
     /* An index made before precision was recorded is f32. */
     char *iprec = NULL;
-    const char *qprec = clipc_precision_name(clipc_model_precision(m));
-    if (!index_meta(sdb, "precision", &iprec)) {
+    const char *qprec = clipc_precision_name(clipc_model_precision(*m));
+    if (!clipc_index_meta(ix, "precision", &iprec)) {
         const char *ip = iprec ? iprec : "f32";
         if (strcmp(ip, qprec))
             fprintf(stderr, "clipc: warning: %s was indexed in %s, the query is encoded in %s (scores shift "
                     "slightly; --precision %s matches the index)\n", db, ip, qprec, ip);
     }
     free(iprec);
-    int E = clipc_model_config(m)->embed_dim;
-    q = malloc(sizeof(float) * (size_t)E);
-    if (!q) {
-        s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    if (text) {
-        int trunc = 0;
-        s = clipc_tokenizer_load(NULL, &tok);
-        if (!s) s = clipc_embed_texts(m, tok, &text, 1, q, &trunc);
-        if (!s && trunc)
-            fprintf(stderr, "clipc: warning: the query is longer than the model's %d-token context; truncated\n",
-                    clipc_model_config(m)->context_length);
-    } else {
-        s = clipc_embed_image_file(m, image, q);
-    }
-    if (!s) s = index_open_vec(sdb, db, &v);
-    if (!s && v.dim != E) s = clipc_error(CLIPC_ERR_FORMAT, "%s.vec: %d-d vectors, the model makes %d-d", db, v.dim, E);
-    if (s) goto done;
-    all = malloc(sizeof(float) * (size_t)(v.n + 1));
-    scores = malloc(sizeof(float) * (size_t)top);
-    rows = malloc(sizeof(int64_t) * (size_t)top);
-    paths = calloc((size_t)top, sizeof *paths);
-    if (!all || !scores || !rows || !paths) {
-        s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        goto done;
-    }
-    s = vecfile_topk(&v, q, top, all, rows, scores, &got);
-    for (int i = 0; i < got && !s; i++) s = index_row_path(sdb, v.ids[rows[i]], &paths[i]);
-    if (s) goto done;
+    return CLIPC_OK;
+}
+
+/* The query's unit embedding q (embed_dim floats). */
+static clipc_status embed_query(const clipc_model *m, const char *text, const char *image, float *q) {
+    if (!text) return clipc_embed_image_file(m, image, q);
+    clipc_tokenizer *tok = NULL;
+    int trunc = 0;
+    clipc_status s = clipc_tokenizer_load(NULL, &tok);
+    if (!s) s = clipc_embed_texts(m, tok, &text, 1, q, &trunc);
+    if (!s && trunc)
+        fprintf(stderr, "clipc: warning: the query is longer than the model's %d-token context; truncated\n",
+                clipc_model_config(m)->context_length);
+    clipc_tokenizer_free(tok);
+    return s;
+}
+
+static void print_results(const char *text, const char *image, char *const *paths, const float *scores, int got,
+                          int json) {
     if (json) {
         fputs("{\"query\": ", stdout);
         json_write_string(stdout, text ? text : image);
@@ -235,20 +180,91 @@ int cmd_search(int argc, char **argv) {
         }
     }
     fflush(stdout);
-    if (html && (rc = gallery_write_html(html, text ? text : image, paths, scores, got))) goto done;
-    if (grid && (rc = gallery_write_grid(grid, paths, got, 224))) goto done;
+}
+
+typedef struct {
+    const char *db, *text, *image, *html, *grid, *bench_query;
+    int top, json, threads, dim, bench_n;
+    clipc_precision prec;
+} search_args;
+
+static int query_text(const char *arg, void *ud) {
+    search_args *a = ud;
+    if (a->text) return cli_usage_error("search", "one query text at a time (quote it)");
+    a->text = arg;
+    return 0;
+}
+
+static int parse_args(search_args *a, int argc, char **argv) {
+    const cli_opt opts[] = {
+        {.name = "--db", .kind = CLI_STRING, .dest = &a->db, .metavar = "FILE", .help = "the index (clipc index)"},
+        {.name = "--image", .kind = CLI_STRING, .dest = &a->image, .metavar = "PATH", .help = "query by this image"},
+        {.name = "--top", .kind = CLI_INT, .dest = &a->top, .min = 1, .max = 100000, .metavar = "K",
+         .help = "results (default 10)"},
+        {.name = "--json", .kind = CLI_FLAG, .dest = &a->json,
+         .help = "JSON output {\"query\", \"results\": [{\"rank\", \"score\", \"path\"}]}"},
+        {.name = "--html", .kind = CLI_STRING, .dest = &a->html, .metavar = "OUT",
+         .help = "a self-contained HTML gallery of the results"},
+        {.name = "--grid", .kind = CLI_STRING, .dest = &a->grid, .metavar = "OUT",
+         .help = "a 3x3 PNG grid of the top 9 (224 px cells)"},
+        {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
+         .help = "threads (default: all cores)"},
+        {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
+         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+        {.name = "--bench", .kind = CLI_INT, .dest = &a->bench_n, .min = 1, .max = 100000000, .metavar = "N",
+         .help = "time the search over N random vectors (no model)"},
+        {.name = "--dim", .kind = CLI_INT, .dest = &a->dim, .min = 1, .max = 65536, .metavar = "D",
+         .help = "--bench: vector size (default 512)"},
+        /* internal: map FILE.vec, answer one query, print the seconds (--bench's cold run) */
+        {.name = "--bench-query", .kind = CLI_STRING, .dest = &a->bench_query, .metavar = "FILE"},
+    };
+    const cli_command cmd = {.cmd = "search", .usage = usage, .width = 14, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = query_text, .ud = a};
+    return cli_parse(&cmd, argc, argv, NULL);
+}
+
+int cmd_search(int argc, char **argv) {
+    search_args a = {.top = 10, .dim = 512, .prec = CLIPC_PRECISION_F32};
+    int rc = parse_args(&a, argc, argv);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (a.bench_query) return bench_query(a.bench_query);
+    const char *db = a.db, *text = a.text, *image = a.image;
+    if (!db) return cli_usage_error("search", "--db FILE is required");
+    clipc_set_threads(a.threads);
+    if (a.bench_n) return bench(db, a.bench_n, a.dim);
+    if (!!text == !!image) return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
+    struct stat sb;
+    if (stat(db, &sb)) return cli_report(clipc_error(CLIPC_ERR_IO, "%s: no such index (run clipc index first)", db));
+
+    clipc_index *ix = NULL;
+    clipc_model *m = NULL;
+    char **paths = NULL;
+    float *q = NULL, *scores = NULL;
+    int got = 0;
+    clipc_status s = clipc_index_open(db, &ix);
+    if (!s) s = load_index_model(ix, db, a.prec, &m);
+    if (s) goto done;
+    int E = clipc_model_config(m)->embed_dim;
+    q = malloc(sizeof(float) * (size_t)E);
+    scores = malloc(sizeof(float) * (size_t)a.top);
+    paths = calloc((size_t)a.top, sizeof *paths);
+    if (!q || !scores || !paths) {
+        s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    s = embed_query(m, text, image, q);
+    if (!s) s = clipc_index_search(ix, q, E, a.top, scores, paths, &got);
+    if (s) goto done;
+    print_results(text, image, paths, scores, got, a.json);
+    if (a.html && (rc = gallery_write_html(a.html, text ? text : image, paths, scores, got))) goto done;
+    if (a.grid && (rc = gallery_write_grid(a.grid, paths, got, 224))) goto done;
 done:
     for (int i = 0; paths && i < got; i++) free(paths[i]);
     free(paths);
-    free(rows);
     free(scores);
-    free(all);
     free(q);
-    vecfile_close(&v);
-    free(model_path);
-    clipc_tokenizer_free(tok);
     clipc_model_free(m);
-    sqlite3_close(sdb);
+    clipc_index_close(ix);
     if (s) return cli_report(s);
     return rc;
 }

@@ -15,24 +15,16 @@
 #include "clipc_util.h"
 #include "cli.h"
 
-static const char *help =
+static const char usage[] =
     "usage: clipc tokenize [--vocab FILE] [--context-length N] [--truncate] [--decode]\n"
     "       clipc tokenize [--vocab FILE] --bench FILE\n"
     "\n"
     "OpenAI CLIP's BPE tokenizer (49,408 tokens), as a JSON Lines filter on stdin/stdout.\n"
     "\n"
     "  (default)   reads {\"text\": \"...\"} per line, writes {\"ids\": [...]}: the BPE ids\n"
-    "              without <|startoftext|> (49406) and <|endoftext|> (49407).\n"
-    "  --context-length N\n"
-    "              also writes \"context\": [...], clip.tokenize()'s row: 49406, the ids,\n"
-    "              49407, zero padding to N ints (CLIP models use 77).  A text with more\n"
-    "              than N-2 ids is an error unless --truncate is given.\n"
-    "  --truncate  keep 49406 + the first N-2 ids and put 49407 last (OpenAI's truncate=True).\n"
-    "  --decode    reads {\"ids\": [...]} per line, writes {\"text\": \"...\"} as OpenAI's decode()\n"
-    "              (each end-of-word becomes a space; broken UTF-8 becomes U+FFFD).\n"
-    "  --vocab FILE  bpe_simple_vocab_16e6.txt.gz to use instead of the embedded copy.\n"
-    "  --bench FILE  tokenize FILE line by line (twice: cold, then warm merge cache) and\n"
-    "              print tokens/s and MB/s.\n"
+    "              without <|startoftext|> (49406) and <|endoftext|> (49407).\n";
+
+static const char epilog[] =
     "\n"
     "A line that is not valid JSON, not valid UTF-8, lacks the field, or is too long for\n"
     "the context without --truncate is answered with {\"line\": N, \"error\": \"...\"} (N counts\n"
@@ -175,20 +167,26 @@ static int bench(clipc_tokenizer *tok, const char *path) {
 int cmd_tokenize(int argc, char **argv) {
     const char *vocab = NULL, *bench_file = NULL;
     int ctx = 0, truncate = 0, decode = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
-            fputs(help, stdout);
-            return 0;
-        } else if (!strcmp(a, "--vocab") || !strcmp(a, "--bench")) {
-            if (i + 1 >= argc) return cli_usage_error("tokenize", "%s needs a value", a);
-            *(a[2] == 'v' ? &vocab : &bench_file) = argv[++i];
-        } else if (!strcmp(a, "--context-length")) {
-            if (cli_parse_int("tokenize", a, i + 1 < argc ? argv[++i] : NULL, 2, 1 << 20, &ctx)) return 2;
-        } else if (!strcmp(a, "--truncate")) truncate = 1;
-        else if (!strcmp(a, "--decode")) decode = 1;
-        else return cli_usage_error("tokenize", "unknown option '%s'", a);
-    }
+    const cli_opt opts[] = {
+        {.name = "--context-length", .kind = CLI_INT, .dest = &ctx, .min = 2, .max = 1 << 20, .metavar = "N",
+         .help = "also writes \"context\": [...], clip.tokenize()'s row: 49406, the ids,\n"
+                 "49407, zero padding to N ints (CLIP models use 77).  A text with more\n"
+                 "than N-2 ids is an error unless --truncate is given."},
+        {.name = "--truncate", .kind = CLI_FLAG, .dest = &truncate,
+         .help = "keep 49406 + the first N-2 ids and put 49407 last (OpenAI's truncate=True)."},
+        {.name = "--decode", .kind = CLI_FLAG, .dest = &decode,
+         .help = "reads {\"ids\": [...]} per line, writes {\"text\": \"...\"} as OpenAI's decode()\n"
+                 "(each end-of-word becomes a space; broken UTF-8 becomes U+FFFD)."},
+        {.name = "--vocab", .kind = CLI_STRING, .dest = &vocab, .metavar = "FILE",
+         .help = "bpe_simple_vocab_16e6.txt.gz to use instead of the embedded copy."},
+        {.name = "--bench", .kind = CLI_STRING, .dest = &bench_file, .metavar = "FILE",
+         .help = "tokenize FILE line by line (twice: cold, then warm merge cache) and\n"
+                 "print tokens/s and MB/s."},
+    };
+    const cli_command cmd = {.cmd = "tokenize", .usage = usage, .epilog = epilog, .width = 11, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0])};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (decode && (ctx || truncate)) return cli_usage_error("tokenize", "--decode takes no --context-length/--truncate");
     if (truncate && !ctx) return cli_usage_error("tokenize", "--truncate needs --context-length");
     clipc_tokenizer *tok;

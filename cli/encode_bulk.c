@@ -12,7 +12,7 @@
 
 #include "clipc.h"
 #include "clipc_util.h"
-#include "index/index.h"
+#include "clipc_index.h"
 #include "cli.h"
 
 /* NPY v1.0: magic, version, header length, a Python dict padded with spaces
@@ -47,7 +47,7 @@ int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *d
     size_t n = 0;
     clipc_status s;
     if (dir) {
-        s = index_list_images(dir, &paths, &n);
+        s = clipc_index_list_images(dir, &paths, &n);
     } else {
         char *data;
         size_t len;

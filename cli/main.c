@@ -1,7 +1,8 @@
 /*
  * main.c — the clipc program: dispatches to one function per subcommand.
- * The CLI is a thin user of the library (include/clipc.h): it parses
- * options, calls the API and formats results; all the work is in src/.
+ * The CLI is a thin user of the library: it includes only the public
+ * headers (include/clipc*.h), parses options with one parser (options.h),
+ * calls the API and formats results; all the work is in src/.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,21 +59,11 @@ int cli_report(clipc_status s) {
 int cli_usage_error(const char *cmd, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "clipc %s: ", cmd);
+    fprintf(stderr, "clipc%s%s: ", cmd ? " " : "", cmd ? cmd : "");
     vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see clipc %s --help)\n", cmd);
+    fprintf(stderr, " (see clipc%s%s --help)\n", cmd ? " " : "", cmd ? cmd : "");
     va_end(ap);
     return 2;
-}
-
-int cli_parse_int(const char *cmd, const char *opt, const char *val, int min, int max, int *out) {
-    if (!val) return cli_usage_error(cmd, "%s needs a value", opt);
-    char *end;
-    long v = strtol(val, &end, 10);
-    if (*val == 0 || *end != 0 || v < min || v > max)
-        return cli_usage_error(cmd, "%s: '%s' is not an integer in [%d, %d]", opt, val, min, max);
-    *out = (int)v;
-    return 0;
 }
 
 void cli_warn(const char *msg, void *ud) {
@@ -86,17 +77,36 @@ int main(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+    if (!strcmp(argv[1], "help")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(argv[1], "--version")) {
+    /* Global options stand before the command name. */
+    int version = 0, at;
+    char usage_text[2048];
+    FILE *uf = fmemopen(usage_text, sizeof usage_text, "w");
+    if (uf) {
+        usage(uf);
+        fputs("\noptions:\n", uf);
+        fclose(uf);
+    }
+    const cli_opt opts[] = {
+        {.name = "--version", .kind = CLI_FLAG, .dest = &version, .help = "print the version and exit"},
+    };
+    const cli_command global = {.cmd = NULL, .usage = uf ? usage_text : NULL, .width = 10, .opts = opts, .n_opts = 1};
+    int rc = cli_parse(&global, argc, argv, &at);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (version) {
         printf("clipc 0.1\n");
         return 0;
     }
+    if (at >= argc) {
+        usage(stderr);
+        return 2;
+    }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "clipc: unknown command '%s'\n", argv[1]);
+        if (!strcmp(argv[at], commands[i].name)) return commands[i].fn(argc - at, argv + at);
+    fprintf(stderr, "clipc: unknown command '%s'\n", argv[at]);
     usage(stderr);
     return 2;
 }

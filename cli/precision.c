@@ -5,8 +5,7 @@
 #include "clipc.h"
 #include "cli.h"
 
-int cli_parse_precision(const char *cmd, const char *val, clipc_precision *out) {
-    if (!val) return cli_usage_error(cmd, "--precision needs a value");
-    if (clipc_precision_parse(val, out)) return cli_usage_error(cmd, "--precision must be f32 or bf16, not '%s'", val);
+int cli_opt_precision(const char *cmd, const cli_opt *o, const char *val) {
+    if (clipc_precision_parse(val, o->dest)) return cli_usage_error(cmd, "--precision must be f32 or bf16, not '%s'", val);
     return 0;
 }

@@ -241,14 +241,14 @@ TEST(use_index_incremental_and_search) {
     clipc_model *m;
     REQUIRE_OK(clipc_model_load(mp, NULL, &m));
     seen sn = {0};
-    index_opts o = {2, NULL, on_failed, on_embedded, &sn, NULL};
-    index_stats st;
-    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    clipc_index_opts o = {2, NULL, on_failed, on_embedded, &sn, NULL};
+    clipc_index_stats st;
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECK(st.added == 5 && st.updated == 0 && st.removed == 0 && st.unchanged == 0 && st.failed == 1);
     CHECK(st.embedded == 5 && sn.n == 5 && st.model_changed == 1);
     /* Nothing changed: nothing embedded. */
     sn.n = 0;
-    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECK(st.added == 0 && st.updated == 0 && st.removed == 0 && st.unchanged == 5 && st.failed == 1 && sn.n == 0);
     /* Modify b (new content, new mtime), touch a (same bytes, new mtime),
      * delete sub/c, add f. */
@@ -263,7 +263,7 @@ TEST(use_index_incremental_and_search) {
     snprintf(p, sizeof p, "%s/sub/f.png", d);
     write_png(p, 50, 50, 123);
     sn.n = 0;
-    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECKF(st.added == 1 && st.updated == 1 && st.removed == 1 && st.unchanged == 3 && st.failed == 1,
            "added %d updated %d removed %d unchanged %d failed %d", st.added, st.updated, st.removed, st.unchanged, st.failed);
     CHECK(st.embedded == 2 && sn.n == 2 && seen_has(&sn, "b.png") && seen_has(&sn, "f.png"));
@@ -368,9 +368,9 @@ TEST(use_index_survives_kill_and_interrupt) {
          * not survive fork, and a parallel region would wait for it. */
         clipc_set_threads(1);
         kill_after = 5;
-        index_opts o = {3, NULL, NULL, kill_on_embedded, NULL, NULL};
-        index_stats st;
-        index_update(db, d, m, mp, &o, &st);
+        clipc_index_opts o = {3, NULL, NULL, kill_on_embedded, NULL, NULL};
+        clipc_index_stats st;
+        clipc_index_update(db, d, m, mp, &o, &st);
         _exit(0);
     }
     int status;
@@ -387,9 +387,9 @@ TEST(use_index_survives_kill_and_interrupt) {
     sqlite3_finalize(q);
     sqlite3_close(sdb);
     /* The next run embeds only the 4 images batch 1 did not commit. */
-    index_stats st;
-    index_opts o = {3, NULL, NULL, NULL, NULL, NULL};
-    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    clipc_index_stats st;
+    clipc_index_opts o = {3, NULL, NULL, NULL, NULL, NULL};
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECKF(st.added == 4 && st.unchanged == 3 && st.embedded == 4 && st.model_changed == 0,
            "added %d unchanged %d embedded %d", st.added, st.unchanged, st.embedded);
     vecfile v;
@@ -407,11 +407,11 @@ TEST(use_index_survives_kill_and_interrupt) {
         utime(p, &ut);
     }
     stop_flag = 0;
-    index_opts os = {4, stop_after_first, NULL, NULL, NULL, &stop_flag};
-    clipc_status s = index_update(db, d, m, mp, &os, &st);
+    clipc_index_opts os = {4, stop_after_first, NULL, NULL, NULL, &stop_flag};
+    clipc_status s = clipc_index_update(db, d, m, mp, &os, &st);
     CHECK(s == CLIPC_ERR_IO);
     CHECKF(strstr(clipc_last_error(), "interrupted after 4 of 7 images (committed)") != NULL, "%s", clipc_last_error());
-    REQUIRE_OK(index_update(db, d, m, mp, &o, &st));
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECKF(st.updated == 3 && st.unchanged == 4 && st.embedded == 3, "updated %d unchanged %d embedded %d", st.updated,
            st.unchanged, st.embedded);
     clipc_model_free(m);

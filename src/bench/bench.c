@@ -99,7 +99,7 @@ static void time_encode(clipc_model *m, onednn_ctx *g, int want_f32, const float
     m->bf16 = NULL;
 }
 
-clipc_status bench_run(const bench_opts *o, bench_result *r) {
+clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
     memset(r, 0, sizeof *r);
     const clipc_config *c = &o->cfg;
     clipc_status s = clipc_config_validate(c);

@@ -241,7 +241,7 @@ static int cmp_entry(const void *a, const void *b) {
     return strcmp(((const walk_entry *)a)->path, ((const walk_entry *)b)->path);
 }
 
-clipc_status index_list_images(const char *dir, char ***paths, size_t *n) {
+clipc_status clipc_index_list_images(const char *dir, char ***paths, size_t *n) {
     walk_list w = {0};
     *paths = NULL;
     *n = 0;
@@ -486,9 +486,9 @@ static clipc_status upsert(sqlite3_stmt *st, const todo *t, int64_t model_id, co
     return sqlite3_step(st) == SQLITE_DONE ? CLIPC_OK : db_err(sqlite3_db_handle(st), "insert");
 }
 
-clipc_status index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
-                          const index_opts *o, index_stats *stats) {
-    static const index_opts none = {0};
+clipc_status clipc_index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
+                                const clipc_index_opts *o, clipc_index_stats *stats) {
+    static const clipc_index_opts none = {0};
     if (!o) o = &none;
     memset(stats, 0, sizeof *stats);
     const clipc_config *c = &m->cfg;

@@ -1,0 +1,83 @@
+/*
+ * clipc_index.h — the image index behind `clipc index` and `clipc search`:
+ * an SQLite database (WAL) of image files, their stat/hash and unit
+ * embeddings, and beside it FILE.vec, the same embeddings as one mmap'able
+ * matrix, so a search is one matrix-vector product.
+ */
+#ifndef CLIPC_INDEX_PUBLIC_H
+#define CLIPC_INDEX_PUBLIC_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "clipc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int added, updated, removed, unchanged, failed;
+    int embedded;      /* images that went through the image encoder */
+    int model_changed; /* 1 = the index held embeddings of another model */
+} clipc_index_stats;
+
+typedef struct {
+    int batch; /* images per encode call and per transaction (0 = 32) */
+    void (*progress)(int done, int total, void *ud);
+    void (*failed)(const char *path, const char *msg, void *ud);
+    void (*embedded)(const char *path, void *ud); /* every file embedded, in order */
+    void *ud;
+    volatile sig_atomic_t *stop; /* set (e.g. by SIGINT): stop after the current batch's commit */
+} clipc_index_opts;
+
+/* Brings the index at db_path up to date with the images under dir
+ * (recursive; .jpg/.jpeg/.png, any case; symlinked folders not followed).
+ * model_path is the file `m` was loaded from (recorded with its SHA-256 and
+ * config).  Then rewrites db_path + ".vec". */
+clipc_status clipc_index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
+                                const clipc_index_opts *o, clipc_index_stats *st);
+
+/* Every .jpg/.jpeg/.png under dir (recursive, sorted by bytes), as the
+ * index walks it: *paths is a malloc'ed array of malloc'ed strings. */
+clipc_status clipc_index_list_images(const char *dir, char ***paths, size_t *n);
+
+/* An index opened for searching. */
+typedef struct clipc_index clipc_index;
+
+/* Opens the index at db_path (search may rebuild a stale .vec). */
+clipc_status clipc_index_open(const char *db_path, clipc_index **out);
+void clipc_index_close(clipc_index *ix);
+/* A meta value (model_path, model_sha256, model_config, precision, ...),
+ * malloc'ed; NULL if absent. */
+clipc_status clipc_index_meta(clipc_index *ix, const char *key, char **value);
+/* Checks that the model file is the one the index was built with (stat
+ * first, SHA-256 only if size or mtime changed). */
+clipc_status clipc_index_check_model(clipc_index *ix, const char *model_path);
+/* Exact top-k by cosine of the unit query q (dim floats) over the index's
+ * images: maps FILE.vec (rebuilt from the database first when missing or
+ * older than it), one sgemv, a k-heap.  scores[j] and paths[j] (as stored,
+ * malloc'ed) for j < *got, best first; ties go to the earlier row. */
+clipc_status clipc_index_search(clipc_index *ix, const float *q, int dim, int k, float *scores, char **paths,
+                                int *got);
+
+/* The matrix file on its own (what `clipc search --bench` times): n rows
+ * of dim floats with an int64 id each. */
+typedef struct clipc_vecfile clipc_vecfile;
+/* Writes the file atomically (temp file + rename). */
+clipc_status clipc_vecfile_write(const char *path, const float *data, const int64_t *ids, int64_t n, int dim);
+/* Maps a file read-only and checks its header and size. */
+clipc_status clipc_vecfile_open(const char *path, clipc_vecfile **out);
+int clipc_vecfile_dim(const clipc_vecfile *v);
+int64_t clipc_vecfile_rows(const clipc_vecfile *v);
+/* Exact top-k by dot product: scores_all is the caller's scratch of
+ * clipc_vecfile_rows() floats; rows[j], scores[j] for j < *got, best first. */
+clipc_status clipc_vecfile_topk(const clipc_vecfile *v, const float *q, int k, float *scores_all, int64_t *rows,
+                                float *scores, int *got);
+void clipc_vecfile_close(clipc_vecfile *v);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
