@@ -85,6 +85,8 @@ const char *text_excerpt(const char *s, size_t n, char *buf, size_t cap) {
     return buf;
 }
 
+/* ------------------------------------------------ images and captions */
+
 static clipc_status arena_add(clipc_dataset *ds, const char *s, size_t n, size_t *off) {
     if (ds->arena_len + n + 1 > ds->arena_cap) {
         size_t cap = ds->arena_cap ? ds->arena_cap : 4096;

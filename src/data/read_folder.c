@@ -88,7 +88,9 @@ static clipc_status walk(builder *b, const char *root, const char *rel, int dept
             int ok = stat(full, &st) == 0; /* dangling symlinks are skipped */
             if (ok && S_ISDIR(st.st_mode)) {
                 s = walk(b, root, r, depth + 1);
-            } else if (ok && S_ISREG(st.st_mode) && has_image_ext(names[i], strlen(names[i]))) {
+            } else if (ok && S_ISREG(st.st_mode) && clipc_image_path_supported(names[i])) {
+                /* Names starting with '.' were skipped above, so the plain
+                 * rule is has_image_ext's here (".jpg" alone cannot occur). */
                 int idx;
                 s = builder_image_get(b, r, strlen(r), 0, &idx, NULL);
                 /* foo.jpg -> foo.txt */
