@@ -108,6 +108,10 @@ clipc_status clipc_image_load(const char *path, clipc_image *out);
 /* The same from a memory buffer; `name` is used in error messages. */
 clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, clipc_image *out);
 void clipc_image_free(clipc_image *img);
+/* 1 when the file name or path ends in .jpg, .jpeg or .png (any case),
+ * else 0: the extensions clipc treats as images when it lists folders or
+ * reads caption files (the decoder itself goes by magic bytes). */
+int clipc_image_path_supported(const char *path);
 
 /* OpenAI's CLIP preprocessing, bit-exact with Pillow: bicubic resize of the
  * short side to `size` (Pillow's fixed-point resampler), center crop with

@@ -28,57 +28,32 @@
  * next one is returned); a whole epoch without one readable image is an
  * error, so a data set of broken files cannot loop forever.
  *
- * Cache (opts.cache_path).  File layout, little-endian (native; the magic
- * catches a foreign byte order):
- *   0   "CLIPCLC1"  u32 version, image_size, context_length, n_images,
- *       n_captions, reserved  u64 fingerprint (dataset paths + captions),
- *       u64 file size, u64 reserved, u64 hash of bytes 0..55
- *   64  n_images x image_size^2 x 3 uint8 RGB crops (the exact path)
- *   ... (64-aligned) n_captions x context_length int32 token ids
- *   ... n_images status bytes (0 = ok, else the clipc_status of the failure)
- *   end u64 hash of ids + status bytes, u64 "CLIPCEND"
- * Built on first use with the worker count as threads, written atomically,
- * mmap'ed read-only.  Everything but the pixels is checked on open (the
- * pixels are too big to hash on every start; a flipped pixel is only
- * noise).  The fingerprint covers image paths and captions, not the image
- * files' contents: rebuild (delete the file) after editing images.  The
- * cache holds center crops, which augmentation cannot use, so
- * cache_path + augment is refused.
+ * Cache (opts.cache_path): the file format is cache.c's; the loader opens
+ * it (building it first when it does not exist, with the worker count as
+ * threads and make_pixels as the decode) and then copies crops and ids out
+ * of it instead of decoding and tokenizing.  The cache holds center crops,
+ * which augmentation cannot use, so cache_path + augment is refused.
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "data/loader.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
 #include "base/rng.h"
-#include "data/dataset.h"
+#include "data/bad_image.h"
+#include "data/cache.h"
 #include "image/augment.h"
 #include "image/decode.h"
 
 #define MSG_LEN 320
 #define AUG_SALT 0x4155474d454e5431ULL /* decorrelates augmentation from the sampler's streams */
-#define CACHE_MAGIC "CLIPCLC1"
-#define CACHE_END "CLIPCEND"
-#define CACHE_VERSION 1u
-#define CACHE_HDR 64
 
 enum { SLOT_FREE, SLOT_WORK, SLOT_READY };
-
-/* Kinds of bad image, warned about once each. */
-enum { BAD_MISSING, BAD_CORRUPT, BAD_UNSUPPORTED, BAD_TOO_LARGE, BAD_OTHER, N_BAD };
-static const char *bad_kind_name[N_BAD] = {"missing or unreadable image", "corrupt image",
-                                           "unsupported image", "image too large",
-                                           "image failed"};
 
 typedef struct {
     int state;
@@ -116,24 +91,10 @@ struct data_loader {
     /* bad images (consumer thread only) */
     int bad_total, bad_epoch;
     int warned[N_BAD];
-    /* cache */
-    void *map;
-    size_t map_len;
-    const uint8_t *c_pixels, *c_status;
-    const int32_t *c_ids;
+    loader_cache cache;          /* map == NULL: no cache */
 };
 
 static size_t plane3(const data_loader *l) { return (size_t)3 * l->size * l->size; }
-
-static int bad_kind(clipc_status s) {
-    switch (s) {
-    case CLIPC_ERR_IO: return BAD_MISSING;
-    case CLIPC_ERR_FORMAT: return BAD_CORRUPT;
-    case CLIPC_ERR_UNSUPPORTED: return BAD_UNSUPPORTED;
-    case CLIPC_ERR_RANGE: return BAD_TOO_LARGE;
-    default: return BAD_OTHER;
-    }
-}
 
 static void loader_warn(const data_loader *l, const char *fmt, ...) CLIPC_PRINTF(2, 3);
 static void loader_warn(const data_loader *l, const char *fmt, ...) {
@@ -173,11 +134,11 @@ static void do_item(data_loader *l, slot *sl, int k) {
     int32_t *ids = sl->ids + (size_t)k * l->ctx;
     char *msg = sl->msg + (size_t)k * MSG_LEN;
     clipc_status s;
-    if (l->map) {
-        memcpy(ids, l->c_ids + (size_t)cap * l->ctx, (size_t)l->ctx * sizeof *ids);
-        s = (clipc_status)l->c_status[img];
+    if (l->cache.map) {
+        memcpy(ids, l->cache.ids + (size_t)cap * l->ctx, (size_t)l->ctx * sizeof *ids);
+        s = (clipc_status)l->cache.status[img];
         if (s == CLIPC_OK)
-            normalize_u8(l->c_pixels + (size_t)img * plane3(l), l->size, px);
+            normalize_u8(l->cache.pixels + (size_t)img * plane3(l), l->size, px);
         else
             snprintf(msg, MSG_LEN, "%s: could not be read when the cache was built (%s)",
                      clipc_dataset_image_path(l->ds, img), clipc_status_name(s));
@@ -300,7 +261,7 @@ static clipc_status finish_batch(data_loader *l, slot *sl) {
         if (!l->warned[kind]) {
             l->warned[kind] = 1;
             loader_warn(l, "loader: %s: %s (pair skipped; later ones are counted, not reported)",
-                  bad_kind_name[kind], msg);
+                  bad_kind_name(kind), msg);
         }
     }
     sl->n = m;
@@ -393,255 +354,16 @@ int loader_bad_images(const data_loader *l) { return l->bad_total; }
 
 /* ----------------------------------------------------------- the cache */
 
-static uint64_t dataset_fingerprint(const clipc_dataset *ds) {
-    uint64_t h = HASH_FNV_OFFSET;
-    int ni = clipc_dataset_n_images(ds), nc = clipc_dataset_n_captions(ds);
-    h = hash_bytes(&ni, sizeof ni, h);
-    h = hash_bytes(&nc, sizeof nc, h);
-    for (int i = 0; i < ni; i++) {
-        const char *p = clipc_dataset_image_path(ds, i);
-        int first, cnt = clipc_dataset_image_captions(ds, i, &first);
-        h = hash_bytes(p, strlen(p) + 1, h);
-        h = hash_bytes(&cnt, sizeof cnt, h);
-    }
-    for (int c = 0; c < nc; c++) {
-        const char *t = clipc_dataset_caption(ds, c);
-        h = hash_bytes(t, strlen(t) + 1, h);
-    }
-    return h;
+/* The cache's decode: the exact path (no augmentation, no shift). */
+static clipc_status cache_decode(void *ud, int img, float *px, uint8_t *rgb) {
+    return make_pixels(ud, img, 0, 0, px, rgb);
 }
 
-typedef struct {
-    uint64_t px_off, ids_off, st_off, end_off, size;
-} cache_layout;
-
-static cache_layout layout_of(const data_loader *l) {
-    cache_layout c;
-    uint64_t ni = (uint64_t)clipc_dataset_n_images(l->ds), nc = (uint64_t)clipc_dataset_n_captions(l->ds);
-    c.px_off = CACHE_HDR;
-    c.ids_off = (c.px_off + ni * plane3(l) + 63) / 64 * 64;
-    c.st_off = c.ids_off + nc * (uint64_t)l->ctx * 4;
-    c.end_off = c.st_off + ni;
-    c.size = c.end_off + 16;
-    return c;
-}
-
-static void make_header(const data_loader *l, uint8_t h[CACHE_HDR]) {
-    memset(h, 0, CACHE_HDR);
-    memcpy(h, CACHE_MAGIC, 8);
-    uint32_t u[6] = {CACHE_VERSION, (uint32_t)l->size, (uint32_t)l->ctx,
-                     (uint32_t)clipc_dataset_n_images(l->ds),
-                     (uint32_t)clipc_dataset_n_captions(l->ds), 0};
-    memcpy(h + 8, u, sizeof u);
-    uint64_t fp = dataset_fingerprint(l->ds), size = layout_of(l).size;
-    memcpy(h + 32, &fp, 8);
-    memcpy(h + 40, &size, 8);
-    uint64_t hh = hash_bytes(h, 56, HASH_FNV_OFFSET);
-    memcpy(h + 56, &hh, 8);
-}
-
-/* One chunk of the cache build: images base..base+cnt-1 decoded by
- * `nthreads` threads taking them one at a time.  (Plain pthreads rather
- * than OpenMP: the thread count is the loader's, not the global one, and
- * ThreadSanitizer can check it.) */
-typedef struct {
-    const data_loader *l;
-    int base, cnt, next;
-    pthread_mutex_t mu;
-    uint8_t *rgb, *status;
-    char *msgs;
-} build_chunk;
-
-static void *build_worker(void *arg) {
-    build_chunk *c = arg;
-    size_t p3 = plane3(c->l);
-    float *px = malloc(p3 * sizeof(float));
-    for (;;) {
-        pthread_mutex_lock(&c->mu);
-        int k = c->next++;
-        pthread_mutex_unlock(&c->mu);
-        if (k >= c->cnt) break;
-        clipc_status e = px ? make_pixels(c->l, c->base + k, 0, 0, px, c->rgb + k * p3)
-                            : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-        c->status[c->base + k] = (uint8_t)e;
-        if (e) {
-            snprintf(c->msgs + (size_t)k * MSG_LEN, MSG_LEN, "%s", clipc_last_error());
-            memset(c->rgb + k * p3, 0, p3);
-        }
-    }
-    free(px);
-    return NULL;
-}
-
-static void build_run(build_chunk *c, int nthreads) {
-    pthread_t th[64];
-    int started = 0;
-    if (nthreads > 64) nthreads = 64;
-    while (started < nthreads - 1 && !pthread_create(&th[started], NULL, build_worker, c)) started++;
-    build_worker(c); /* this thread works too (and alone if no thread started) */
-    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-}
-
-/* Writes the cache: pixels in chunks decoded in parallel (the worker
- * count), then ids, status bytes and the trailer; atomically. */
-static clipc_status cache_build(data_loader *l, const char *path) {
-    int ni = clipc_dataset_n_images(l->ds), nc = clipc_dataset_n_captions(l->ds);
-    cache_layout c = layout_of(l);
-    enum { CHUNK = 64 };
-    size_t p3 = plane3(l);
-    uint8_t *rgb = mem_alloc(CHUNK * p3, "cache build");
-    uint8_t *status = mem_calloc((size_t)ni + 1, 1, "cache build");
-    char *msgs = mem_alloc((size_t)CHUNK * MSG_LEN, "cache build");
-    int32_t *ids = mem_alloc((size_t)l->ctx * sizeof(int32_t) * 256, "cache build");
-    clipc_atomic_file *f = NULL;
-    clipc_status s = (!rgb || !status || !msgs || !ids) ? CLIPC_ERR_NOMEM : CLIPC_OK;
-    if (!s) s = clipc_atomic_open(path, &f);
-    uint8_t hdr[CACHE_HDR];
-    make_header(l, hdr);
-    if (!s) s = clipc_atomic_write(f, hdr, sizeof hdr);
-    uint64_t pos = CACHE_HDR;
-    int warned[N_BAD] = {0}, bad = 0, next_report = 1;
-    double t0 = clipc_now();
-    for (int base = 0; base < ni && !s; base += CHUNK) {
-        int cnt = ni - base < CHUNK ? ni - base : CHUNK, fatal = -1;
-        build_chunk bc = {.l = l, .base = base, .cnt = cnt, .rgb = rgb, .status = status, .msgs = msgs};
-        pthread_mutex_init(&bc.mu, NULL);
-        build_run(&bc, l->nthreads);
-        pthread_mutex_destroy(&bc.mu);
-        for (int k = 0; k < cnt; k++) {
-            clipc_status e = (clipc_status)status[base + k];
-            if (!e) continue;
-            if (e == CLIPC_ERR_NOMEM || e == CLIPC_ERR_INVALID) {
-                fatal = k;
-                break;
-            }
-            bad++;
-            int kind = bad_kind(e);
-            if (!warned[kind]++)
-                loader_warn(l, "loader cache %s: %s: %s (stored as unreadable)", path, bad_kind_name[kind],
-                      msgs + (size_t)k * MSG_LEN);
-        }
-        if (fatal >= 0) {
-            s = clipc_error((clipc_status)status[base + fatal], "%s: building the cache: %s", path,
-                            msgs + (size_t)fatal * MSG_LEN);
-            break;
-        }
-        s = clipc_atomic_write(f, rgb, (size_t)cnt * p3);
-        pos += (uint64_t)cnt * p3;
-        int done = base + cnt;
-        while (next_report <= 10 && (int64_t)done * 10 >= (int64_t)next_report * ni) {
-            loader_warn(l, "loader cache %s: %d%% (%d/%d images, %.1f s)", path, next_report * 10, done,
-                  ni, clipc_now() - t0);
-            next_report++;
-        }
-    }
-    static const uint8_t zeros[64];
-    if (!s) s = clipc_atomic_write(f, zeros, (size_t)(c.ids_off - pos));
-    uint64_t dh = HASH_FNV_OFFSET;
-    for (int base = 0; base < nc && !s; base += 256) {
-        int cnt = nc - base < 256 ? nc - base : 256;
-        for (int k = 0; k < cnt && !s; k++) {
-            const char *t = clipc_dataset_caption(l->ds, base + k);
-            s = clipc_tokenize_context(l->tok, t, strlen(t), l->ctx, 1, ids + (size_t)k * l->ctx);
-            if (s) clipc_error_prefix("%s: building the cache: caption %d", path, base + k);
-        }
-        size_t nb = (size_t)cnt * l->ctx * sizeof(int32_t);
-        if (!s) dh = hash_bytes(ids, nb, dh);
-        if (!s) s = clipc_atomic_write(f, ids, nb);
-    }
-    if (!s) {
-        dh = hash_bytes(status, (size_t)ni, dh);
-        s = clipc_atomic_write(f, status, (size_t)ni);
-    }
-    if (!s) s = clipc_atomic_write(f, &dh, 8);
-    if (!s) s = clipc_atomic_write(f, CACHE_END, 8);
-    if (!s) {
-        s = clipc_atomic_commit(f);
-        f = NULL;
-    }
-    if (f) clipc_atomic_abort(f);
-    if (!s && bad)
-        loader_warn(l, "loader cache %s: %d of %d images unreadable", path, bad, ni);
-    free(rgb);
-    free(status);
-    free(msgs);
-    free(ids);
-    return s;
-}
-
-/* Maps and validates an existing cache.  ENOENT -> CLIPC_ERR_IO with
- * *missing = 1 (the caller builds it). */
-static clipc_status cache_open(data_loader *l, const char *path, int *missing) {
-    *missing = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        *missing = errno == ENOENT;
-        return clipc_error(CLIPC_ERR_IO, "%s: cannot open cache: %s", path, strerror(errno));
-    }
-    struct stat stt;
-    if (fstat(fd, &stt) != 0 || !S_ISREG(stt.st_mode)) {
-        close(fd);
-        return clipc_error(CLIPC_ERR_IO, "%s: cache is not a regular file", path);
-    }
-    size_t len = (size_t)stt.st_size;
-    if (len < CACHE_HDR) {
-        close(fd);
-        return clipc_error(CLIPC_ERR_FORMAT, "%s: not a clipc loader cache (%zu bytes); delete it "
-                           "to rebuild", path, len);
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return clipc_error(CLIPC_ERR_IO, "%s: mmap failed: %s", path, strerror(errno));
-    const uint8_t *m = map;
-    uint8_t want[CACHE_HDR];
-    make_header(l, want);
-    uint32_t u[6];
-    memcpy(u, m + 8, sizeof u);
-    uint64_t hh, fp, wfp;
-    memcpy(&hh, m + 56, 8);
-    memcpy(&fp, m + 32, 8);
-    memcpy(&wfp, want + 32, 8);
-    cache_layout c = layout_of(l);
-    clipc_status s = CLIPC_OK;
-    if (memcmp(m, CACHE_MAGIC, 8))
-        s = clipc_error(CLIPC_ERR_FORMAT, "%s: not a clipc loader cache (bad magic)", path);
-    else if (hh != hash_bytes(m, 56, HASH_FNV_OFFSET))
-        s = clipc_error(CLIPC_ERR_FORMAT, "%s: cache header is corrupt (checksum mismatch); delete "
-                        "it to rebuild", path);
-    else if (u[0] != CACHE_VERSION)
-        s = clipc_error(CLIPC_ERR_FORMAT, "%s: cache version %u, this clipc writes %u; delete it "
-                        "to rebuild", path, u[0], CACHE_VERSION);
-    else if (u[1] != (uint32_t)l->size || u[2] != (uint32_t)l->ctx)
-        s = clipc_error(CLIPC_ERR_INVALID, "%s: cache was built for image size %u, context length "
-                        "%u (this run: %d, %d); delete it or use another cache path", path, u[1],
-                        u[2], l->size, l->ctx);
-    else if (fp != wfp || u[3] != (uint32_t)clipc_dataset_n_images(l->ds) ||
-             u[4] != (uint32_t)clipc_dataset_n_captions(l->ds))
-        s = clipc_error(CLIPC_ERR_INVALID, "%s: cache was built for another dataset (%u images, %u "
-                        "captions, fingerprint mismatch); delete it or use another cache path",
-                        path, u[3], u[4]);
-    else if (len != c.size)
-        s = clipc_error(CLIPC_ERR_FORMAT, "%s: cache is %zu bytes, expected %llu (truncated?); "
-                        "delete it to rebuild", path, len, (unsigned long long)c.size);
-    else if (memcmp(m + c.end_off + 8, CACHE_END, 8))
-        s = clipc_error(CLIPC_ERR_FORMAT, "%s: cache end marker missing; delete it to rebuild", path);
-    else {
-        uint64_t dh, got = hash_bytes(m + c.ids_off, (size_t)(c.end_off - c.ids_off), HASH_FNV_OFFSET);
-        memcpy(&dh, m + c.end_off, 8);
-        if (dh != got)
-            s = clipc_error(CLIPC_ERR_FORMAT, "%s: cache token ids / status are corrupt (checksum "
-                            "mismatch); delete it to rebuild", path);
-    }
-    if (s) {
-        munmap(map, len);
-        return s;
-    }
-    l->map = map;
-    l->map_len = len;
-    l->c_pixels = m + c.px_off;
-    l->c_ids = (const int32_t *)(const void *)(m + c.ids_off);
-    l->c_status = m + c.st_off;
-    return CLIPC_OK;
+static cache_spec cache_spec_of(data_loader *l) {
+    cache_spec sp = {.ds = l->ds, .tok = l->tok, .size = l->size, .ctx = l->ctx,
+                     .threads = l->nthreads, .decode = cache_decode, .decode_ud = l,
+                     .warn = l->warn, .warn_ud = l->warn_ud};
+    return sp;
 }
 
 /* ------------------------------------------------------ create / free */
@@ -688,10 +410,11 @@ clipc_status loader_create(const loader_opts *o, data_loader **out) {
     if (s) goto fail;
     if (o->cache_path) {
         int missing;
-        s = cache_open(l, o->cache_path, &missing);
+        cache_spec sp = cache_spec_of(l);
+        s = cache_open(&sp, o->cache_path, &l->cache, &missing);
         if (s && missing) {
-            s = cache_build(l, o->cache_path);
-            if (!s) s = cache_open(l, o->cache_path, &missing);
+            s = cache_build(&sp, o->cache_path);
+            if (!s) s = cache_open(&sp, o->cache_path, &l->cache, &missing);
         }
         if (s) goto fail;
     }
@@ -754,7 +477,7 @@ void loader_free(data_loader *l) {
             free(sl->msg);
         }
     free(l->slots);
-    if (l->map) munmap(l->map, l->map_len);
+    cache_close(&l->cache);
     clipc_sampler_free(l->sampler);
     pthread_mutex_destroy(&l->mu);
     pthread_cond_destroy(&l->work_cv);

@@ -27,8 +27,9 @@
 
 #include "clipc.h"
 #include "clipc_util.h"
+#include "base/hash.h"
 #include "base/rng.h"
-#include "data/dataset.h"
+#include "data/caption_key.h"
 
 #define STATE_MAGIC 0x31304d4153435043ULL /* "CPCSAM01" little-endian */
 

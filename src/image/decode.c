@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jpeglib.h>
 #include <jerror.h>
@@ -354,6 +355,13 @@ clipc_status image_decode_scaled(const void *buf, size_t len, const char *name, 
         return clipc_error(CLIPC_ERR_FORMAT, "%s: truncated image file (%zu bytes)", name, len);
     return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: not a PNG or JPEG file (unrecognised magic bytes)",
                        name);
+}
+
+/* The extension after the last '.', so "a.tar.jpg" and ".png" count and
+ * "jpg" does not. */
+int clipc_image_path_supported(const char *path) {
+    const char *dot = strrchr(path, '.');
+    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
 }
 
 clipc_status clipc_image_load(const char *path, clipc_image *out) {

@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -182,11 +181,6 @@ typedef struct {
     size_t n, cap;
 } walk_list;
 
-static int is_image_name(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
-}
-
 static clipc_status walk(walk_list *w, const char *dir, int depth) {
     if (depth > 64) return CLIPC_OK; /* deeper than any sane tree: a bind-mount loop */
     DIR *d = opendir(dir);
@@ -216,7 +210,7 @@ static clipc_status walk(walk_list *w, const char *dir, int depth) {
         if (S_ISDIR(st.st_mode)) {
             s = walk(w, p, depth + 1);
             free(p);
-        } else if (S_ISREG(st.st_mode) && is_image_name(de->d_name)) {
+        } else if (S_ISREG(st.st_mode) && clipc_image_path_supported(de->d_name)) {
             if (w->n == w->cap) {
                 size_t nc = w->cap ? 2 * w->cap : 256;
                 walk_entry *ne = realloc(w->e, nc * sizeof *ne);

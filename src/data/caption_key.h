@@ -1,12 +1,12 @@
 /*
- * dataset.h — internal helpers shared by dataset.c and sampler.c (not part
- * of the public API).
+ * caption_key.h — the normal form under which two captions count as the
+ * same (caption_key.c): the dataset builder drops such duplicates of one
+ * image, and the sampler treats them as one caption.  Internal to src/data.
  */
-#ifndef CLIPC_DATASET_INTERNAL_H
-#define CLIPC_DATASET_INTERNAL_H
+#ifndef CLIPC_DATA_CAPTION_KEY_H
+#define CLIPC_DATA_CAPTION_KEY_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 /* Caption normalisation used to decide that two captions are "the same":
  * ASCII letters lower-cased, runs of white space collapsed to one space,
@@ -14,9 +14,5 @@
  * are (no Unicode case folding: cheap, locale-free and stable).  Writes at
  * most n bytes + NUL to out (which must hold n + 1) and returns the length. */
 size_t caption_key(const char *s, size_t n, char *out);
-
-/* FNV-1a 64-bit hash of n bytes (hash tables and fingerprints). */
-uint64_t hash_bytes(const void *p, size_t n, uint64_t h);
-#define HASH_FNV_OFFSET 0xcbf29ce484222325ULL
 
 #endif
