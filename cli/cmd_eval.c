@@ -40,11 +40,6 @@ static int push_str(char ***a, int *n, const char *s) {
     return 0;
 }
 
-static int is_image(const char *name) {
-    const char *dot = strrchr(name, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
-}
-
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 static clipc_status load_dir(const char *dir, clipc_labels *L) {
@@ -66,7 +61,7 @@ static clipc_status load_dir(const char *dir, clipc_labels *L) {
         int first = L->n;
         if (!(d = opendir(p))) return clipc_error(CLIPC_ERR_IO, "%s: cannot open the folder", p);
         for (struct dirent *de; (de = readdir(d));) {
-            if (!is_image(de->d_name)) continue;
+            if (!clipc_image_path_supported(de->d_name)) continue;
             char f[8192];
             snprintf(f, sizeof f, "%s/%s", p, de->d_name);
             int *nl = realloc(L->labels, sizeof(int) * (size_t)(L->n + 1));
