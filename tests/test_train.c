@@ -17,7 +17,7 @@
 #include "train/checkpoint.h"
 #include "train/optim.h"
 #include "train/schedule.h"
-#include "train/train.h"
+#include "train/step.h"
 #include "harness.h"
 
 /* ---------------------------------------------------- PyTorch reference */

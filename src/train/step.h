@@ -1,12 +1,12 @@
 /*
- * train.h — the training step (internal): one flat gradient buffer laid out
- * like the parameters, forward/backward over micro-batches, then gradient
- * scaling, clipping by global norm, the optimizer per parameter group, and
- * the logit-scale clamp.  clipc_train_run (train.c) drives it over loader
- * batches; tests drive it directly on reference batches.
+ * step.h — the training step (step.c, internal): one flat gradient buffer
+ * laid out like the parameters, forward/backward over micro-batches, then
+ * gradient scaling, clipping by global norm, the optimizer per parameter
+ * group, and the logit-scale clamp.  clipc_train_run (run.c) drives it over
+ * loader batches; tests drive it directly on reference batches.
  */
-#ifndef CLIPC_TRAIN_H
-#define CLIPC_TRAIN_H
+#ifndef CLIPC_TRAIN_STEP_H
+#define CLIPC_TRAIN_STEP_H
 
 #include "clipc.h"
 #include "model/model.h"
@@ -53,9 +53,5 @@ float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int
 void trainer_apply(trainer *t, double lr);
 /* Number of trainable floats. */
 size_t trainer_trainable(const trainer *t);
-
-/* Bytes training needs for a config and batch (activations, parameters,
- * gradients, Adam moments, loader buffers). */
-size_t train_memory_bytes(const clipc_config *cfg, int B, int prefetch);
 
 #endif

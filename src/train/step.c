@@ -1,9 +1,9 @@
 /*
- * train_step.c — one training step over the flat parameter buffer (see
- * train.h).  Everything here is either elementwise or reduced in a fixed
- * order, so a step gives the same bits for a given thread count whatever the
- * thread timing: the global gradient norm is summed per tensor in table
- * order, each tensor's sum split into fixed chunks reduced in chunk order.
+ * step.c — one training step over the flat parameter buffer (see step.h).
+ * Everything here is either elementwise or reduced in a fixed order, so a
+ * step gives the same bits for a given thread count whatever the thread
+ * timing: the global gradient norm is summed per tensor in table order,
+ * each tensor's sum split into fixed chunks reduced in chunk order.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -16,7 +16,7 @@
 #include "nn/clip.h"
 #include "nn/params.h"
 #include "train/optim.h"
-#include "train/train.h"
+#include "train/step.h"
 
 /* Is tensor p frozen under h?  Blocks count from the input side (block 0
  * first), so --freeze-layers N locks the lowest N blocks of each tower,
@@ -190,14 +190,4 @@ void trainer_apply(trainer *t, double lr) {
     }
     memset(t->grads, 0, tab->total * sizeof(float));
     t->micro = 0;
-}
-
-size_t train_memory_bytes(const clipc_config *cfg, int B, int prefetch) {
-    size_t P = clipc_config_param_count(cfg);
-    size_t R = (size_t)cfg->image_resolution;
-    size_t batch = (size_t)B * (3 * R * R * sizeof(float) + (size_t)cfg->context_length * 4);
-    /* params + grads + Adam m, v; the loader holds the current batch plus
-     * `prefetch` more; evaluation encodes in chunks of 32 (small). */
-    return clip_workspace_bytes(cfg, B) + 4 * P * sizeof(float) + (size_t)(prefetch + 2) * batch +
-           ((size_t)64 << 20);
 }
