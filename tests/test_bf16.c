@@ -19,6 +19,7 @@
 #include "kernels/onednn.h"
 #include "kernels/onednn_testing.h"
 #include "model/model.h"
+#include "model/precision.h"
 #include "nn/vision_tower.h"
 #include "harness.h"
 

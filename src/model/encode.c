@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "model/model.h"
+#include "model/precision.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "kernels/backend.h"

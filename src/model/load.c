@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "model/model.h"
+#include "model/config_file.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"

@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "model/precision.h"
 #include "model/model.h"
 #include "clipc.h"
 #include "clipc_util.h"

@@ -118,8 +118,9 @@ static void forward_impl(float *out, float *stats, int known, float *scratch, co
                          int C, int NH, int causal, float p, uint64_t seed) {
     int hd = C / NH, ld = 3 * C, B = sq->B;
     float scale = 1.0f / sqrtf((float)hd);
-    uint32_t thr = dropout_threshold(p);
-    float dscale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    dropout_params dp = dropout_params_of(p);
+    uint32_t thr = dp.thr;
+    float dscale = dp.scale;
 #pragma omp parallel if (att_work(sq, C) > PAR_MIN)
     {
         float *S = scratch + (size_t)omp_get_thread_num() * 2 * sq->T * sq->T;
@@ -157,8 +158,9 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                         const seqs *sq, int C, int NH, int causal, float p, uint64_t seed) {
     int hd = C / NH, ld = 3 * C, B = sq->B;
     float scale = 1.0f / sqrtf((float)hd);
-    uint32_t thr = dropout_threshold(p);
-    float dscale = thr ? 1.0f / (1.0f - p) : 1.0f;
+    dropout_params dp = dropout_params_of(p);
+    uint32_t thr = dp.thr;
+    float dscale = dp.scale;
 #pragma omp parallel if (att_work(sq, C) > PAR_MIN)
     {
         float *P = scratch + (size_t)omp_get_thread_num() * 2 * sq->T * sq->T;

@@ -31,6 +31,7 @@
 #include "kernels/backend.h"
 #include "kernels/bf16.h"
 #include "kernels/vec.h"
+#include "nn/activation.h"
 #include "nn/attention.h"
 #include "nn/dropout.h"
 #include "nn/layernorm.h"
@@ -87,26 +88,11 @@ const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int
 
 /* ---- fused elementwise passes */
 
-/* Scalar activations; QuickGELU goes through vec.h instead (same formula,
- * vectorised exp), these serve exact GELU. */
-static inline float act_f(float x, clipc_act act) {
-    if (act == CLIPC_ACT_GELU) return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    return x / (1.0f + vec_expf(-1.702f * x));
-}
-
-static inline float act_df(float x, clipc_act act) {
-    if (act == CLIPC_ACT_GELU) {
-        float cdf = 0.5f * (1.0f + erff(x * 0.70710678118654752f));
-        return cdf + x * 0.39894228040143268f * expf(-0.5f * x * x);
-    }
-    float s = 1.0f / (1.0f + vec_expf(-1.702f * x));
-    return s + 1.702f * x * s * (1.0f - s);
-}
-
 /* pre += b (kept for backward); h = drop(act(pre)).  h may alias pre. */
 static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_act act, float p, uint64_t seed) {
-    uint32_t thr = dropout_threshold(p);
-    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    dropout_params dp = dropout_params_of(p);
+    uint32_t thr = dp.thr;
+    float sc = dp.scale;
 #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *x = pre + (size_t)n * C, *y = h + (size_t)n * C;
@@ -116,7 +102,7 @@ static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_a
             for (int i = 0; i < C; i++) {
                 float v = x[i] + b[i];
                 x[i] = v;
-                y[i] = act_f(v, act);
+                y[i] = act_value(v, act);
             }
         }
         if (thr)
@@ -131,15 +117,16 @@ static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_a
 
 /* h = drop(act(pre)): the forward's activation, rebuilt for backward. */
 static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
-    uint32_t thr = dropout_threshold(p);
-    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    dropout_params dp = dropout_params_of(p);
+    uint32_t thr = dp.thr;
+    float sc = dp.scale;
     size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t c = 0; c < nch; c++) {
         size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
         if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu(h + i0, pre + i0, m);
         else
-            for (size_t i = i0; i < i0 + m; i++) h[i] = act_f(pre[i], act);
+            for (size_t i = i0; i < i0 + m; i++) h[i] = act_value(pre[i], act);
         if (thr)
             for (size_t i = i0; i < i0 + m; i++) h[i] = dropout_keep(seed, i, thr) ? h[i] * sc : 0.0f;
     }
@@ -147,8 +134,9 @@ static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, f
 
 /* dh (holding d(dropped activation)) becomes d(pre) in place. */
 static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
-    uint32_t thr = dropout_threshold(p);
-    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    dropout_params dp = dropout_params_of(p);
+    uint32_t thr = dp.thr;
+    float sc = dp.scale;
     size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t c = 0; c < nch; c++) {
@@ -157,15 +145,16 @@ static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, f
             for (size_t i = i0; i < i0 + m; i++) dh[i] = dropout_keep(seed, i, thr) ? dh[i] * sc : 0.0f;
         if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu_backward(dh + i0, pre + i0, m);
         else
-            for (size_t i = i0; i < i0 + m; i++) dh[i] *= act_df(pre[i], act);
+            for (size_t i = i0; i < i0 + m; i++) dh[i] *= act_derivative(pre[i], act);
     }
 }
 
 /* out = res + drop(out + b): a GEMM output becomes the residual stream. */
 static void bias_drop_residual(float *out, const float *b, const float *res, int N, int C, float p,
                                uint64_t seed) {
-    uint32_t thr = dropout_threshold(p);
-    float sc = thr ? 1.0f / (1.0f - p) : 1.0f;
+    dropout_params dp = dropout_params_of(p);
+    uint32_t thr = dp.thr;
+    float sc = dp.scale;
 #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *y = out + (size_t)n * C;

@@ -12,6 +12,16 @@
  * (site seed, element index), recomputed in backward instead of stored.
  * p is clamped to [0, 0.999]; p <= 0 means off. */
 uint32_t dropout_threshold(float p);
+/* The prologue of every pass that drops: the threshold (0 = off) and the
+ * scale 1/(1-p) of the kept elements (1 when off). */
+typedef struct {
+    uint32_t thr;
+    float scale;
+} dropout_params;
+static inline dropout_params dropout_params_of(float p) {
+    uint32_t thr = dropout_threshold(p);
+    return (dropout_params){thr, thr ? 1.0f / (1.0f - p) : 1.0f};
+}
 /* Seed of one dropout site: sites 0 attention probabilities, 1 attention
  * output, 2 MLP hidden, 3 MLP output; tower 0 vision, 1 text. */
 uint64_t dropout_site_seed(uint64_t seed, int tower, int layer, int site);
