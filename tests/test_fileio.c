@@ -126,3 +126,31 @@ TEST(fileio_fifo_input_refused_without_blocking) {
     CHECK(d == NULL);
     CHECK(file_open_regular(dir) < 0);
 }
+
+/* Every input that names a file refuses a FIFO at once: a model, an image,
+ * a vocabulary, a caption file, an index's vector file (the CLI passes
+ * these paths straight to the library). */
+TEST(fileio_fifo_inputs_refused_by_every_reader) {
+    const char *dir = test_tmpdir();
+    char fifo[512];
+    snprintf(fifo, sizeof fifo, "%s/in.fifo", dir);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    clipc_model *m = NULL;
+    CHECK(clipc_model_load(fifo, NULL, &m) != CLIPC_OK && m == NULL);
+    CHECKF(strstr(clipc_last_error(), "not a regular file"), "model: %s", clipc_last_error());
+    clipc_image img;
+    CHECK(clipc_image_load(fifo, &img) != CLIPC_OK);
+    CHECKF(strstr(clipc_last_error(), "not a regular file"), "image: %s", clipc_last_error());
+    clipc_tokenizer *tok = NULL;
+    CHECK(clipc_tokenizer_load(fifo, &tok) != CLIPC_OK);
+    CHECKF(strstr(clipc_last_error(), "not a regular file"), "vocabulary: %s", clipc_last_error());
+    clipc_dataset *ds = NULL;
+    CHECK(clipc_dataset_load(fifo, NULL, &ds) != CLIPC_OK);
+    CHECKF(strstr(clipc_last_error(), "not a regular file"), "dataset: %s", clipc_last_error());
+    char cmd[700], *out = NULL;
+    snprintf(cmd, sizeof cmd, "timeout 20 build/clipc encode --model '%s' --text hi 2>&1", fifo);
+    int rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && out && strstr(out, "not a regular file"), "clipc encode --model FIFO: rc %d: %s", rc,
+           out ? out : "");
+    free(out);
+}

@@ -233,7 +233,7 @@ clipc_status cache_build(const cache_spec *sp, const char *path) {
  * *missing = 1 (the caller builds it). */
 clipc_status cache_open(const cache_spec *sp, const char *path, loader_cache *out, int *missing) {
     *missing = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block: refused below */
     if (fd < 0) {
         *missing = errno == ENOENT;
         return clipc_error(CLIPC_ERR_IO, "%s: cannot open cache: %s", path, strerror(errno));

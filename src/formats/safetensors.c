@@ -403,7 +403,7 @@ clipc_status st_parse(const void *buf, size_t len, const char *name, st_file *f)
 
 clipc_status st_open(const char *path, st_file *f) {
     memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block: refused below */
     if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
     if (fstat(fd, &st) != 0) {

@@ -49,9 +49,13 @@ clipc_status vecfile_write(const char *path, const float *data, const int64_t *i
 
 clipc_status vecfile_open(const char *path, vecfile *out) {
     memset(out, 0, sizeof *out);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block: refused below */
     if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: %s", path, strerror(errno));
     struct stat st;
+    if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode)) {
+        close(fd);
+        return clipc_error(CLIPC_ERR_IO, "%s: not a regular file", path);
+    }
     if (fstat(fd, &st) || st.st_size < VEC_HDR) {
         close(fd);
         return clipc_error(CLIPC_ERR_FORMAT, "%s: too short for a vector file", path);

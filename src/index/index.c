@@ -21,6 +21,7 @@
 #include "index/index.h"
 #include "clipc.h"
 #include "clipc_util.h"
+#include "base/fileio.h"
 #include "formats/vecfile.h"
 #include "model/model.h"
 
@@ -39,8 +40,8 @@
 /* ------------------------------------------------------------------ hashing */
 
 clipc_status sha256_file(const char *path, uint8_t raw[32], char hex[65]) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: %s", path, strerror(errno));
+    int fd = file_open_regular(path);
+    if (fd < 0) return CLIPC_ERR_IO;
     EVP_MD_CTX *ctx = EVP_MD_CTX_new();
     uint8_t *buf = malloc(1 << 20), md[32];
     unsigned mdlen = 0;

@@ -7,9 +7,12 @@
  * expected shape; the error names the file and the tensor.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "model/model.h"
 #include "model/config_file.h"
@@ -29,11 +32,14 @@ static clipc_status model_alloc_params(clipc_model *m) {
 /* Files are recognised by content: name the formats people hand us by
  * mistake instead of reporting a confusing safetensors parse error. */
 static clipc_status check_magic(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return CLIPC_OK; /* st_open reports the I/O error */
+    /* O_NONBLOCK: a FIFO is not waited on here; st_open refuses it */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return CLIPC_OK; /* st_open reports the I/O error */
+    struct stat st;
     unsigned char b[8] = {0};
-    size_t n = fread(b, 1, sizeof b, f);
-    fclose(f);
+    ssize_t r = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, b, sizeof b) : 0;
+    close(fd);
+    size_t n = r > 0 ? (size_t)r : 0;
     if (n >= 4 && !memcmp(b, "PK\x03\x04", 4))
         return clipc_error(CLIPC_ERR_UNSUPPORTED,
                            "%s: a zip archive (PyTorch .pt / TorchScript checkpoint?); clipc reads safetensors "

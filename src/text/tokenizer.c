@@ -33,6 +33,7 @@
 #include "clipc_util.h"
 #include "base/utf8.h"
 #include "text/clean.h"
+#include "text/vocab_data.h"
 
 #define N_MERGES 48894 /* merges used: 49408 - 256 - 256 - 2 */
 #define N_VOCAB 49408
@@ -41,7 +42,6 @@
 #define CACHE_MAX_ENTRIES (CACHE_SLOTS / 2)
 #define CACHE_MAX_PIECE 64 /* longer pieces are rare; not cached */
 
-const unsigned char *clipc_vocab_gz(size_t *len); /* vocab_data.c */
 
 typedef struct {
     uint32_t key;    /* a << 16 | b, or EMPTY_KEY */
@@ -265,7 +265,7 @@ clipc_status clipc_tokenizer_load(const char *path, clipc_tokenizer **out) {
         if (st) return st;
         gz = (const uint8_t *)file;
     } else
-        gz = clipc_vocab_gz(&flen);
+        gz = vocab_gz(&flen);
     uint8_t *txt = NULL;
     size_t tlen = 0;
     clipc_status st = gunzip(gz, flen, name, &txt, &tlen);

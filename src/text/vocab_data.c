@@ -7,22 +7,22 @@
  */
 #include <stddef.h>
 
+#include "text/vocab_data.h"
+
 __asm__(".pushsection .rodata\n"
-        ".global clipc_vocab_gz_start\n"
-        ".hidden clipc_vocab_gz_start\n"
-        ".global clipc_vocab_gz_end\n"
-        ".hidden clipc_vocab_gz_end\n"
+        ".global vocab_gz_start\n"
+        ".hidden vocab_gz_start\n"
+        ".global vocab_gz_end\n"
+        ".hidden vocab_gz_end\n"
         ".balign 16\n"
-        "clipc_vocab_gz_start:\n"
+        "vocab_gz_start:\n"
         ".incbin \"data/bpe_simple_vocab_16e6.txt.gz\"\n"
-        "clipc_vocab_gz_end:\n"
+        "vocab_gz_end:\n"
         ".popsection\n");
 
-extern const unsigned char clipc_vocab_gz_start[], clipc_vocab_gz_end[];
+extern const unsigned char vocab_gz_start[], vocab_gz_end[];
 
-/* Used by tokenizer.c. */
-const unsigned char *clipc_vocab_gz(size_t *len);
-const unsigned char *clipc_vocab_gz(size_t *len) {
-    *len = (size_t)(clipc_vocab_gz_end - clipc_vocab_gz_start);
-    return clipc_vocab_gz_start;
+const unsigned char *vocab_gz(size_t *len) {
+    *len = (size_t)(vocab_gz_end - vocab_gz_start);
+    return vocab_gz_start;
 }
