@@ -93,3 +93,27 @@ TEST(train_options_recipes_pass_checks_and_table_is_complete) {
     cJSON_Delete(keep);
     free(json);
 }
+
+/* A training set of one image made 0-step epochs: `--steps N` never ended
+ * (rewriting a checkpoint each time) and `--epochs N` ended untrained with
+ * loss nan.  Now it is refused before training starts. */
+TEST(train_refuses_data_without_a_batch) {
+    const char *dir = test_tmpdir();
+    char csv[512], cmd[1400], *out = NULL;
+    snprintf(csv, sizeof csv, "%s/one.csv", dir);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fputs("image,caption\ntwemoji/1f600.png,grinning face\n", f);
+    fclose(f);
+    const char *runs[] = {"--steps 2", "--epochs 3"};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd,
+                 "timeout 60 build/clipc train --data '%s' --image-root data/emoji-mini --config tiny %s "
+                 "--out '%s/run%d' 2>&1",
+                 csv, runs[i], dir, i);
+        int rc = run_capture(cmd, &out);
+        CHECKF(rc == 1 && out && strstr(out, "1 training image(s) make no batch"), "%s: rc %d: %s", runs[i], rc,
+               out ? out : "");
+        free(out);
+    }
+}

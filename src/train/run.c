@@ -278,7 +278,15 @@ static clipc_status run_setup_loader(train_run *r) {
     lo.cache_path = o->cache && *o->cache ? o->cache : NULL;
     lo.warn = warn_cb;
     lo.warn_ud = (void *)o;
-    return loader_create(&lo, &r->ld);
+    clipc_status s = loader_create(&lo, &r->ld);
+    /* An epoch without a batch would make a run of epochs end untrained and
+     * a run of steps never end. */
+    if (!s && (loader_batches_per_epoch(r->ld) < 1 || clipc_dataset_n_images(r->train_ds) < 2))
+        s = clipc_error(CLIPC_ERR_INVALID,
+                        "train: %s: %d training image(s) make no batch (--batch %d; contrastive training needs at "
+                        "least 2 images in a batch)",
+                        o->data, clipc_dataset_n_images(r->train_ds), o->batch_size);
+    return s;
 }
 
 /* The trainer's hyperparameters from the options: a group's lr is a
