@@ -303,7 +303,7 @@ TEST(gradcheck_whole_model_every_tensor) {
      * tensor is probed through the full forward/backward. */
     clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU};
     param_table tab;
-    REQUIRE_OK(param_table_build(&cfg, &tab));
+    REQUIRE_OK(param_table_init(&cfg, &tab));
     clipc_model m = {0};
     m.cfg = cfg;
     m.tab = tab;
@@ -343,7 +343,7 @@ TEST(gradcheck_whole_model_dropout) {
      * finite differences on every tensor. */
     clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU};
     param_table tab;
-    REQUIRE_OK(param_table_build(&cfg, &tab));
+    REQUIRE_OK(param_table_init(&cfg, &tab));
     clipc_model m = {0};
     m.cfg = cfg;
     m.tab = tab;

@@ -79,7 +79,7 @@ clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_mo
     *out = NULL;
     clipc_model *m = mem_calloc(1, sizeof *m, "model");
     if (!m) return CLIPC_ERR_NOMEM;
-    clipc_status s = param_table_build(cfg, &m->tab);
+    clipc_status s = param_table_init(cfg, &m->tab);
     if (s) goto fail;
     m->cfg = *cfg;
     m->params = mem_alloc(m->tab.total * sizeof(float), "model parameters");

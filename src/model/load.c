@@ -64,7 +64,7 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     if (s) goto fail;
     s = model_config_from_file(&m->file, path, opts, &m->cfg);
     if (s) goto fail;
-    s = param_table_build(&m->cfg, &m->tab);
+    s = param_table_init(&m->cfg, &m->tab);
     if (s) goto fail;
     /* Every expected tensor, F32, exact shape; contiguous in table order? */
     int contiguous = 1;

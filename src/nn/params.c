@@ -70,7 +70,7 @@ static int cmp_name(const void *a, const void *b) {
     return strcmp(((const param_info *)a)->name, ((const param_info *)b)->name);
 }
 
-clipc_status param_table_build(const clipc_config *c, param_table *t) {
+clipc_status param_table_init(const clipc_config *c, param_table *t) {
     memset(t, 0, sizeof *t);
     clipc_status s = clipc_config_validate(c);
     if (s) return s;
@@ -130,7 +130,7 @@ int param_table_find(const param_table *t, const char *name) {
 
 size_t clipc_config_param_count(const clipc_config *cfg) {
     param_table t;
-    if (param_table_build(cfg, &t)) return 0;
+    if (param_table_init(cfg, &t)) return 0;
     size_t n = t.total;
     param_table_free(&t);
     return n;

@@ -35,7 +35,7 @@ typedef struct {
     size_t total;      /* floats */
 } param_table;
 
-clipc_status param_table_build(const clipc_config *cfg, param_table *t);
+clipc_status param_table_init(const clipc_config *cfg, param_table *t);
 void param_table_free(param_table *t);
 int param_table_find(const param_table *t, const char *name); /* index or -1 */
 
