@@ -191,3 +191,135 @@ TEST(inputs_search_refuses_an_empty_query_and_escapes_names) {
     CHECKF(lines == 3 && strstr(out, "/x\\ny.png\n") && strstr(out, "%  c\\tt\n"), "output:\n%s", out);
     free(out);
 }
+
+/* ------------------------------------- 4. unreadable folders, read-only index */
+
+/* Root reads every folder and writes every file whatever the mode bits: the
+ * permission checks below then run with the effective ids of nobody (the
+ * saved set-user-ID stays 0, so as_user(0) comes back).  Returns 0 when the
+ * switch is not possible (then the mode bits are tested as they are). */
+static int as_user(uid_t uid) {
+    if (getuid() != 0) return geteuid() != 0;
+    if (uid == 0) return seteuid(0) == 0 && setegid(0) == 0;
+    return setegid((gid_t)uid) == 0 && seteuid(uid) == 0;
+}
+
+static void on_failed(const char *path, const char *msg, void *ud) {
+    (void)path;
+    snprintf(ud, 1024, "%s", msg);
+}
+
+TEST(inputs_index_skips_an_unreadable_subfolder) {
+    const char *dir = test_tmpdir();
+    char d[512], p[700], db[512], mp[512], msg[1024] = "";
+    snprintf(d, sizeof d, "%s/imgs", dir);
+    snprintf(p, sizeof p, "%s/sub", d);
+    REQUIRE(mkdir(d, 0777) == 0 && mkdir(p, 0777) == 0 && chmod(dir, 0777) == 0);
+    snprintf(p, sizeof p, "%s/a.png", d);
+    write_png(p, 20, 20, 1);
+    snprintf(p, sizeof p, "%s/sub/b.png", d);
+    write_png(p, 20, 20, 2);
+    snprintf(mp, sizeof mp, "%s/m.safetensors", dir);
+    make_model(mp);
+    snprintf(db, sizeof db, "%s/index.db", dir);
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load(mp, NULL, &m));
+    clipc_index_opts o = {2, NULL, on_failed, NULL, msg, NULL};
+    clipc_index_stats st;
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
+    REQUIRE(st.added == 2 && st.skipped_folders == 0);
+    snprintf(p, sizeof p, "%s/sub", d);
+    REQUIRE(chmod(p, 0) == 0);
+    snprintf(p, sizeof p, "%s/c.png", d);
+    write_png(p, 20, 20, 3);
+    /* As nobody (when root): the index files must be nobody's to write. */
+    chmod(db, 0666);
+    snprintf(p, sizeof p, "%s-wal", db);
+    chmod(p, 0666);
+    snprintf(p, sizeof p, "%s-shm", db);
+    chmod(p, 0666);
+    snprintf(p, sizeof p, "%s.vec", db);
+    chmod(p, 0666);
+    chmod(d, 0777);
+    int can = as_user(65534);
+    clipc_status s = can ? clipc_index_update(db, d, m, mp, &o, &st) : CLIPC_OK;
+    char err[512];
+    snprintf(err, sizeof err, "%s", s ? clipc_last_error() : "");
+    REQUIRE(as_user(0) || getuid() != 0);
+    snprintf(p, sizeof p, "%s/sub", d);
+    chmod(p, 0755);
+    clipc_model_free(m);
+    if (!can) harness_skip("cannot make a folder unreadable here (root without setuid)");
+    CHECKF(s == CLIPC_OK, "index: %s", err);
+    CHECKF(st.skipped_folders == 1 && st.added == 1 && st.removed == 0 && st.unchanged == 1 && st.failed == 0,
+           "added %d removed %d unchanged %d failed %d skipped_folders %d", st.added, st.removed, st.unchanged,
+           st.failed, st.skipped_folders);
+    CHECKF(strstr(msg, "/imgs/sub: Permission denied (a folder that cannot be read: skipped"), "warning: %s", msg);
+}
+
+static long file_size(const char *p) {
+    struct stat st;
+    return stat(p, &st) ? -1 : (long)st.st_size;
+}
+
+TEST(inputs_search_opens_the_index_read_only) {
+    const char *dir = test_tmpdir();
+    char d[512], p[700], ro[512], db[600], mp[512], *out;
+    snprintf(d, sizeof d, "%s/imgs", dir);
+    snprintf(ro, sizeof ro, "%s/ro", dir);
+    REQUIRE(mkdir(d, 0755) == 0 && mkdir(ro, 0755) == 0 && chmod(dir, 0755) == 0);
+    snprintf(p, sizeof p, "%s/a.png", d);
+    write_png(p, 20, 20, 1);
+    snprintf(mp, sizeof mp, "%s/m.safetensors", dir);
+    make_model(mp);
+    snprintf(db, sizeof db, "%s/index.db", ro);
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load(mp, NULL, &m));
+    clipc_index_stats st;
+    REQUIRE_OK(clipc_index_update(db, d, m, mp, NULL, &st));
+    clipc_model_free(m);
+    /* The index, its folder and its matrix made read-only; the search runs as
+     * nobody when root (root writes whatever the mode bits say). */
+    snprintf(p, sizeof p, "%s.vec", db);
+    REQUIRE(chmod(db, 0444) == 0 && chmod(p, 0444) == 0 && chmod(ro, 0555) == 0);
+    long size = file_size(db);
+    int can = as_user(65534);
+    clipc_index *ix = NULL;
+    clipc_status s = can ? clipc_index_open(db, &ix) : CLIPC_OK;
+    char err[512] = "", *mpath = NULL;
+    float q[20] = {1}, score = 0;
+    char *path = NULL;
+    int got = 0;
+    if (!s && ix) s = clipc_index_meta(ix, "model_path", &mpath);
+    if (!s && ix) s = clipc_index_search(ix, q, 20, 1, &score, &path, &got);
+    if (s) snprintf(err, sizeof err, "%s", clipc_last_error());
+    clipc_index_close(ix);
+    REQUIRE(as_user(0) || getuid() != 0);
+    chmod(ro, 0755);
+    if (can) {
+        CHECKF(s == CLIPC_OK && got == 1 && path && strstr(path, "/a.png") && mpath && !strcmp(mpath, mp),
+               "search of a read-only index: %s", err);
+        snprintf(p, sizeof p, "%s-wal", db);
+        CHECKF(access(p, F_OK) != 0, "a -wal file was made");
+        CHECK(file_size(db) == size);
+    }
+    free(path);
+    free(mpath);
+    /* Wherever it runs: a read-only open creates and writes nothing.  A
+     * missing index is not created; an empty SQLite file gets no tables. */
+    snprintf(db, sizeof db, "%s/none.db", dir);
+    CHECK(clipc_index_open(db, &ix) != CLIPC_OK && !ix);
+    CHECKF(access(db, F_OK) != 0, "search created %s", db);
+    snprintf(db, sizeof db, "%s/empty.db", dir);
+    write_bytes(db, "", 0);
+    CHECK(clipc_index_open(db, &ix) != CLIPC_OK && !ix);
+    CHECKF(strstr(clipc_last_error(), "not a clipc index"), "%s", clipc_last_error());
+    CHECKF(file_size(db) == 0, "search wrote %ld bytes into an empty file", file_size(db));
+    /* Through the CLI. */
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' 'a dog' 2>&1", db);
+    int rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && strstr(out, "not a clipc index") && file_size(db) == 0, "rc %d: %s", rc, out);
+    free(out);
+    if (!can) harness_skip("the read-only folder part needs a non-root user or root with setuid");
+}
