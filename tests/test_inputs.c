@@ -323,3 +323,45 @@ TEST(inputs_search_opens_the_index_read_only) {
     free(out);
     if (!can) harness_skip("the read-only folder part needs a non-root user or root with setuid");
 }
+
+/* ------------------------------------------------- 5. extreme aspect ratios */
+
+TEST(inputs_image_aspect_ratio_is_limited) {
+    const char *dir = test_tmpdir();
+    char p[512], want[600];
+    clipc_image img;
+    /* The reporter's 1 x 65535 PNG (a few hundred bytes): refused at decode,
+     * before a pixel is allocated. */
+    snprintf(p, sizeof p, "%s/thin.png", dir);
+    write_png(p, 1, 65535, 1);
+    CHECKF(file_size(p) < 200000, "thin.png is %ld bytes", file_size(p));
+    double t0 = clipc_now();
+    CHECK(clipc_image_load(p, &img) == CLIPC_ERR_RANGE);
+    snprintf(want, sizeof want, "%s: 1 x 65535 pixels: aspect ratio over 1:1000 (limit: the longer side at most 1000", p);
+    CHECKF(strstr(clipc_last_error(), want), "%s", clipc_last_error());
+    CHECKF(clipc_now() - t0 < 1.0, "took %.2f s", clipc_now() - t0);
+    /* The same through the CLI: the image named, nothing embedded. */
+    char mp[512], cmd[1400], *out;
+    snprintf(mp, sizeof mp, "%s/m.safetensors", dir);
+    make_model(mp);
+    snprintf(cmd, sizeof cmd, "build/clipc classify --model '%s' --labels a,b '%s' 2>&1", mp, p);
+    int rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && strstr(out, "thin.png: 1 x 65535 pixels: aspect ratio over 1:1000"), "rc %d: %s", rc, out);
+    free(out);
+    /* 1000:1 exactly still loads (and preprocesses); 1001:1 does not. */
+    snprintf(p, sizeof p, "%s/wide.png", dir);
+    write_png(p, 2000, 2, 2);
+    REQUIRE_OK(clipc_image_load(p, &img));
+    float *x = malloc(sizeof(float) * 3 * 16 * 16);
+    REQUIRE(x);
+    CHECK(clipc_preprocess(&img, 16, x, NULL) == CLIPC_OK);
+    clipc_image_free(&img);
+    write_png(p, 1001, 1, 3);
+    CHECK(clipc_image_load(p, &img) == CLIPC_ERR_RANGE);
+    /* An image built in memory: preprocess applies the same limit. */
+    uint8_t px[1001] = {0};
+    clipc_image mem = {.width = 1, .height = 1001, .channels = 1, .data = px};
+    CHECK(clipc_preprocess(&mem, 16, x, NULL) == CLIPC_ERR_RANGE);
+    CHECKF(strstr(clipc_last_error(), "1 x 1001 pixels: aspect ratio over 1:1000"), "%s", clipc_last_error());
+    free(x);
+}
