@@ -23,6 +23,8 @@ void cli_warn(const char *msg, void *ud);
 /* json_out.c: a JSON string (invalid UTF-8 bytes as \udcXX) and a float array (%.9g). */
 void json_write_string(FILE *f, const char *s);
 void json_write_floats(FILE *f, const float *x, int n);
+/* text_out.c: s for plain-text output: control characters escaped (\n, \t, \r, \xHH), \ doubled. */
+void text_write_escaped(FILE *f, const char *s);
 
 /* progress.c: "what: done/total (pct) elapsed, ETA" on stderr. */
 typedef struct {

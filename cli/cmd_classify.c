@@ -16,7 +16,9 @@
 
 static const char usage[] =
     "usage: clipc classify --model FILE --labels \"cat,dog,car\" [options] IMAGE...\n\n"
-    "Zero-shot classification: prints the top labels with probabilities for each image.\n";
+    "Zero-shot classification: prints the top labels with probabilities for each image.\n"
+    "Plain-text output escapes control characters in image paths and labels (newline as \\n,\n"
+    "tab as \\t, CR as \\r, others as \\xHH) and doubles a backslash; --json is exact JSON.\n";
 
 /* Appends the non-empty, trimmed pieces of s split at `sep` to labels. */
 static int add_labels(char ***labels, int *n, const char *s, char sep) {
@@ -58,6 +60,13 @@ static int opt_labels_file(const char *cmd, const cli_opt *o, const char *val) {
     size_t len;
     clipc_status s = clipc_read_file(val, &data, &len);
     if (s) return cli_report(s);
+    const char *nul = memchr(data, 0, len);
+    if (nul) { /* add_labels reads a C string: a NUL would drop every later label */
+        int line = 1;
+        for (const char *q = data; q < nul; q++) line += *q == '\n';
+        free(data);
+        return cli_report(clipc_error(CLIPC_ERR_FORMAT, "%s:%d: a NUL byte in the text; remove it", val, line));
+    }
     int rc = add_labels(&l->v, &l->n, data, '\n') ? cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory")) : 0;
     free(data);
     return rc;
@@ -165,9 +174,13 @@ int cmd_classify(int argc, char **argv) {
             }
             fputs("]}\n", stdout);
         } else {
-            fwrite(image_paths[i], 1, strlen(image_paths[i]), stdout);
+            text_write_escaped(stdout, image_paths[i]);
             fputs("\n", stdout);
-            for (int j = 0; j < k; j++) printf("  %6.2f%%  %s\n", 100.0 * prob[idx[j]], labels[idx[j]]);
+            for (int j = 0; j < k; j++) {
+                printf("  %6.2f%%  ", 100.0 * prob[idx[j]]);
+                text_write_escaped(stdout, labels[idx[j]]);
+                fputc('\n', stdout);
+            }
         }
     }
     goto clean;

@@ -24,7 +24,8 @@ static const char usage[] =
     "Embeds every .jpg/.jpeg/.png under DIR (recursively) into an SQLite index (WAL) and\n"
     "FILE.vec (the embeddings as one matrix, for clipc search).  Incremental: only new or\n"
     "changed files are embedded (size+mtime, then SHA-256), deleted ones dropped; another\n"
-    "model re-embeds everything.  Unreadable images are listed and skipped.  Each batch is\n"
+    "model re-embeds everything.  Unreadable images are listed and skipped, and so are\n"
+    "unreadable subfolders (their indexed images are kept; counted in \"skipped_folders\").  Each batch is\n"
     "committed, so an interrupt (Ctrl-C) loses nothing committed.\n\n"
     "options:\n";
 
@@ -83,8 +84,9 @@ int cmd_index(int argc, char **argv) {
     clipc_model_free(m);
     if (s && !stop_flag) return cli_report(s);
     printf("{\"added\": %d, \"updated\": %d, \"removed\": %d, \"unchanged\": %d, \"failed\": %d, \"embedded\": %d, "
-           "\"model_changed\": %s}\n",
-           st.added, st.updated, st.removed, st.unchanged, st.failed, st.embedded, st.model_changed ? "true" : "false");
+           "\"model_changed\": %s, \"skipped_folders\": %d}\n",
+           st.added, st.updated, st.removed, st.unchanged, st.failed, st.embedded, st.model_changed ? "true" : "false",
+           st.skipped_folders);
     if (s) {
         cli_report(s);
         return 130;

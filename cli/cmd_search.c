@@ -23,7 +23,10 @@ static const char usage[] =
     "       clipc search --bench N [--dim D] --db FILE   (times search over N random vectors)\n\n"
     "Ranks the images of an index (clipc index) by cosine similarity to a text or an image,\n"
     "embedded with the index's model.  Exact search: one matrix-vector product over FILE.vec.\n"
-    "Texts longer than the model's context are truncated with a warning.\n";
+    "Texts longer than the model's context are truncated with a warning; an empty text is refused.\n"
+    "Plain-text output is one result per line, RANK<TAB>SCORE<TAB>PATH: control characters in\n"
+    "a path are escaped (newline as \\n, tab as \\t, CR as \\r, others as \\xHH) and a\n"
+    "backslash is doubled; --json output is exact JSON.\n";
 
 static double median(double *x, int n) {
     for (int i = 1; i < n; i++)
@@ -117,9 +120,6 @@ static int bench(const char *db, long n, int dim) {
     return 0;
 }
 
-/* Writes a path exactly as stored (bytes). */
-static void put_path(const char *p) { fwrite(p, 1, strlen(p), stdout); }
-
 /* The index's model, loaded as the query's encoder (with a warning when
  * the index was encoded in another precision). */
 static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_precision prec, clipc_model **m) {
@@ -175,7 +175,7 @@ static void print_results(const char *text, const char *image, char *const *path
     } else {
         for (int i = 0; i < got; i++) {
             printf("%d\t%.4f\t", i + 1, (double)scores[i]);
-            put_path(paths[i]);
+            text_write_escaped(stdout, paths[i]);
             fputc('\n', stdout);
         }
     }
@@ -233,6 +233,8 @@ int cmd_search(int argc, char **argv) {
     clipc_set_threads(a.threads);
     if (a.bench_n) return bench(db, a.bench_n, a.dim);
     if (!!text == !!image) return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
+    if (text && !text[strspn(text, " \t\n\r\f\v")])
+        return cli_usage_error("search", "the query text is empty; give words to search for");
     struct stat sb;
     if (stat(db, &sb)) return cli_report(clipc_error(CLIPC_ERR_IO, "%s: no such index (run clipc index first)", db));
 

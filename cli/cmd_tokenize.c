@@ -29,8 +29,8 @@ static const char epilog[] =
     "A line that is not valid JSON, not valid UTF-8, lacks the field, or is too long for\n"
     "the context without --truncate is answered with {\"line\": N, \"error\": \"...\"} (N counts\n"
     "from 1); processing continues and the exit status is 1.  Exit status 2: usage error.\n"
-    "Text is taken as given (OpenAI's ftfy.fix_text step is not applied).  A \\u0000 in the\n"
-    "input ends the text there (cJSON strings are NUL-terminated).\n";
+    "Text is taken as given (OpenAI's ftfy.fix_text step is not applied).  A line holding a\n"
+    "NUL byte, raw or as \\u0000, is answered with an error (it would cut the text short).\n";
 
 static void put_ids(FILE *out, const char *key, const int32_t *v, int n) {
     fprintf(out, "\"%s\": [", key);
@@ -62,9 +62,25 @@ static void put_error(FILE *out, long line, const char *msg) {
     cJSON_Delete(o);
 }
 
+/* Whether line[0..len) holds a NUL byte, raw or as the JSON escape \u0000
+ * (a u after an odd run of backslashes, the last of which escapes it). */
+static int has_nul(const char *line, size_t len) {
+    if (memchr(line, 0, len)) return 1;
+    size_t run = 0; /* backslashes just before i */
+    for (size_t i = 0; i < len; i++) {
+        if (line[i] == 'u' && run % 2 == 1 && i + 5 <= len && !memcmp(line + i + 1, "0000", 4)) return 1;
+        run = line[i] == '\\' ? run + 1 : 0;
+    }
+    return 0;
+}
+
 /* One input line; returns 0 or -1 (after writing the error line). */
 static int do_line(clipc_tokenizer *tok, const char *line, size_t len, long ln, int ctx, int truncate,
                    int decode, int32_t *row, FILE *out) {
+    if (has_nul(line, len)) { /* cJSON's strings end at a NUL: the text would be cut */
+        put_error(out, ln, "a NUL byte in the text (raw or \\u0000); remove it");
+        return -1;
+    }
     cJSON *j = cJSON_ParseWithLength(line, len);
     if (!j || !cJSON_IsObject(j)) {
         cJSON_Delete(j);

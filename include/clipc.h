@@ -103,7 +103,8 @@ typedef struct {
  * pixels may differ from OpenAI's by a few levels when a resize happens).
  * Refuses 16-bit greyscale PNGs (Pillow opens them as 32-bit "I" and clips
  * them to 255 in convert("RGB"), which no 8-bit image can reproduce), and
- * images over 2^28 pixels or 65535 on a side. */
+ * images over 2^28 pixels or 65535 on a side, and aspect ratios over 1:1000
+ * (CLIPC_ERR_RANGE). */
 clipc_status clipc_image_load(const char *path, clipc_image *out);
 /* The same from a memory buffer; `name` is used in error messages. */
 clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, clipc_image *out);
@@ -118,7 +119,8 @@ int clipc_image_path_supported(const char *path);
  * round-half-to-even, conversion to RGB as Pillow's convert("RGB"), then
  * (x/255 - mean)/std.  `out` receives 3*size*size floats (CHW).  If `rgb_u8`
  * is not NULL it receives the size*size*3 uint8 RGB crop before
- * normalisation. */
+ * normalisation.  CLIPC_ERR_RANGE for an aspect ratio over 1:1000 or a
+ * resize target over 2^27 pixels. */
 clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint8_t *rgb_u8);
 
 /* --------------------------------------------------------------- tokenizer */

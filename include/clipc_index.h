@@ -21,12 +21,13 @@ typedef struct {
     int added, updated, removed, unchanged, failed;
     int embedded;      /* images that went through the image encoder */
     int model_changed; /* 1 = the index held embeddings of another model */
+    int skipped_folders; /* subfolders that could not be read (reported through `failed`; their rows kept) */
 } clipc_index_stats;
 
 typedef struct {
     int batch; /* images per encode call and per transaction (0 = 32) */
     void (*progress)(int done, int total, void *ud);
-    void (*failed)(const char *path, const char *msg, void *ud);
+    void (*failed)(const char *path, const char *msg, void *ud); /* an image, or a subfolder that cannot be read */
     void (*embedded)(const char *path, void *ud); /* every file embedded, in order */
     void *ud;
     volatile sig_atomic_t *stop; /* set (e.g. by SIGINT): stop after the current batch's commit */
@@ -46,7 +47,9 @@ clipc_status clipc_index_list_images(const char *dir, char ***paths, size_t *n);
 /* An index opened for searching. */
 typedef struct clipc_index clipc_index;
 
-/* Opens the index at db_path (search may rebuild a stale .vec). */
+/* Opens the existing index at db_path read-only (SQLITE_OPEN_READONLY: the
+ * database is never created or written, so a read-only index can be searched;
+ * search may still rebuild a stale .vec beside it). */
 clipc_status clipc_index_open(const char *db_path, clipc_index **out);
 void clipc_index_close(clipc_index *ix);
 /* A meta value (model_path, model_sha256, model_config, precision, ...),

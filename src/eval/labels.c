@@ -28,6 +28,13 @@ clipc_status clipc_labels_read_csv(const char *path, const char *root, clipc_lab
     size_t len;
     clipc_status s = clipc_read_file(path, &data, &len);
     if (s) return s;
+    const char *nul = memchr(data, 0, len);
+    if (nul) { /* the fields are C strings: a NUL would cut a path or a label */
+        int line = 1;
+        for (const char *q = data; q < nul; q++) line += *q == '\n';
+        free(data);
+        return clipc_error(CLIPC_ERR_FORMAT, "%s:%d: a NUL byte in the text; remove it", path, line);
+    }
     char rootbuf[4096];
     if (!root) {
         snprintf(rootbuf, sizeof rootbuf, "%s", path);

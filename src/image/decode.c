@@ -39,6 +39,7 @@
 
 #define MAX_SIDE 65535
 #define MAX_PIXELS (1ull << 28)
+#define MAX_ASPECT 1000 /* longer side / shorter side: the preprocess resize target grows with it */
 
 static clipc_status check_size(const char *name, unsigned long w, unsigned long h) {
     if (w == 0 || h == 0)
@@ -47,6 +48,11 @@ static clipc_status check_size(const char *name, unsigned long w, unsigned long 
         return clipc_error(CLIPC_ERR_RANGE,
                            "%s: image too large (%lux%lu; limits: side <= %d, <= 2^28 pixels)",
                            name, w, h, MAX_SIDE);
+    if (w > (unsigned long)MAX_ASPECT * h || h > (unsigned long)MAX_ASPECT * w)
+        return clipc_error(CLIPC_ERR_RANGE,
+                           "%s: %lu x %lu pixels: aspect ratio over 1:%d (limit: the longer side at most %d times "
+                           "the shorter); crop the image",
+                           name, w, h, MAX_ASPECT, MAX_ASPECT);
     return CLIPC_OK;
 }
 

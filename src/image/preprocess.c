@@ -7,7 +7,9 @@
  * reproduced bit for bit (with Pillow 9.4 and torchvision semantics):
  *   1. the shorter side becomes n and the longer int(n * long / short)
  *      (Python's int() truncates the double quotient); skipped when the size
- *      does not change; the resampling is resize.c's Pillow replica;
+ *      does not change; the resampling is resize.c's Pillow replica.  Limits
+ *      (CLIPC_ERR_RANGE): aspect ratio up to 1:1000 (decode.c refuses such
+ *      files too) and a resize target of at most 2^27 pixels;
  *   2. crop offsets round((w' - n) / 2) with Python's round-half-to-even;
  *   3. convert("RGB"): grey is replicated, alpha is dropped (no compositing
  *      on a background: Pillow's rgba2rgb / la2rgb just discard it);
@@ -43,9 +45,14 @@ clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint
      * convert to double exactly, so the division rounds as Python's does. */
     int short_side = w <= h ? w : h, long_side = w <= h ? h : w;
     double q = (double)((int64_t)size * long_side) / short_side;
-    if (q * size > (double)(1 << 30))
-        return clipc_error(CLIPC_ERR_RANGE, "preprocess: %dx%d image would resize to %.0fx%d, too large",
-                           w, h, q, size);
+    if (long_side > 1000.0 * short_side)
+        return clipc_error(CLIPC_ERR_RANGE,
+                           "preprocess: %d x %d pixels: aspect ratio over 1:1000 (limit: the longer side at most "
+                           "1000 times the shorter); crop the image", w, h);
+    if (q * size > (double)(1 << 27))
+        return clipc_error(CLIPC_ERR_RANGE,
+                           "preprocess: %dx%d image would resize to %.0fx%d, over 2^27 pixels (the limit)", w, h,
+                           q, size);
     int nlong = (int)q, nw = w <= h ? size : nlong, nh = w <= h ? nlong : size;
     clipc_image resized = {0};
     const clipc_image *src = img;

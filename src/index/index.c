@@ -106,6 +106,51 @@ clipc_status index_open(const char *db_path, sqlite3 **db) {
     return s;
 }
 
+/* Opens name read-only (flags add SQLITE_OPEN_URI) and reads the schema:
+ * an sqlite3 result code; *db is set either way. */
+static int open_ro(const char *name, int flags, sqlite3 **db) {
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_open_v2(name, db, SQLITE_OPEN_READONLY | flags, NULL);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(*db, 5000);
+        rc = sqlite3_prepare_v2(*db, "SELECT 1 FROM meta, images LIMIT 0", -1, &st, NULL);
+        if (rc == SQLITE_OK && (rc = sqlite3_step(st)) == SQLITE_DONE) rc = SQLITE_OK;
+        sqlite3_finalize(st);
+    }
+    return rc;
+}
+
+clipc_status index_open_readonly(const char *db_path, sqlite3 **db) {
+    /* SQLITE_OPEN_READONLY: nothing is created or written, so a user who may
+     * only read the index can search it.  A WAL database needs its -wal and
+     * -shm files, or the right to create them; when it has neither, no
+     * writer is at work (a writer makes both) and the file is read as
+     * immutable=1 (a URI, the path percent-encoded). */
+    int rc = open_ro(db_path, 0, db);
+    if ((rc & 0xff) == SQLITE_READONLY || (rc & 0xff) == SQLITE_CANTOPEN) {
+        char *wal = sqlite3_mprintf("%s-wal", db_path);
+        int no_wal = wal && access(wal, F_OK) != 0;
+        sqlite3_free(wal);
+        size_t n = strlen(db_path);
+        char *uri = no_wal ? malloc(3 * n + 32) : NULL, *u = uri;
+        if (uri) {
+            u += sprintf(u, "file:");
+            for (const unsigned char *c = (const unsigned char *)db_path; *c; c++)
+                u += strchr("%?#", *c) || *c < 0x20 || *c >= 0x7f ? sprintf(u, "%%%02X", *c) : sprintf(u, "%c", *c);
+            strcpy(u, "?immutable=1");
+            sqlite3_close(*db);
+            rc = open_ro(uri, SQLITE_OPEN_URI, db);
+            free(uri);
+        }
+    }
+    if (rc == SQLITE_OK) return CLIPC_OK;
+    clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: %s (not a clipc index? run clipc index first)", db_path,
+                                 *db ? sqlite3_errmsg(*db) : "cannot open");
+    sqlite3_close(*db);
+    *db = NULL;
+    return s;
+}
+
 clipc_status index_meta(sqlite3 *db, const char *key, char **value) {
     *value = NULL;
     sqlite3_stmt *st;
@@ -180,11 +225,28 @@ typedef struct {
 typedef struct {
     walk_entry *e;
     size_t n, cap;
+    int skip_unreadable; /* a subfolder that cannot be opened is listed in skipped, not an error */
+    char **skipped;      /* the folder, NUL, the reason (strerror): one malloc'ed block each */
+    size_t n_skipped;
 } walk_list;
+
+/* Records the subfolder dir that could not be opened (errno). */
+static clipc_status walk_skip(walk_list *w, const char *dir) {
+    const char *why = strerror(errno);
+    size_t dl = strlen(dir), wl = strlen(why);
+    char **ns = realloc(w->skipped, sizeof *ns * (w->n_skipped + 1)), *m = ns ? malloc(dl + wl + 2) : NULL;
+    if (ns) w->skipped = ns;
+    if (!m) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    memcpy(m, dir, dl + 1);
+    memcpy(m + dl + 1, why, wl + 1);
+    w->skipped[w->n_skipped++] = m;
+    return CLIPC_OK;
+}
 
 static clipc_status walk(walk_list *w, const char *dir, int depth) {
     if (depth > 64) return CLIPC_OK; /* deeper than any sane tree: a bind-mount loop */
     DIR *d = opendir(dir);
+    if (!d && depth > 0 && w->skip_unreadable) return walk_skip(w, dir);
     if (!d) return clipc_error(CLIPC_ERR_IO, "%s: %s", dir, strerror(errno));
     clipc_status s = CLIPC_OK;
     for (struct dirent *de; !s && (de = readdir(d));) {
@@ -481,6 +543,15 @@ static clipc_status upsert(sqlite3_stmt *st, const todo *t, int64_t model_id, co
     return sqlite3_step(st) == SQLITE_DONE ? CLIPC_OK : db_err(sqlite3_db_handle(st), "insert");
 }
 
+/* Whether path lies in a folder the walk skipped (its rows are kept as they are). */
+static int in_skipped(const walk_list *w, const char *path) {
+    for (size_t i = 0; i < w->n_skipped; i++) {
+        size_t l = strlen(w->skipped[i]);
+        if (!strncmp(w->skipped[i], path, l) && path[l] == '/') return 1;
+    }
+    return 0;
+}
+
 clipc_status clipc_index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
                                 const clipc_index_opts *o, clipc_index_stats *stats) {
     static const clipc_index_opts none = {0};
@@ -504,7 +575,16 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         /* Strip a trailing slash so "/" + name is one separator. */
         size_t rl = strlen(root);
         if (rl > 1 && root[rl - 1] == '/') root[rl - 1] = 0;
+        w.skip_unreadable = 1;
         s = walk(&w, strcmp(root, "/") ? root : "", 0);
+    }
+    for (size_t i = 0; !s && i < w.n_skipped; i++) {
+        char msg[8192];
+        const char *f = w.skipped[i];
+        snprintf(msg, sizeof msg, "%s: %s (a folder that cannot be read: skipped, its indexed images kept)", f,
+                 f + strlen(f) + 1);
+        stats->skipped_folders++;
+        if (o->failed) o->failed(f, msg, o->ud);
     }
     if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
     if (!s) s = index_open(db_path, &db);
@@ -518,9 +598,11 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         size_t i = 0, j = 0;
         while (!s && (i < w.n || j < n_rows)) {
             int cmp = i == w.n ? 1 : j == n_rows ? -1 : strcmp(w.e[i].path, rows[j].path);
-            if (cmp > 0) { /* in the index, gone from the folder */
-                s = delete_row(db, rows[j].id);
-                stats->removed++;
+            if (cmp > 0) { /* in the index, gone from the folder (or in one that could not be read: kept) */
+                if (!in_skipped(&w, rows[j].path)) {
+                    s = delete_row(db, rows[j].id);
+                    stats->removed++;
+                }
                 j++;
                 continue;
             }
@@ -610,6 +692,8 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
     sqlite3_close(db);
     for (size_t i = 0; i < w.n; i++) free(w.e[i].path);
     free(w.e);
+    for (size_t i = 0; i < w.n_skipped; i++) free(w.skipped[i]);
+    free(w.skipped);
     for (size_t j = 0; j < n_rows; j++) free(rows[j].path);
     free(rows);
     free(td);

@@ -19,8 +19,11 @@
  * and/or raw[32]; either may be NULL. */
 clipc_status sha256_file(const char *path, uint8_t raw[32], char hex[65]);
 
-/* Opens an index read-only-ish (search may rebuild a stale .vec). */
+/* Opens an index for update (created, WAL mode, schema made). */
 clipc_status index_open(const char *db_path, sqlite3 **db);
+/* Opens an existing index read-only (SQLITE_OPEN_READONLY: never creates or
+ * writes it), for search; refuses a database without the index's tables. */
+clipc_status index_open_readonly(const char *db_path, sqlite3 **db);
 /* A meta value (model_path, model_sha256, model_config, ...), malloc'ed; NULL if absent. */
 clipc_status index_meta(sqlite3 *db, const char *key, char **value);
 /* Checks that the model file is the one the index was built with (stat

@@ -31,7 +31,7 @@ clipc_status clipc_index_open(const char *db_path, clipc_index **out) {
         free(ix);
         return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     }
-    clipc_status s = index_open(db_path, &ix->db);
+    clipc_status s = index_open_readonly(db_path, &ix->db);
     if (s) {
         clipc_index_close(ix);
         return s;

@@ -34,6 +34,27 @@ static int meta_int(const st_file *f, const char *key, int *out, int *is_list) {
     return ok;
 }
 
+/* A recorded head count (metadata `key`): 0 when absent or null, else it
+ * must be a positive integer that divides `width`. */
+static clipc_status meta_heads(const st_file *f, const char *path, const char *key, int width, int *out) {
+    const char *v = st_meta(f, key);
+    *out = 0;
+    if (!v) return CLIPC_OK;
+    cJSON *j = cJSON_Parse(v);
+    int null = j && cJSON_IsNull(j);
+    double d = j && cJSON_IsNumber(j) ? j->valuedouble : 0;
+    cJSON_Delete(j);
+    if (null) return CLIPC_OK;
+    if (d >= 1 && d <= width && d == floor(d) && width % (int)d == 0) {
+        *out = (int)d;
+        return CLIPC_OK;
+    }
+    return clipc_error(CLIPC_ERR_FORMAT,
+                       "%s: metadata %s '%.40s' is not a valid head count for width %d (a positive integer "
+                       "dividing it); fix the file's metadata",
+                       path, key, v, width);
+}
+
 static const st_tensor *need(const st_file *f, const char *name, int ndim, clipc_status *s) {
     const st_tensor *t = st_get(f, name);
     if (!t) {
@@ -138,8 +159,9 @@ clipc_status model_config_from_file(const st_file *f, const char *path, const cl
     }
     /* Heads are not in the weights: metadata, config.json, options, then OpenAI's rule. */
     int vh = 0, th = 0;
-    meta_int(f, "vision_heads", &vh, NULL);
-    meta_int(f, "transformer_heads", &th, NULL);
+    if ((s = meta_heads(f, path, "vision_heads", c->vision_width, &vh)) ||
+        (s = meta_heads(f, path, "transformer_heads", c->transformer_width, &th)))
+        return s;
     if (!vh || !th) {
         int cvh = 0, cth = 0;
         heads_from_config_json(path, &cvh, &cth);
