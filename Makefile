@@ -30,7 +30,7 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all test asan clean deps demo bench fuzz
-all: $(BUILD)/clipc $(BUILD)/clipc_tests
+all: $(BUILD)/clipc $(BUILD)/clipc-testhooks $(BUILD)/clipc_tests
 
 $(BUILD)/libclipc.a: $(LIB_OBJ)
 	@rm -f $@
@@ -39,6 +39,19 @@ $(BUILD)/libclipc.a: $(LIB_OBJ)
 $(BUILD)/clipc: $(CLI_OBJ) $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The CLI with its fault-injection hooks (CLIPC_TRAIN_FAULT) for the crash
+# tests: the same objects but cmd_train.c compiled with -DCLIPC_TEST_HOOKS.
+# Never shipped; build/clipc ignores the variable.
+HOOK_OBJ := $(filter-out $(BUILD)/cli/cmd_train.o,$(CLI_OBJ)) $(BUILD)/testhooks/cli/cmd_train.o
+$(BUILD)/clipc-testhooks: $(HOOK_OBJ) $(BUILD)/libclipc.a
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/testhooks/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC    $< (test hooks)"
+	@$(CC) $(CFLAGS) -DCLIPC_TEST_HOOKS -MMD -MP -c -o $@ $<
 
 $(BUILD)/clipc_tests: $(TEST_OBJ) $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
@@ -49,7 +62,7 @@ $(BUILD)/%.o: %.c
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/testhooks/cli/cmd_train.d
 
 # An -O3 -march=native build for benchmarks only (bench/compare prefers it).
 # The default build stays portable; vec.c picks AVX2/AVX-512 at run time.

@@ -172,7 +172,10 @@ static void on_signal(int sig) {
     clipc_train_request_stop();
 }
 
-/* CLIPC_TRAIN_FAULT=<stage>:<step> kills the process (SIGKILL, as kill -9)
+#ifdef CLIPC_TEST_HOOKS
+/* Only in build/clipc-testhooks (the Makefile compiles this file a second
+ * time with -DCLIPC_TEST_HOOKS); the shipped build/clipc has no such hook.
+ * CLIPC_TRAIN_FAULT=<stage>:<step> kills the process (SIGKILL, as kill -9)
  * when a checkpoint write reaches <stage> ("model", "state", "renamed",
  * "pointer") at a step >= <step>: the crash tests use it. */
 static void fault_hook(const char *stage, int64_t step, void *ud) {
@@ -184,6 +187,7 @@ static void fault_hook(const char *stage, int64_t step, void *ud) {
     long long at = colon ? atoll(colon + 1) : 0;
     if (strlen(stage) == n && !strncmp(stage, f, n) && step >= at) raise(SIGKILL);
 }
+#endif
 
 int cmd_train(int argc, char **argv) {
     clipc_train_opts o;
@@ -201,7 +205,9 @@ int cmd_train(int argc, char **argv) {
     progress_state ps = {isatty(2), o.log_every, 0};
     o.progress = on_progress;
     o.warn = cli_warn;
+#ifdef CLIPC_TEST_HOOKS
     o.checkpoint_hook = fault_hook;
+#endif
     o.ud = &ps;
     /* cli_warn ignores its user data, so sharing ud is fine. */
     struct sigaction sa;
@@ -213,6 +219,7 @@ int cmd_train(int argc, char **argv) {
     clipc_train_result r;
     clipc_status s = clipc_train_run(&o, &r);
     if (s) return cli_report(s);
+    if (r.finished) return 0; /* the library said so */
     if (r.stopped)
         fprintf(stderr, "clipc: stopped at step %lld; continue with: clipc train --resume %s\n", (long long)r.step,
                 o.resume ? o.resume : o.out_dir);

@@ -536,6 +536,7 @@ typedef struct {
     double seconds;
     double train_seconds;    /* the training loop without evaluation and checkpoints (the
                               * time a minutes budget counts) */
+    int finished;            /* 1 = resumed a run that had already ended: nothing done */
 } clipc_train_result;
 
 void clipc_train_opts_default(clipc_train_opts *o);

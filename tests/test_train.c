@@ -480,7 +480,7 @@ TEST(train_kill9_resume_cli) {
     exe[n] = 0;
     char *sl = strrchr(exe, '/');
     REQUIRE(sl);
-    strcpy(sl + 1, "clipc");
+    strcpy(sl + 1, "clipc-testhooks"); /* the CLI built with CLIPC_TRAIN_FAULT */
     char dir[512], data[1024], a[1024], b[1024], cmd[4096], p1[1200], p2[1200];
     snprintf(dir, sizeof dir, "%s", test_tmpdir());
     make_shapes(dir, 48, 16, 0, 0);

@@ -223,6 +223,36 @@ char *train_opts_to_json(const clipc_train_opts *o, const clipc_config *cfg) {
     return s;
 }
 
+/* p as an absolute path (malloc'ed): its realpath, or for a file yet to be
+ * made (a cache) its folder's realpath and its name; NULL when neither
+ * resolves (then p is stored as given). */
+static char *abs_path(const char *p) {
+    char *r = realpath(p, NULL);
+    if (r || p[0] == '/') return r;
+    const char *sl = strrchr(p, '/');
+    char *dir = sl ? strndup(p, (size_t)(sl - p) + 1) : NULL;
+    char *rd = realpath(dir ? dir : ".", NULL);
+    free(dir);
+    if (!rd) return NULL;
+    const char *name = sl ? sl + 1 : p;
+    size_t n = strlen(rd) + strlen(name) + 2;
+    r = malloc(n);
+    if (r) snprintf(r, n, "%s/%s", rd, name);
+    free(rd);
+    return r;
+}
+
+char *train_opts_to_json_abs(const clipc_train_opts *o, const clipc_config *cfg) {
+    clipc_train_opts a = *o;
+    const char **paths[4] = {&a.data, &a.image_root, &a.cache, &a.init};
+    char *abs[4] = {NULL, NULL, NULL, NULL};
+    for (int i = 0; i < 4; i++)
+        if (*paths[i] && **paths[i] && (abs[i] = abs_path(*paths[i]))) *paths[i] = abs[i];
+    char *s = train_opts_to_json(&a, cfg);
+    for (int i = 0; i < 4; i++) free(abs[i]);
+    return s;
+}
+
 clipc_status train_opts_from_json(const char *json, const char *where, clipc_train_opts *o, cJSON **keep) {
     cJSON *j = cJSON_Parse(json);
     if (!j || !cJSON_IsObject(j)) {

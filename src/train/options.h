@@ -12,6 +12,9 @@
 /* The stored options (and the model config, when cfg) as a JSON object;
  * malloc'ed, NULL when out of memory. */
 char *train_opts_to_json(const clipc_train_opts *o, const clipc_config *cfg);
+/* The same with the paths (data, image_root, cache, init) absolute, as a run
+ * stores them: a run can then be resumed from any working directory. */
+char *train_opts_to_json_abs(const clipc_train_opts *o, const clipc_config *cfg);
 /* Fills the stored options of *o from JSON; strings point into *keep (free
  * with cJSON_Delete).  `where` names the source in errors. */
 clipc_status train_opts_from_json(const char *json, const char *where, clipc_train_opts *o, cJSON **keep);

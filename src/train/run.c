@@ -32,6 +32,7 @@
 #include "train/metrics_log.h"
 #include "train/options.h"
 #include "train/plot_svg.h"
+#include "train/run_lock.h"
 #include "train/schedule.h"
 #include "train/step.h"
 #include "train/validate.h"
@@ -50,6 +51,8 @@ typedef struct {
     char *stored_json;   /* its stored options */
     cJSON *stored;       /* holds the strings of o read from them */
     char *out_parent;    /* the run folder when resuming from a ckpt-<step> folder */
+    int finished;        /* resuming a run that already ended: nothing to do */
+    int lock_fd;         /* the run folder's lock (run_lock.h), -1 when none */
     /* output */
     char *opts_json;     /* options and config: config.json and each checkpoint */
     char *model_path, *metrics_path, *plot_path;
@@ -142,6 +145,24 @@ static clipc_status run_resume_options(train_run *r, const clipc_train_opts *use
     return CLIPC_OK;
 }
 
+/* On resume: has the checkpoint's run already reached its --steps or its
+ * last epoch?  Then the run says so and does nothing (no extra step). */
+static void run_check_finished(train_run *r) {
+    const clipc_train_opts *o = &r->o;
+    const run_state *rs = &r->rs;
+    char msg[1024];
+    if (o->steps > 0 && rs->step >= o->steps)
+        snprintf(msg, sizeof msg, "train: run %s already finished (%lld of %lld steps); nothing to do", o->out_dir,
+                 (long long)rs->step, (long long)o->steps);
+    else if (o->steps <= 0 && !(o->minutes > 0) && o->epochs > 0 && rs->epoch >= o->epochs)
+        snprintf(msg, sizeof msg, "train: run %s already finished (%lld of %d epochs); nothing to do", o->out_dir,
+                 (long long)rs->epoch, o->epochs);
+    else
+        return;
+    r->finished = 1;
+    info(o, CLIPC_TRAIN_INFO, msg);
+}
+
 /* The run's options, checked; the output folder, created. */
 static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user) {
     r->o = *user;
@@ -151,6 +172,10 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
     clipc_set_threads(r->o.threads);
     if (mkdir(r->o.out_dir, 0777) != 0 && errno != EEXIST)
         return clipc_error(CLIPC_ERR_IO, "%s: cannot create folder: %s", r->o.out_dir, strerror(errno));
+    s = run_lock_take(r->o.out_dir, &r->lock_fd);
+    if (s) return s;
+    if (r->ckpt_dir) run_check_finished(r);
+    if (r->finished) return CLIPC_OK;
     ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale *.tmp folders only */
     clipc_error_clear();
     return CLIPC_OK;
@@ -235,7 +260,7 @@ static clipc_status run_setup_model(train_run *r) {
     const clipc_config *cfg = clipc_model_config(r->m);
     s = train_memory_guard(cfg, &r->o);
     if (s) return s;
-    r->opts_json = train_opts_to_json(&r->o, cfg);
+    r->opts_json = train_opts_to_json_abs(&r->o, cfg);
     if (!r->opts_json) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     char *cp = path_in(r->o.out_dir, "config.json");
     s = cp ? clipc_write_file_atomic(cp, r->opts_json, strlen(r->opts_json)) : CLIPC_ERR_NOMEM;
@@ -589,15 +614,22 @@ static void run_free(train_run *r) {
     free(r->model_path);
     free(r->metrics_path);
     free(r->plot_path);
+    run_lock_release(r->lock_fd); /* last: the folder is no longer written */
 }
 
 clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *res) {
     train_run r;
     memset(&r, 0, sizeof r);
+    r.lock_fd = -1;
     r.t0 = clipc_now();
     stop_requested = 0;
     if (res) memset(res, 0, sizeof *res);
     clipc_status s = run_setup_options(&r, user);
+    if (!s && r.finished) {
+        if (res) res->step = r.rs.step, res->epoch = r.rs.epoch, res->best_metric = r.rs.best, res->finished = 1;
+        run_free(&r);
+        return CLIPC_OK;
+    }
     if (!s) s = run_setup_data(&r);
     if (!s) s = run_setup_model(&r);
     if (!s) s = clipc_tokenizer_load(NULL, &r.tok); /* for the validation captions and the loader */
