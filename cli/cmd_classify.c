@@ -92,7 +92,7 @@ int cmd_classify(int argc, char **argv) {
     const char *model_path = NULL;
     cli_list tmpl = {0}, images = {0};
     label_list lab = {0};
-    int top = 5, json = 0, threads = 0;
+    int top = 5, json = 0, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
     scale_opt sc = {100.0f, 0};
     const cli_opt opts[] = {
@@ -110,6 +110,8 @@ int cmd_classify(int argc, char **argv) {
          .help = "logit scale: a number (default 100, as OpenAI) or 'model'"},
         {.name = "--json", .kind = CLI_FLAG, .dest = &json,
          .help = "JSON Lines: {\"image\", \"top\": [{\"label\", \"prob\"}]}"},
+        {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &allow_nonfinite,
+         .help = "load a model whose weights hold nan/inf (forensics)"},
         {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
@@ -139,6 +141,7 @@ int cmd_classify(int argc, char **argv) {
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
     lo.precision = prec;
+    lo.allow_nonfinite = allow_nonfinite;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (s) goto fail;
@@ -156,7 +159,8 @@ int cmd_classify(int argc, char **argv) {
     if (s) goto fail;
     for (int i = 0; i < n_img; i++) {
         clipc_status is = clipc_embed_image_file(m, image_paths[i], emb);
-        if (!is) is = clipc_classify(emb, 1, w, n_lab, E, scale, prob, NULL);
+        if (!is && (is = clipc_classify(emb, 1, w, n_lab, E, scale, prob, NULL)))
+            clipc_error_prefix("%s", image_paths[i]);
         if (is) {
             cli_report(is); /* names the file; the other images go on */
             rc = 1;

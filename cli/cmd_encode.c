@@ -7,7 +7,9 @@
  * JSON Lines, one object per input in the order given on the command line:
  * {"input": "<path or text>", "embedding": [floats]} with %.9g floats (enough
  * to give back the float32 bit for bit).  The raw encode_image/encode_text
- * output unless --normalize.  --format safetensors writes image_embeds and
+ * output unless --normalize.  JSON has no nan: a model loaded with
+ * --allow-nonfinite may give non-finite values, written as null (the line
+ * stays valid JSON).  --format safetensors writes image_embeds and
  * text_embeds tensors (for large batches) with the inputs in the metadata.
  */
 #include <cJSON.h>
@@ -93,6 +95,8 @@ static int parse_args(encode_args *a, int argc, char **argv) {
          .help = "heads of the image tower if the file does not record them"},
         {.name = "--text-heads", .kind = CLI_INT, .dest = &a->lo.text_heads, .min = 1, .max = 1024, .metavar = "N",
          .help = "heads of the text tower if the file does not record them"},
+        {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &a->lo.allow_nonfinite,
+         .help = "load a model whose weights hold nan/inf (forensics)"},
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->lo.precision, .fn = cli_opt_precision, .metavar = "P",

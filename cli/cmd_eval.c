@@ -115,7 +115,7 @@ static void print_dir(const char *name, const double *r, double med, double mean
 typedef struct {
     const char *model_path, *data, *split, *root, *format, *ldir, *lcsv;
     cli_list tmpl;
-    int json, batch, threads;
+    int json, batch, threads, allow_nonfinite;
     clipc_precision prec;
 } eval_args;
 
@@ -139,6 +139,8 @@ static int parse_args(eval_args *a, int argc, char **argv) {
          .help = "prompt template, \"{}\" = the label; repeatable (ensembled)"},
         {.name = "--batch", .kind = CLI_INT, .dest = &a->batch, .min = 1, .max = 4096, .metavar = "N",
          .help = "images per encode call (default 32)"},
+        {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &a->allow_nonfinite,
+         .help = "load a model whose weights hold nan/inf (forensics)"},
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
@@ -275,6 +277,7 @@ int cmd_eval(int argc, char **argv) {
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
     lo.precision = a.prec;
+    lo.allow_nonfinite = a.allow_nonfinite;
     clipc_status s = clipc_model_load(a.model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (!s) s = a.data ? eval_retrieval(m, tok, &a) : eval_zeroshot(m, tok, &a);

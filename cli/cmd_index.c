@@ -46,7 +46,7 @@ static int folder_arg(const char *arg, void *ud) {
 
 int cmd_index(int argc, char **argv) {
     const char *dir = NULL, *model_path = NULL, *db = NULL;
-    int batch = 32, threads = 0;
+    int batch = 32, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
     const cli_opt opts[] = {
         {.name = "--model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
@@ -54,6 +54,8 @@ int cmd_index(int argc, char **argv) {
         {.name = "--db", .kind = CLI_STRING, .dest = &db, .metavar = "FILE", .help = "the index (created if missing)"},
         {.name = "--batch", .kind = CLI_INT, .dest = &batch, .min = 1, .max = 4096, .metavar = "N",
          .help = "images per encode call and per commit (default 32)"},
+        {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &allow_nonfinite,
+         .help = "load a model whose weights hold nan/inf (forensics)"},
         {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
@@ -68,6 +70,7 @@ int cmd_index(int argc, char **argv) {
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
     lo.precision = prec;
+    lo.allow_nonfinite = allow_nonfinite;
     clipc_model *m;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (s) return cli_report(s);

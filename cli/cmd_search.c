@@ -122,7 +122,8 @@ static int bench(const char *db, long n, int dim) {
 
 /* The index's model, loaded as the query's encoder (with a warning when
  * the index was encoded in another precision). */
-static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_precision prec, clipc_model **m) {
+static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_precision prec, int allow_nonfinite,
+                                     clipc_model **m) {
     char *model_path = NULL;
     clipc_status s = clipc_index_meta(ix, "model_path", &model_path);
     if (!s && !model_path) s = clipc_error(CLIPC_ERR_FORMAT, "%s: no model recorded (run clipc index first)", db);
@@ -130,6 +131,7 @@ static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_prec
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
     lo.precision = prec;
+    lo.allow_nonfinite = allow_nonfinite;
     if (!s) s = clipc_model_load(model_path, &lo, m);
     free(model_path);
     if (s) return s;
@@ -184,7 +186,7 @@ static void print_results(const char *text, const char *image, char *const *path
 
 typedef struct {
     const char *db, *text, *image, *html, *grid, *bench_query;
-    int top, json, threads, dim, bench_n;
+    int top, json, threads, dim, bench_n, allow_nonfinite;
     clipc_precision prec;
 } search_args;
 
@@ -207,6 +209,8 @@ static int parse_args(search_args *a, int argc, char **argv) {
          .help = "a self-contained HTML gallery of the results"},
         {.name = "--grid", .kind = CLI_STRING, .dest = &a->grid, .metavar = "OUT",
          .help = "a 3x3 PNG grid of the top 9 (224 px cells)"},
+        {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &a->allow_nonfinite,
+         .help = "use the index's model even if its weights hold nan/inf"},
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
@@ -244,7 +248,7 @@ int cmd_search(int argc, char **argv) {
     float *q = NULL, *scores = NULL;
     int got = 0;
     clipc_status s = clipc_index_open(db, &ix);
-    if (!s) s = load_index_model(ix, db, a.prec, &m);
+    if (!s) s = load_index_model(ix, db, a.prec, a.allow_nonfinite, &m);
     if (s) goto done;
     int E = clipc_model_config(m)->embed_dim;
     q = malloc(sizeof(float) * (size_t)E);
@@ -255,6 +259,10 @@ int cmd_search(int argc, char **argv) {
         goto done;
     }
     s = embed_query(m, text, image, q);
+    for (int i = 0; !s && i < E; i++) /* nan scores would rank nothing: 0 results, exit 0 */
+        if (!isfinite(q[i]))
+            s = clipc_error(CLIPC_ERR_INVALID, "search: the query's embedding holds nan/inf (the model of %s has "
+                            "non-finite weights or overflows); nothing to rank", db);
     if (!s) s = clipc_index_search(ix, q, E, a.top, scores, paths, &got);
     if (s) goto done;
     print_results(text, image, paths, scores, got, a.json);

@@ -6,6 +6,7 @@
  * "surrogateescape" convention, so a name survives the round trip through
  * tools that know it and never produces invalid JSON.
  */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +67,12 @@ void json_write_string(FILE *f, const char *str) {
 
 void json_write_floats(FILE *f, const float *x, int n) {
     fputc('[', f);
-    for (int i = 0; i < n; i++) fprintf(f, i ? ", %.9g" : "%.9g", (double)x[i]);
+    /* JSON has no nan/inf: a non-finite value (a model loaded with
+     * --allow-nonfinite) is written as null. */
+    for (int i = 0; i < n; i++) {
+        if (i) fputs(", ", f);
+        if (isfinite(x[i])) fprintf(f, "%.9g", (double)x[i]);
+        else fputs("null", f);
+    }
     fputc(']', f);
 }

@@ -355,6 +355,9 @@ typedef struct {
     void (*warn)(const char *msg, void *ud); /* may be NULL */
     void *warn_ud;
     clipc_precision precision; /* applied with clipc_model_set_precision */
+    /* 0: a tensor holding NaN or inf is refused (CLIPC_ERR_FORMAT, naming
+     * it); 1: loaded anyway with a warning through `warn` (for forensics). */
+    int allow_nonfinite;
 } clipc_load_opts;
 
 /* Loads a model from a safetensors file with OpenAI's state-dict names. */

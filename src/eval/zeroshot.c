@@ -76,6 +76,9 @@ clipc_status clipc_classify(const float *image_emb, int n, const float *weights,
             p[c] *= scale;
             if (logits) logits[(size_t)i * n_labels + c] = p[c];
             if (p[c] > mx) mx = p[c];
+            if (!isfinite(p[c])) /* a nan model: no probabilities to print as "nan%" */
+                return clipc_error(CLIPC_ERR_INVALID, "classify: image %d, label %d: the logit is %s (the model's "
+                                   "weights or the embeddings hold nan/inf)", i, c, isnan(p[c]) ? "nan" : "inf");
         }
         for (int c = 0; c < n_labels; c++) sum += exp(p[c] - mx);
         for (int c = 0; c < n_labels; c++) p[c] = (float)(exp(p[c] - mx) / sum);

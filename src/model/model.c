@@ -5,6 +5,7 @@
  * (encode.c) have files of their own.
  */
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,21 @@
 const clipc_config *clipc_model_config(const clipc_model *m) { return &m->cfg; }
 
 float clipc_model_logit_scale(const clipc_model *m) { return expf(m->w.logit_scale[0]); }
+
+size_t model_count_nonfinite(const void *data, size_t n) {
+    /* One pass over the bits, no branches: a float is NaN or +-inf exactly
+     * when its exponent bits are all ones.  memcpy keeps unaligned mapped
+     * data legal; `omp simd` makes -O2 turn the loop into vector compares. */
+    const unsigned char *b = data;
+    size_t bad = 0;
+#pragma omp simd reduction(+ : bad)
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, b + 4 * i, 4);
+        bad += (u & 0x7f800000u) == 0x7f800000u;
+    }
+    return bad;
+}
 
 clipc_status model_make_writable(clipc_model *m) {
     onednn_free(m->bf16);

@@ -25,4 +25,9 @@ struct clipc_model {
  * file), as training needs.  Drops the bf16 copy (it would go stale). */
 clipc_status model_make_writable(clipc_model *m);
 
+/* How many of the n float32 values at data (any alignment) are NaN or
+ * +-inf: one branch-free vectorised pass at memory speed (a ViT-B's 150 M
+ * floats, 600 MB: about 0.1-0.5 s, less than reading the file). */
+size_t model_count_nonfinite(const void *data, size_t n);
+
 #endif

@@ -47,7 +47,8 @@ int metrics_log_add_epoch(metrics_log *ml, double tl, double vl, double rc) {
     return 0;
 }
 
-/* A number for JSON: NaN (no validation) becomes null. */
+/* A number for JSON, which has no nan/inf: a non-finite value (no
+ * validation, a diverged step's loss) becomes null. */
 static const char *jd(char buf[32], double x, int prec) {
     if (!isfinite(x)) return "null";
     snprintf(buf, 32, "%.*g", prec, x);
@@ -61,11 +62,12 @@ static double jnum(cJSON *j, const char *k) {
 
 void metrics_log_step(metrics_log *ml, int64_t step, int64_t epoch, double loss, double lr, double grad_norm,
                       double pairs_per_s) {
-    char msg[1024];
+    char msg[1024], b[4][32];
     snprintf(msg, sizeof msg,
-             "{\"type\":\"step\",\"step\":%lld,\"epoch\":%lld,\"loss\":%.6g,\"lr\":%.6g,"
-             "\"grad_norm\":%.6g,\"pairs_per_s\":%.4g}",
-             (long long)step, (long long)epoch, loss, lr, grad_norm, pairs_per_s);
+             "{\"type\":\"step\",\"step\":%lld,\"epoch\":%lld,\"loss\":%s,\"lr\":%s,"
+             "\"grad_norm\":%s,\"pairs_per_s\":%s}",
+             (long long)step, (long long)epoch, jd(b[0], loss, 6), jd(b[1], lr, 6), jd(b[2], grad_norm, 6),
+             jd(b[3], pairs_per_s, 4));
     metrics_log_append(ml, msg);
 }
 

@@ -27,6 +27,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "data/loader.h"
+#include "model/model.h"
 #include "train/checkpoint.h"
 #include "train/memory.h"
 #include "train/metrics_log.h"
@@ -36,6 +37,11 @@
 #include "train/schedule.h"
 #include "train/step.h"
 #include "train/validate.h"
+
+/* Non-finite steps (a nan/inf loss or gradient norm: the update is skipped,
+ * the weights stay finite) in a row after which the run stops with an
+ * error: one can be a fluke batch, three mean the run diverged. */
+#define MAX_NONFINITE_STEPS 3
 
 static volatile sig_atomic_t stop_requested;
 
@@ -82,6 +88,7 @@ typedef struct {
     double step_loss, rate_t0, eta_sec_per_step;
     int64_t rate_step0, rate_pairs;
     int step_pairs;
+    int nonfinite_steps; /* non-finite steps in a row (MAX_NONFINITE_STEPS) */
     long bpe;            /* batches in the epoch of the current batch */
 } train_run;
 
@@ -434,21 +441,41 @@ static void run_report_step(train_run *r, const loader_batch *b, double loss, do
     }
 }
 
+/* The error that ends a diverged run (nonfinite_steps reached the limit). */
+static clipc_status run_diverged(const train_run *r) {
+    int64_t last = ckpt_pointer_step(r->o.out_dir, "last");
+    char where[64] = "none written";
+    if (last >= 0) snprintf(where, sizeof where, "ckpt-%lld", (long long)last);
+    return clipc_error(CLIPC_ERR_INVALID,
+                       "train: step %lld: loss or gradient is nan/inf for %d steps in a row; the run diverged (lower --lr, use "
+                       "--grad-clip/--warmup); last finite checkpoint: %s%s%s",
+                       (long long)r->rs.step, r->nonfinite_steps, last >= 0 ? r->o.out_dir : "",
+                       last >= 0 ? "/" : "", where);
+}
+
 /* One optimizer step over the micro-batches accumulated so far (the last
- * of them is b), its report, and whether the run stops after it. */
-static void run_optimizer_step(train_run *r, const loader_batch *b) {
+ * of them is b), its report, and whether the run stops after it.  A step
+ * whose loss or gradient norm is nan/inf updates nothing (it still counts
+ * as a step, so --steps runs end) and stays out of the epoch's mean loss;
+ * MAX_NONFINITE_STEPS of them in a row end the run with an error. */
+static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     const clipc_train_opts *o = &r->o;
     run_state *rs = &r->rs;
     double lr = r->timed ? sched_lr_frac(&r->sc, (clipc_now() - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
                          : sched_lr(&r->sc, (long)rs->step, (int)rs->epoch);
     lr *= r->pl.mult;
     int nm = r->tr.micro;
-    trainer_apply(&r->tr, lr);
     double loss = r->step_loss / nm;
+    int applied = 0;
+    if (isfinite(loss)) applied = trainer_apply(&r->tr, lr);
+    else trainer_skip(&r->tr), r->tr.last_grad_norm = NAN;
+    r->nonfinite_steps = applied ? 0 : r->nonfinite_steps + 1;
     rs->step++;
     rs->opt_step = r->tr.opt.step;
-    rs->epoch_loss_sum += loss;
-    rs->epoch_loss_n++;
+    if (applied) {
+        rs->epoch_loss_sum += loss;
+        rs->epoch_loss_n++;
+    }
     r->rate_pairs += r->step_pairs;
     double now = clipc_now(), dt = now - r->rate_t0;
     if (r->timed) run_update_budget(r, now);
@@ -460,6 +487,7 @@ static void run_optimizer_step(train_run *r, const loader_batch *b) {
     r->step_pairs = 0;
     if (o->stop_after_steps > 0 && rs->step >= o->stop_after_steps) r->stopped = 1;
     if (stop_requested || r->time_up || r->steps_done) r->stopped = 1;
+    return r->nonfinite_steps >= MAX_NONFINITE_STEPS ? run_diverged(r) : CLIPC_OK;
 }
 
 /* A checkpoint of the current state (between optimizer steps); `keep` and
@@ -470,6 +498,12 @@ static clipc_status run_save_checkpoint(train_run *r, int keep, int best) {
     rs->plateau_best = r->pl.best, rs->plateau_mult = r->pl.mult;
     loader_get_state(r->ld, rs->loader);
     rs->bad_images = r->bad0 + loader_bad_images(r->ld);
+    /* Never a checkpoint of nan weights (updates with a non-finite gradient
+     * are skipped, so this is a guard, one pass over the weights). */
+    size_t bad = model_count_nonfinite(r->m->params, r->m->tab.total);
+    if (bad)
+        return clipc_error(CLIPC_ERR_INVALID, "train: step %lld: the weights hold %zu nan/inf values; no checkpoint "
+                           "written (the run diverged: lower --lr, use --grad-clip/--warmup)", (long long)rs->step, bad);
     clipc_status s = ckpt_save(r->o.out_dir, r->m, &r->tr.opt, rs, r->opts_json, keep, best, r->o.checkpoint_hook,
                                r->o.ud);
     if (!s) s = ckpt_prune(r->o.out_dir, r->o.keep_last > 0 ? r->o.keep_last : 1);
@@ -504,7 +538,9 @@ static clipc_status run_end_of_epoch(train_run *r) {
         if (s) return s;
     }
     double metric = !r->val.ds ? tl : r->maximize ? vr.mean_recall : vr.loss;
-    int better = !rs->best_seen || (r->maximize ? metric > rs->best : metric < rs->best);
+    /* A nan metric (every step of the epoch non-finite, a nan validation
+     * loss) is never the best. */
+    int better = isfinite(metric) && (!rs->best_seen || (r->maximize ? metric > rs->best : metric < rs->best));
     if (better) rs->best = metric, rs->best_seen = 1, rs->best_step = rs->step;
     plateau_update(&r->pl, metric);
     int bad_images = loader_bad_images(r->ld) + (int)r->bad0;
@@ -558,7 +594,7 @@ static clipc_status run_loop(train_run *r) {
             r->step_pairs += b.n;
         }
         if (r->tr.micro < o->accum && !end_of_epoch) continue;
-        if (r->tr.micro > 0) run_optimizer_step(r, &b);
+        if (r->tr.micro > 0 && (s = run_optimizer_step(r, &b))) return s;
         if (end_of_epoch)
             s = run_end_of_epoch(r);
         else if (r->stopped ||

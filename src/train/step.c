@@ -145,7 +145,12 @@ static void scale(float *x, size_t n, float k) {
     for (size_t i = 0; i < n; i++) x[i] *= k;
 }
 
-void trainer_apply(trainer *t, double lr) {
+void trainer_skip(trainer *t) {
+    memset(t->grads, 0, t->m->tab.total * sizeof(float));
+    t->micro = 0;
+}
+
+int trainer_apply(trainer *t, double lr) {
     const param_table *tab = &t->m->tab;
     /* The key bias cannot change any output: softmax ignores a number added
      * to every score of a row, and q . b_k is such a number.  Its true
@@ -167,6 +172,13 @@ void trainer_apply(trainer *t, double lr) {
     for (int i = 0; i < tab->n; i++)
         if (t->trainable[i]) ss += sumsq_fixed(t->grads + tab->p[i].offset, tab->p[i].numel);
     t->last_grad_norm = sqrt(ss);
+    /* A nan/inf gradient would make every weight it reaches nan for good
+     * (and Adam's moments with them): the update is skipped instead, so the
+     * weights and the optimizer state stay those of the last finite step. */
+    if (!isfinite(t->last_grad_norm)) {
+        trainer_skip(t);
+        return 0;
+    }
     if (t->h.grad_clip > 0 && t->last_grad_norm > t->h.grad_clip) {
         float k = (float)(t->h.grad_clip / (t->last_grad_norm + 1e-6)); /* torch clip_grad_norm_ */
         for (int g = 0; g < 4; g++)
@@ -188,6 +200,6 @@ void trainer_apply(trainer *t, double lr) {
         if (*ls < 0.0f) *ls = 0.0f;
         if (*ls > hi) *ls = hi;
     }
-    memset(t->grads, 0, tab->total * sizeof(float));
-    t->micro = 0;
+    trainer_skip(t);
+    return 1;
 }

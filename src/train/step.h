@@ -49,8 +49,12 @@ float trainer_micro(trainer *t, const float *pixels, const int32_t *ids, int n, 
 /* Loss of a batch without gradients or dropout. */
 float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n);
 /* Averages the accumulated gradients over the micro-batches, clips, takes
- * one optimizer step at learning rate lr, clamps, zeroes the gradients. */
-void trainer_apply(trainer *t, double lr);
+ * one optimizer step at learning rate lr, clamps, zeroes the gradients.
+ * Returns 1, or 0 when the gradient's norm is nan/inf: then nothing is
+ * updated (weights, moments, step count) and the gradients are dropped. */
+int trainer_apply(trainer *t, double lr);
+/* Drops the accumulated gradients without an update (a non-finite loss). */
+void trainer_skip(trainer *t);
 /* Number of trainable floats. */
 size_t trainer_trainable(const trainer *t);
 
