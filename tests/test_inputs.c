@@ -6,7 +6,6 @@
  * and an image whose aspect ratio would make a huge resize target.
  */
 #include <spng.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
