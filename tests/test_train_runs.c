@@ -190,6 +190,7 @@ TEST(train_refuses_a_run_folder_in_use) {
     CHECK(ckpt_pointer_step(run, "last") == 4);
     /* in this process: a run that fails after taking the lock releases it */
     clipc_train_opts o;
+    clipc_train_opts_default(&o);
     REQUIRE_OK(clipc_train_recipe("cpu-tiny", &o));
     char bad[PLEN + 32];
     snprintf(bad, sizeof bad, "%s/missing.csv", e.dir);
