@@ -170,6 +170,7 @@ static const struct {
 } expected_skips[] = {
     {"bf16", "AVX512_BF16"},                   /* CPUs without native bf16 */
     {"chromium", "chromium not installed"},    /* browser tests where no browser is installed */
+    {"inputs_", "no unprivileged user"},       /* permission tests where nobody cannot reach /tmp */
 };
 
 static int skip_expected(const char *name, const char *reason) {

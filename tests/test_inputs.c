@@ -200,7 +200,15 @@ TEST(inputs_search_refuses_an_empty_query_and_escapes_names) {
 static int as_user(uid_t uid) {
     if (getuid() != 0) return geteuid() != 0;
     if (uid == 0) return seteuid(0) == 0 && setegid(0) == 0;
-    return setegid((gid_t)uid) == 0 && seteuid(uid) == 0;
+    if (setegid((gid_t)uid) != 0 || seteuid(uid) != 0) return 0;
+    /* In a chroot whose root folder is 0700 (or under a 0700 parent) the
+     * unprivileged user cannot reach the test folder at all: no test then. */
+    if (access(test_tmpdir(), R_OK | X_OK) != 0) {
+        if (seteuid(0) == 0 && setegid(0) == 0)
+            printf("    note: an unprivileged user cannot reach the test folder here\n");
+        return 0;
+    }
+    return 1;
 }
 
 static void on_failed(const char *path, const char *msg, void *ud) {
@@ -248,7 +256,7 @@ TEST(inputs_index_skips_an_unreadable_subfolder) {
     snprintf(p, sizeof p, "%s/sub", d);
     chmod(p, 0755);
     clipc_model_free(m);
-    if (!can) harness_skip("cannot make a folder unreadable here (root without setuid)");
+    if (!can) harness_skip("cannot make a folder unreadable here (no unprivileged user can reach the test folder)");
     CHECKF(s == CLIPC_OK, "index: %s", err);
     CHECKF(st.skipped_folders == 1 && st.added == 1 && st.removed == 0 && st.unchanged == 1 && st.failed == 0,
            "added %d removed %d unchanged %d failed %d skipped_folders %d", st.added, st.removed, st.unchanged,
