@@ -331,7 +331,9 @@ TEST(inputs_search_opens_the_index_read_only) {
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && strstr(out, "not a clipc index") && file_size(db) == 0, "rc %d: %s", rc, out);
     free(out);
-    if (!can) harness_skip("the read-only folder part needs a user without root's rights (no unprivileged user can reach the test folder here)");
+    if (!can)
+        harness_skip("the read-only folder part needs a user without root's rights "
+                     "(no unprivileged user can reach the test folder here)");
 }
 
 /* ------------------------------------------------- 5. extreme aspect ratios */
