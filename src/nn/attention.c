@@ -119,8 +119,6 @@ static void forward_impl(float *out, float *stats, int known, float *scratch, co
     int hd = C / NH, ld = 3 * C, B = sq->B;
     float scale = 1.0f / sqrtf((float)hd);
     dropout_params dp = dropout_params_of(p);
-    uint32_t thr = dp.thr;
-    float dscale = dp.scale;
 #pragma omp parallel if (att_work(sq, C) > PAR_MIN)
     {
         float *S = scratch + (size_t)omp_get_thread_num() * 2 * sq->T * sq->T;
@@ -132,7 +130,7 @@ static void forward_impl(float *out, float *stats, int known, float *scratch, co
                 const float *q = qkv + r0 * ld + (size_t)h * hd;
                 const float *k = q + C, *v = q + 2 * C;
                 head_probs(S, stats + (r0 * NH + (size_t)h * T) * 2, known, q, k, T, hd, ld, scale, causal, rb);
-                if (thr) head_dropout(S, T, causal, prob_base(sq, b, h, NH), seed, thr, dscale);
+                if (dp.thr) head_dropout(S, T, causal, prob_base(sq, b, h, NH), seed, dp.thr, dp.scale);
                 float *y = out + r0 * C + (size_t)h * hd;
                 for (int i0 = 0; i0 < T; i0 += rb) {
                     int rows = T - i0 < rb ? T - i0 : rb, n = visible_cols(i0, rows, T, causal);
@@ -159,8 +157,6 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
     int hd = C / NH, ld = 3 * C, B = sq->B;
     float scale = 1.0f / sqrtf((float)hd);
     dropout_params dp = dropout_params_of(p);
-    uint32_t thr = dp.thr;
-    float dscale = dp.scale;
 #pragma omp parallel if (att_work(sq, C) > PAR_MIN)
     {
         float *P = scratch + (size_t)omp_get_thread_num() * 2 * sq->T * sq->T;
@@ -170,7 +166,7 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                 int T = seqs_len(sq, b), rb = causal ? ATT_RB : T;
                 float *D = P + (size_t)T * T;
                 size_t r0 = (size_t)seqs_off(sq, b), row0 = r0 * ld + (size_t)h * hd;
-                uint64_t base = thr ? prob_base(sq, b, h, NH) : 0;
+                uint64_t base = dp.thr ? prob_base(sq, b, h, NH) : 0;
                 const float *q = qkv + row0, *k = q + C, *v = q + 2 * C;
                 float *dq = dqkv + row0, *dk = dq + C, *dv = dq + 2 * C;
                 const float *dy = dout + r0 * C + (size_t)h * hd;
@@ -179,9 +175,9 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                            rb);
                 /* dv = Pd^T dy, Pd the dropped probabilities (built in D). */
                 const float *Pd = P;
-                if (thr) {
+                if (dp.thr) {
                     memcpy(D, P, (size_t)T * T * sizeof(float));
-                    head_dropout(D, T, causal, base, seed, thr, dscale);
+                    head_dropout(D, T, causal, base, seed, dp.thr, dp.scale);
                     Pd = D;
                 }
                 /* Last row block first: it sees every column, so its beta = 0
@@ -204,9 +200,9 @@ void attention_backward(float *dqkv, float *scratch, const float *dout, const fl
                     const float *a = P + (size_t)i * T;
                     float *d = D + (size_t)i * T;
                     int n = causal ? i + 1 : T;
-                    if (thr) {
+                    if (dp.thr) {
                         uint64_t e0 = base + (uint64_t)i * T;
-                        for (int j = 0; j < n; j++) d[j] = dropout_keep(seed, e0 + j, thr) ? d[j] * dscale : 0.f;
+                        for (int j = 0; j < n; j++) d[j] = dropout_keep(seed, e0 + j, dp.thr) ? d[j] * dp.scale : 0.f;
                     }
                     float s = 0.f;
                     for (int j = 0; j < n; j++) s += a[j] * d[j];

@@ -91,8 +91,6 @@ const block_dropout *tower_dropout(block_dropout *d, float p, uint64_t seed, int
 /* pre += b (kept for backward); h = drop(act(pre)).  h may alias pre. */
 static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_act act, float p, uint64_t seed) {
     dropout_params dp = dropout_params_of(p);
-    uint32_t thr = dp.thr;
-    float sc = dp.scale;
 #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *x = pre + (size_t)n * C, *y = h + (size_t)n * C;
@@ -105,9 +103,9 @@ static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_a
                 y[i] = act_value(v, act);
             }
         }
-        if (thr)
+        if (dp.thr)
             for (int i = 0; i < C; i++)
-                y[i] = dropout_keep(seed, (size_t)n * C + i, thr) ? y[i] * sc : 0.0f;
+                y[i] = dropout_keep(seed, (size_t)n * C + i, dp.thr) ? y[i] * dp.scale : 0.0f;
     }
 }
 
@@ -118,8 +116,6 @@ static void bias_act(float *pre, float *h, const float *b, int N, int C, clipc_a
 /* h = drop(act(pre)): the forward's activation, rebuilt for backward. */
 static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
     dropout_params dp = dropout_params_of(p);
-    uint32_t thr = dp.thr;
-    float sc = dp.scale;
     size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t c = 0; c < nch; c++) {
@@ -127,22 +123,20 @@ static void act_recompute(float *h, const float *pre, size_t n, clipc_act act, f
         if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu(h + i0, pre + i0, m);
         else
             for (size_t i = i0; i < i0 + m; i++) h[i] = act_value(pre[i], act);
-        if (thr)
-            for (size_t i = i0; i < i0 + m; i++) h[i] = dropout_keep(seed, i, thr) ? h[i] * sc : 0.0f;
+        if (dp.thr)
+            for (size_t i = i0; i < i0 + m; i++) h[i] = dropout_keep(seed, i, dp.thr) ? h[i] * dp.scale : 0.0f;
     }
 }
 
 /* dh (holding d(dropped activation)) becomes d(pre) in place. */
 static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, float p, uint64_t seed) {
     dropout_params dp = dropout_params_of(p);
-    uint32_t thr = dp.thr;
-    float sc = dp.scale;
     size_t nch = (n + EW_CHUNK - 1) / EW_CHUNK;
 #pragma omp parallel for schedule(static) if (n > PAR_MIN)
     for (size_t c = 0; c < nch; c++) {
         size_t i0 = c * EW_CHUNK, m = n - i0 < EW_CHUNK ? n - i0 : EW_CHUNK;
-        if (thr)
-            for (size_t i = i0; i < i0 + m; i++) dh[i] = dropout_keep(seed, i, thr) ? dh[i] * sc : 0.0f;
+        if (dp.thr)
+            for (size_t i = i0; i < i0 + m; i++) dh[i] = dropout_keep(seed, i, dp.thr) ? dh[i] * dp.scale : 0.0f;
         if (act == CLIPC_ACT_QUICKGELU) vec_quickgelu_backward(dh + i0, pre + i0, m);
         else
             for (size_t i = i0; i < i0 + m; i++) dh[i] *= act_derivative(pre[i], act);
@@ -153,15 +147,13 @@ static void act_backward(float *dh, const float *pre, size_t n, clipc_act act, f
 static void bias_drop_residual(float *out, const float *b, const float *res, int N, int C, float p,
                                uint64_t seed) {
     dropout_params dp = dropout_params_of(p);
-    uint32_t thr = dp.thr;
-    float sc = dp.scale;
 #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *y = out + (size_t)n * C;
         const float *r = res + (size_t)n * C;
-        if (thr)
+        if (dp.thr)
             for (int i = 0; i < C; i++)
-                y[i] = r[i] + (dropout_keep(seed, (size_t)n * C + i, thr) ? (y[i] + b[i]) * sc : 0.0f);
+                y[i] = r[i] + (dropout_keep(seed, (size_t)n * C + i, dp.thr) ? (y[i] + b[i]) * dp.scale : 0.0f);
         else
             for (int i = 0; i < C; i++) y[i] = r[i] + (y[i] + b[i]);
     }
