@@ -1,10 +1,13 @@
 /*
- * load.c — loading a safetensors file with OpenAI's state-dict names into a
- * clipc_model, zero-copy when the file's layout allows.
+ * load.c — loading a weights file (safetensors, or a PyTorch zip checkpoint /
+ * TorchScript archive: formats/tensor_file.h) with OpenAI's state-dict names
+ * into a clipc_model, zero-copy when the file is F32 and its layout allows.
  *
  * Loading is where outside files meet the engine, so everything is checked
- * here: every tensor the config implies must be present, F32 and exactly the
- * expected shape; the error names the file and the tensor.
+ * here: every tensor the config implies must be present, a float dtype
+ * (F16, BF16 and F64 are converted exactly / round-to-nearest into an owned
+ * f32 buffer) and exactly the expected shape; the error names the file and
+ * the tensor.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,37 +23,13 @@
 #include "clipc_util.h"
 #include "base/error.h"
 #include "formats/safetensors.h"
+#include "formats/tensor_file.h"
 #include "nn/params.h"
 
 static clipc_status model_alloc_params(clipc_model *m) {
     m->params = mem_alloc(m->tab.total * sizeof(float), "model parameters");
     if (!m->params) return CLIPC_ERR_NOMEM;
     m->owns_params = 1;
-    return CLIPC_OK;
-}
-
-/* Files are recognised by content: name the formats people hand us by
- * mistake instead of reporting a confusing safetensors parse error. */
-static clipc_status check_magic(const char *path) {
-    /* O_NONBLOCK: a FIFO is not waited on here; st_open refuses it */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return CLIPC_OK; /* st_open reports the I/O error */
-    struct stat st;
-    unsigned char b[8] = {0};
-    ssize_t r = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, b, sizeof b) : 0;
-    close(fd);
-    size_t n = r > 0 ? (size_t)r : 0;
-    if (n >= 4 && !memcmp(b, "PK\x03\x04", 4))
-        return clipc_error(CLIPC_ERR_UNSUPPORTED,
-                           "%s: a zip archive (PyTorch .pt / TorchScript checkpoint?); clipc reads safetensors "
-                           "files (convert with safetensors.torch.save_file)", path);
-    if (n >= 4 && !memcmp(b, "GGUF", 4))
-        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: a GGUF file; clipc reads safetensors files", path);
-    if ((n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) || (n >= 3 && !memcmp(b, "\xff\xd8\xff", 3)))
-        return clipc_error(CLIPC_ERR_FORMAT, "%s: an image, not a model file", path);
-    if (n >= 2 && b[0] == 0x80 && b[1] >= 2 && b[1] <= 5)
-        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: a Python pickle (legacy PyTorch checkpoint); clipc reads "
-                           "safetensors files", path);
     return CLIPC_OK;
 }
 
@@ -61,8 +40,7 @@ static clipc_status check_magic(const char *path) {
  * it also reads in the pages of a mapped file, which encoding does anyway). */
 static clipc_status check_finite(const clipc_model *m, const char *path, const clipc_load_opts *opts) {
     for (int i = 0; i < m->tab.n; i++) {
-        const st_tensor *t = st_get(&m->file, m->tab.p[i].name);
-        size_t bad = model_count_nonfinite(t->data, t->nbytes / sizeof(float));
+        size_t bad = model_count_nonfinite(m->params + m->tab.p[i].offset, m->tab.p[i].numel);
         if (!bad) continue;
         if (!(opts && opts->allow_nonfinite))
             return clipc_error(CLIPC_ERR_FORMAT,
@@ -77,17 +55,15 @@ static clipc_status check_finite(const clipc_model *m, const char *path, const c
 
 clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, clipc_model **out) {
     *out = NULL;
-    clipc_status s = check_magic(path);
-    if (s) return s;
     clipc_model *m = mem_calloc(1, sizeof *m, "model");
     if (!m) return CLIPC_ERR_NOMEM;
-    s = st_open(path, &m->file);
+    clipc_status s = tf_open(path, &m->file);
     if (s) goto fail;
     s = model_config_from_file(&m->file, path, opts, &m->cfg);
     if (s) goto fail;
     s = param_table_init(&m->cfg, &m->tab);
     if (s) goto fail;
-    /* Every expected tensor, F32, exact shape; contiguous in table order? */
+    /* Every expected tensor, a float dtype, exact shape; contiguous in table order? */
     int contiguous = 1;
     const uint8_t *expect = NULL;
     for (int i = 0; i < m->tab.n; i++) {
@@ -97,11 +73,12 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
             s = clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s' is missing", path, p->name);
             goto fail;
         }
-        if (t->dtype != ST_F32) {
-            s = clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; only F32 weights are supported yet",
+        if (!tf_float_dtype(t->dtype)) {
+            s = clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: tensor '%s' is %s; weights must be F32, F16, BF16 or F64",
                             path, p->name, st_dtype_name(t->dtype));
             goto fail;
         }
+        if (t->dtype != ST_F32) contiguous = 0;
         int ok = t->ndim == p->ndim;
         for (int d = 0; ok && d < p->ndim; d++) ok = t->shape[d] == p->shape[d];
         if (!ok) {
@@ -119,8 +96,6 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
         if (expect && d != expect) contiguous = 0;
         expect = d + t->nbytes;
     }
-    s = check_finite(m, path, opts);
-    if (s) goto fail;
     if (m->file.n_tensors > m->tab.n)
         warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL,
                     "%s: %d tensor(s) not used by the model were ignored", path, m->file.n_tensors - m->tab.n);
@@ -131,12 +106,12 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     } else {
         s = model_alloc_params(m);
         if (s) goto fail;
-        for (int i = 0; i < m->tab.n; i++) {
-            const st_tensor *t = st_get(&m->file, m->tab.p[i].name);
-            memcpy(m->params + m->tab.p[i].offset, t->data, t->nbytes);
-        }
+        for (int i = 0; i < m->tab.n; i++)
+            tf_to_f32(st_get(&m->file, m->tab.p[i].name), m->params + m->tab.p[i].offset);
         st_close(&m->file);
     }
+    s = check_finite(m, path, opts);
+    if (s) goto fail;
     s = clip_weights_bind(&m->w, &m->cfg, &m->tab, m->params);
     if (s) goto fail;
     m->source = strdup(path);
