@@ -109,6 +109,13 @@ clipc_status tf_open(const char *path, st_file *f) {
         return clipc_error(CLIPC_ERR_IO, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     }
     size_t len = (size_t)st.st_size;
+    uint8_t head[8];
+    ssize_t got = pread(fd, head, sizeof head, 0);
+    clipc_status s = refuse_known(path, head, got > 0 ? (size_t)got : 0);
+    if (s) {
+        close(fd);
+        return s;
+    }
     if (len < 8) { /* mmap of an empty file fails; say what is really wrong */
         close(fd);
         return clipc_error(CLIPC_ERR_FORMAT,
@@ -119,9 +126,7 @@ clipc_status tf_open(const char *path, st_file *f) {
     int err = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) return clipc_error(CLIPC_ERR_IO, "%s: mmap failed: %s", path, strerror(err));
-    const uint8_t *b = map;
-    clipc_status s = refuse_known(path, b, len);
-    if (!s) s = !memcmp(b, "PK\x03\x04", 4) ? torch_zip_parse(map, len, path, f) : st_parse(map, len, path, f);
+    s = !memcmp(map, "PK\x03\x04", 4) ? torch_zip_parse(map, len, path, f) : st_parse(map, len, path, f);
     if (s != CLIPC_OK) {
         munmap(map, len);
         return s;

@@ -119,16 +119,17 @@ static clipc_status check_tensor(const char *file, const char *tn, const pk_valu
         if (sz) last += ext;
         if (mul_overflow(expect, sz ? sz : 1, &expect)) expect = SIZE_MAX;
     }
+    out->numel = numel;
+    if (mul_overflow(numel, es, &out->nbytes))
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s': byte size overflows", file, tn);
+    if (numel && ((size_t)t->offset > snumel || last >= snumel - (size_t)t->offset))
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s': offset %lld and strides reach past its storage "
+                           "data/%s of %zu elements", file, tn, (long long)t->offset, st->s, snumel);
     /* More elements than the storage holds means overlapping (stride 0)
      * views: refused, so a tiny storage cannot expand into a huge copy. */
     if (numel > snumel)
         return clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s': %zu elements in a storage of %zu (overlapping "
                            "strides are not supported)", file, tn, numel, snumel);
-    out->numel = numel;
-    out->nbytes = numel * es; /* <= sbytes */
-    if (numel && ((size_t)t->offset > snumel || last >= snumel - (size_t)t->offset))
-        return clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s': offset %lld and strides reach past its storage "
-                           "data/%s of %zu elements", file, tn, (long long)t->offset, st->s, snumel);
     out->data = &empty_tensor;
     *copy = 0;
     if (!numel) return CLIPC_OK;
