@@ -118,6 +118,17 @@ build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/formats/safetenso
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/formats/safetensors.c src/base/error.c src/base/fileio.c \
 	    $(shell pkg-config --libs libcjson libutf8proc)
 
+# libFuzzer target for the PyTorch checkpoint reader (pickle, tensors, zip).
+# Run: mkdir -p /tmp/pkf && build-fuzz/fuzz_pickle /tmp/pkf tests/fuzz/corpus_pickle \
+#        -dict=tests/fuzz/pickle.dict -max_total_time=300
+PICKLE_FUZZ_SRC := tests/fuzz/fuzz_pickle.c src/formats/pickle.c src/formats/torch_zip.c src/formats/zip_reader.c \
+                   src/formats/safetensors.c src/base/error.c src/base/fileio.c
+.PHONY: fuzz-pickle
+fuzz-pickle: build-fuzz/fuzz_pickle
+build-fuzz/fuzz_pickle: $(PICKLE_FUZZ_SRC) src/formats/pickle.h src/formats/torch_zip.h src/formats/zip_reader.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PICKLE_FUZZ_SRC) $(shell pkg-config --libs libcjson libutf8proc zlib)
+
 # Shared library and installation: `make install PREFIX=/usr/local` puts
 # libclipc.so, include/clipc.h and a pkg-config file clipc.pc under PREFIX.
 PREFIX ?= /usr/local

@@ -360,7 +360,9 @@ typedef struct {
     int allow_nonfinite;
 } clipc_load_opts;
 
-/* Loads a model from a safetensors file with OpenAI's state-dict names. */
+/* Loads a model with OpenAI's state-dict names from a safetensors file, a PyTorch zip
+ * checkpoint or a TorchScript archive (recognised by content; F32, F16, BF16 or F64
+ * weights; nothing in a .pt is executed: docs/using.md "Loading PyTorch files"). */
 clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, clipc_model **out);
 /* A freshly initialised model (OpenAI's init for the text tower; see
  * docs for the vision tower), deterministic for a seed. */

@@ -327,7 +327,9 @@ static clipc_status persistent_load(vm *m, pk_value *pid, pk_value **out) {
 
 static clipc_status memo_put(vm *m, uint64_t idx) {
     if (m->sp == 0 || m->sp <= floor_(m)) return fail(m, "memo put with nothing on the stack%s", NULL);
-    if (idx >= PK_MAX_MEMO) return fail(m, "memo index too large%s", NULL);
+    /* Real indices count the values memoized so far, so are below the
+     * pickle's length; larger ones would only make the memo a memory bomb. */
+    if (idx >= PK_MAX_MEMO || idx >= m->len) return fail(m, "memo index too large%s", NULL);
     if (idx >= m->n_memo) {
         size_t n = (size_t)idx + 1 > m->n_memo * 2 ? (size_t)idx + 1 : m->n_memo * 2;
         pk_value **mm = realloc(m->memo, n * sizeof *mm);
