@@ -200,6 +200,20 @@ TEST(torch_pickle_valid_archive_and_layouts) {
         st_close(&f);
         free(z.p);
     }
+    /* What model.state_dict() pickles: OrderedDict() with a _metadata BUILD,
+     * and a Parameter (_rebuild_parameter around the tensor). */
+    free(p.p);
+    p = (buf){0};
+    op(&p, 0x80), op(&p, 2), glob(&p, "collections", "OrderedDict"), op(&p, ')'), op(&p, 'R');
+    ustr(&p, "w"), glob(&p, "torch._utils", "_rebuild_parameter");
+    tensor(&p, "0", 6, 0, sz, st, 2);
+    op(&p, 0x88), glob(&p, "collections", "OrderedDict"), op(&p, ')'), op(&p, 'R'), op(&p, 0x87), op(&p, 'R');
+    op(&p, 's'), op(&p, '}'), ustr(&p, "_metadata"), op(&p, '}'), op(&p, 's'), op(&p, 'b'), op(&p, '.');
+    z = archive(&p, 0);
+    REQUIRE_OK(torch_zip_parse(z.p, z.n, "param.pt", &f));
+    CHECK(f.n_tensors == 1 && st_get(&f, "w") && !memcmp(st_get(&f, "w")->data, six, sizeof six));
+    st_close(&f);
+    free(z.p);
     /* An offset slice: elements 2..5 as [4]. */
     free(p.p);
     int64_t sz3[1] = {4}, st3[1] = {1};
@@ -224,6 +238,9 @@ TEST(torch_pickle_refuses_os_system_via_global) {
     refused(&b, "global 'posix.system' is not allowed");
     op(&b, 0x80), op(&b, 2), glob(&b, "torch", "load"), op(&b, '.');
     refused(&b, "global 'torch.load' is not allowed");
+    op(&b, 0x80), op(&b, 2), glob(&b, "torch.nn.modules.container", "Sequential"), op(&b, '.');
+    refused(&b, "global 'torch.nn.modules.container.Sequential' is not allowed: a whole pickled nn.Module; save "
+            "its state_dict() instead");
 }
 
 TEST(torch_pickle_refuses_builtins_eval_via_stack_global) {

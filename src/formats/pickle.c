@@ -210,6 +210,9 @@ static clipc_status resolve_global(vm *m, const char *mod, size_t ml, const char
             }
         if (!tag && (!strcmp(cm, "__torch__") || !strncmp(cm, "__torch__.", 10))) tag = G_TORCH_CLASS;
     }
+    if (!tag && !strncmp(cm, "torch.nn.", 9))
+        return fail(m, "global '%s' is not allowed: a whole pickled nn.Module; save its state_dict() instead "
+                       "(nothing in a pickle is ever executed)", full);
     if (!tag)
         return fail(m, "global '%s' is not allowed (clipc reads only tensors, storages, OrderedDict and "
                        "TorchScript module objects; nothing in a pickle is ever executed)", full);
