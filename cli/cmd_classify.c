@@ -97,7 +97,7 @@ int cmd_classify(int argc, char **argv) {
     scale_opt sc = {100.0f, 0};
     const cli_opt opts[] = {
         {.name = "--model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
-         .help = "model weights (.safetensors; recognised by content)"},
+         .help = "model weights (safetensors or PyTorch .pt/TorchScript; by content)"},
         {.name = "--labels", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels, .metavar = "L,L,...",
          .help = "labels, comma-separated"},
         {.name = "--labels-file", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels_file, .metavar = "F",

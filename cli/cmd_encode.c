@@ -24,7 +24,7 @@
 
 static const char usage[] =
     "usage: clipc encode --model FILE [--image PATH]... [--text STRING]... [options]\n\n"
-    "Embeds images and texts with a CLIP model (safetensors, OpenAI key names).\n"
+    "Embeds images and texts with a CLIP model (safetensors or PyTorch .pt, OpenAI key names).\n"
     "Prints JSON Lines {\"input\": ..., \"embedding\": [...]} in the order of the inputs.\n\n"
     "options:\n";
 
@@ -79,7 +79,7 @@ static int opt_text(const char *cmd, const cli_opt *o, const char *val) {
 static int parse_args(encode_args *a, int argc, char **argv) {
     const cli_opt opts[] = {
         {.name = "--model", .kind = CLI_STRING, .dest = &a->model_path, .metavar = "FILE",
-         .help = "model weights (.safetensors; recognised by content)"},
+         .help = "model weights (safetensors or PyTorch .pt/TorchScript; by content)"},
         {.name = "--image", .kind = CLI_CUSTOM, .dest = a, .fn = opt_image, .metavar = "PATH",
          .help = "an image (PNG or JPEG); repeatable"},
         {.name = "--text", .kind = CLI_CUSTOM, .dest = a, .fn = opt_text, .metavar = "STRING",
