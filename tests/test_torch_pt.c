@@ -147,8 +147,9 @@ TEST(torch_pt_vit_tiny_encodes_bit_exact) {
     st_close(&in);
 }
 
-/* Writes the f32 tensors of `src` to `dst` as dtype `dt`, converting here. */
-static void write_as(const char *src, const char *dst, st_dtype dt) {
+/* Writes the f32 tensors of `src` to `dst` as dtype `dt`, converting here;
+ * the first value of tensor `poison` (may be NULL) becomes +inf. */
+static void write_as_(const char *src, const char *dst, st_dtype dt, const char *poison) {
     st_file f;
     REQUIRE_OK(tf_open(src, &f));
     st_out_tensor *o = calloc((size_t)f.n_tensors, sizeof *o);
@@ -159,8 +160,9 @@ static void write_as(const char *src, const char *dst, st_dtype dt) {
         const float *x = t->data;
         uint8_t *b = bufs[i] = malloc(t->numel * st_dtype_size(dt) + 1);
         for (size_t k = 0; k < t->numel; k++) {
-            uint16_t h = dt == ST_F16 ? to_f16(x[k]) : to_bf16(x[k]);
-            double d = x[k];
+            float v = poison && !strcmp(t->name, poison) && k == 0 ? INFINITY : x[k];
+            uint16_t h = dt == ST_F16 ? to_f16(v) : to_bf16(v);
+            double d = v;
             if (dt == ST_F64) memcpy(b + 8 * k, &d, 8);
             else memcpy(b + 2 * k, &h, 2);
         }
@@ -173,6 +175,8 @@ static void write_as(const char *src, const char *dst, st_dtype dt) {
     free(o);
     st_close(&f);
 }
+
+static void write_as(const char *src, const char *dst, st_dtype dt) { write_as_(src, dst, dt, NULL); }
 
 static double maxabs(const float *x, size_t n) {
     double m = 0;
@@ -283,5 +287,22 @@ TEST(torch_torchscript_fp16_archive) {
             printf("    torchscript %s: max|diff| %.3g = %.2f u of max|ref| %.3g\n", w ? "text" : "image", d,
                    d / (0x1p-11 * m), m);
         CHECKF(d <= 8 * 0x1p-11 * m && d > 0 && m > 0.1, "max|diff| %g, max|ref| %g", d, m);
+    }
+}
+
+/* Non-finite weights are found after conversion: an inf in an F16 or F64
+ * file is refused like one in an F32 file, naming the tensor. */
+TEST(torch_f16_nonfinite_refused_after_conversion) {
+    const char *src = "tests/data/torchscript/mini_vit_f32.safetensors";
+    const st_dtype dts[] = {ST_F16, ST_BF16, ST_F64};
+    for (int i = 0; i < 3; i++) {
+        char p[1024];
+        snprintf(p, sizeof p, "%s/inf_%s.safetensors", test_tmpdir(), st_dtype_name(dts[i]));
+        write_as_(src, p, dts[i], "ln_final.bias");
+        clipc_load_opts o = {.vision_heads = 2, .text_heads = 2};
+        clipc_model *m = NULL;
+        CHECK(clipc_model_load(p, &o, &m) == CLIPC_ERR_FORMAT && !m);
+        CHECKF(strstr(clipc_last_error(), "tensor 'ln_final.bias' holds 1 non-finite values"), "%s",
+               clipc_last_error());
     }
 }
