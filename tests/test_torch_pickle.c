@@ -97,8 +97,10 @@ typedef struct {
     int deflate;
 } zentry;
 
-/* A zip archive of the entries (stored or deflated, correct CRCs). */
-static buf make_zip(const zentry *e, int n) {
+/* A zip archive of the entries (stored or deflated, correct CRCs); with
+ * `zip64`, every size and offset goes through the zip64 records, as in
+ * archives over 4 GB. */
+static buf make_zip_(const zentry *e, int n, int zip64) {
     buf z = {0}, cd = {0};
     for (int i = 0; i < n; i++) {
         uint32_t crc = (uint32_t)crc32(0, e[i].data, (uInt)e[i].n);
@@ -129,18 +131,29 @@ static buf make_zip(const zentry *e, int n) {
         for (size_t k = 4; k < pad; k++) op(&z, 'Z');
         put(&z, c, cn);
         le(&cd, 0x02014b50, 4), le(&cd, 20, 2), le(&cd, 20, 2), le(&cd, 0, 2), le(&cd, (uint64_t)m, 2);
-        le(&cd, 0, 4), le(&cd, crc, 4), le(&cd, cn, 4), le(&cd, e[i].n, 4), le(&cd, nl, 2);
-        le(&cd, 0, 2), le(&cd, 0, 2), le(&cd, 0, 2), le(&cd, 0, 2), le(&cd, 0, 4), le(&cd, off, 4);
+        uint64_t big = 0xffffffffu;
+        le(&cd, 0, 4), le(&cd, crc, 4), le(&cd, zip64 ? big : cn, 4), le(&cd, zip64 ? big : e[i].n, 4), le(&cd, nl, 2);
+        le(&cd, zip64 ? 28 : 0, 2), le(&cd, 0, 2), le(&cd, 0, 2), le(&cd, 0, 2), le(&cd, 0, 4);
+        le(&cd, zip64 ? big : off, 4);
         put(&cd, e[i].name, nl);
+        if (zip64) le(&cd, 1, 2), le(&cd, 24, 2), le(&cd, e[i].n, 8), le(&cd, cn, 8), le(&cd, off, 8);
         free(c);
     }
     size_t cdoff = z.n;
     put(&z, cd.p, cd.n);
-    le(&z, 0x06054b50, 4), le(&z, 0, 4), le(&z, (uint64_t)n, 2), le(&z, (uint64_t)n, 2);
-    le(&z, cd.n, 4), le(&z, cdoff, 4), le(&z, 0, 2);
+    if (zip64) {
+        size_t rec = z.n;
+        le(&z, 0x06064b50, 4), le(&z, 44, 8), le(&z, 45, 2), le(&z, 45, 2), le(&z, 0, 8);
+        le(&z, (uint64_t)n, 8), le(&z, (uint64_t)n, 8), le(&z, cd.n, 8), le(&z, cdoff, 8);
+        le(&z, 0x07064b50, 4), le(&z, 0, 4), le(&z, rec, 8), le(&z, 1, 4);
+    }
+    le(&z, 0x06054b50, 4), le(&z, 0, 4), le(&z, zip64 ? 0xffff : (uint64_t)n, 2);
+    le(&z, zip64 ? 0xffff : (uint64_t)n, 2), le(&z, zip64 ? 0xffffffffu : cd.n, 4);
+    le(&z, zip64 ? 0xffffffffu : cdoff, 4), le(&z, 0, 2);
     free(cd.p);
     return z;
 }
+static buf make_zip(const zentry *e, int n) { return make_zip_(e, n, 0); }
 
 static const float six[6] = {0, 1, 2, 3, 4, 5};
 
@@ -213,6 +226,16 @@ TEST(torch_pickle_valid_archive_and_layouts) {
     REQUIRE_OK(torch_zip_parse(z.p, z.n, "param.pt", &f));
     CHECK(f.n_tensors == 1 && st_get(&f, "w") && !memcmp(st_get(&f, "w")->data, six, sizeof six));
     st_close(&f);
+    free(z.p);
+    /* The same through zip64 records. */
+    zentry e64[] = {{"a/data.pkl", p.p, p.n, 0}, {"a/data/0", six, sizeof six, 0}};
+    z = make_zip_(e64, 2, 1);
+    REQUIRE_OK(torch_zip_parse(z.p, z.n, "zip64.pt", &f));
+    CHECK(f.n_tensors == 1 && st_get(&f, "w") && !memcmp(st_get(&f, "w")->data, six, sizeof six));
+    st_close(&f);
+    z.p[z.n - 20 - 22] = 'X'; /* the zip64 locator broken: refused */
+    CHECK(torch_zip_parse(z.p, z.n, "zip64.pt", &f) &&
+          strstr(clipc_last_error(), "zip64.pt: zip64 archive without a zip64 locator"));
     free(z.p);
     /* An offset slice: elements 2..5 as [4]. */
     free(p.p);
