@@ -227,6 +227,19 @@ TEST(torch_pickle_valid_archive_and_layouts) {
     CHECK(f.n_tensors == 1 && st_get(&f, "w") && !memcmp(st_get(&f, "w")->data, six, sizeof six));
     st_close(&f);
     free(z.p);
+    /* A tensor subclass: _rebuild_from_type_v2(_rebuild_tensor_v2, Parameter, (args), {}). */
+    free(p.p);
+    p = (buf){0};
+    op(&p, 0x80), op(&p, 2), op(&p, '}'), ustr(&p, "w"), glob(&p, "torch._tensor", "_rebuild_from_type_v2");
+    op(&p, '('), glob(&p, "torch._utils", "_rebuild_tensor_v2"), glob(&p, "torch.nn.parameter", "Parameter");
+    op(&p, '('), op(&p, '('), ustr(&p, "storage"), glob(&p, "torch", "FloatStorage"), ustr(&p, "0"), ustr(&p, "cpu");
+    bint(&p, 6), op(&p, 't'), op(&p, 'Q'), bint(&p, 0), tuple_ints(&p, sz, 2), tuple_ints(&p, st, 2), op(&p, 0x89);
+    op(&p, '}'), op(&p, 't'), op(&p, '}'), op(&p, 't'), op(&p, 'R'), op(&p, 's'), op(&p, '.');
+    z = archive(&p, 0);
+    REQUIRE_OK(torch_zip_parse(z.p, z.n, "subclass.pt", &f));
+    CHECK(f.n_tensors == 1 && st_get(&f, "w")->numel == 6 && !memcmp(st_get(&f, "w")->data, six, sizeof six));
+    st_close(&f);
+    free(z.p);
     /* The same through zip64 records. */
     zentry e64[] = {{"a/data.pkl", p.p, p.n, 0}, {"a/data/0", six, sizeof six, 0}};
     z = make_zip_(e64, 2, 1);
@@ -330,6 +343,11 @@ TEST(torch_pickle_refuses_allowed_callables_with_unexpected_arguments) {
     refused(&b, "NEWOBJ on 'torch._utils._rebuild_parameter' is not allowed");
     op(&b, 0x80), op(&b, 2), glob(&b, "collections", "OrderedDict"), op(&b, ']'), op(&b, 'R'), op(&b, '.');
     refused(&b, "arguments are a list, not a tuple");
+    /* _rebuild_from_type_v2 with a type that is not a tensor type. */
+    op(&b, 0x80), op(&b, 2), glob(&b, "torch._tensor", "_rebuild_from_type_v2"), op(&b, '(');
+    glob(&b, "torch._utils", "_rebuild_tensor_v2"), glob(&b, "collections", "OrderedDict"), op(&b, ')'), op(&b, '}');
+    op(&b, 't'), op(&b, 'R'), op(&b, '.');
+    refused(&b, "_rebuild_from_type_v2 arguments are not (_rebuild_tensor_v2, Tensor type, tuple, empty state)");
     /* A persistent id that is not a storage record. */
     op(&b, 0x80), op(&b, 2), ustr(&b, "storage"), glob(&b, "os", "system");
     refused(&b, "global 'os.system' is not allowed");
