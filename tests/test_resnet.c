@@ -22,8 +22,14 @@
 #include "clipc.h"
 #include "formats/safetensors.h"
 #include "model/model.h"
+#include "nn/attnpool.h"
+#include "nn/avgpool.h"
+#include "nn/batchnorm.h"
+#include "nn/bottleneck.h"
 #include "nn/clip.h"
+#include "nn/conv2d.h"
 #include "nn/params.h"
+#include "nn/relu.h"
 #include "nn/resnet_tower.h"
 #include "harness.h"
 
@@ -61,13 +67,23 @@ static float *to_nchw(const float *x, int B, int HW, int C) {
     return o;
 }
 
+static void count_warning(const char *msg, void *ud) {
+    (void)msg;
+    ++*(int *)ud;
+}
+
+/* Loads rn_tiny (NULL when ../shared is absent); loading it must warn about
+ * nothing (its 22 num_batches_tracked tensors are skipped silently). */
 static clipc_model *load_rn_tiny(st_file *in, st_file *out) {
     const char *base = shared_path(RN_DIR);
     if (!base) return NULL;
     char p[1024];
     clipc_model *m;
+    int warnings = 0;
+    clipc_load_opts o = {.warn = count_warning, .warn_ud = &warnings};
     snprintf(p, sizeof p, "%s/weights.safetensors", base);
-    REQUIRE_OK(clipc_model_load(p, NULL, &m));
+    REQUIRE_OK(clipc_model_load(p, &o, &m));
+    CHECKF(warnings == 0, "loading rn_tiny gave %d warning(s)", warnings);
     snprintf(p, sizeof p, "%s/inputs/inputs.safetensors", base);
     REQUIRE_OK(st_open(p, in));
     snprintf(p, sizeof p, "%s/outputs/outputs.safetensors", base);
@@ -193,4 +209,178 @@ TEST(resnet_rn_tiny_gradients) {
     st_close(&in);
     st_close(&out);
     st_close(&gr);
+}
+
+/* The image files through clipc's preprocessing at the model's resolution
+ * (64), then clipc_encode_image (the inference path: shared block buffers),
+ * against OpenAI's image_embeds; the JPEG's decoder may differ by a level,
+ * so it is checked with the README's 1e-4 relative (the PNGs with 1e-5). */
+TEST(resnet_rn_tiny_encode_from_image_files) {
+    st_file in, out;
+    clipc_model *m = load_rn_tiny(&in, &out);
+    if (!m) SKIP("../shared/reference not found");
+    static const char *files[6] = {"img0_gradient_64x64.png", "img1_shapes_64x64.png", "img2_noise_64x64.png",
+                                   "img3_gray_64x64.png", "img4_scene_97x61.png", "img5_blobs_300x200.jpg"};
+    int R = clipc_model_config(m)->image_resolution, E = clipc_model_config(m)->embed_dim;
+    REQUIRE(R == 64);
+    float *px = malloc(sizeof(float) * 6 * 3 * R * R), *emb = malloc(sizeof(float) * 6 * E);
+    char rel[256];
+    for (int k = 0; k < 6; k++) {
+        clipc_image img;
+        snprintf(rel, sizeof rel, RN_DIR "/inputs/%s", files[k]);
+        REQUIRE_OK(clipc_image_load(shared_path(rel), &img));
+        REQUIRE_OK(clipc_preprocess(&img, R, px + (size_t)k * 3 * R * R, NULL));
+        clipc_image_free(&img);
+    }
+    const st_tensor *pv = st_get(&in, "pixel_values");
+    double d, mref;
+    maxdiff(px, pv->data, (size_t)5 * 3 * R * R, &d, &mref);
+    CHECKF(d == 0, "pixel_values of the PNGs differ by %.3g", d);
+    REQUIRE_OK(clipc_encode_image(m, px, 6, emb));
+    check_ref(&out, "image_embeds", emb, (size_t)6 * E, 1e-4);
+    const st_tensor *ref = st_get(&out, "image_embeds");
+    maxdiff(emb, ref->data, (size_t)5 * E, &d, &mref);
+    CHECKF(d <= 1e-5 * mref, "image_embeds of the PNGs: max|diff| %.3g", d);
+    /* one at a time (a smaller batch than the chunk) gives the same values */
+    float one[64];
+    REQUIRE_OK(clipc_encode_image(m, px + (size_t)2 * 3 * R * R, 1, one));
+    maxdiff(one, emb + 2 * E, (size_t)E, &d, &mref);
+    CHECKF(d <= 1e-6 * mref, "batch of 1 vs batch of 6: %.3g", d);
+    free(px);
+    free(emb);
+    clipc_model_free(m);
+    st_close(&in);
+    st_close(&out);
+}
+
+/* ------------------------------------------------- finite differences */
+static uint64_t xs = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    xs ^= xs << 13;
+    xs ^= xs >> 7;
+    xs ^= xs << 17;
+    return (float)((xs >> 40) / (double)(1ull << 24)) * 2.f - 1.f;
+}
+static float *randv(size_t n, float scale, float offset) {
+    float *v = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) v[i] = offset + frand() * scale;
+    return v;
+}
+static double dotp(const float *a, const float *b, size_t n) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += (double)a[i] * b[i];
+    return s;
+}
+
+typedef void (*fwd_fn)(void *ctx, float *out);
+
+/* The analytic gradient g of x (n values) against central differences of
+ * L = sum(out * R), on up to 24 coordinates: |num - g| <= 2e-2 max|g| + 5e-5
+ * (test_gradcheck.c's rule: float32 forwards limit the numeric side). */
+static void numcheck(const char *what, fwd_fn f, void *ctx, float *out, size_t nout, const float *R, float *x,
+                     const float *g, size_t n, float eps) {
+    double gmax = 0, worst = 0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
+    size_t probes = n < 24 ? n : 24;
+    for (size_t k = 0; k < probes; k++) {
+        size_t i = n <= 24 ? k : (size_t)((k * 2654435761u) % n);
+        float keep = x[i];
+        x[i] = keep + eps;
+        f(ctx, out);
+        double lp = dotp(out, R, nout);
+        x[i] = keep - eps;
+        f(ctx, out);
+        double lm = dotp(out, R, nout);
+        x[i] = keep;
+        worst = fmax(worst, fabs((lp - lm) / (2 * eps) - g[i]));
+    }
+    f(ctx, out);
+    CHECKF(gmax > 0 && worst <= 2e-2 * gmax + 5e-5, "%s: max|num - analytic| %.3g vs max|g| %.3g", what, worst,
+           gmax);
+}
+
+typedef struct { conv_shape s; float *x, *w, *cols; } conv_ctx;
+static void conv_fwd(void *p, float *out) {
+    conv_ctx *c = p;
+    conv2d_forward(out, c->cols, c->x, c->w, &c->s);
+}
+
+static void check_conv(int B, int H, int W, int C, int O, int k, int stride, int pad) {
+    conv_ctx c;
+    conv_shape_set(&c.s, B, H, W, C, O, k, stride, pad);
+    size_t nx = (size_t)B * H * W * C, nw = (size_t)O * C * k * k, no = (size_t)B * c.s.Ho * c.s.Wo * O;
+    size_t ncols = conv2d_cols_floats(&c.s);
+    c.x = randv(nx, 1, 0), c.w = randv(nw, 0.5f, 0);
+    c.cols = malloc((ncols ? ncols : 1) * sizeof(float));
+    float *dcols = malloc((ncols ? ncols : 1) * sizeof(float)), *out = malloc(no * sizeof(float));
+    float *R = randv(no, 1, 0), *dx = malloc(nx * sizeof(float)), *dw = calloc(nw, sizeof(float));
+    conv_fwd(&c, out);
+    /* the first output against a direct sum */
+    double ref = 0;
+    for (int ci = 0; ci < C; ci++)
+        for (int ky = 0; ky < k; ky++)
+            for (int kx = 0; kx < k; kx++) {
+                int y = ky - pad, x = kx - pad;
+                if (y >= 0 && y < H && x >= 0 && x < W)
+                    ref += (double)c.w[(size_t)ci * k * k + ky * k + kx] * c.x[((size_t)y * W + x) * C + ci];
+            }
+    CHECK_NEAR(out[0], ref, 1e-5);
+    conv2d_backward(dx, dw, R, c.x, c.w, c.cols, dcols, &c.s);
+    char what[64];
+    snprintf(what, sizeof what, "conv%dx%d/s%d dx", k, k, stride);
+    numcheck(what, conv_fwd, &c, out, no, R, c.x, dx, nx, 1e-2f);
+    snprintf(what, sizeof what, "conv%dx%d/s%d dw", k, k, stride);
+    numcheck(what, conv_fwd, &c, out, no, R, c.w, dw, nw, 1e-2f);
+    free(c.x), free(c.w), free(c.cols), free(dcols), free(out), free(R), free(dx), free(dw);
+}
+
+TEST(resnet_gradcheck_conv2d) {
+    check_conv(2, 5, 5, 3, 4, 3, 2, 1); /* the stem's first convolution, odd size */
+    check_conv(2, 4, 6, 4, 3, 3, 1, 1); /* the bottleneck's conv2 */
+    check_conv(2, 3, 3, 5, 6, 1, 1, 0); /* 1x1: the direct path */
+}
+
+typedef struct { float *x, *w, *b, *mean, *var; size_t N; int C; } bn_ctx;
+static void bn_fwd(void *p, float *out) {
+    bn_ctx *c = p;
+    batchnorm_forward(out, c->x, c->w, c->b, c->mean, c->var, c->N, c->C);
+    relu_forward(out, out, c->N * c->C);
+}
+
+/* BatchNorm followed by ReLU (the pair as the tower uses it, ReLU in place). */
+TEST(resnet_gradcheck_batchnorm_relu) {
+    bn_ctx c = {NULL, NULL, NULL, NULL, NULL, 70, 5};
+    size_t n = c.N * c.C;
+    c.x = randv(n, 2, 0), c.w = randv(5, 0.5f, 1), c.b = randv(5, 0.3f, 0);
+    c.mean = randv(5, 0.5f, 0), c.var = randv(5, 0.4f, 1);
+    float *out = malloc(n * sizeof(float)), *R = randv(n, 1, 0), *dx = malloc(n * sizeof(float));
+    float *dw = calloc(5, sizeof(float)), *db = calloc(5, sizeof(float));
+    bn_fwd(&c, out);
+    float y0 = (c.x[0] - c.mean[0]) / sqrtf(c.var[0] + 1e-5f) * c.w[0] + c.b[0];
+    CHECK_NEAR(out[0], y0 > 0 ? y0 : 0, 1e-5);
+    relu_backward(dx, R, out, n);
+    batchnorm_backward(dx, dw, db, dx, c.x, c.w, c.mean, c.var, c.N, c.C);
+    numcheck("bn dx", bn_fwd, &c, out, n, R, c.x, dx, n, 1e-3f);
+    numcheck("bn dw", bn_fwd, &c, out, n, R, c.w, dw, 5, 1e-3f);
+    numcheck("bn db", bn_fwd, &c, out, n, R, c.b, db, 5, 1e-3f);
+    free(c.x), free(c.w), free(c.b), free(c.mean), free(c.var), free(out), free(R), free(dx), free(dw), free(db);
+}
+
+typedef struct { float *x; int B, H, W, C, k; } pool_ctx;
+static void pool_fwd(void *p, float *out) {
+    pool_ctx *c = p;
+    avgpool_forward(out, c->x, c->B, c->H, c->W, c->C, c->k);
+}
+
+TEST(resnet_gradcheck_avgpool) {
+    pool_ctx c = {NULL, 2, 5, 4, 3, 2}; /* 5 rows: the last is dropped, as PyTorch */
+    size_t n = (size_t)2 * 5 * 4 * 3, no = (size_t)2 * 2 * 2 * 3;
+    c.x = randv(n, 1, 0);
+    float *out = malloc(no * sizeof(float)), *R = randv(no, 1, 0), *dx = malloc(n * sizeof(float));
+    pool_fwd(&c, out);
+    CHECK_NEAR(out[0], (c.x[0] + c.x[3] + c.x[12] + c.x[15]) / 4, 1e-6);
+    avgpool_backward(dx, R, 2, 5, 4, 3, 2);
+    numcheck("avgpool dx", pool_fwd, &c, out, no, R, c.x, dx, n, 1e-2f);
+    CHECK(dx[(size_t)4 * 4 * 3] == 0.0f); /* row 4 of image 0 reaches nothing */
+    free(c.x), free(out), free(R), free(dx);
 }
