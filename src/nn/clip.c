@@ -56,7 +56,9 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
      * touch (and so page in) only the rows they use, so this is an upper
      * bound of the resident memory. */
     int rn = c->vision_arch == CLIPC_VISION_RESNET;
-    int P = rn ? 1 : c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1, Tt = c->context_length;
+    /* (a ResNet's ViT terms are of a 1-token ViT: 0 layers, its size is below) */
+    int P = rn ? c->image_resolution : c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1,
+        Tt = c->context_length;
     size_t W = (size_t)c->vision_width, Cw = (size_t)c->transformer_width, E = (size_t)c->embed_dim;
     size_t BTv = (size_t)B * Tv, BTt = (size_t)B * Tt, K = 3 * (size_t)P * P;
     size_t v = (size_t)B * GG * K + (size_t)B * GG * W + 2 * BTv * W + 2 * BTv +
