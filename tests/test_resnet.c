@@ -673,3 +673,57 @@ TEST(resnet_init_save_load_round_trip) {
     clipc_model_free(m);
     clipc_model_free(l);
 }
+
+/* ---- a ResNet file's config: the tensors decide, metadata must agree, a
+ * missing stage is named, and with no metadata at all the text heads fall
+ * back to OpenAI's width/64 rule (with a warning) while the pool's heads are
+ * derived (width * 32 / 64) without one. */
+static clipc_status rewrite(const st_file *f, const char *path, const char *const *meta, const char *drop) {
+    st_out_tensor *t = calloc((size_t)f->n_tensors, sizeof *t);
+    int n = 0;
+    for (int i = 0; i < f->n_tensors; i++) {
+        const st_tensor *s = &f->tensors[i];
+        if (drop && strstr(s->name, drop) == s->name) continue;
+        t[n].name = s->name, t[n].dtype = s->dtype, t[n].ndim = s->ndim, t[n].data = s->data;
+        memcpy(t[n].shape, s->shape, sizeof t[n].shape);
+        n++;
+    }
+    clipc_status st = st_write(path, t, n, meta);
+    free(t);
+    return st;
+}
+
+TEST(resnet_config_from_file_checks) {
+    clipc_config c;
+    REQUIRE_OK(clipc_config_named("rn-tiny", &c));
+    c.transformer_width = 128, c.transformer_heads = 4; /* width/64 would say 2 */
+    clipc_model *m, *l;
+    REQUIRE_OK(clipc_model_create(&c, 3, &m));
+    char p[1024], q[1024];
+    snprintf(p, sizeof p, "%s/rnc.safetensors", test_tmpdir());
+    snprintf(q, sizeof q, "%s/rnc2.safetensors", test_tmpdir());
+    REQUIRE_OK(clipc_model_save(m, p));
+    clipc_model_free(m);
+    st_file f;
+    REQUIRE_OK(st_open(p, &f));
+    const char *bad[] = {"vision_layers", "[2, 1, 2, 1]", NULL};
+    REQUIRE_OK(rewrite(&f, q, bad, NULL));
+    CHECK(clipc_model_load(q, NULL, &l) == CLIPC_ERR_FORMAT);
+    CHECKF(strstr(clipc_last_error(), "metadata says vision_layers = [2, 1, 2, 1] but the tensors say [2, 1, 1, 1]"),
+           "%s", clipc_last_error());
+    REQUIRE_OK(rewrite(&f, q, NULL, "visual.layer3."));
+    CHECK(clipc_model_load(q, NULL, &l) == CLIPC_ERR_FORMAT);
+    CHECKF(strstr(clipc_last_error(), "tensor 'visual.layer3.0.conv1.weight' is missing"), "%s", clipc_last_error());
+    REQUIRE_OK(rewrite(&f, q, NULL, NULL)); /* no metadata */
+    int warnings = 0;
+    clipc_load_opts o = {.warn = count_warning, .warn_ud = &warnings};
+    REQUIRE_OK(clipc_model_load(q, &o, &l));
+    CHECK(warnings == 1 && l->cfg.transformer_heads == 2 && l->cfg.vision_heads == 4);
+    CHECK(l->cfg.vision_arch == CLIPC_VISION_RESNET && l->cfg.image_resolution == 64);
+    clipc_model_free(l);
+    o.text_heads = 4;
+    REQUIRE_OK(clipc_model_load(q, &o, &l));
+    CHECK(l->cfg.transformer_heads == 4);
+    clipc_model_free(l);
+    st_close(&f);
+}
