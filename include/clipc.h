@@ -43,6 +43,8 @@ const char *clipc_status_name(clipc_status s);
 /* ----------------------------------------------------------------- configs */
 
 typedef enum { CLIPC_ACT_QUICKGELU = 0, CLIPC_ACT_GELU = 1 } clipc_act;
+/* The image tower: OpenAI's VisionTransformer or ModifiedResNet. */
+typedef enum { CLIPC_VISION_VIT = 0, CLIPC_VISION_RESNET = 1 } clipc_vision_arch;
 
 /* The shape of a CLIP model: OpenAI's constructor arguments plus the head
  * counts, which OpenAI derives (vision) or takes as an argument (text). */
@@ -59,10 +61,21 @@ typedef struct {
     int transformer_heads;
     int transformer_layers;
     clipc_act act;          /* QuickGELU for OpenAI weights */
+    /* ---- image tower architecture (appended so that positional
+     * initializers of ViT configs leave it 0 = ViT).  A ModifiedResNet
+     * (OpenAI's RN50, RN101, RN50x4, ...) has vision_blocks[4] bottleneck
+     * blocks per stage, vision_width the stem width (stage i has planes
+     * width * 2^i, 4 * planes out), vision_heads the attention pool's heads
+     * (OpenAI: width * 32 / 64, head dim 64), image_resolution a multiple
+     * of 32; its vision_layers and vision_patch_size are 0 (ViT only). */
+    clipc_vision_arch vision_arch;
+    int vision_blocks[4];
 } clipc_config;
 
 /* Fills *cfg with a named config: "tiny", "emoji", "small", "seed-b16", "b32",
- * "ViT-B-32" (= b32 with a 12-layer text tower), "ViT-B-16", "ViT-L-14". */
+ * "ViT-B-32" (= b32 with a 12-layer text tower), "ViT-B-16", "ViT-L-14",
+ * and OpenAI's ModifiedResNet shapes "RN50", "RN101", "RN50x4", "RN50x16",
+ * "RN50x64" (plus "rn-tiny", a small ResNet for tests and demos). */
 clipc_status clipc_config_named(const char *name, clipc_config *cfg);
 /* Checks that every field is positive and consistent (widths divisible by
  * heads, resolution divisible by patch size). */

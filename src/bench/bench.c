@@ -63,7 +63,9 @@ void bench_random_batch(const clipc_config *c, int B, uint64_t seed, float *pixe
 
 /* The peer's forward_flops(): matmul FLOPs per pair, attention counted dense. */
 static void flops(const clipc_config *c, int batch, double *vision, double *text, double *total) {
-    double g = c->image_resolution / c->vision_patch_size, n = g * g + 1, w = c->vision_width;
+    /* A ResNet (no patch size) gets no vision estimate: FLOPs are counted for ViTs only. */
+    double g = c->vision_patch_size ? c->image_resolution / c->vision_patch_size : 0, n = g * g + 1,
+           w = c->vision_patch_size ? c->vision_width : 0;
     double v = 2 * g * g * (3.0 * c->vision_patch_size * c->vision_patch_size) * w;
     v += c->vision_layers * (24 * n * w * w + 4 * n * n * w) + 2 * w * c->embed_dim;
     double L = c->context_length, t = c->transformer_width;

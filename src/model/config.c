@@ -19,21 +19,34 @@ typedef struct {
 /* Field order: embed, res, v_layers, v_width, patch, v_heads, ctx, vocab,
  * t_width, t_heads, t_layers, act. */
 static const named_config configs[] = {
-    {"tiny", {128, 32, 4, 128, 8, 2, 32, 49408, 128, 2, 3, CLIPC_ACT_QUICKGELU}},
+    {"tiny", {128, 32, 4, 128, 8, 2, 32, 49408, 128, 2, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
     /* The emoji demo's shape, as shared/bench/torch_train.py's "emoji": tiny
      * with 3 + 3 layers and 4 heads. */
-    {"emoji", {128, 32, 3, 128, 8, 4, 32, 49408, 128, 4, 3, CLIPC_ACT_QUICKGELU}},
-    {"small", {256, 64, 6, 256, 8, 4, 32, 49408, 256, 4, 4, CLIPC_ACT_QUICKGELU}},
+    {"emoji", {128, 32, 3, 128, 8, 4, 32, 49408, 128, 4, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"small", {256, 64, 6, 256, 8, 4, 32, 49408, 256, 4, 4, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
     /* The seed model card: ViT-B/16 image tower, 8-layer text tower. */
-    {"seed-b16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 8, CLIPC_ACT_QUICKGELU}},
+    {"seed-b16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 8, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
     /* The peer's b32 uses OpenAI's ViT-B/32 shapes, 12-layer text tower. */
-    {"b32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU}},
-    {"ViT-B-32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU}},
-    {"ViT-B-16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU}},
-    {"ViT-L-14", {768, 224, 24, 1024, 14, 16, 77, 49408, 768, 12, 12, CLIPC_ACT_QUICKGELU}},
+    {"b32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"ViT-B-32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"ViT-B-16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"ViT-L-14", {768, 224, 24, 1024, 14, 16, 77, 49408, 768, 12, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    /* OpenAI's ModifiedResNet models (clip/model.py build_model on the released
+     * files): vision_layers and patch size 0, heads = width * 32 / 64, then
+     * the stage depths.  Text towers as released: width = embed_dim except
+     * RN50 (512), heads = width / 64, 12 layers. */
+#define RN CLIPC_ACT_QUICKGELU, CLIPC_VISION_RESNET
+    {"RN50", {1024, 224, 0, 64, 0, 32, 77, 49408, 512, 8, 12, RN, {3, 4, 6, 3}}},
+    {"RN101", {512, 224, 0, 64, 0, 32, 77, 49408, 512, 8, 12, RN, {3, 4, 23, 3}}},
+    {"RN50x4", {640, 288, 0, 80, 0, 40, 77, 49408, 640, 10, 12, RN, {4, 6, 10, 6}}},
+    {"RN50x16", {768, 384, 0, 96, 0, 48, 77, 49408, 768, 12, 12, RN, {6, 8, 18, 8}}},
+    {"RN50x64", {1024, 448, 0, 128, 0, 64, 77, 49408, 1024, 16, 12, RN, {3, 15, 36, 10}}},
+    /* A small ResNet for tests and demos (rn_tiny's vision shapes). */
+    {"rn-tiny", {64, 64, 0, 8, 0, 4, 32, 49408, 64, 2, 2, RN, {2, 1, 1, 1}}},
+#undef RN
 };
 
-const char *clipc_config_names(void) { return "tiny emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14"; }
+const char *clipc_config_names(void) { return "tiny emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14 RN50 RN101 RN50x4 RN50x16 RN50x64 rn-tiny"; }
 
 clipc_status clipc_config_named(const char *name, clipc_config *cfg) {
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
@@ -44,7 +57,30 @@ clipc_status clipc_config_named(const char *name, clipc_config *cfg) {
     return clipc_error(CLIPC_ERR_INVALID, "unknown config '%s' (known: %s)", name, clipc_config_names());
 }
 
+/* A ModifiedResNet's vision fields (the text fields are checked as for a ViT). */
+static clipc_status validate_resnet(const clipc_config *c) {
+    for (int i = 0; i < 4; i++)
+        if (c->vision_blocks[i] <= 0 || c->vision_blocks[i] > 256)
+            return clipc_error(CLIPC_ERR_INVALID, "config: vision_layers[%d] = %d is out of range [1, 256]", i,
+                               c->vision_blocks[i]);
+    if (c->vision_width % 2 || c->vision_width > 4096)
+        return clipc_error(CLIPC_ERR_INVALID, "config: ResNet vision_width %d must be even and at most 4096",
+                           c->vision_width);
+    if (c->image_resolution % 32)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: ResNet image_resolution %d is not a multiple of 32 (the tower's stride)",
+                           c->image_resolution);
+    if ((32 * c->vision_width) % c->vision_heads)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: the attention pool's width %d (32 x vision_width) is not divisible by "
+                           "vision_heads %d", 32 * c->vision_width, c->vision_heads);
+    return CLIPC_OK;
+}
+
 clipc_status clipc_config_validate(const clipc_config *c) {
+    int rn = c->vision_arch == CLIPC_VISION_RESNET;
+    if (c->vision_arch != CLIPC_VISION_VIT && !rn)
+        return clipc_error(CLIPC_ERR_INVALID, "config: unknown vision architecture %d", (int)c->vision_arch);
     const struct { const char *name; int v, max; } f[] = {
         {"embed_dim", c->embed_dim, 1 << 16},
         {"image_resolution", c->image_resolution, 4096},
@@ -59,17 +95,21 @@ clipc_status clipc_config_validate(const clipc_config *c) {
         {"transformer_layers", c->transformer_layers, 256},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].v <= 0 || f[i].v > f[i].max)
+        if (rn && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size"))) continue;
+        else if (f[i].v <= 0 || f[i].v > f[i].max)
             return clipc_error(CLIPC_ERR_INVALID, "config: %s = %d is out of range [1, %d]", f[i].name,
                                f[i].v, f[i].max);
-    if (c->vision_width % c->vision_heads)
+    if (rn) {
+        clipc_status s = validate_resnet(c);
+        if (s) return s;
+    } else if (c->vision_width % c->vision_heads)
         return clipc_error(CLIPC_ERR_INVALID, "config: vision_width %d is not divisible by vision_heads %d",
                            c->vision_width, c->vision_heads);
     if (c->transformer_width % c->transformer_heads)
         return clipc_error(CLIPC_ERR_INVALID,
                            "config: transformer_width %d is not divisible by transformer_heads %d",
                            c->transformer_width, c->transformer_heads);
-    if (c->image_resolution % c->vision_patch_size)
+    if (!rn && c->image_resolution % c->vision_patch_size)
         return clipc_error(CLIPC_ERR_INVALID,
                            "config: image_resolution %d is not divisible by vision_patch_size %d",
                            c->image_resolution, c->vision_patch_size);
@@ -83,9 +123,15 @@ char *clipc_config_json(const clipc_config *c) {
     if (!o) return NULL;
     cJSON_AddNumberToObject(o, "embed_dim", c->embed_dim);
     cJSON_AddNumberToObject(o, "image_resolution", c->image_resolution);
-    cJSON_AddNumberToObject(o, "vision_layers", c->vision_layers);
-    cJSON_AddNumberToObject(o, "vision_width", c->vision_width);
-    cJSON_AddNumberToObject(o, "vision_patch_size", c->vision_patch_size);
+    if (c->vision_arch == CLIPC_VISION_RESNET) { /* OpenAI's constructor: a tuple and no patch size */
+        cJSON_AddItemToObject(o, "vision_layers", cJSON_CreateIntArray(c->vision_blocks, 4));
+        cJSON_AddNumberToObject(o, "vision_width", c->vision_width);
+        cJSON_AddNullToObject(o, "vision_patch_size");
+    } else {
+        cJSON_AddNumberToObject(o, "vision_layers", c->vision_layers);
+        cJSON_AddNumberToObject(o, "vision_width", c->vision_width);
+        cJSON_AddNumberToObject(o, "vision_patch_size", c->vision_patch_size);
+    }
     cJSON_AddNumberToObject(o, "vision_heads", c->vision_heads);
     cJSON_AddNumberToObject(o, "context_length", c->context_length);
     cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
@@ -93,6 +139,8 @@ char *clipc_config_json(const clipc_config *c) {
     cJSON_AddNumberToObject(o, "transformer_heads", c->transformer_heads);
     cJSON_AddNumberToObject(o, "transformer_layers", c->transformer_layers);
     cJSON_AddStringToObject(o, "act", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu");
+    /* Only for ResNets: a ViT's JSON stays as before (indexes compare it). */
+    if (c->vision_arch == CLIPC_VISION_RESNET) cJSON_AddStringToObject(o, "vision_type", "ModifiedResNet");
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

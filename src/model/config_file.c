@@ -12,6 +12,7 @@
 
 #include "model/model.h"
 #include "model/config_file.h"
+#include "model/config_resnet.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
@@ -113,18 +114,17 @@ clipc_status model_config_from_file(const st_file *f, const char *path, const cl
                                     clipc_config *c) {
     memset(c, 0, sizeof *c);
     clipc_status s = CLIPC_OK;
-    int is_list = 0, tmp;
-    if (meta_int(f, "vision_layers", &tmp, &is_list), is_list || st_get(f, "visual.attnpool.c_proj.weight"))
-        return clipc_error(CLIPC_ERR_UNSUPPORTED,
-                           "%s: ModifiedResNet image towers (RN50 etc.) are not supported yet; only ViT models",
-                           path);
+    /* ModifiedResNet (RN50 ...): its vision fields come from config_resnet.c. */
+    int rn = config_file_is_resnet(f);
+    if (rn && (s = config_resnet_vision(f, path, c))) return s;
     /* Shapes from the tensors: authoritative, the metadata must agree. */
-    const st_tensor *conv = need(f, "visual.conv1.weight", 4, &s);
+    const st_tensor *conv = rn ? NULL : need(f, "visual.conv1.weight", 4, &s);
     const st_tensor *vpos = conv ? need(f, "visual.positional_embedding", 2, &s) : NULL;
-    const st_tensor *tproj = vpos ? need(f, "text_projection", 2, &s) : NULL;
+    const st_tensor *tproj = vpos || rn ? need(f, "text_projection", 2, &s) : NULL;
     const st_tensor *tpos = tproj ? need(f, "positional_embedding", 2, &s) : NULL;
     const st_tensor *tok = tpos ? need(f, "token_embedding.weight", 2, &s) : NULL;
     if (!tok) return s;
+    if (rn) goto text;
     c->vision_width = (int)conv->shape[0];
     c->vision_patch_size = (int)conv->shape[3];
     long tokens = (long)vpos->shape[0] - 1;
@@ -135,6 +135,7 @@ clipc_status model_config_from_file(const st_file *f, const char *path, const cl
                            path, (long long)vpos->shape[0]);
     c->image_resolution = (int)(grid * c->vision_patch_size);
     c->vision_layers = count_blocks(f, "visual.transformer.");
+text:
     c->embed_dim = (int)tproj->shape[1];
     c->transformer_width = (int)tproj->shape[0];
     c->context_length = (int)tpos->shape[0];
@@ -159,9 +160,9 @@ clipc_status model_config_from_file(const st_file *f, const char *path, const cl
     }
     /* Heads are not in the weights: metadata, config.json, options, then OpenAI's rule. */
     int vh = 0, th = 0;
-    if ((s = meta_heads(f, path, "vision_heads", c->vision_width, &vh)) ||
-        (s = meta_heads(f, path, "transformer_heads", c->transformer_width, &th)))
-        return s;
+    if (rn) vh = c->vision_heads; /* derived (config_resnet.c) */
+    else if ((s = meta_heads(f, path, "vision_heads", c->vision_width, &vh))) return s;
+    if ((s = meta_heads(f, path, "transformer_heads", c->transformer_width, &th))) return s;
     if (!vh || !th) {
         int cvh = 0, cth = 0;
         heads_from_config_json(path, &cvh, &cth);

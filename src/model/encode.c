@@ -12,6 +12,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "kernels/backend.h"
+#include "nn/resnet_tower.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
 
@@ -29,10 +30,33 @@ void clipc_l2_normalize(float *x, int n, int d) {
     }
 }
 
+/* ModifiedResNet: OpenBLAS f32 (no inference backend, see resnet_tower.h),
+ * in chunks whose activations stay near 256 MiB: a ResNet's early stages
+ * are large (RN50: about 7 MB of activations per image at 224). */
+static clipc_status encode_image_resnet(const clipc_model *m, const float *pixels, int n, float *out) {
+    const clipc_config *c = &m->cfg;
+    size_t per = resnet_acts_floats(c, 1, 0) * sizeof(float);
+    int chunk = (int)((256u << 20) / (per ? per : 1));
+    if (chunk < 1) chunk = 1;
+    if (chunk > ENCODE_CHUNK) chunk = ENCODE_CHUNK;
+    if (chunk > n) chunk = n;
+    resnet_acts a;
+    clipc_status s = resnet_acts_alloc(&a, c, chunk, 0);
+    if (s) return s;
+    size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
+    for (int i = 0; i < n; i += chunk) {
+        int b = n - i < chunk ? n - i : chunk;
+        resnet_forward(&a, out + (size_t)i * c->embed_dim, pixels + (size_t)i * img, &m->w.v.rn, b);
+    }
+    resnet_acts_free(&a);
+    return CLIPC_OK;
+}
+
 clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n, float *out) {
     if (n < 0) return clipc_error(CLIPC_ERR_INVALID, "encode_image: negative count %d", n);
     if (n == 0) return CLIPC_OK;
     const clipc_config *c = &m->cfg;
+    if (c->vision_arch == CLIPC_VISION_RESNET) return encode_image_resnet(m, pixels, n, out);
     int chunk = n < ENCODE_CHUNK ? n : ENCODE_CHUNK;
     vision_acts a;
     clipc_status s = vision_acts_alloc(&a, c, chunk, 0);

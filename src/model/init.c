@@ -10,6 +10,7 @@
  *   MultiheadAttention in_proj: xavier_uniform, its biases 0;
  *   class/positional embedding, proj: width^-0.5 * N(0, 1);
  *   LayerNorm: weight 1, bias 0;  logit_scale: ln(1/0.07).
+ * A ModifiedResNet image tower: see init_resnet_tensor.
  * Every tensor draws from its own stream derived from (seed, tensor index),
  * so the result does not depend on the order tensors are filled in.
  */
@@ -36,8 +37,31 @@ static int ends_with(const char *s, const char *suffix) {
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
+/* ModifiedResNet (OpenAI's initialize_parameters for RN, PyTorch defaults
+ * elsewhere): attnpool q/k/v/c_proj weights N(0, D^-0.5) with D the pool's
+ * width, their biases nn.Linear's U(+-1/sqrt(D)); positional embedding
+ * N(0, 1) / sqrt(D); convolutions U(+-1/sqrt(fan_in)) (kaiming_uniform,
+ * a = sqrt(5)); BatchNorm weight 1, bias 0, running mean 0, var 1, except
+ * every bottleneck's bn3.weight, which OpenAI zeroes (each block starts as
+ * its shortcut). */
+static void init_resnet_tensor(const param_info *p, float *x, const clipc_config *c, rng_state *r) {
+    const char *n = p->name;
+    double D = 32.0 * c->vision_width;
+    if (!strcmp(n, "visual.attnpool.positional_embedding")) fill_normal(x, p->numel, pow(D, -0.5), r);
+    else if (strstr(n, ".attnpool.") && ends_with(n, ".weight")) fill_normal(x, p->numel, pow(D, -0.5), r);
+    else if (strstr(n, ".attnpool.")) fill_uniform(x, p->numel, 1.0 / sqrt(D), r);
+    else if (ends_with(n, "running_mean") || ends_with(n, ".bias")) fill_const(x, p->numel, 0.0f);
+    else if (ends_with(n, "running_var")) fill_const(x, p->numel, 1.0f);
+    else if (p->ndim == 1) fill_const(x, p->numel, !strncmp(n, "visual.layer", 12) && ends_with(n, "bn3.weight") ? 0.0f : 1.0f);
+    else fill_uniform(x, p->numel, 1.0 / sqrt((double)p->numel / p->shape[0]), r);
+}
+
 static void init_tensor(const param_info *p, float *x, const clipc_config *c, rng_state *r) {
     const char *n = p->name;
+    if (c->vision_arch == CLIPC_VISION_RESNET && !strncmp(n, "visual.", 7)) {
+        init_resnet_tensor(p, x, c, r);
+        return;
+    }
     int text = p->group == PG_TEXT || !strcmp(n, "text_projection");
     double fan_in = p->ndim >= 2 ? (double)p->numel / p->shape[0] : 1.0;
     if (ends_with(n, "ln_1.weight") || ends_with(n, "ln_2.weight") || ends_with(n, "ln_final.weight") ||

@@ -96,9 +96,16 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
         if (expect && d != expect) contiguous = 0;
         expect = d + t->nbytes;
     }
-    if (m->file.n_tensors > m->tab.n)
+    /* BatchNorm's num_batches_tracked (I64) matters only to train-mode BN
+     * momentum; eval mode never reads it, so skipping it is no news. */
+    int unused = m->file.n_tensors - m->tab.n;
+    for (int i = 0; i < m->file.n_tensors; i++) {
+        const char *n = m->file.tensors[i].name, *dot = strrchr(n, '.');
+        if (dot && !strcmp(dot, ".num_batches_tracked")) unused--;
+    }
+    if (unused > 0)
         warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL,
-                    "%s: %d tensor(s) not used by the model were ignored", path, m->file.n_tensors - m->tab.n);
+                    "%s: %d tensor(s) not used by the model were ignored", path, unused);
     if (contiguous && !(opts && opts->copy) && ((uintptr_t)st_get(&m->file, m->tab.p[0].name)->data % 4) == 0) {
         /* Zero-copy: the file's data section is exactly our flat buffer. */
         m->params = (float *)st_get(&m->file, m->tab.p[0].name)->data;

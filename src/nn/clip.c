@@ -11,6 +11,7 @@
 #include "nn/block.h"
 #include "nn/loss.h"
 #include "nn/params.h"
+#include "nn/resnet_tower.h"
 #include "nn/seqs.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
@@ -20,7 +21,8 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
     ws->cfg = *cfg;
     ws->B = B;
     int E = cfg->embed_dim;
-    clipc_status s = vision_acts_alloc(&ws->va, cfg, B, 1);
+    clipc_status s = cfg->vision_arch == CLIPC_VISION_RESNET ? resnet_acts_alloc(&ws->ra, cfg, B, 1)
+                                                             : vision_acts_alloc(&ws->va, cfg, B, 1);
     if (!s) s = text_acts_alloc(&ws->ta, cfg, B, B * cfg->context_length, 1);
     if (s) {
         clip_workspace_free(ws);
@@ -42,6 +44,7 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
 
 void clip_workspace_free(clip_workspace *ws) {
     vision_acts_free(&ws->va);
+    resnet_acts_free(&ws->ra);
     text_acts_free(&ws->ta);
     free(ws->mem);
     memset(ws, 0, sizeof *ws);
@@ -52,7 +55,10 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
      * The text tower is allocated for B full-length captions; packed batches
      * touch (and so page in) only the rows they use, so this is an upper
      * bound of the resident memory. */
-    int P = c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1, Tt = c->context_length;
+    int rn = c->vision_arch == CLIPC_VISION_RESNET;
+    /* (a ResNet's ViT terms are of a 1-token ViT: 0 layers, its size is below) */
+    int P = rn ? c->image_resolution : c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1,
+        Tt = c->context_length;
     size_t W = (size_t)c->vision_width, Cw = (size_t)c->transformer_width, E = (size_t)c->embed_dim;
     size_t BTv = (size_t)B * Tv, BTt = (size_t)B * Tt, K = 3 * (size_t)P * P;
     size_t v = (size_t)B * GG * K + (size_t)B * GG * W + 2 * BTv * W + 2 * BTv +
@@ -63,6 +69,7 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
                (size_t)c->transformer_layers * block_acts_floats(BTt, c->transformer_width, c->transformer_heads, 1) +
                block_shared_floats(BTt, Tt, c->transformer_width) + 3 * (size_t)B * Cw + 2 * (size_t)B + BTt * Cw +
                (size_t)B * Cw + block_grad_scratch_floats(BTt, c->transformer_width);
+    if (rn) v = resnet_acts_floats(c, B, 1);
     size_t l = 4 * (size_t)B * E + clip_loss_cache_floats(B, c->embed_dim);
     return (v + t + l) * sizeof(float);
 }
@@ -74,7 +81,8 @@ float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixel
     ws->va.dropout = ws->ta.dropout = ws->dropout;
     ws->va.dropout_seed = ws->ta.dropout_seed = ws->dropout_seed;
     /* training: no inference backend, OpenBLAS throughout */
-    vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B, NULL);
+    if (c->vision_arch == CLIPC_VISION_RESNET) resnet_forward(&ws->ra, ws->img_feat, pixels, &w->v.rn, B);
+    else vision_forward(&ws->va, ws->img_feat, pixels, &w->v, c, B, NULL);
     text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T, NULL);
     ws->T = ws->ta.sq.T;
     ws->text_rows = seqs_rows(&ws->ta.sq);
@@ -84,6 +92,7 @@ float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixel
 void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B) {
     const clipc_config *c = &ws->cfg;
     clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, c->embed_dim);
-    vision_backward(&ws->va, &g->v, ws->dimg, &w->v, c, B);
+    if (c->vision_arch == CLIPC_VISION_RESNET) resnet_backward(&ws->ra, &g->v.rn, ws->dimg, &w->v.rn, B);
+    else vision_backward(&ws->va, &g->v, ws->dimg, &w->v, c, B);
     text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, c, B);
 }

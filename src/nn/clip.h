@@ -8,13 +8,15 @@
 #include "clipc.h"
 #include "nn/loss.h"
 #include "nn/params.h"
+#include "nn/resnet_tower.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
 
 typedef struct {
     clipc_config cfg;
     int B;                 /* batch capacity */
-    vision_acts va;
+    vision_acts va;        /* ViT ...   */
+    resnet_acts ra;        /* ... or ModifiedResNet (cfg.vision_arch) */
     text_acts ta;
     float *mem;            /* features, their gradients and the loss cache */
     float *img_feat, *txt_feat; /* (B, E) */

@@ -66,6 +66,58 @@ static int add_blocks(table_builder *b, const char *prefix, param_group g, int l
     return rc;
 }
 
+/* ---- ModifiedResNet parameters (OpenAI's names).  BatchNorm running
+ * statistics are table entries, so they load and save with the rest, but
+ * flagged `buffer`: never trained.  Convolutions and linear weights decay
+ * by default, BatchNorm affine maps, biases and the positional embedding
+ * do not (the ViT's rule: matrices only). */
+static int add_bn(table_builder *b, int C, const char *prefix) {
+    int rc = 0;
+    rc |= add(b, PG_VISION, -1, 0, 1, C, 0, 0, 0, "%s.bias", prefix);
+    rc |= add(b, PG_VISION, -1, 0, 1, C, 0, 0, 0, "%s.running_mean", prefix);
+    rc |= add(b, PG_VISION, -1, 0, 1, C, 0, 0, 0, "%s.running_var", prefix);
+    rc |= add(b, PG_VISION, -1, 0, 1, C, 0, 0, 0, "%s.weight", prefix);
+    if (!rc) b->p[b->n - 2].buffer = b->p[b->n - 3].buffer = 1;
+    return rc;
+}
+
+static int add_resnet(table_builder *b, const clipc_config *c) {
+    int w = c->vision_width, E = c->embed_dim, D = 32 * w, S = c->image_resolution / 32, rc = 0;
+    char n[80];
+    rc |= add(b, PG_VISION, -1, 1, 4, w / 2, 3, 3, 3, "visual.conv1.weight");
+    rc |= add(b, PG_VISION, -1, 1, 4, w / 2, w / 2, 3, 3, "visual.conv2.weight");
+    rc |= add(b, PG_VISION, -1, 1, 4, w, w / 2, 3, 3, "visual.conv3.weight");
+    rc |= add_bn(b, w / 2, "visual.bn1") | add_bn(b, w / 2, "visual.bn2") | add_bn(b, w, "visual.bn3");
+    int inpl = w;
+    for (int l = 0; l < 4; l++) {
+        int P = w << l;
+        for (int k = 0; k < c->vision_blocks[l]; k++) {
+            const char *f = "visual.layer%d.%d.%s";
+            rc |= add(b, PG_VISION, -1, 1, 4, P, inpl, 1, 1, f, l + 1, k, "conv1.weight");
+            rc |= add(b, PG_VISION, -1, 1, 4, P, P, 3, 3, f, l + 1, k, "conv2.weight");
+            rc |= add(b, PG_VISION, -1, 1, 4, 4 * P, P, 1, 1, f, l + 1, k, "conv3.weight");
+            for (int i = 1; i <= 3; i++) {
+                snprintf(n, sizeof n, "visual.layer%d.%d.bn%d", l + 1, k, i);
+                rc |= add_bn(b, i == 3 ? 4 * P : P, n);
+            }
+            if (k == 0 && (l > 0 || inpl != 4 * P)) { /* stride > 1 or channels change */
+                rc |= add(b, PG_VISION, -1, 1, 4, 4 * P, inpl, 1, 1, f, l + 1, k, "downsample.0.weight");
+                snprintf(n, sizeof n, "visual.layer%d.%d.downsample.1", l + 1, k);
+                rc |= add_bn(b, 4 * P, n);
+            }
+            inpl = 4 * P;
+        }
+    }
+    rc |= add(b, PG_VISION, -1, 0, 2, S * S + 1, D, 0, 0, "visual.attnpool.positional_embedding");
+    for (const char *q = "qkv"; *q; q++) {
+        rc |= add(b, PG_VISION, -1, 1, 2, D, D, 0, 0, "visual.attnpool.%c_proj.weight", *q);
+        rc |= add(b, PG_VISION, -1, 0, 1, D, 0, 0, 0, "visual.attnpool.%c_proj.bias", *q);
+    }
+    rc |= add(b, PG_PROJ, -1, 1, 2, E, D, 0, 0, "visual.attnpool.c_proj.weight");
+    rc |= add(b, PG_PROJ, -1, 0, 1, E, 0, 0, 0, "visual.attnpool.c_proj.bias");
+    return rc;
+}
+
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const param_info *)a)->name, ((const param_info *)b)->name);
 }
@@ -75,7 +127,7 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     clipc_status s = clipc_config_validate(c);
     if (s) return s;
     table_builder b = {0};
-    int W = c->vision_width, P = c->vision_patch_size, G = c->image_resolution / P;
+    int W = c->vision_width, P = c->vision_patch_size, G = P > 0 ? c->image_resolution / P : 0;
     int C = c->transformer_width, E = c->embed_dim;
     int rc = 0;
     /* Text tower. */
@@ -87,6 +139,10 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
     rc |= add(&b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
     /* Vision tower. */
+    if (c->vision_arch == CLIPC_VISION_RESNET) {
+        rc |= add_resnet(&b, c);
+        goto sort;
+    }
     rc |= add(&b, PG_VISION, -1, 1, 4, W, 3, P, P, "visual.conv1.weight");
     rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.class_embedding");
     rc |= add(&b, PG_VISION, -1, 0, 2, G * G + 1, W, 0, 0, "visual.positional_embedding");
@@ -96,6 +152,7 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.ln_post.bias");
     rc |= add(&b, PG_VISION, -1, 0, 1, W, 0, 0, 0, "visual.ln_post.weight");
     rc |= add(&b, PG_PROJ, -1, 1, 2, W, E, 0, 0, "visual.proj");
+sort:
     if (rc) {
         free(b.p);
         return clipc_error(CLIPC_ERR_NOMEM, "out of memory building the parameter table");
@@ -165,14 +222,55 @@ static void bind_blocks(block_weights *bw, int layers, const param_table *t, flo
     }
 }
 
+static void bind_bn(bn_weights *bn, const param_table *t, float *base, const char *prefix) {
+    char n[128];
+    snprintf(n, sizeof n, "%s.weight", prefix), bn->w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.bias", prefix), bn->b = at(t, base, n);
+    snprintf(n, sizeof n, "%s.running_mean", prefix), bn->mean = at(t, base, n);
+    snprintf(n, sizeof n, "%s.running_var", prefix), bn->var = at(t, base, n);
+}
+
+static clipc_status bind_resnet(resnet_weights *r, const clipc_config *c, const param_table *t, float *base) {
+    int nb = c->vision_blocks[0] + c->vision_blocks[1] + c->vision_blocks[2] + c->vision_blocks[3];
+    r->blocks = mem_calloc((size_t)nb, sizeof(bottleneck_weights), "resnet blocks");
+    if (!r->blocks) return CLIPC_ERR_NOMEM;
+    char n[128];
+    r->conv1 = at(t, base, "visual.conv1.weight");
+    r->conv2 = at(t, base, "visual.conv2.weight");
+    r->conv3 = at(t, base, "visual.conv3.weight");
+    bind_bn(&r->bn1, t, base, "visual.bn1");
+    bind_bn(&r->bn2, t, base, "visual.bn2");
+    bind_bn(&r->bn3, t, base, "visual.bn3");
+    for (int l = 0, i = 0; l < 4; l++)
+        for (int k = 0; k < c->vision_blocks[l]; k++, i++) {
+            bottleneck_weights *bw = &r->blocks[i];
+            snprintf(n, sizeof n, "visual.layer%d.%d.conv1.weight", l + 1, k), bw->conv1 = at(t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.conv2.weight", l + 1, k), bw->conv2 = at(t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.conv3.weight", l + 1, k), bw->conv3 = at(t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.bn1", l + 1, k), bind_bn(&bw->bn1, t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.bn2", l + 1, k), bind_bn(&bw->bn2, t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.bn3", l + 1, k), bind_bn(&bw->bn3, t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.downsample.0.weight", l + 1, k), bw->ds_conv = at(t, base, n);
+            snprintf(n, sizeof n, "visual.layer%d.%d.downsample.1", l + 1, k), bind_bn(&bw->ds_bn, t, base, n);
+        }
+    r->pos_emb = at(t, base, "visual.attnpool.positional_embedding");
+    r->q_w = at(t, base, "visual.attnpool.q_proj.weight"), r->q_b = at(t, base, "visual.attnpool.q_proj.bias");
+    r->k_w = at(t, base, "visual.attnpool.k_proj.weight"), r->k_b = at(t, base, "visual.attnpool.k_proj.bias");
+    r->v_w = at(t, base, "visual.attnpool.v_proj.weight"), r->v_b = at(t, base, "visual.attnpool.v_proj.bias");
+    r->c_w = at(t, base, "visual.attnpool.c_proj.weight"), r->c_b = at(t, base, "visual.attnpool.c_proj.bias");
+    return CLIPC_OK;
+}
+
 clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const param_table *t, float *base) {
     memset(w, 0, sizeof *w);
-    w->v.blocks = mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
+    int rn = c->vision_arch == CLIPC_VISION_RESNET;
+    w->v.blocks = rn ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
     w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
-    if (!w->v.blocks || !w->t.blocks) {
+    if ((!rn && !w->v.blocks) || !w->t.blocks || (rn && bind_resnet(&w->v.rn, c, t, base))) {
         clip_weights_free(w);
         return CLIPC_ERR_NOMEM;
     }
+    if (rn) goto text;
     w->v.conv1 = at(t, base, "visual.conv1.weight");
     w->v.class_emb = at(t, base, "visual.class_embedding");
     w->v.pos_emb = at(t, base, "visual.positional_embedding");
@@ -182,6 +280,7 @@ clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const par
     w->v.ln_post_b = at(t, base, "visual.ln_post.bias");
     w->v.proj = at(t, base, "visual.proj");
     bind_blocks(w->v.blocks, c->vision_layers, t, base, "visual.transformer.");
+text:
     w->t.tok_emb = at(t, base, "token_embedding.weight");
     w->t.pos_emb = at(t, base, "positional_embedding");
     w->t.ln_final_w = at(t, base, "ln_final.weight");
@@ -195,5 +294,7 @@ clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const par
 void clip_weights_free(clip_weights *w) {
     free(w->v.blocks);
     free(w->t.blocks);
+    free(w->v.rn.blocks);
     w->v.blocks = w->t.blocks = NULL;
+    w->v.rn.blocks = NULL;
 }

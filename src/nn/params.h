@@ -27,6 +27,9 @@ typedef struct {
     param_group group;
     int layer;         /* transformer block index, -1 when not in a block */
     int decay;         /* 1 if weight decay applies by default (matrices, not embeddings) */
+    int buffer;        /* 1 = a BatchNorm running statistic: stored, loaded and saved like a
+                        * parameter, but never trained: backward gives it no gradient and
+                        * the trainer leaves it out of Adam and weight decay altogether */
 } param_info;
 
 typedef struct {
@@ -49,6 +52,25 @@ typedef struct {
     float *proj_w, *proj_b;         /* (C, 4C), (C) */
 } block_weights;
 
+/* ---- ModifiedResNet (nn/resnet_tower.h); OpenAI's names in the comments. */
+typedef struct { float *w, *b, *mean, *var; } bn_weights; /* bnX.{weight,bias,running_mean,running_var} */
+
+typedef struct {
+    float *conv1, *conv2, *conv3;   /* (P, Cin, 1, 1), (P, P, 3, 3), (4P, P, 1, 1) */
+    bn_weights bn1, bn2, bn3;       /* (P), (P), (4P) */
+    float *ds_conv;                 /* downsample.0.weight (4P, Cin, 1, 1); NULL: no downsample */
+    bn_weights ds_bn;               /* downsample.1.* (4P) */
+} bottleneck_weights;
+
+typedef struct {
+    float *conv1, *conv2, *conv3;   /* stem: (w/2, 3, 3, 3), (w/2, w/2, 3, 3), (w, w/2, 3, 3) */
+    bn_weights bn1, bn2, bn3;
+    bottleneck_weights *blocks;     /* layer1.0, layer1.1, ..., layer4.N: stage by stage */
+    float *pos_emb;                 /* attnpool.positional_embedding (S*S+1, D), D = 32 w */
+    float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* attnpool.{q,k,v}_proj (D, D), (D) */
+    float *c_w, *c_b;               /* attnpool.c_proj (E, D), (E) */
+} resnet_weights;
+
 typedef struct {
     float *conv1;                   /* (W, 3, P, P), no bias */
     float *class_emb;               /* (W) */
@@ -57,6 +79,7 @@ typedef struct {
     block_weights *blocks;          /* [vision_layers] */
     float *ln_post_w, *ln_post_b;   /* (W) */
     float *proj;                    /* (W, E): used as x @ proj */
+    resnet_weights rn;              /* a ModifiedResNet's (cfg->vision_arch); the ViT fields are then NULL */
 } vision_weights;
 
 typedef struct {

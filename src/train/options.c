@@ -123,7 +123,7 @@ static const clipc_option train_options[] = {
     {"prefetch", "prefetch", CLIPC_OPT_INT, O(prefetch), 1, "batches prepared ahead"},
     {"cache", "cache", CLIPC_OPT_STR, O(cache), 1, "preprocessed cache file"},
     {"config", "config", CLIPC_OPT_STR, O(config), 1,
-     "model config for a model from scratch (tiny small seed-b16 b32 ...)"},
+     "model config for a model from scratch (tiny small seed-b16 b32 RN50 rn-tiny ...)"},
     {"init", "init", CLIPC_OPT_STR, O(init), 1, "fine-tune from this model.safetensors"},
     {"epochs", "epochs", CLIPC_OPT_INT, O(epochs), 1, "epochs"},
     {"steps", "steps", CLIPC_OPT_INT, O(steps), 1, "optimizer steps instead of epochs (0 = use --epochs)"},

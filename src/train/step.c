@@ -71,7 +71,8 @@ clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hpara
     }
     for (int i = 0; i < m->tab.n; i++) {
         const param_info *p = &m->tab.p[i];
-        if (is_frozen(p, h) || h->group_lr[p->group] == 0.0) continue;
+        /* BatchNorm running statistics (p->buffer) are not trained: no Adam, no decay. */
+        if (p->buffer || is_frozen(p, h) || h->group_lr[p->group] == 0.0) continue;
         t->trainable[i] = 1;
         param_table *st = &t->sub[p->group];
         st->p[st->n++] = *p;
