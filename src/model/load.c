@@ -16,6 +16,7 @@
 
 #include "model/model.h"
 #include "model/config_file.h"
+#include "model/keymap.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
@@ -83,10 +84,16 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     if (!m) return CLIPC_ERR_NOMEM;
     s = st_open(path, &m->file);
     if (s) goto fail;
-    s = model_config_from_file(&m->file, path, opts, &m->cfg);
+    s = model_config_from_file(&m->file, path, opts, &m->cfg, &m->origin);
     if (s) goto fail;
     s = param_table_init(&m->cfg, &m->tab);
     if (s) goto fail;
+    if (m->origin.layout == CLIPC_LAYOUT_HF) { /* other names and layouts: copied (keymap.c) */
+        if ((s = model_alloc_params(m)) || (s = keymap_hf_gather(&m->file, path, &m->tab, m->params, opts)))
+            goto fail;
+        st_close(&m->file);
+        goto bind;
+    }
     /* Every expected tensor, F32, exact shape; contiguous in table order? */
     int contiguous = 1;
     const uint8_t *expect = NULL;
@@ -137,6 +144,7 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
         }
         st_close(&m->file);
     }
+bind:
     s = clip_weights_bind(&m->w, &m->cfg, &m->tab, m->params);
     if (s) goto fail;
     m->source = strdup(path);

@@ -19,6 +19,7 @@ struct clipc_model {
     clip_weights w;      /* views into params */
     char *source;        /* path it was loaded from, or NULL */
     onednn_ctx *bf16;    /* bf16 twin of params, or NULL: encoding is then f32 */
+    clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
 
 /* Makes the parameters private and writable (copies them out of a mapped
