@@ -22,6 +22,14 @@ struct clipc_model {
     clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
 
+/* clipc's metadata for a model file: its config, act, model=clipc
+ * (save.c); kv is key, value, ..., NULL with room for 2 more pairs. */
+typedef struct {
+    char v[11][16];
+    const char *kv[2 * 17 + 1];
+} model_meta;
+void model_meta_fill(const clipc_model *m, model_meta *mm);
+
 /* Makes the parameters private and writable (copies them out of a mapped
  * file), as training needs.  Drops the bf16 copy (it would go stale). */
 clipc_status model_make_writable(clipc_model *m);
