@@ -112,7 +112,8 @@ typedef struct {
     st_dtype st;
 } stage;
 
-/* Adds tensor `name` of shape (ndim, d0, d1, ...) from src (column reads when stride > 1). */
+/* Adds tensor `name` of shape (ndim, shape) from src (n floats, read with
+ * `stride`); a dry run (buf NULL) records the name and shape only. */
 static void add(stage *g, const char *name, int ndim, const int *shape, const float *src, size_t n, size_t stride) {
     st_out_tensor *o = &g->t[g->n];
     snprintf(g->names[g->n], 96, "%s", name);
@@ -120,27 +121,55 @@ static void add(stage *g, const char *name, int ndim, const int *shape, const fl
     o->dtype = g->st;
     o->ndim = ndim;
     for (int d = 0; d < ndim; d++) o->shape[d] = shape[d];
+    if (!g->buf) return;
     o->data = g->buf + g->at;
     put(g->buf + g->at, g->dt, src, n, stride);
     g->at += n * g->esz;
 }
 
-static void stage_param(stage *g, const clipc_model *m, const param_info *p, int hf) {
-    const float *x = m->params + p->offset;
+/* Parameter p (at x: NULL in a dry run) as the tensor(s) of the layout. */
+static void stage_param(stage *g, const float *x, const param_info *p, int hf) {
     char names[3][96];
     int op = hf ? keymap_hf_name(p->name, names) : KM_COPY;
     if (op == KM_COPY) {
         add(g, hf ? names[0] : p->name, p->ndim, p->shape, x, p->numel, 1);
-    } else if (op == KM_TRANSPOSE) { /* [rows, cols] -> [cols, rows]: row c is column c */
+    } else if (op == KM_TRANSPOSE) { /* [rows, cols] -> [cols, rows]: output row c is column c */
         int rows = p->shape[0], cols = p->shape[1], shape[2] = {cols, rows};
         size_t at = g->at;
-        add(g, names[0], 2, shape, x, (size_t)rows, (size_t)cols); /* first row; the rest below */
-        for (int c = 1; c < cols; c++) put(g->buf + at + (size_t)c * rows * g->esz, g->dt, x + c, (size_t)rows, (size_t)cols);
+        add(g, names[0], 2, shape, x, (size_t)rows, (size_t)cols); /* output row 0; the others below */
+        if (!g->buf) return;
+        for (int c = 1; c < cols; c++)
+            put(g->buf + at + (size_t)c * rows * g->esz, g->dt, x + c, (size_t)rows, (size_t)cols);
         g->at = at + p->numel * g->esz;
     } else {
         int shape[2] = {p->shape[0] / 3, p->ndim == 2 ? p->shape[1] : 0};
-        for (int j = 0; j < 3; j++) add(g, names[j], p->ndim, shape, x + j * (p->numel / 3), p->numel / 3, 1);
+        for (int j = 0; j < 3; j++) add(g, names[j], p->ndim, shape, x ? x + j * (p->numel / 3) : NULL, p->numel / 3, 1);
     }
+}
+
+static void stage_init(stage *g, clipc_dtype dt) {
+    memset(g, 0, sizeof *g);
+    g->dt = dt;
+    g->esz = dt == CLIPC_DTYPE_F32 ? 4 : 2;
+    g->st = dt == CLIPC_DTYPE_F32 ? ST_F32 : dt == CLIPC_DTYPE_F16 ? ST_F16 : ST_BF16;
+}
+
+clipc_status model_export_keys(const param_table *tab, clipc_layout layout, st_out_tensor **t, char (**names)[96],
+                               int *n) {
+    stage g;
+    stage_init(&g, CLIPC_DTYPE_F32);
+    g.t = mem_calloc((size_t)tab->n * 3, sizeof *g.t, "tensor list");
+    g.names = mem_calloc((size_t)tab->n * 3, sizeof *g.names, "tensor names");
+    if (!g.t || !g.names) {
+        free(g.t);
+        free(g.names);
+        return CLIPC_ERR_NOMEM;
+    }
+    for (int i = 0; i < tab->n; i++) stage_param(&g, NULL, &tab->p[i], layout == CLIPC_LAYOUT_HF);
+    *t = g.t;
+    *names = g.names;
+    *n = g.n;
+    return CLIPC_OK;
 }
 
 clipc_status clipc_model_export(const clipc_model *m, const char *path, clipc_layout layout, clipc_dtype dt) {
@@ -149,14 +178,14 @@ clipc_status clipc_model_export(const clipc_model *m, const char *path, clipc_la
                            path);
     if ((unsigned)dt > CLIPC_DTYPE_BF16) return clipc_error(CLIPC_ERR_INVALID, "unknown dtype %d", (int)dt);
     int hf = layout == CLIPC_LAYOUT_HF, cap = m->tab.n * 3;
-    stage g = {.dt = dt, .esz = dt == CLIPC_DTYPE_F32 ? 4 : 2,
-               .st = dt == CLIPC_DTYPE_F32 ? ST_F32 : dt == CLIPC_DTYPE_F16 ? ST_F16 : ST_BF16};
+    stage g;
+    stage_init(&g, dt);
     g.t = mem_calloc((size_t)cap, sizeof *g.t, "tensor list");
     g.names = mem_calloc((size_t)cap, sizeof *g.names, "tensor names");
     g.buf = mem_alloc(m->tab.total * g.esz + 1, "converted weights");
     clipc_status s = CLIPC_ERR_NOMEM;
     if (g.t && g.names && g.buf) {
-        for (int i = 0; i < m->tab.n; i++) stage_param(&g, m, &m->tab.p[i], hf);
+        for (int i = 0; i < m->tab.n; i++) stage_param(&g, m->params + m->tab.p[i].offset, &m->tab.p[i], hf);
         model_meta mm;
         model_meta_fill(m, &mm);
         const char *hf_meta[] = {"format", "pt", NULL};

@@ -30,6 +30,12 @@ typedef struct {
 } model_meta;
 void model_meta_fill(const clipc_model *m, model_meta *mm);
 
+/* The tensors (names, dtypes F32, shapes; data NULL) that
+ * clipc_model_export writes in `layout` for a model of table tab, in table
+ * order (export.c).  *t and *names are malloc'ed: free both. */
+clipc_status model_export_keys(const param_table *tab, clipc_layout layout, st_out_tensor **t, char (**names)[96],
+                               int *n);
+
 /* Makes the parameters private and writable (copies them out of a mapped
  * file), as training needs.  Drops the bf16 copy (it would go stale). */
 clipc_status model_make_writable(clipc_model *m);
