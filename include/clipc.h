@@ -547,6 +547,7 @@ typedef struct {
     /* model */
     const char *config;      /* named config for a model from scratch */
     const char *init;        /* safetensors model to fine-tune from, or NULL */
+    const char *init_act;    /* quickgelu|gelu: --init's activation if its file records none */
     /* optimisation */
     int epochs, batch_size, accum;
     int adam;                /* 1 = Adam with coupled L2 (torch.optim.Adam), 0 = AdamW */

@@ -306,6 +306,17 @@ TEST(keymap_gelu_without_activation_refused) {
     CHECK(run_capture(cmd, &out) == 0);
     CHECKF(out && strstr(out, "\"embedding\"") && !strstr(out, "warning"), "%s", out ? out : "");
     free(out);
+    /* clipc train --init: the same refusal, and --init-act. */
+    const char *dir = test_tmpdir();
+    snprintf(cmd, sizeof cmd, "build/clipc train --init %s --data data/emoji-mini/dataset_emoji.json --out %s/r1 "
+             "--steps 1 2>&1", p, dir);
+    CHECK(run_capture(cmd, &out) == 1);
+    CHECKF(out && strstr(out, line), "%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "build/clipc train --init %s --init-act gelu --data data/emoji-mini/dataset_emoji.json "
+             "--out %s/r2 --steps 1 --batch 8 2>&1", p, dir);
+    CHECKF(run_capture(cmd, &out) == 0, "%s", out ? out : "");
+    free(out);
     clipc_model_free(m);
 }
 
