@@ -89,6 +89,36 @@ TEST(keymap_hf_vit_tiny_encodes_equal) {
         for (int w = 0; w < 64; w++) transposed &= vpd[e * 64 + w] == o->w.v.proj[w * 64 + e];
     CHECK(transposed);
     CHECK(st_get(&f, "vision_model.pre_layrnorm.weight") && !st_get(&f, "visual.proj"));
+    /* Files saved by older transformers also hold the position_ids buffers
+     * (I64): the same tensors plus those two load without a word. */
+    char old_dir[600], old_p[700], old_cj[700];
+    snprintf(old_dir, sizeof old_dir, "%s/old", dir);
+    REQUIRE(mkdir(old_dir, 0700) == 0);
+    st_out_tensor *ot = calloc((size_t)f.n_tensors + 2, sizeof *ot);
+    REQUIRE(ot);
+    for (int i = 0; i < f.n_tensors; i++) {
+        const st_tensor *x = &f.tensors[i];
+        ot[i] = (st_out_tensor){.name = x->name, .dtype = x->dtype, .ndim = x->ndim, .data = x->data};
+        memcpy(ot[i].shape, x->shape, sizeof x->shape);
+    }
+    int64_t tpos[77], vpos[17];
+    for (int i = 0; i < 77; i++) tpos[i] = i, vpos[i % 17] = i % 17;
+    ot[f.n_tensors] = (st_out_tensor){"text_model.embeddings.position_ids", ST_I64, 2, {1, 77}, tpos};
+    ot[f.n_tensors + 1] = (st_out_tensor){"vision_model.embeddings.position_ids", ST_I64, 2, {1, 17}, vpos};
+    snprintf(old_p, sizeof old_p, "%s/pytorch_model.safetensors", old_dir);
+    REQUIRE_OK(st_write(old_p, ot, f.n_tensors + 2, NULL));
+    free(ot);
+    char *cjd;
+    size_t cjl;
+    REQUIRE_OK(clipc_read_file(cj, &cjd, &cjl));
+    snprintf(old_cj, sizeof old_cj, "%s/config.json", old_dir);
+    REQUIRE_OK(clipc_write_file_atomic(old_cj, cjd, cjl));
+    free(cjd);
+    reset_warn();
+    REQUIRE_OK(clipc_model_load(old_p, &(clipc_load_opts){.warn = keep_warn}, &h));
+    CHECKF(n_warn == 0, "%s", warns);
+    CHECK(!memcmp(h->params, o->params, o->tab.total * sizeof(float)));
+    clipc_model_free(h);
     st_close(&f);
     /* Loaded back: same parameters, same embeddings, bit for bit. */
     reset_warn();
