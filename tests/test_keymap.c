@@ -63,7 +63,7 @@ static void write_text(const char *path, const char *text) {
 TEST(keymap_hf_vit_tiny_encodes_equal) {
     const char *ref = shared_path("reference/openai_clip/vit_tiny");
     if (!ref) SKIP("../shared/reference not found");
-    char p[1024], hf[1024], cj[1024];
+    char p[1024], hf[1024], cj[1024], want[1200];
     snprintf(p, sizeof p, "%s/weights.safetensors", ref);
     clipc_model *o, *h;
     REQUIRE_OK(clipc_model_load(p, NULL, &o));
@@ -119,6 +119,30 @@ TEST(keymap_hf_vit_tiny_encodes_equal) {
     CHECKF(n_warn == 0, "%s", warns);
     CHECK(!memcmp(h->params, o->params, o->tab.total * sizeof(float)));
     clipc_model_free(h);
+    /* A missing or misshapen tensor: the error names the layout and the HF name. */
+    for (int i = 0; i < f.n_tensors; i++)
+        if (!strcmp(f.tensors[i].name, "vision_model.encoder.layers.1.self_attn.k_proj.bias")) {
+            ot = calloc((size_t)f.n_tensors, sizeof *ot);
+            REQUIRE(ot);
+            for (int j = 0; j < f.n_tensors; j++) {
+                const st_tensor *x = &f.tensors[j];
+                ot[j] = (st_out_tensor){.name = x->name, .dtype = x->dtype, .ndim = x->ndim, .data = x->data};
+                memcpy(ot[j].shape, x->shape, sizeof x->shape);
+            }
+            ot[i].shape[0] = 32; /* half of it */
+            REQUIRE_OK(st_write(old_p, ot, f.n_tensors, NULL));
+            CHECK(clipc_model_load(old_p, NULL, &h) == CLIPC_ERR_FORMAT);
+            snprintf(want, sizeof want, "%s (Hugging Face CLIPModel layout): tensor "
+                     "'vision_model.encoder.layers.1.self_attn.k_proj.bias' has shape [32], expected [64]", old_p);
+            CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
+            ot[i] = ot[f.n_tensors - 1];
+            REQUIRE_OK(st_write(old_p, ot, f.n_tensors - 1, NULL));
+            CHECK(clipc_model_load(old_p, NULL, &h) == CLIPC_ERR_FORMAT);
+            snprintf(want, sizeof want, "%s (Hugging Face CLIPModel layout): tensor "
+                     "'vision_model.encoder.layers.1.self_attn.k_proj.bias' is missing", old_p);
+            CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
+            free(ot);
+        }
     st_close(&f);
     /* Loaded back: same parameters, same embeddings, bit for bit. */
     reset_warn();
@@ -153,7 +177,6 @@ TEST(keymap_hf_vit_tiny_encodes_equal) {
                    " \"layer_norm_eps\": 1e-6}, \"vision_config\": {\"hidden_size\": 64, \"num_hidden_layers\": 2,"
                    " \"intermediate_size\": 256, \"num_attention_heads\": 1, \"patch_size\": 8, \"image_size\": 32}}");
     CHECK(clipc_model_load(hf, NULL, &h) == CLIPC_ERR_UNSUPPORTED);
-    char want[1200];
     snprintf(want, sizeof want, "%s: text_config.layer_norm_eps = 1e-06; clipc's layer norms use 1e-5 only", cj);
     CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
     const char *tc = "{\"projection_dim\": 64, \"text_config\": {\"hidden_size\": 64, \"num_hidden_layers\": 2,"

@@ -164,11 +164,13 @@ static const st_tensor *source(const st_file *f, const char *path, const char *h
     int ok = t->ndim == ndim;
     for (int d = 0; ok && d < ndim; d++) ok = t->shape[d] == shape[d];
     if (!ok) {
-        char want[64] = "";
+        char want[64] = "", got[64] = "";
         for (int d = 0; d < ndim; d++)
             snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", d ? ", " : "", shape[d]);
-        *s = clipc_error(CLIPC_ERR_FORMAT, "%s (Hugging Face CLIPModel layout): tensor '%s' has the wrong shape "
-                         "(%d dimensions), expected [%s]", path, hf, t->ndim, want);
+        for (int d = 0; d < t->ndim && d < ST_MAX_DIMS; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "", (long long)t->shape[d]);
+        *s = clipc_error(CLIPC_ERR_FORMAT, "%s (Hugging Face CLIPModel layout): tensor '%s' has shape [%s], "
+                         "expected [%s]", path, hf, got, want);
         return NULL;
     }
     return t;
