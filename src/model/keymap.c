@@ -79,12 +79,8 @@ int keymap_hf_name(const char *name, char hf[3][96]) {
         static const char *const qkv[3] = {"q", "k", "v"};
         char fmt[128];
         snprintf(fmt, sizeof fmt, "%s.encoder.layers.%ld.%s", tower, layer, block[i].hf);
-        for (int j = 0; j < (block[i].op == KM_QKV ? 3 : 1); j++) {
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wformat-nonliteral"
-            snprintf(hf[j], 96, fmt, qkv[j]);
-#pragma GCC diagnostic pop
-        }
+        /* fmt holds "%s" only where the table says q/k/v ("self_attn.%s_proj..."). */
+        for (int j = 0; j < (block[i].op == KM_QKV ? 3 : 1); j++) snprintf(hf[j], 96, fmt, qkv[j]);
         return block[i].op;
     }
     return -1;
