@@ -17,6 +17,13 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* precision.c: the --precision f32|bf16 option (CLI_CUSTOM, dest a
  * clipc_precision *); returns 0, or 2 after a usage error. */
 int cli_opt_precision(const char *cmd, const cli_opt *o, const char *val);
+/* act.c: the --act quickgelu|gelu option (CLI_CUSTOM, dest a
+ * clipc_load_opts *: sets act and act_given); CLI_OPT_ACT(lo) is its entry. */
+int cli_opt_act(const char *cmd, const cli_opt *o, const char *val);
+#define CLI_OPT_ACT(lo)                                                                                   \
+    {.name = "--act", .kind = CLI_CUSTOM, .dest = (lo), .fn = cli_opt_act, .metavar = "A",                \
+     .help = "quickgelu or gelu: the activation, if the file does not record it\n"                          \
+             "(OpenAI's models: quickgelu; LAION's open_clip models: gelu)"}
 /* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
 void cli_warn(const char *msg, void *ud);
 #include <stdio.h>
@@ -52,5 +59,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_index(int argc, char **argv);
 int cmd_search(int argc, char **argv);
 int cmd_train(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_info(int argc, char **argv);
 
 #endif

@@ -95,7 +95,9 @@ int cmd_classify(int argc, char **argv) {
     int top = 5, json = 0, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
     scale_opt sc = {100.0f, 0};
+    clipc_load_opts act_lo = {0};
     const cli_opt opts[] = {
+        CLI_OPT_ACT(&act_lo),
         {.name = "--model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
          .help = "model weights (safetensors or PyTorch .pt/TorchScript; by content)"},
         {.name = "--labels", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels, .metavar = "L,L,...",
@@ -142,6 +144,8 @@ int cmd_classify(int argc, char **argv) {
     lo.warn = cli_warn;
     lo.precision = prec;
     lo.allow_nonfinite = allow_nonfinite;
+    lo.act_given = act_lo.act_given;
+    lo.act = act_lo.act;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (s) goto fail;

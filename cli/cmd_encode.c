@@ -95,6 +95,7 @@ static int parse_args(encode_args *a, int argc, char **argv) {
          .help = "heads of the image tower if the file does not record them"},
         {.name = "--text-heads", .kind = CLI_INT, .dest = &a->lo.text_heads, .min = 1, .max = 1024, .metavar = "N",
          .help = "heads of the text tower if the file does not record them"},
+        CLI_OPT_ACT(&a->lo),
         {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &a->lo.allow_nonfinite,
          .help = "load a model whose weights hold nan/inf (forensics)"},
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",

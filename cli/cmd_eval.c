@@ -116,6 +116,7 @@ typedef struct {
     const char *model_path, *data, *split, *root, *format, *ldir, *lcsv;
     cli_list tmpl;
     int json, batch, threads, allow_nonfinite;
+    clipc_load_opts act_lo; /* --act */
     clipc_precision prec;
 } eval_args;
 
@@ -139,6 +140,7 @@ static int parse_args(eval_args *a, int argc, char **argv) {
          .help = "prompt template, \"{}\" = the label; repeatable (ensembled)"},
         {.name = "--batch", .kind = CLI_INT, .dest = &a->batch, .min = 1, .max = 4096, .metavar = "N",
          .help = "images per encode call (default 32)"},
+        CLI_OPT_ACT(&a->act_lo),
         {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &a->allow_nonfinite,
          .help = "load a model whose weights hold nan/inf (forensics)"},
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
@@ -278,6 +280,8 @@ int cmd_eval(int argc, char **argv) {
     lo.warn = cli_warn;
     lo.precision = a.prec;
     lo.allow_nonfinite = a.allow_nonfinite;
+    lo.act_given = a.act_lo.act_given;
+    lo.act = a.act_lo.act;
     clipc_status s = clipc_model_load(a.model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (!s) s = a.data ? eval_retrieval(m, tok, &a) : eval_zeroshot(m, tok, &a);

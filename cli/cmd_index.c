@@ -48,7 +48,9 @@ int cmd_index(int argc, char **argv) {
     const char *dir = NULL, *model_path = NULL, *db = NULL;
     int batch = 32, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
+    clipc_load_opts act_lo = {0};
     const cli_opt opts[] = {
+        CLI_OPT_ACT(&act_lo),
         {.name = "--model", .kind = CLI_STRING, .dest = &model_path, .metavar = "FILE",
          .help = "model weights (.safetensors)"},
         {.name = "--db", .kind = CLI_STRING, .dest = &db, .metavar = "FILE", .help = "the index (created if missing)"},
@@ -71,6 +73,8 @@ int cmd_index(int argc, char **argv) {
     lo.warn = cli_warn;
     lo.precision = prec;
     lo.allow_nonfinite = allow_nonfinite;
+    lo.act_given = act_lo.act_given;
+    lo.act = act_lo.act;
     clipc_model *m;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
     if (s) return cli_report(s);

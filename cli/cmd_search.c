@@ -123,7 +123,7 @@ static int bench(const char *db, long n, int dim) {
 /* The index's model, loaded as the query's encoder (with a warning when
  * the index was encoded in another precision). */
 static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_precision prec, int allow_nonfinite,
-                                     clipc_model **m) {
+                                     const clipc_load_opts *act_lo, clipc_model **m) {
     char *model_path = NULL;
     clipc_status s = clipc_index_meta(ix, "model_path", &model_path);
     if (!s && !model_path) s = clipc_error(CLIPC_ERR_FORMAT, "%s: no model recorded (run clipc index first)", db);
@@ -132,6 +132,8 @@ static clipc_status load_index_model(clipc_index *ix, const char *db, clipc_prec
     lo.warn = cli_warn;
     lo.precision = prec;
     lo.allow_nonfinite = allow_nonfinite;
+    lo.act_given = act_lo->act_given;
+    lo.act = act_lo->act;
     if (!s) s = clipc_model_load(model_path, &lo, m);
     free(model_path);
     if (s) return s;
@@ -187,6 +189,7 @@ static void print_results(const char *text, const char *image, char *const *path
 typedef struct {
     const char *db, *text, *image, *html, *grid, *bench_query;
     int top, json, threads, dim, bench_n, allow_nonfinite;
+    clipc_load_opts act_lo; /* --act */
     clipc_precision prec;
 } search_args;
 
@@ -209,6 +212,7 @@ static int parse_args(search_args *a, int argc, char **argv) {
          .help = "a self-contained HTML gallery of the results"},
         {.name = "--grid", .kind = CLI_STRING, .dest = &a->grid, .metavar = "OUT",
          .help = "a 3x3 PNG grid of the top 9 (224 px cells)"},
+        CLI_OPT_ACT(&a->act_lo),
         {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &a->allow_nonfinite,
          .help = "use the index's model even if its weights hold nan/inf"},
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
@@ -248,7 +252,7 @@ int cmd_search(int argc, char **argv) {
     float *q = NULL, *scores = NULL;
     int got = 0;
     clipc_status s = clipc_index_open(db, &ix);
-    if (!s) s = load_index_model(ix, db, a.prec, a.allow_nonfinite, &m);
+    if (!s) s = load_index_model(ix, db, a.prec, a.allow_nonfinite, &a.act_lo, &m);
     if (s) goto done;
     int E = clipc_model_config(m)->embed_dim;
     q = malloc(sizeof(float) * (size_t)E);

@@ -42,6 +42,8 @@ static const command commands[] = {
     {"index", cmd_index, "index a folder of images (SQLite + an mmap'd matrix)"},
     {"search", cmd_search, "search an index by text or by image"},
     {"train", cmd_train, "train a CLIP model on image-caption data (checkpoints, resume, evaluation)"},
+    {"convert", cmd_convert, "rewrite a model file: OpenAI or Hugging Face layout, f32/f16/bf16"},
+    {"info", cmd_info, "describe a model file: layout, architecture, parameters, dtypes, metadata"},
 };
 
 static void usage(FILE *f) {

@@ -358,12 +358,18 @@ typedef struct clipc_model clipc_model;
  * (docs/performance.md gives its accuracy: cosine >= 0.999 to f32). */
 typedef enum { CLIPC_PRECISION_F32 = 0, CLIPC_PRECISION_BF16 = 1 } clipc_precision;
 
-/* Options for clipc_model_load.  Head counts are taken, in this order, from
- * the file's metadata, a config.json beside the file, these overrides, and
- * only then OpenAI's width/64 rule (with a warning through `warn`). */
+/* Options for clipc_model_load.  Head counts and the activation are taken,
+ * in this order, from the file's metadata, the config file beside it
+ * (config.json: clipc's or Hugging Face's; open_clip_config.json), these
+ * options, and only then the shapes: OpenAI's width/64 rule for heads and,
+ * for OpenAI's exact released shapes, QuickGELU (each with one line through
+ * `warn`).  An activation found nowhere is an error that names --act.  An
+ * option that contradicts the file is ignored with a warning. */
 typedef struct {
     int vision_heads;   /* 0 = not given */
     int text_heads;     /* 0 = not given */
+    int act_given;      /* 1: `act` is the caller's choice (--act) */
+    clipc_act act;
     int copy;           /* 1 = copy weights to private memory instead of mmap */
     void (*warn)(const char *msg, void *ud); /* may be NULL */
     void *warn_ud;
@@ -373,10 +379,67 @@ typedef struct {
     int allow_nonfinite;
 } clipc_load_opts;
 
-/* Loads a model with OpenAI's state-dict names from a safetensors file, a PyTorch zip
- * checkpoint or a TorchScript archive (recognised by content; F32, F16, BF16 or F64
- * weights; nothing in a .pt is executed: docs/using.md "Loading PyTorch files"). */
+/* Loads a model from a safetensors file, a PyTorch zip checkpoint or a
+ * TorchScript archive (recognised by content; F32, F16, BF16 or F64 weights;
+ * nothing in a .pt is executed: docs/using.md "Loading PyTorch files"), with
+ * OpenAI's / open_clip's state-dict names or Hugging Face CLIPModel names
+ * (q/k/v joined into in_proj, projections transposed), recognised by the key
+ * names. */
 clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, clipc_model **out);
+
+/* Where a model file came from and where each undetermined value was found. */
+typedef enum {
+    CLIPC_LAYOUT_OPENAI = 0, /* OpenAI's state-dict names, no clipc metadata */
+    CLIPC_LAYOUT_CLIPC,      /* OpenAI's names, written by clipc (metadata model=clipc) */
+    CLIPC_LAYOUT_OPEN_CLIP,  /* OpenAI's names with open_clip_config.json beside the file */
+    CLIPC_LAYOUT_HF          /* Hugging Face CLIPModel names (config.json beside) */
+} clipc_layout;
+typedef enum {
+    CLIPC_FROM_DEFAULT = 0,      /* a library default (not used for act/heads) */
+    CLIPC_FROM_METADATA,         /* the safetensors __metadata__ */
+    CLIPC_FROM_CONFIG_JSON,      /* config.json beside the file (clipc's or HF's) */
+    CLIPC_FROM_OPEN_CLIP_CONFIG, /* open_clip_config.json beside the file */
+    CLIPC_FROM_OPTION,           /* clipc_load_opts (--act, --vision-heads, ...) */
+    CLIPC_FROM_SHAPES            /* OpenAI's rules from the tensor shapes */
+} clipc_origin;
+typedef struct {
+    clipc_layout layout;
+    clipc_origin act, vision_heads, text_heads;
+} clipc_model_origins;
+/* The layout of the file m was loaded from and the origin of its activation
+ * and head counts (a created model: CLIPC_LAYOUT_CLIPC, CLIPC_FROM_DEFAULT). */
+clipc_model_origins clipc_model_origin(const clipc_model *m);
+/* "openai", "clipc", "open_clip", "hf" / "metadata", "config.json", ... */
+const char *clipc_layout_name(clipc_layout l);
+const char *clipc_origin_name(clipc_origin o);
+
+/* Element type of an exported file. */
+typedef enum { CLIPC_DTYPE_F32 = 0, CLIPC_DTYPE_F16, CLIPC_DTYPE_BF16 } clipc_dtype;
+/* "f32" / "f16" / "bf16"; parse returns 0, or -1 for an unknown name. */
+const char *clipc_dtype_name(clipc_dtype d);
+int clipc_dtype_parse(const char *name, clipc_dtype *out);
+/* Writes m as safetensors at path, atomically, in `layout`:
+ * CLIPC_LAYOUT_CLIPC/OPENAI: OpenAI's names with clipc's metadata (as
+ * clipc_model_save); CLIPC_LAYOUT_HF: Hugging Face CLIPModel names (q/k/v
+ * split, projections transposed) and a config.json beside path (written
+ * atomically too).  F16/BF16 round to nearest even. */
+clipc_status clipc_model_export(const clipc_model *m, const char *path, clipc_layout layout, clipc_dtype dtype);
+
+/* What `clipc info` prints about a model file. */
+typedef struct {
+    clipc_config cfg;
+    clipc_model_origins origin;
+    size_t n_params;          /* float parameters of the model */
+    int n_tensors;            /* tensors in the file */
+    int n_dtypes;
+    const char *dtype_names[16];
+    int dtype_counts[16];     /* tensors of each dtype in the file */
+    int n_meta;
+    char **meta_keys, **meta_vals; /* the file's __metadata__, sorted by key */
+} clipc_model_info;
+/* Loads path (with opts; weights mapped, not copied) and describes it. */
+clipc_status clipc_model_inspect(const char *path, const clipc_load_opts *opts, clipc_model_info *out);
+void clipc_model_info_free(clipc_model_info *info);
 /* A freshly initialised model (OpenAI's init for the text tower; see
  * docs for the vision tower), deterministic for a seed. */
 clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_model **out);
@@ -500,6 +563,7 @@ typedef struct {
     /* model */
     const char *config;      /* named config for a model from scratch */
     const char *init;        /* safetensors model to fine-tune from, or NULL */
+    const char *init_act;    /* quickgelu|gelu: --init's activation if its file records none */
     /* optimisation */
     int epochs, batch_size, accum;
     int adam;                /* 1 = Adam with coupled L2 (torch.optim.Adam), 0 = AdamW */

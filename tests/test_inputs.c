@@ -136,12 +136,12 @@ TEST(inputs_invalid_recorded_heads_are_errors) {
             CHECKF(strstr(clipc_last_error(), want), "%s = %s: %s", key, bad[i], clipc_last_error());
         }
     /* Valid counts load; "null" still means not recorded (width/64 rule). */
-    const char *ok[] = {"vision_heads", "4", "transformer_heads", "16", NULL};
+    const char *ok[] = {"vision_heads", "4", "transformer_heads", "16", "act", "quickgelu", NULL};
     write_with_meta(m, p, ok);
     REQUIRE_OK(clipc_model_load(p, NULL, &l));
     CHECK(l->cfg.vision_heads == 4 && l->cfg.transformer_heads == 16);
     clipc_model_free(l);
-    const char *nul[] = {"vision_heads", "null", "transformer_heads", "2", NULL};
+    const char *nul[] = {"vision_heads", "null", "transformer_heads", "2", "act", "quickgelu", NULL};
     write_with_meta(m, p, nul);
     REQUIRE_OK(clipc_model_load(p, NULL, &l));
     CHECK(l->cfg.vision_heads == 1 && l->cfg.transformer_heads == 2);

@@ -43,6 +43,9 @@ static void write_with_meta(const clipc_model *m, const char *path, const char *
     free(t);
 }
 
+/* A file without metadata says no activation: the tests name QuickGELU. */
+static const clipc_load_opts quickgelu = {.act_given = 1, .act = CLIPC_ACT_QUICKGELU};
+
 static clipc_model *small_model(void) {
     /* Widths 96 and 128: width/64 gives 1 and 2 heads, the truth is 3 and 4. */
     clipc_config cfg = {32, 16, 1, 96, 8, 3, 12, 300, 128, 4, 1, CLIPC_ACT_QUICKGELU};
@@ -58,7 +61,7 @@ TEST(model_heads_lookup_order) {
     /* 1. Saved by clipc: metadata has both head counts. */
     snprintf(p, sizeof p, "%s/m.safetensors", dir);
     REQUIRE_OK(clipc_model_save(m, p));
-    clipc_load_opts o = {.warn = count_warn, .vision_heads = 7, .text_heads = 7};
+    clipc_load_opts o = {.warn = count_warn, .vision_heads = 7, .text_heads = 7, .act_given = 1};
     n_warn = 0;
     REQUIRE_OK(clipc_model_load(p, &o, &l));
     CHECK(l->cfg.vision_heads == 3 && l->cfg.transformer_heads == 4 && n_warn == 0);
@@ -78,12 +81,12 @@ TEST(model_heads_lookup_order) {
     clipc_model_free(l);
     /* 3. Neither: the options. */
     remove(cj);
-    REQUIRE_OK(clipc_model_load(p, &(clipc_load_opts){.warn = count_warn, .vision_heads = 3, .text_heads = 4}, &l));
+    REQUIRE_OK(clipc_model_load(p, &(clipc_load_opts){.warn = count_warn, .vision_heads = 3, .text_heads = 4, .act_given = 1}, &l));
     CHECK(l->cfg.vision_heads == 3 && l->cfg.transformer_heads == 4 && n_warn == 0);
     clipc_model_free(l);
     /* 4. Nothing: width/64 with a warning; shapes still inferred from tensors. */
     n_warn = 0;
-    REQUIRE_OK(clipc_model_load(p, &(clipc_load_opts){.warn = count_warn}, &l));
+    REQUIRE_OK(clipc_model_load(p, &(clipc_load_opts){.warn = count_warn, .act_given = 1}, &l));
     CHECK(l->cfg.vision_heads == 1 && l->cfg.transformer_heads == 2 && n_warn == 2);
     CHECK(strstr(last_warn, "width/64") != NULL);
     CHECK(l->cfg.image_resolution == 16 && l->cfg.context_length == 12 && l->cfg.vocab_size == 300 &&
@@ -98,12 +101,12 @@ TEST(model_load_errors_name_file_and_tensor) {
     char p[512];
     snprintf(p, sizeof p, "%s/missing.safetensors", dir);
     write_with_meta(m, p, NULL, "visual.ln_post.bias", 0);
-    CHECK(clipc_model_load(p, NULL, &l) == CLIPC_ERR_FORMAT && !l);
+    CHECK(clipc_model_load(p, &quickgelu, &l) == CLIPC_ERR_FORMAT && !l);
     CHECKF(strstr(clipc_last_error(), "missing.safetensors") && strstr(clipc_last_error(), "visual.ln_post.bias"),
            "%s", clipc_last_error());
     snprintf(p, sizeof p, "%s/shape.safetensors", dir);
     write_with_meta(m, p, NULL, NULL, 1);
-    CHECK(clipc_model_load(p, NULL, &l) != CLIPC_OK && !l);
+    CHECK(clipc_model_load(p, &quickgelu, &l) != CLIPC_OK && !l);
     CHECKF(strstr(clipc_last_error(), "shape.safetensors") && strstr(clipc_last_error(), "ln_final.weight"), "%s",
            clipc_last_error());
     /* Metadata that contradicts the tensors. */

@@ -1,7 +1,13 @@
 /*
- * config_file.c — the config of a model file: its safetensors metadata, then
- * a config.json beside it, then the caller's overrides, then what the tensor
- * shapes imply (OpenAI's width/64 rule for heads, with a warning).
+ * config_file.c — the config of a model file.  Shapes come from the tensors
+ * (OpenAI's names, or Hugging Face's: keymap.c); the head counts and the
+ * activation, which no tensor shows, from the safetensors metadata, then the
+ * config file beside the model (config_side.c), then the caller's options,
+ * then the shapes: OpenAI's width/64 rule for heads, and QuickGELU only for
+ * OpenAI's exact released shapes, each said once through the warn callback.
+ * An activation found nowhere is an error: guessing QuickGELU silently gave
+ * every LAION (GELU) model wrong embeddings.  Where each value came from is
+ * recorded for `clipc info`.
  */
 #include <cJSON.h>
 #include <errno.h>
@@ -13,6 +19,8 @@
 #include "model/model.h"
 #include "model/config_file.h"
 #include "model/config_resnet.h"
+#include "model/config_side.h"
+#include "model/keymap.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
@@ -81,38 +89,43 @@ static int count_blocks(const st_file *f, const char *prefix) {
     return l;
 }
 
-/* Heads from a config.json in the same directory as the model, if any. */
-static void heads_from_config_json(const char *path, int *vh, int *th) {
-    const char *slash = strrchr(path, '/');
-    size_t dl = slash ? (size_t)(slash - path + 1) : 0;
-    char *p = malloc(dl + 16);
-    if (!p) return;
-    memcpy(p, path, dl);
-    strcpy(p + dl, "config.json");
-    char *data;
-    size_t len;
-    clipc_status s = clipc_read_file(p, &data, &len);
-    free(p);
-    if (s) {
-        clipc_error_clear();
-        return;
+/* OpenAI's released ViT shapes (embed, res, v_layers, v_width, patch, ctx,
+ * vocab, t_width, t_layers): ViT-B/32, ViT-B/16, ViT-L/14, ViT-L/14@336px.
+ * Only these may be taken for QuickGELU without a record. */
+static const struct { const char *name; int v[9]; } released[] = {
+    {"ViT-B/32", {512, 224, 12, 768, 32, 77, 49408, 512, 12}},
+    {"ViT-B/16", {512, 224, 12, 768, 16, 77, 49408, 512, 12}},
+    {"ViT-L/14", {768, 224, 24, 1024, 14, 77, 49408, 768, 12}},
+    {"ViT-L/14@336px", {768, 336, 24, 1024, 14, 77, 49408, 768, 12}},
+};
+
+/* OpenAI's released ModifiedResNet models, by their named configs
+ * (config.c): the vision blocks, width, resolution and the text tower. */
+static const char *const released_rn[] = {"RN50", "RN101", "RN50x4", "RN50x16", "RN50x64"};
+
+static const char *openai_released(const clipc_config *c) {
+    if (c->vision_arch == CLIPC_VISION_RESNET) {
+        for (size_t i = 0; i < sizeof released_rn / sizeof released_rn[0]; i++) {
+            clipc_config r;
+            if (clipc_config_named(released_rn[i], &r)) continue;
+            if (!memcmp(r.vision_blocks, c->vision_blocks, sizeof r.vision_blocks) &&
+                r.vision_width == c->vision_width && r.image_resolution == c->image_resolution &&
+                r.embed_dim == c->embed_dim && r.transformer_width == c->transformer_width &&
+                r.transformer_layers == c->transformer_layers && r.context_length == c->context_length &&
+                r.vocab_size == c->vocab_size)
+                return released_rn[i];
+        }
+        return NULL;
     }
-    cJSON *j = cJSON_ParseWithLength(data, len);
-    free(data);
-    if (!j) return;
-    cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "transformer_heads");
-    if (cJSON_IsNumber(t) && t->valuedouble >= 1 && t->valuedouble < 1e6) *th = (int)t->valuedouble;
-    cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "vision_heads");
-    cJSON *d = cJSON_GetObjectItemCaseSensitive(j, "derived");
-    if (!cJSON_IsNumber(v) && d) v = cJSON_GetObjectItemCaseSensitive(d, "vision_heads");
-    if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e6) *vh = (int)v->valuedouble;
-    cJSON_Delete(j);
+    int v[9] = {c->embed_dim, c->image_resolution, c->vision_layers, c->vision_width, c->vision_patch_size,
+                c->context_length, c->vocab_size, c->transformer_width, c->transformer_layers};
+    for (size_t i = 0; i < sizeof released / sizeof released[0]; i++)
+        if (!memcmp(v, released[i].v, sizeof v)) return released[i].name;
+    return NULL;
 }
 
-
-clipc_status model_config_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
-                                    clipc_config *c) {
-    memset(c, 0, sizeof *c);
+/* Shapes from OpenAI-named tensors. */
+static clipc_status openai_shapes(const st_file *f, const char *path, clipc_config *c) {
     clipc_status s = CLIPC_OK;
     /* ModifiedResNet (RN50 ...): its vision fields come from config_resnet.c. */
     int rn = config_file_is_resnet(f);
@@ -141,48 +154,121 @@ text:
     c->context_length = (int)tpos->shape[0];
     c->vocab_size = (int)tok->shape[0];
     c->transformer_layers = count_blocks(f, "transformer.");
-    c->act = CLIPC_ACT_QUICKGELU;
-    const char *act = st_meta(f, "act");
-    if (act && (strstr(act, "gelu") && !strstr(act, "quick"))) c->act = CLIPC_ACT_GELU;
-    /* Metadata, where present, must agree with the tensors. */
-    struct { const char *key; int *field; } chk[] = {
-        {"embed_dim", &c->embed_dim},           {"image_resolution", &c->image_resolution},
-        {"vision_layers", &c->vision_layers},   {"vision_width", &c->vision_width},
-        {"vision_patch_size", &c->vision_patch_size}, {"context_length", &c->context_length},
-        {"vocab_size", &c->vocab_size},         {"transformer_width", &c->transformer_width},
-        {"transformer_layers", &c->transformer_layers},
+    return CLIPC_OK;
+}
+
+/* Metadata, where present, must agree with the tensors. */
+static clipc_status check_metadata(const st_file *f, const char *path, const clipc_config *c) {
+    struct { const char *key; int field; } chk[] = {
+        {"embed_dim", c->embed_dim},           {"image_resolution", c->image_resolution},
+        {"vision_layers", c->vision_layers},   {"vision_width", c->vision_width},
+        {"vision_patch_size", c->vision_patch_size}, {"context_length", c->context_length},
+        {"vocab_size", c->vocab_size},         {"transformer_width", c->transformer_width},
+        {"transformer_layers", c->transformer_layers},
     };
     for (size_t i = 0; i < sizeof chk / sizeof chk[0]; i++) {
         int v;
-        if (meta_int(f, chk[i].key, &v, NULL) && v != *chk[i].field)
+        if (meta_int(f, chk[i].key, &v, NULL) && v != chk[i].field)
             return clipc_error(CLIPC_ERR_FORMAT, "%s: metadata says %s = %d but the tensors say %d", path,
-                               chk[i].key, v, *chk[i].field);
+                               chk[i].key, v, chk[i].field);
     }
-    /* Heads are not in the weights: metadata, config.json, options, then OpenAI's rule. */
+    return CLIPC_OK;
+}
+
+/* The activation the metadata records: -1 none, else a clipc_act.  OpenAI's
+ * CLIP code has only QuickGELU, so `model: openai-clip` records it too. */
+static clipc_status meta_act(const st_file *f, const char *path, int *act) {
+    *act = -1;
+    const char *v = st_meta(f, "act"), *model = st_meta(f, "model");
+    if (!v) {
+        if (model && !strcmp(model, "openai-clip")) *act = CLIPC_ACT_QUICKGELU;
+        return CLIPC_OK;
+    }
+    size_t n = strlen(v);
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"') v++, n -= 2; /* a JSON-encoded string */
+    if ((n == 4 && !strncmp(v, "gelu", 4))) *act = CLIPC_ACT_GELU;
+    else if ((n == 9 && !strncmp(v, "quickgelu", 9)) || (n == 10 && !strncmp(v, "quick_gelu", 10)))
+        *act = CLIPC_ACT_QUICKGELU;
+    else
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: metadata act '%.40s' is not quickgelu or gelu", path,
+                           st_meta(f, "act"));
+    return CLIPC_OK;
+}
+
+static const char *act_name(int a) { return a == CLIPC_ACT_GELU ? "gelu" : "quickgelu"; }
+
+static clipc_status pick_act(const st_file *f, const char *path, const clipc_load_opts *opts,
+                             const side_config *sc, clipc_config *c, clipc_model_origins *o) {
+    void (*warn)(const char *, void *) = opts ? opts->warn : NULL;
+    void *ud = opts ? opts->warn_ud : NULL;
+    int act;
+    clipc_status s = meta_act(f, path, &act);
+    if (s) return s;
+    o->act = CLIPC_FROM_METADATA;
+    if (act < 0) act = sc->act, o->act = sc->from;
+    if (act >= 0) {
+        if (opts && opts->act_given && (int)opts->act != act)
+            warnf(warn, ud, "%s: --act %s ignored: the file's %s says %s", path, act_name(opts->act),
+                  clipc_origin_name(o->act), act_name(act));
+        c->act = (clipc_act)act;
+        return CLIPC_OK;
+    }
+    if (opts && opts->act_given) {
+        c->act = opts->act;
+        o->act = CLIPC_FROM_OPTION;
+        return CLIPC_OK;
+    }
+    const char *rel = openai_released(c);
+    if (rel) {
+        c->act = CLIPC_ACT_QUICKGELU;
+        o->act = CLIPC_FROM_SHAPES;
+        warnf(warn, ud, "%s: activation not recorded; the shapes are OpenAI's %s, so QuickGELU "
+              "(pass --act gelu for a GELU model such as LAION's open_clip ones)", path, rel);
+        return CLIPC_OK;
+    }
+    return clipc_error(CLIPC_ERR_INVALID, "%s: the activation is not recorded (no metadata, config.json or "
+                       "open_clip_config.json) and the shapes are not one of OpenAI's released models; pass "
+                       "--act quickgelu|gelu (OpenAI's models: quickgelu; LAION's open_clip models: gelu)", path);
+}
+
+/* Heads: metadata, side config, option, then OpenAI's width/64 rule. */
+static int pick_heads(int meta, const side_config *sc, int side, int opt, int width, clipc_origin *from,
+                      const char *path, const char *which, const char *flag, const clipc_load_opts *opts) {
+    if (meta) return *from = CLIPC_FROM_METADATA, meta;
+    if (side) return *from = sc->from, side;
+    if (opt) return *from = CLIPC_FROM_OPTION, opt;
+    int h = width / 64 > 0 ? width / 64 : 1;
+    *from = CLIPC_FROM_SHAPES;
+    warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL,
+          "%s: %s heads not recorded; using OpenAI's width/64 rule: %d (override with %s)", path, which, h, flag);
+    return h;
+}
+
+clipc_status model_config_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
+                                    clipc_config *c, clipc_model_origins *o) {
+    memset(c, 0, sizeof *c);
+    memset(o, 0, sizeof *o);
+    int hf = keymap_is_hf(f);
+    clipc_status s = hf ? keymap_hf_shapes(f, path, c) : openai_shapes(f, path, c);
+    if (!s) s = check_metadata(f, path, c);
+    if (s) return s;
+    const char *model = st_meta(f, "model");
+    o->layout = hf ? CLIPC_LAYOUT_HF
+                   : model && !strcmp(model, "clipc") ? CLIPC_LAYOUT_CLIPC
+                   : side_has_open_clip_config(path) ? CLIPC_LAYOUT_OPEN_CLIP : CLIPC_LAYOUT_OPENAI;
+    side_config sc;
+    if ((s = side_config_read(path, hf, c, &sc))) return s;
     int vh = 0, th = 0;
-    if (rn) vh = c->vision_heads; /* derived (config_resnet.c) */
+    int rn = !hf && config_file_is_resnet(f);
+    if (rn) vh = c->vision_heads; /* derived from the width (config_resnet.c) */
     else if ((s = meta_heads(f, path, "vision_heads", c->vision_width, &vh))) return s;
     if ((s = meta_heads(f, path, "transformer_heads", c->transformer_width, &th))) return s;
-    if (!vh || !th) {
-        int cvh = 0, cth = 0;
-        heads_from_config_json(path, &cvh, &cth);
-        if (!vh) vh = cvh;
-        if (!th) th = cth;
-    }
-    if (!vh && opts) vh = opts->vision_heads;
-    if (!th && opts) th = opts->text_heads;
-    if (!vh) {
-        vh = c->vision_width / 64 > 0 ? c->vision_width / 64 : 1;
-        warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL, "%s: vision heads not recorded; using OpenAI's width/64 rule: %d (override with --vision-heads)",
-              path, vh);
-    }
-    if (!th) {
-        th = c->transformer_width / 64 > 0 ? c->transformer_width / 64 : 1;
-        warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL, "%s: text heads not recorded; using OpenAI's width/64 rule: %d (override with --text-heads)",
-              path, th);
-    }
-    c->vision_heads = vh;
-    c->transformer_heads = th;
+    c->vision_heads = pick_heads(vh, &sc, sc.vision_heads, opts ? opts->vision_heads : 0, c->vision_width,
+                                 &o->vision_heads, path, "vision", "--vision-heads", opts);
+    if (rn) o->vision_heads = CLIPC_FROM_SHAPES;
+    c->transformer_heads = pick_heads(th, &sc, sc.text_heads, opts ? opts->text_heads : 0, c->transformer_width,
+                                      &o->text_heads, path, "text", "--text-heads", opts);
+    if ((s = pick_act(f, path, opts, &sc, c, o))) return s;
     s = clipc_config_validate(c);
     if (s) clipc_error_prefix("%s", path);
     return s;

@@ -7,9 +7,11 @@
 #include "clipc.h"
 #include "formats/safetensors.h"
 
-/* Reads the config of a safetensors model: metadata, then a config.json
- * beside the file, then opts, then OpenAI's width/64 rule for heads. */
+/* Reads the config of a safetensors model (OpenAI or Hugging Face names):
+ * shapes from the tensors; heads and activation from the metadata, then the
+ * config file beside it, then opts, then the shapes' rules (or an error
+ * naming --act); *origin says the layout and where each came from. */
 clipc_status model_config_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
-                                    clipc_config *cfg);
+                                    clipc_config *cfg, clipc_model_origins *origin);
 
 #endif

@@ -106,6 +106,7 @@ clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_mo
     clipc_status s = param_table_init(cfg, &m->tab);
     if (s) goto fail;
     m->cfg = *cfg;
+    m->origin.layout = CLIPC_LAYOUT_CLIPC;
     m->params = mem_alloc(m->tab.total * sizeof(float), "model parameters");
     if (!m->params) {
         s = CLIPC_ERR_NOMEM;

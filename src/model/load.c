@@ -19,6 +19,7 @@
 
 #include "model/model.h"
 #include "model/config_file.h"
+#include "model/keymap.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/error.h"
@@ -59,10 +60,16 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     if (!m) return CLIPC_ERR_NOMEM;
     clipc_status s = tf_open(path, &m->file);
     if (s) goto fail;
-    s = model_config_from_file(&m->file, path, opts, &m->cfg);
+    s = model_config_from_file(&m->file, path, opts, &m->cfg, &m->origin);
     if (s) goto fail;
     s = param_table_init(&m->cfg, &m->tab);
     if (s) goto fail;
+    if (m->origin.layout == CLIPC_LAYOUT_HF) { /* other names and layouts: copied (keymap.c) */
+        if ((s = model_alloc_params(m)) || (s = keymap_hf_gather(&m->file, path, &m->tab, m->params, opts)))
+            goto fail;
+        st_close(&m->file);
+        goto bind;
+    }
     /* Every expected tensor, a float dtype, exact shape; contiguous in table order? */
     int contiguous = 1;
     const uint8_t *expect = NULL;
@@ -117,6 +124,7 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
             tf_to_f32(st_get(&m->file, m->tab.p[i].name), m->params + m->tab.p[i].offset);
         st_close(&m->file);
     }
+bind:
     s = check_finite(m, path, opts);
     if (s) goto fail;
     s = clip_weights_bind(&m->w, &m->cfg, &m->tab, m->params);

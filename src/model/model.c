@@ -18,6 +18,19 @@
 
 const clipc_config *clipc_model_config(const clipc_model *m) { return &m->cfg; }
 
+clipc_model_origins clipc_model_origin(const clipc_model *m) { return m->origin; }
+
+const char *clipc_layout_name(clipc_layout l) {
+    static const char *const n[] = {"openai", "clipc", "open_clip", "hf"};
+    return (unsigned)l < 4 ? n[l] : "?";
+}
+
+const char *clipc_origin_name(clipc_origin o) {
+    static const char *const n[] = {"default", "metadata", "config.json", "open_clip_config.json", "option",
+                                    "shapes"};
+    return (unsigned)o < 6 ? n[o] : "?";
+}
+
 float clipc_model_logit_scale(const clipc_model *m) { return expf(m->w.logit_scale[0]); }
 
 size_t model_count_nonfinite(const void *data, size_t n) {

@@ -19,7 +19,22 @@ struct clipc_model {
     clip_weights w;      /* views into params */
     char *source;        /* path it was loaded from, or NULL */
     onednn_ctx *bf16;    /* bf16 twin of params, or NULL: encoding is then f32 */
+    clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
+
+/* clipc's metadata for a model file: its config, act, model=clipc
+ * (save.c); kv is key, value, ..., NULL with room for 2 more pairs. */
+typedef struct {
+    char v[11][16];
+    const char *kv[2 * 17 + 1];
+} model_meta;
+void model_meta_fill(const clipc_model *m, model_meta *mm);
+
+/* The tensors (names, dtypes F32, shapes; data NULL) that
+ * clipc_model_export writes in `layout` for a model of table tab, in table
+ * order (export.c).  *t and *names are malloc'ed: free both. */
+clipc_status model_export_keys(const param_table *tab, clipc_layout layout, st_out_tensor **t, char (**names)[96],
+                               int *n);
 
 /* Makes the parameters private and writable (copies them out of a mapped
  * file), as training needs.  Drops the bf16 copy (it would go stale). */

@@ -13,6 +13,26 @@
 #include "formats/safetensors.h"
 #include "nn/params.h"
 
+void model_meta_fill(const clipc_model *m, model_meta *mm) {
+    const clipc_config *c = &m->cfg;
+    static const char *const keys[11] = {"embed_dim", "image_resolution", "vision_layers", "vision_width",
+                                         "vision_patch_size", "context_length", "vocab_size", "transformer_width",
+                                         "transformer_heads", "transformer_layers", "vision_heads"};
+    int vals[11] = {c->embed_dim, c->image_resolution, c->vision_layers, c->vision_width, c->vision_patch_size,
+                    c->context_length, c->vocab_size, c->transformer_width, c->transformer_heads,
+                    c->transformer_layers, c->vision_heads};
+    int n = 0;
+    for (int i = 0; i < 11; i++) {
+        snprintf(mm->v[i], sizeof mm->v[i], "%d", vals[i]);
+        mm->kv[n++] = keys[i];
+        mm->kv[n++] = mm->v[i];
+    }
+    const char *rest[] = {"vision_type", "VisionTransformer", "act", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu",
+                          "format", "pt", "model", "clipc"};
+    for (int i = 0; i < 8; i++) mm->kv[n++] = rest[i];
+    mm->kv[n] = NULL;
+}
+
 clipc_status clipc_model_save(const clipc_model *m, const char *path) {
     st_out_tensor *t = mem_calloc((size_t)m->tab.n, sizeof *t, "tensor list");
     if (!t) return CLIPC_ERR_NOMEM;
@@ -24,26 +44,9 @@ clipc_status clipc_model_save(const clipc_model *m, const char *path) {
         for (int d = 0; d < p->ndim; d++) t[i].shape[d] = p->shape[d];
         t[i].data = m->params + p->offset;
     }
-    const clipc_config *c = &m->cfg;
-    char v[11][16];
-    int vals[11] = {c->embed_dim, c->image_resolution, c->vision_layers, c->vision_width, c->vision_patch_size,
-                    c->context_length, c->vocab_size, c->transformer_width, c->transformer_heads,
-                    c->transformer_layers, c->vision_heads};
-    for (int i = 0; i < 11; i++) snprintf(v[i], sizeof v[i], "%d", vals[i]);
-    int rn = c->vision_arch == CLIPC_VISION_RESNET;
-    char layers[64];
-    if (rn) { /* as OpenAI's constructor arguments: a tuple, no patch size */
-        snprintf(layers, sizeof layers, "[%d, %d, %d, %d]", c->vision_blocks[0], c->vision_blocks[1],
-                 c->vision_blocks[2], c->vision_blocks[3]);
-        snprintf(v[4], sizeof v[4], "null");
-    }
-    const char *meta[] = {"embed_dim", v[0], "image_resolution", v[1], "vision_layers", rn ? layers : v[2], "vision_width", v[3],
-                          "vision_patch_size", v[4], "context_length", v[5], "vocab_size", v[6],
-                          "transformer_width", v[7], "transformer_heads", v[8], "transformer_layers", v[9],
-                          "vision_heads", v[10], "vision_type", rn ? "ModifiedResNet" : "VisionTransformer", "act",
-                          c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu", "format", "pt", "model", "clipc",
-                          NULL};
-    clipc_status s = st_write(path, t, m->tab.n, meta);
+    model_meta mm;
+    model_meta_fill(m, &mm);
+    clipc_status s = st_write(path, t, m->tab.n, mm.kv);
     free(t);
     return s;
 }

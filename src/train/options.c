@@ -125,6 +125,8 @@ static const clipc_option train_options[] = {
     {"config", "config", CLIPC_OPT_STR, O(config), 1,
      "model config for a model from scratch (tiny small seed-b16 b32 RN50 rn-tiny ...)"},
     {"init", "init", CLIPC_OPT_STR, O(init), 1, "fine-tune from this model.safetensors"},
+    {"init-act", "init_act", CLIPC_OPT_STR, O(init_act), 1,
+     "quickgelu or gelu: the activation of --init if its file does not record it"},
     {"epochs", "epochs", CLIPC_OPT_INT, O(epochs), 1, "epochs"},
     {"steps", "steps", CLIPC_OPT_INT, O(steps), 1, "optimizer steps instead of epochs (0 = use --epochs)"},
     {"minutes", "minutes", CLIPC_OPT_DOUBLE, O(minutes), 1,

@@ -252,6 +252,12 @@ static clipc_status run_load_model(train_run *r) {
         lo.copy = 1;
         lo.warn = warn_cb;
         lo.warn_ud = (void *)o;
+        if (o->init_act && *o->init_act) {
+            lo.act_given = 1;
+            if (!strcmp(o->init_act, "gelu")) lo.act = CLIPC_ACT_GELU;
+            else if (strcmp(o->init_act, "quickgelu"))
+                return clipc_error(CLIPC_ERR_INVALID, "--init-act must be quickgelu or gelu, not '%s'", o->init_act);
+        }
         return clipc_model_load(o->init, &lo, &r->m);
     }
     clipc_config cfg;

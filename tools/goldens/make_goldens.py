@@ -268,6 +268,7 @@ def build_model(name):
     torch.manual_seed(c["seed"])
     meta = {k: json.dumps(c[k]) for k in META_KEYS}
     model = model_from_meta(meta)
+    meta["act"] = "quickgelu"   # recorded: clipc never guesses the activation of a file
     g = torch.Generator().manual_seed(c["perturb_seed"])
     with torch.no_grad():
         for k, p in model.named_parameters():   # fixed (registration) order

@@ -1,0 +1,102 @@
+/*
+ * cmd_info.c — `clipc info FILE [--json]`: what clipc makes of a model
+ * file: its layout, the architecture, the parameter count, the tensors per
+ * dtype, the activation and head counts with where each came from
+ * (metadata, config.json, open_clip_config.json, option, shapes), and the
+ * file's metadata.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "clipc.h"
+#include "cli.h"
+
+static const char usage[] =
+    "usage: clipc info FILE [--json] [--act A] [--vision-heads N] [--text-heads N]\n\n"
+    "Describes a model file as clipc loads it.  Values the file does not record are taken\n"
+    "as for every command (the options below), and the output says where each came from.\n\n"
+    "options:\n";
+
+static int file_arg(const char *arg, void *ud) {
+    const char **f = ud;
+    if (*f) return cli_usage_error("info", "one file at a time ('%s' and '%s')", *f, arg);
+    *f = arg;
+    return 0;
+}
+
+static void print_text(const char *file, const clipc_model_info *in) {
+    const clipc_config *c = &in->cfg;
+    static const char *const layouts[] = {"OpenAI state dict", "clipc", "open_clip", "Hugging Face CLIPModel"};
+    printf("file: ");
+    text_write_escaped(stdout, file);
+    printf("\nlayout: %s (%s)\n", clipc_layout_name(in->origin.layout), layouts[in->origin.layout]);
+    printf("vision: ViT, %d layers, width %d, patch %d, resolution %d, heads %d (%s)\n", c->vision_layers,
+           c->vision_width, c->vision_patch_size, c->image_resolution, c->vision_heads,
+           clipc_origin_name(in->origin.vision_heads));
+    printf("text: %d layers, width %d, heads %d (%s), context %d, vocab %d\n", c->transformer_layers,
+           c->transformer_width, c->transformer_heads, clipc_origin_name(in->origin.text_heads), c->context_length,
+           c->vocab_size);
+    printf("embed_dim: %d\n", c->embed_dim);
+    printf("activation: %s (%s)\n", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu", clipc_origin_name(in->origin.act));
+    printf("parameters: %zu\n", in->n_params);
+    printf("tensors: %d (", in->n_tensors);
+    for (int i = 0; i < in->n_dtypes; i++) printf("%s%s: %d", i ? ", " : "", in->dtype_names[i], in->dtype_counts[i]);
+    printf(")\nmetadata:%s\n", in->n_meta ? "" : " none");
+    for (int i = 0; i < in->n_meta; i++) {
+        printf("  ");
+        text_write_escaped(stdout, in->meta_keys[i]);
+        printf(": ");
+        text_write_escaped(stdout, in->meta_vals[i]);
+        printf("\n");
+    }
+}
+
+static void print_json(const char *file, const clipc_model_info *in) {
+    char *cfg = clipc_config_json(&in->cfg);
+    printf("{\"file\": ");
+    json_write_string(stdout, file);
+    printf(", \"layout\": \"%s\", \"config\": %s, \"act_from\": \"%s\", \"vision_heads_from\": \"%s\", "
+           "\"text_heads_from\": \"%s\", \"parameters\": %zu, \"tensors\": %d, \"dtypes\": {",
+           clipc_layout_name(in->origin.layout), cfg ? cfg : "null", clipc_origin_name(in->origin.act),
+           clipc_origin_name(in->origin.vision_heads), clipc_origin_name(in->origin.text_heads), in->n_params,
+           in->n_tensors);
+    for (int i = 0; i < in->n_dtypes; i++) printf("%s\"%s\": %d", i ? ", " : "", in->dtype_names[i], in->dtype_counts[i]);
+    printf("}, \"metadata\": {");
+    for (int i = 0; i < in->n_meta; i++) {
+        printf("%s", i ? ", " : "");
+        json_write_string(stdout, in->meta_keys[i]);
+        printf(": ");
+        json_write_string(stdout, in->meta_vals[i]);
+    }
+    printf("}}\n");
+    free(cfg);
+}
+
+int cmd_info(int argc, char **argv) {
+    const char *file = NULL;
+    int json = 0;
+    clipc_load_opts lo = {0};
+    const cli_opt opts[] = {
+        {.name = "--json", .kind = CLI_FLAG, .dest = &json, .help = "one JSON object instead of text"},
+        CLI_OPT_ACT(&lo),
+        {.name = "--vision-heads", .kind = CLI_INT, .dest = &lo.vision_heads, .min = 1, .max = 1024, .metavar = "N",
+         .help = "heads of the image tower if the file does not record them"},
+        {.name = "--text-heads", .kind = CLI_INT, .dest = &lo.text_heads, .min = 1, .max = 1024, .metavar = "N",
+         .help = "heads of the text tower if the file does not record them"},
+        {.name = "--allow-nonfinite", .kind = CLI_FLAG, .dest = &lo.allow_nonfinite,
+         .help = "describe a model whose weights hold nan/inf"},
+    };
+    const cli_command cmd = {.cmd = "info", .usage = usage, .width = 18, .opts = opts,
+                             .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = file_arg, .ud = &file};
+    int rc = cli_parse(&cmd, argc, argv, NULL);
+    if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
+    if (!file) return cli_usage_error("info", "give a model FILE");
+    lo.warn = cli_warn;
+    clipc_model_info in;
+    clipc_status s = clipc_model_inspect(file, &lo, &in);
+    if (s) return cli_report(s);
+    if (json) print_json(file, &in);
+    else print_text(file, &in);
+    clipc_model_info_free(&in);
+    return 0;
+}
