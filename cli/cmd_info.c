@@ -30,9 +30,14 @@ static void print_text(const char *file, const clipc_model_info *in) {
     printf("file: ");
     text_write_escaped(stdout, file);
     printf("\nlayout: %s (%s)\n", clipc_layout_name(in->origin.layout), layouts[in->origin.layout]);
-    printf("vision: ViT, %d layers, width %d, patch %d, resolution %d, heads %d (%s)\n", c->vision_layers,
-           c->vision_width, c->vision_patch_size, c->image_resolution, c->vision_heads,
-           clipc_origin_name(in->origin.vision_heads));
+    if (c->vision_arch == CLIPC_VISION_RESNET)
+        printf("vision: ModifiedResNet, blocks [%d, %d, %d, %d], width %d, resolution %d, attention-pool heads %d "
+               "(%s)\n", c->vision_blocks[0], c->vision_blocks[1], c->vision_blocks[2], c->vision_blocks[3],
+               c->vision_width, c->image_resolution, c->vision_heads, clipc_origin_name(in->origin.vision_heads));
+    else
+        printf("vision: ViT, %d layers, width %d, patch %d, resolution %d, heads %d (%s)\n", c->vision_layers,
+               c->vision_width, c->vision_patch_size, c->image_resolution, c->vision_heads,
+               clipc_origin_name(in->origin.vision_heads));
     printf("text: %d layers, width %d, heads %d (%s), context %d, vocab %d\n", c->transformer_layers,
            c->transformer_width, c->transformer_heads, clipc_origin_name(in->origin.text_heads), c->context_length,
            c->vocab_size);

@@ -236,3 +236,22 @@ TEST(info_prints_architecture_and_origins) {
     CHECKF(!strncmp(out, want, strlen(want)) && strstr(out, "metadata: none\n"), "got:\n%s", out);
     free(out);
 }
+
+/* A PyTorch zip checkpoint of a ModifiedResNet model: the tower, its derived
+ * attention-pool heads and the dtypes of the archive (BatchNorm's
+ * num_batches_tracked are I64). */
+TEST(info_describes_a_resnet_pt_checkpoint) {
+    const char *ref = shared_path("reference/openai_clip/rn_tiny/weights.pt");
+    if (!ref) SKIP("../shared/reference not found");
+    char cmd[2048], want[2048];
+    snprintf(cmd, sizeof cmd, "build/clipc info %s --act quickgelu", ref);
+    char *out = capture(cmd);
+    snprintf(want, sizeof want,
+             "file: %s\nlayout: openai (OpenAI state dict)\n"
+             "vision: ModifiedResNet, blocks [2, 1, 1, 1], width 8, resolution 64, attention-pool heads 4 (shapes)\n"
+             "text: 2 layers, width 16, heads 2 (config.json), context 77, vocab 49408\n"
+             "embed_dim: 64\nactivation: quickgelu (option)\nparameters: 1145965\ntensors: 171 (F32: 149, I64: 22)\n"
+             "metadata: none\n", ref);
+    CHECKF(!strcmp(out, want), "got:\n%s\nwant:\n%s", out, want);
+    free(out);
+}

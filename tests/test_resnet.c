@@ -714,9 +714,11 @@ TEST(resnet_config_from_file_checks) {
     REQUIRE_OK(rewrite(&f, q, NULL, "visual.layer3."));
     CHECK(clipc_model_load(q, NULL, &l) == CLIPC_ERR_FORMAT);
     CHECKF(strstr(clipc_last_error(), "tensor 'visual.layer3.0.conv1.weight' is missing"), "%s", clipc_last_error());
-    REQUIRE_OK(rewrite(&f, q, NULL, NULL)); /* no metadata */
+    REQUIRE_OK(rewrite(&f, q, NULL, NULL)); /* no metadata: the activation must be given */
+    CHECK(clipc_model_load(q, NULL, &l) == CLIPC_ERR_INVALID);
+    CHECKF(strstr(clipc_last_error(), "pass --act quickgelu|gelu"), "%s", clipc_last_error());
     int warnings = 0;
-    clipc_load_opts o = {.warn = count_warning, .warn_ud = &warnings};
+    clipc_load_opts o = {.warn = count_warning, .warn_ud = &warnings, .act_given = 1};
     REQUIRE_OK(clipc_model_load(q, &o, &l));
     CHECK(warnings == 1 && l->cfg.transformer_heads == 2 && l->cfg.vision_heads == 4);
     CHECK(l->cfg.vision_arch == CLIPC_VISION_RESNET && l->cfg.image_resolution == 64);

@@ -117,8 +117,10 @@ typedef struct {
 
 static int enc(const char *path, const clipc_load_opts *o, const float *px, const int32_t *ids, int N, float *img,
                float *txt) {
+    /* These files record no activation; OpenAI's code (and so the goldens) is QuickGELU. */
+    const clipc_load_opts quickgelu = {.act_given = 1, .act = CLIPC_ACT_QUICKGELU};
     clipc_model *m;
-    REQUIRE_OK(clipc_model_load(path, o, &m));
+    REQUIRE_OK(clipc_model_load(path, o ? o : &quickgelu, &m));
     int E = clipc_model_config(m)->embed_dim;
     REQUIRE_OK(clipc_encode_image(m, px, N, img));
     REQUIRE_OK(clipc_encode_text(m, ids, N, txt));
@@ -126,8 +128,8 @@ static int enc(const char *path, const clipc_load_opts *o, const float *px, cons
     return E;
 }
 
-TEST(torch_pt_vit_tiny_encodes_bit_exact) {
-    const char *base = shared_path("reference/openai_clip/vit_tiny");
+static void pt_encodes_like_safetensors(const char *dir) {
+    const char *base = shared_path(dir);
     if (!base) SKIP("../shared/reference not found");
     char p[1024];
     st_file in;
@@ -146,6 +148,11 @@ TEST(torch_pt_vit_tiny_encodes_bit_exact) {
     CHECK(!memcmp(a, b, sizeof a) && a[0][0] != 0);
     st_close(&in);
 }
+
+TEST(torch_pt_vit_tiny_encodes_bit_exact) { pt_encodes_like_safetensors("reference/openai_clip/vit_tiny"); }
+/* The ModifiedResNet golden (BatchNorm running statistics, I64
+ * num_batches_tracked in the archive) through the same path. */
+TEST(torch_pt_rn_tiny_encodes_bit_exact) { pt_encodes_like_safetensors("reference/openai_clip/rn_tiny"); }
 
 /* Writes the f32 tensors of `src` to `dst` as dtype `dt`, converting here;
  * the first value of tensor `poison` (may be NULL) becomes +inf. */
@@ -224,7 +231,7 @@ TEST(torch_f16_bf16_f64_safetensors_load_and_encode) {
         REQUIRE_OK(tf_open(p, &f));
         CHECK(st_get(&f, "visual.conv1.weight")->dtype == cases[c].dt); /* the dtype stays visible */
         st_close(&f);
-        clipc_load_opts o = {.vision_heads = 1, .text_heads = 4}; /* no config.json beside it */
+        clipc_load_opts o = {.vision_heads = 1, .text_heads = 4, .act_given = 1}; /* no config.json beside it */
         enc(p, &o, px, ids, N, got[0], got[1]);
         for (int w = 0; w < 2; w++) {
             double d = maxdiff(got[w], ref[w], N * E), m = maxabs(ref[w], N * E);
@@ -278,7 +285,7 @@ TEST(torch_torchscript_fp16_archive) {
     char p[1024];
     snprintf(p, sizeof p, "%s/rounded.safetensors", test_tmpdir());
     write_as(f32, p, ST_F16);
-    clipc_load_opts o = {.vision_heads = 2, .text_heads = 2};
+    clipc_load_opts o = {.vision_heads = 2, .text_heads = 2, .act_given = 1};
     enc(p, &o, px, ids, N, r16[0], r16[1]);
     CHECK(!memcmp(got, r16, sizeof got));
     for (int w = 0; w < 2; w++) {
@@ -299,7 +306,7 @@ TEST(torch_f16_nonfinite_refused_after_conversion) {
         char p[1024];
         snprintf(p, sizeof p, "%s/inf_%s.safetensors", test_tmpdir(), st_dtype_name(dts[i]));
         write_as_(src, p, dts[i], "ln_final.bias");
-        clipc_load_opts o = {.vision_heads = 2, .text_heads = 2};
+        clipc_load_opts o = {.vision_heads = 2, .text_heads = 2, .act_given = 1};
         clipc_model *m = NULL;
         CHECK(clipc_model_load(p, &o, &m) == CLIPC_ERR_FORMAT && !m);
         CHECKF(strstr(clipc_last_error(), "tensor 'ln_final.bias' holds 1 non-finite values"), "%s",

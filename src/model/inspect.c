@@ -12,6 +12,7 @@
 #include "clipc.h"
 #include "base/error.h"
 #include "formats/safetensors.h"
+#include "formats/tensor_file.h"
 
 
 static clipc_status describe_file(const st_file *f, clipc_model_info *out) {
@@ -63,7 +64,7 @@ clipc_status clipc_model_inspect(const char *path, const clipc_load_opts *opts, 
     out->n_params = m->tab.total;
     clipc_model_free(m);
     st_file f;
-    s = st_open(path, &f);
+    s = tf_open(path, &f);
     if (!s) s = describe_file(&f, out);
     st_close(&f);
     if (s) clipc_model_info_free(out);
