@@ -3,7 +3,7 @@
  * reproduced exactly: the ids are what the model's token embedding was
  * trained on, so "close" is wrong.
  *
- *   text --clean (text_normalize.c)--> code points --split (the CLIP regex)-->
+ *   text --clean (clean.c, ftfy.c)--> code points --split (the CLIP regex)-->
  *   pieces --UTF-8, one symbol per byte--> BPE merges by rank --> ids
  *
  * Symbols are kept as vocabulary ids rather than strings: id 0..255 are the
@@ -501,8 +501,7 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     *n = 0;
     if (!t || (!text && len)) return clipc_error(CLIPC_ERR_INVALID, "clipc_tokenize: NULL argument");
     if (len > ((size_t)1 << 28)) return clipc_error(CLIPC_ERR_RANGE, "text of %zu bytes is too long to tokenize", len);
-    /* cps: the input (len), then clean's 3 * len */
-    uint32_t *cps = malloc((4 * len + 1) * sizeof *cps);
+    uint32_t *cps = malloc((len + 1) * sizeof *cps);
     if (!cps) return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
     size_t bad = 0;
     size_t nc = utf8_decode((const uint8_t *)text, len, cps, &bad);
@@ -510,8 +509,13 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
         free(cps);
         return clipc_error(CLIPC_ERR_INVALID, "text is not valid UTF-8 (byte %zu)", bad);
     }
-    uint32_t *clean = cps + len;
-    size_t m = text_clean(cps, nc, clean);
+    uint32_t *clean = NULL;
+    size_t m = 0;
+    if (text_clean(cps, nc, &clean, &m)) {
+        free(cps);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
+    }
+    free(cps);
     idvec v = {0};
     uint8_t *piece = NULL;
     size_t piece_cap = 0;
@@ -540,7 +544,7 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     }
     free(piece);
     free(work);
-    free(cps);
+    free(clean);
     if (st) {
         free(v.v);
         return st;
