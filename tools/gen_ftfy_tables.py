@@ -84,11 +84,20 @@ def main():
         for cp in members(chardata.UTF8_CLUES[name]):
             masks[cp] = masks.get(cp, 0) | (1 << (bit + len(BADNESS_CLASSES)))
     assert len(BADNESS_CLASSES) + len(CLUE_CLASSES) <= 32
-    out.write("/* Sorted by code point: the ftfy classes each character belongs to. */\n")
+    # Characters below U+0500 (most of them) by index; the few above, from
+    # U+2000 on, in a sorted list.  Nothing in between has a class.
+    assert not any(0x500 <= cp < 0x2000 for cp in masks)
+    out.write("/* The ftfy classes of U+0000..U+04FF, by code point. */\n")
+    out.write("const uint32_t ftfy_class_lo[FTFY_CLASS_LO] = {\n")
+    for i in range(0, 0x500, 8):
+        out.write("    " + " ".join("0x%05X," % masks.get(cp, 0) for cp in range(i, i + 8)) + "\n")
+    out.write("};\n\n")
+    high = sorted(cp for cp in masks if cp >= 0x2000)
+    out.write("/* Sorted by code point: the classes of the characters from U+2000 on. */\n")
     out.write("const ftfy_class_entry ftfy_classes[] = {\n")
-    for cp in sorted(masks):
+    for cp in high:
         out.write("    {0x%04X, 0x%05X},\n" % (cp, masks[cp]))
-    out.write("};\nconst int ftfy_n_classes = %d;\n\n" % len(masks))
+    out.write("};\nconst int ftfy_n_classes = %d;\n\n" % len(high))
 
     # HTML entities ftfy decodes: name without '&', with ';'.
     ents = sorted(chardata.HTML_ENTITIES.items(), key=lambda kv: kv[0].encode("ascii"))

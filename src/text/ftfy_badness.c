@@ -19,6 +19,8 @@
 #include "text/ftfy_tables.h"
 
 uint32_t ftfy_class(uint32_t c) {
+    if (c < FTFY_CLASS_LO) return ftfy_class_lo[c];
+    if (c < FTFY_CLASS_HI_START) return 0;
     int lo = 0, hi = ftfy_n_classes - 1;
     while (lo <= hi) {
         int mid = (lo + hi) / 2;
@@ -54,16 +56,40 @@ static int word_char(uint32_t c) {
 #define G_NOTBAD (FC_LA | FC_UA | FC_BOX | FC_SP | FC_EP | FC_CUR | FC_NUM | FC_LAW)
 #define G_WIN1251 (FC_C1 | FC_BAD | FC_SP | FC_EP | FC_CUR)
 
-/* Whether one of BADNESS_RE's alternatives matches at t[i].  c(k), m(k):
- * the character i+k and its classes (NONE / 0 past the end). */
-static int bad_at(const uint32_t *t, size_t n, size_t i) {
-    enum { NONE = 0xFFFFFFFFu };
+enum { NONE = 0xFFFFFFFFu };
+/* c(k), m(k): the character i+k and its classes (NONE / 0 past the end). */
 #define c(k) (i + (k) < n ? t[i + (k)] : NONE)
 #define m(k) (i + (k) < n ? ftfy_class(t[i + (k)]) : 0u)
-    uint32_t a = t[i], ma = ftfy_class(a), b = c(1), mb = m(1), cc = c(2), mc = m(2);
+
+/* The alternatives of BADNESS_RE that start with an ASCII character
+ * ([a-zA-Z], [a-z], \s, [.,?!]): all need a non-ASCII one right after it,
+ * or a space and then one, so most ASCII is rejected at once. */
+static int bad_at_ascii(const uint32_t *t, size_t n, size_t i) {
+    uint32_t a = t[i], b = c(1);
+    if (b == NONE || (b < 0x80 && !(lower_ascii(a) && is_py_space(b)))) return 0;
+    uint32_t mb = m(1), cc = c(2), mc = m(2);
+    if (alpha_ascii(a) && (mb & (FC_LC | FC_UC)) && (mc & FC_BAD)) return 1;
+    if (is_py_space(a) && (mb & FC_UA) && (mc & FC_CUR)) return 1;
+    if (lower_ascii(a) && (mb & FC_UA) && (mc & (FC_SP | FC_CUR))) return 1;
+    if (lower_ascii(a)) { /* [a-z]\s?[ÃÂ][ ] */
+        if ((b == 0xC3 || b == 0xC2) && cc == ' ') return 1;
+        if (is_py_space(b) && (cc == 0xC3 || cc == 0xC2) && c(3) == ' ') return 1;
+    }
+    if ((lower_ascii(a) || a == '.' || a == ',' || a == '?' || a == '!') && b == 0xC2 &&
+        (cc == ' ' || (mc & (FC_SP | FC_EP))))
+        return 1;
+    return 0;
+}
+
+/* Whether one of BADNESS_RE's alternatives matches at t[i], t[i] >= 0x80. */
+static int bad_at(const uint32_t *t, size_t n, size_t i) {
+    uint32_t a = t[i], ma = ftfy_class(a);
+    /* Every alternative starting with a non-ASCII character starts with a
+     * classed one, or a space (\s): skip the rest (CJK...) quickly. */
+    if (!ma && !is_py_space(a)) return 0;
+    uint32_t b = c(1), mb = m(1), cc = c(2), mc = m(2);
     if (ma & FC_C1) return 1;
     if ((ma & G_MOST) && (mb & FC_BAD)) return 1;
-    if (alpha_ascii(a) && (mb & (FC_LC | FC_UC)) && (mc & FC_BAD)) return 1;
     if ((ma & FC_BAD) && (mb & G_NOTBAD)) return 1;
     if ((ma & (FC_LA | FC_LC | FC_BOX | FC_EP | FC_CUR | FC_NUM)) && (mb & FC_UA)) return 1;
     if ((ma & (FC_BOX | FC_EP | FC_CUR | FC_NUM)) && (mb & FC_LA)) return 1;
@@ -73,7 +99,6 @@ static int bad_at(const uint32_t *t, size_t n, size_t i) {
     if ((ma & (FC_LA | FC_UA | FC_BOX | FC_CUR | FC_EP)) && (mb & FC_SP) && (mc & FC_NUM)) return 1;
     if ((ma & (FC_LA | FC_UA | FC_CUR | FC_NUM | FC_BOX | FC_LAW)) && (mb & FC_EP) && (mc & FC_SP)) return 1;
     if ((ma & (FC_CUR | FC_NUM | FC_BOX)) && (mb & FC_SP)) return 1;
-    if (lower_ascii(a) && (mb & FC_UA) && (mc & (FC_SP | FC_CUR))) return 1;
     if ((ma & FC_BOX) && (mb & FC_KAO)) return 1;
     if ((ma & (FC_LA | FC_UA | FC_CUR | FC_NUM | FC_SP | FC_EP | FC_LAW)) && (mb & FC_BOX)) return 1;
     if ((ma & FC_BOX) && (mb & FC_EP)) return 1;
@@ -115,15 +140,9 @@ static int bad_at(const uint32_t *t, size_t n, size_t i) {
         return 1;
     /* Windows-1252 encodings of a-grave, a-acute and no-break space */
     if (a == 0xC3 && (b == 0xA0 || b == 0xA1)) return 1;
-    if (lower_ascii(a)) {
-        if ((b == 0xC3 || b == 0xC2) && cc == ' ') return 1;
-        if (b != NONE && is_py_space(b) && (cc == 0xC3 || cc == 0xC2) && c(3) == ' ') return 1;
-    }
     if (i == 0 && (a == 0xC3 || a == 0xC2) && b == ' ') return 1;
     /* A-circumflex encoding the very character that follows it */
-    if ((lower_ascii(a) || IN(a, '.', ',', '?', '!') || (ma & FC_EP)) && b == 0xC2 &&
-        (cc == ' ' || (mc & (FC_SP | FC_EP))))
-        return 1;
+    if ((ma & FC_EP) && b == 0xC2 && (cc == ' ' || (mc & (FC_SP | FC_EP)))) return 1;
     /* Windows-1253 mojibake */
     if (a == 0x3B2 && b == 0x20AC && IN(cc, 0x2122, 0xA0, 0x386, 0xAD, 0xAE, 0xB0)) return 1;
     if (IN(a, 0x392, 0x393, 0x39E, 0x39F) && ((mb & G_WIN1251) || b == 0xB0) && IN(cc, 0x392, 0x393, 0x39E, 0x39F))
@@ -131,9 +150,9 @@ static int bad_at(const uint32_t *t, size_t n, size_t i) {
     /* Windows-1257 mojibake */
     if (a == 0x101 && b == 0x20AC) return 1;
     return 0;
+}
 #undef c
 #undef m
-}
 
 int ftfy_is_bad(const uint32_t *t, size_t n) {
     /* Every alternative needs a non-ASCII character: pure ASCII is never bad. */
@@ -141,7 +160,7 @@ int ftfy_is_bad(const uint32_t *t, size_t n) {
     while (i < n && t[i] < 0x80) i++;
     if (i == n) return 0;
     for (i = 0; i < n; i++)
-        if (bad_at(t, n, i)) return 1;
+        if (t[i] < 0x80 ? bad_at_ascii(t, n, i) : bad_at(t, n, i)) return 1;
     return 0;
 }
 

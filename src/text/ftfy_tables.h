@@ -41,6 +41,10 @@ enum {
     FC_CONT = 1 << 17,
     FC_CONT_STRICT = 1 << 18
 };
+/* Classes of U+0000..U+04FF by index, then a sorted list from U+2000 on
+ * (nothing in between belongs to a class). */
+enum { FTFY_CLASS_LO = 0x500, FTFY_CLASS_HI_START = 0x2000 };
+extern const uint32_t ftfy_class_lo[FTFY_CLASS_LO];
 typedef struct {
     uint32_t cp, mask;
 } ftfy_class_entry;
