@@ -204,3 +204,26 @@ TEST(ftfy_fast_path_is_exact) {
         CHECKF(!ftfy_is_noop_fast(cps, n), "'%s' takes the fast path", not_plain[i]);
     }
 }
+
+/* Segments: fix_text works on one line at a time, at most 1,000,000 code
+ * points each, and stops unescaping HTML from the first line with '<' on.
+ * Expected values from ftfy 6.3.1: fix_text("a"*999999 + "Ã©") is unchanged
+ * (the cut falls between Ã and ©), fix_text("a"*999998 + "Ã©") ends in "é";
+ * fix_text("&amp;\nx<y\n&amp;") == "&\nx<y\n&amp;". */
+TEST(ftfy_segments_lines_and_length) {
+    size_t n = 1000001;
+    uint32_t *t = malloc(n * sizeof *t), *out;
+    size_t m;
+    REQUIRE(t);
+    for (size_t i = 0; i < n; i++) t[i] = 'a';
+    t[n - 2] = 0xC3, t[n - 1] = 0xA9; /* "Ã©" across the 1,000,000 cut */
+    REQUIRE(!ftfy_fix_text(t, n, &out, &m));
+    CHECK(m == n && out[n - 2] == 0xC3 && out[n - 1] == 0xA9);
+    free(out);
+    REQUIRE(!ftfy_fix_text(t + 1, n - 1, &out, &m)); /* the same, one 'a' shorter: one segment */
+    CHECK(m == n - 2 && out[m - 1] == 0xE9 && out[m - 2] == 'a');
+    free(out);
+    free(t);
+    expect_fix("&amp;\nx<y\n&amp;", "&\nx<y\n&amp;");
+    expect_fix("x<y\n&amp;\n", "x<y\n&amp;\n");
+}
