@@ -231,24 +231,27 @@ static size_t clean_after_ftfy(const uint32_t *in, size_t n, uint32_t *out) {
     return lower(a + b, e - b, out);
 }
 
-int text_clean(const uint32_t *in, size_t n, uint32_t **out, size_t *m) {
-    uint32_t *fixed = NULL;
-    size_t nf = n;
+int text_clean(const uint32_t *in, size_t n, uint32_t *buf, uint32_t **out, size_t *m) {
     *out = NULL;
     *m = 0;
     /* ftfy.fix_text comes first, as in OpenAI's basic_clean; plain ASCII
-     * captions (the common case) skip it, it would leave them unchanged. */
-    if (!ftfy_is_noop_fast(in, n)) {
-        if (ftfy_fix_text(in, n, &fixed, &nf)) return -1;
-        in = fixed;
+     * captions (the common case) skip it (it would leave them unchanged)
+     * and use the caller's buffer: no allocation. */
+    if (ftfy_is_noop_fast(in, n)) {
+        *m = clean_after_ftfy(in, n, buf);
+        *out = buf;
+        return 0;
     }
-    uint32_t *buf = malloc((3 * nf + 1) * sizeof *buf);
-    if (!buf) {
+    uint32_t *fixed = NULL;
+    size_t nf = 0;
+    if (ftfy_fix_text(in, n, &fixed, &nf)) return -1;
+    uint32_t *big = malloc((3 * nf + 1) * sizeof *big);
+    if (!big) {
         free(fixed);
         return -1;
     }
-    *m = clean_after_ftfy(in, nf, buf);
+    *m = clean_after_ftfy(fixed, nf, big);
     free(fixed);
-    *out = buf;
+    *out = big;
     return 0;
 }

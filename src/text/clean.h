@@ -18,8 +18,10 @@ int is_py_space(uint32_t c);
  * space): White_Space, i.e. str.isspace() without U+001C..U+001F. */
 int is_re_space(uint32_t c);
 /* The whole clean-up: ftfy.fix_text, html.unescape twice, strip, collapse
- * \s runs to one ' ', strip, str.lower().  *out is malloc'd (free it), *m
- * its count.  0, or -1 when out of memory. */
-int text_clean(const uint32_t *in, size_t n, uint32_t **out, size_t *m);
+ * \s runs to one ' ', strip, str.lower().  buf has room for 3n; *out is
+ * the result, either buf or, when ftfy had work to do (it may lengthen the
+ * text), a malloc'd array the caller frees; *m its count.  0, or -1 when
+ * out of memory. */
+int text_clean(const uint32_t *in, size_t n, uint32_t *buf, uint32_t **out, size_t *m);
 
 #endif

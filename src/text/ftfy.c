@@ -30,14 +30,14 @@
 enum { MAX_DECODE_LENGTH = 1000000, MAX_ROUNDS = 64 };
 
 int ftfy_is_noop_fast(const uint32_t *t, size_t n) {
+    /* c - 0x20 < 0x5F is printable ASCII; OR-ing the exceptions into one
+     * flag keeps the loop branch-light (it runs on every caption). */
+    uint32_t odd = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t c = t[i];
-        if (c >= 0x20 && c < 0x7F) {
-            if (c == '&') return 0;
-        } else if (c != '\t' && c != '\n' && c != '\f')
-            return 0;
+        odd |= (c - 0x20 >= 0x5F && c != '\t' && c != '\n' && c != '\f') | (c == '&');
     }
-    return 1;
+    return !odd;
 }
 
 /* -------------------------------------------------------- unescape_html */
@@ -71,8 +71,9 @@ static int unescape_html(const cvec *t, cvec *out) {
     out->n = 0;
     for (size_t i = 0; i < t->n;) {
         size_t j = i + 1, hash = j < t->n && t->v[j] == '#', k = j + hash, len = 0;
-        while (t->v[i] == '&' && k + len < t->n && len < 25 && alnum_ascii(t->v[k + len])) len++;
-        if (t->v[i] != '&' || len < 1 || len > 24 || k + len >= t->n || t->v[k + len] != ';') {
+        if (t->v[i] == '&') /* a run of more than 24 cannot end in ';' within 24 */
+            while (k + len < t->n && len < 25 && alnum_ascii(t->v[k + len])) len++;
+        if (len < 1 || len > 24 || k + len >= t->n || t->v[k + len] != ';') {
             if (cvec_push(out, t->v[i++])) return -1;
             continue;
         }
@@ -108,10 +109,10 @@ static const ftfy_map_entry *map_find(const ftfy_map_entry *map, int n, uint32_t
     return NULL;
 }
 
-/* fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes,
- * one character at a time in that order (each maps characters only to
- * characters the later ones leave alone, except the width map, whose
- * output the quote step must still see: U+FF02 stays '"'). */
+/* fix_c1_controls, fix_latin_ligatures, fix_character_width, uncurl_quotes:
+ * four passes of per-character maps in ftfy, composed here into one pass
+ * (each character's output of one map goes through the next ones: the
+ * ligature U+0149 gives U+02BC + 'n', whose U+02BC the quote map makes '). */
 static int translate(const cvec *t, cvec *out) {
     out->n = 0;
     for (size_t i = 0; i < t->n; i++) {

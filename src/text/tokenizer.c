@@ -501,7 +501,8 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     *n = 0;
     if (!t || (!text && len)) return clipc_error(CLIPC_ERR_INVALID, "clipc_tokenize: NULL argument");
     if (len > ((size_t)1 << 28)) return clipc_error(CLIPC_ERR_RANGE, "text of %zu bytes is too long to tokenize", len);
-    uint32_t *cps = malloc((len + 1) * sizeof *cps);
+    /* cps: the input (len), then clean's 3 * len */
+    uint32_t *cps = malloc((4 * len + 1) * sizeof *cps);
     if (!cps) return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
     size_t bad = 0;
     size_t nc = utf8_decode((const uint8_t *)text, len, cps, &bad);
@@ -511,11 +512,10 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     }
     uint32_t *clean = NULL;
     size_t m = 0;
-    if (text_clean(cps, nc, &clean, &m)) {
+    if (text_clean(cps, nc, cps + len, &clean, &m)) {
         free(cps);
         return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
     }
-    free(cps);
     idvec v = {0};
     uint8_t *piece = NULL;
     size_t piece_cap = 0;
@@ -544,7 +544,8 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     }
     free(piece);
     free(work);
-    free(clean);
+    if (clean != cps + len) free(clean);
+    free(cps);
     if (st) {
         free(v.v);
         return st;
