@@ -96,8 +96,9 @@ asan:
 
 # libFuzzer target for the tokenizer (not built by default; needs clang 14 and
 # libclang-rt-14-dev).  Run: build-fuzz/fuzz_tokenizer -max_total_time=600 CORPUS_DIR
+FTFY_SRC := src/text/ftfy.c src/text/ftfy_encoding.c src/text/ftfy_badness.c src/text/ftfy_tables.c
 FUZZ_SRC := tests/fuzz/fuzz_tokenizer.c src/text/tokenizer.c src/text/clean.c src/text/html_entities.c \
-            src/base/utf8.c src/text/vocab_data.c src/base/error.c src/base/fileio.c
+            src/base/utf8.c src/text/vocab_data.c src/base/error.c src/base/fileio.c $(FTFY_SRC)
 fuzz: build-fuzz/fuzz_tokenizer
 build-fuzz/fuzz_tokenizer: $(FUZZ_SRC) $(wildcard src/*/*.h) include/clipc.h data/bpe_simple_vocab_16e6.txt.gz
 	@mkdir -p build-fuzz
@@ -131,6 +132,16 @@ fuzz-pickle: build-fuzz/fuzz_pickle
 build-fuzz/fuzz_pickle: $(PICKLE_FUZZ_SRC) src/formats/pickle.h src/formats/torch_zip.h src/formats/zip_reader.h
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PICKLE_FUZZ_SRC) $(shell pkg-config --libs libcjson libutf8proc zlib)
+
+# libFuzzer target for ftfy (clang only; not in `all`).  Checks valid output and
+# idempotence of single-segment outputs.  Run: mkdir -p /tmp/ftf &&
+#   build-fuzz/fuzz_ftfy /tmp/ftf tests/fuzz/corpus_ftfy -max_total_time=300
+.PHONY: fuzz-ftfy
+fuzz-ftfy: build-fuzz/fuzz_ftfy
+build-fuzz/fuzz_ftfy: tests/fuzz/fuzz_ftfy.c $(FTFY_SRC) src/text/clean.c src/text/html_entities.c src/base/utf8.c $(wildcard src/text/*.h)
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ tests/fuzz/fuzz_ftfy.c $(FTFY_SRC) src/text/clean.c \
+	    src/text/html_entities.c src/base/utf8.c $(shell pkg-config --libs libutf8proc)
 
 # Shared library and installation: `make install PREFIX=/usr/local` puts
 # libclipc.so, include/clipc.h and a pkg-config file clipc.pc under PREFIX.

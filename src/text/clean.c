@@ -1,12 +1,12 @@
 /*
- * text_normalize.c -- OpenAI CLIP's text clean-up before BPE, exactly:
+ * clean.c -- OpenAI CLIP's text clean-up before BPE, exactly:
  *
+ *   text = ftfy.fix_text(text)                          (text/ftfy.c)
  *   text = html.unescape(html.unescape(text)).strip()
  *   text = regex.sub(r"\s+", " ", text).strip()
  *   text = text.lower()
  *
- * (ftfy.fix_text is taken as the identity, as in the shared goldens; see
- * ../shared/reference/README.md.)  Every step is reproduced from CPython's
+ * Every step after ftfy is reproduced from CPython's
  * own rules because the model was trained on their output: html.unescape's
  * regex, numeric-reference table and HTML5 entity list (generated into
  * html_entities.c), str.isspace vs the `regex` module's \s (they differ on
@@ -14,10 +14,12 @@
  * sigma).  Simple case mappings and general categories come from utf8proc;
  * no library offers Python's unescape or lower() semantics, hence this file.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "text/clean.h"
+#include "text/ftfy.h"
 #include "text/html_entities.h"
 
 /* ------------------------------------------------------------ html.unescape */
@@ -205,7 +207,9 @@ static size_t lower(const uint32_t *t, size_t n, uint32_t *out) {
 
 /* ----------------------------------------------------------------- clean */
 
-size_t text_clean(const uint32_t *in, size_t n, uint32_t *out) {
+/* Everything after ftfy.  out needs room for 3n: the result (up to 2n, since
+ * lower() of U+0130 gives two code points) and scratch. */
+static size_t clean_after_ftfy(const uint32_t *in, size_t n, uint32_t *out) {
     /* out[2n..3n) is scratch, so no step reads what it writes. */
     uint32_t *a = out + 2 * n;
     size_t m = html_unescape(in, n, a);
@@ -225,4 +229,29 @@ size_t text_clean(const uint32_t *in, size_t n, uint32_t *out) {
     while (b < e && is_py_space(a[b])) b++;
     while (e > b && is_py_space(a[e - 1])) e--;
     return lower(a + b, e - b, out);
+}
+
+int text_clean(const uint32_t *in, size_t n, uint32_t *buf, uint32_t **out, size_t *m) {
+    *out = NULL;
+    *m = 0;
+    /* ftfy.fix_text comes first, as in OpenAI's basic_clean; plain ASCII
+     * captions (the common case) skip it (it would leave them unchanged)
+     * and use the caller's buffer: no allocation. */
+    if (ftfy_is_noop_fast(in, n)) {
+        *m = clean_after_ftfy(in, n, buf);
+        *out = buf;
+        return 0;
+    }
+    uint32_t *fixed = NULL;
+    size_t nf = 0;
+    if (ftfy_fix_text(in, n, &fixed, &nf)) return -1;
+    uint32_t *big = malloc((3 * nf + 1) * sizeof *big);
+    if (!big) {
+        free(fixed);
+        return -1;
+    }
+    *m = clean_after_ftfy(fixed, nf, big);
+    free(fixed);
+    *out = big;
+    return 0;
 }

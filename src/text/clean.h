@@ -1,6 +1,7 @@
 /*
- * text_normalize.h -- the text clean-up OpenAI's CLIP tokenizer does before
- * splitting (simple_tokenizer.py basic_clean + whitespace_clean + lower),
+ * clean.h -- the text clean-up OpenAI's CLIP tokenizer does before
+ * splitting (simple_tokenizer.py basic_clean (ftfy.fix_text, html.unescape
+ * twice) + whitespace_clean + lower),
  * on arrays of Unicode code points.  Internal.
  */
 #ifndef CLIPC_TEXT_NORMALIZE_H
@@ -16,10 +17,11 @@ int is_py_space(uint32_t c);
 /* \s of Python's `regex` module (what the split and collapse treat as
  * space): White_Space, i.e. str.isspace() without U+001C..U+001F. */
 int is_re_space(uint32_t c);
-/* The whole clean-up: html.unescape twice, strip, collapse \s runs to one
- * ' ', strip, str.lower().  out needs room for 3n: the result (up to 2n,
- * since lower() of U+0130 gives two code points) and scratch.  Returns the
- * count. */
-size_t text_clean(const uint32_t *in, size_t n, uint32_t *out);
+/* The whole clean-up: ftfy.fix_text, html.unescape twice, strip, collapse
+ * \s runs to one ' ', strip, str.lower().  buf has room for 3n; *out is
+ * the result, either buf or, when ftfy had work to do (it may lengthen the
+ * text), a malloc'd array the caller frees; *m its count.  0, or -1 when
+ * out of memory. */
+int text_clean(const uint32_t *in, size_t n, uint32_t *buf, uint32_t **out, size_t *m);
 
 #endif

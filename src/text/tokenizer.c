@@ -3,7 +3,7 @@
  * reproduced exactly: the ids are what the model's token embedding was
  * trained on, so "close" is wrong.
  *
- *   text --clean (text_normalize.c)--> code points --split (the CLIP regex)-->
+ *   text --clean (clean.c, ftfy.c)--> code points --split (the CLIP regex)-->
  *   pieces --UTF-8, one symbol per byte--> BPE merges by rank --> ids
  *
  * Symbols are kept as vocabulary ids rather than strings: id 0..255 are the
@@ -510,8 +510,12 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
         free(cps);
         return clipc_error(CLIPC_ERR_INVALID, "text is not valid UTF-8 (byte %zu)", bad);
     }
-    uint32_t *clean = cps + len;
-    size_t m = text_clean(cps, nc, clean);
+    uint32_t *clean = NULL;
+    size_t m = 0;
+    if (text_clean(cps, nc, cps + len, &clean, &m)) {
+        free(cps);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
+    }
     idvec v = {0};
     uint8_t *piece = NULL;
     size_t piece_cap = 0;
@@ -540,6 +544,7 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     }
     free(piece);
     free(work);
+    if (clean != cps + len) free(clean);
     free(cps);
     if (st) {
         free(v.v);
