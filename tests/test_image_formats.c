@@ -1,0 +1,120 @@
+/*
+ * test_image_formats.c — WebP, TIFF, GIF, BMP, HEIC/AVIF, 16-bit grey PNG and
+ * CMYK JPEG decode to Pillow's pixels.
+ *
+ * tests/data/imgfmt/ is made by tools/make_image_goldens.py with Debian's
+ * Pillow 9.4: each case is a small image file and expected/NAME.png, holding
+ * Image.open(file).convert("RGB"); manifest.txt lists file, Pillow's mode
+ * after open, width, height.  clipc must give exactly those pixels (after
+ * its own convert("RGB") step: grey replicated, alpha dropped), and the
+ * `nearest` flag for Pillow's "P" and "1" modes.  HEIC/AVIF (mode "heif"):
+ * the reference is libheif's own decoding, as Pillow here cannot open them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clipc.h"
+#include "clipc_util.h"
+#include "harness.h"
+
+#define FMT_DIR "tests/data/imgfmt"
+
+/* img as RGB bytes, as Pillow's convert("RGB"). */
+static uint8_t *to_rgb(const clipc_image *img) {
+    size_t n = (size_t)img->width * img->height;
+    uint8_t *o = malloc(n * 3);
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = img->data + i * img->channels;
+        for (int c = 0; c < 3; c++) o[i * 3 + c] = img->channels <= 2 ? p[0] : p[c];
+    }
+    return o;
+}
+
+typedef struct {
+    char file[128], mode[16];
+    int w, h;
+} fmt_case;
+
+static int read_manifest(fmt_case *cs, int cap) {
+    FILE *f = fopen(FMT_DIR "/manifest.txt", "r");
+    if (!f) return -1;
+    int n = 0;
+    while (n < cap && fscanf(f, "%127s %15s %d %d", cs[n].file, cs[n].mode, &cs[n].w, &cs[n].h) == 4) n++;
+    fclose(f);
+    return n;
+}
+
+/* Compares the decoding of `file` with its expected PNG; returns the number
+ * of differing bytes (and reports the first), -1 on a size mismatch. */
+static long compare_case(const fmt_case *c, clipc_exif_mode exif) {
+    char path[256], exp[256], name[128];
+    snprintf(path, sizeof path, "%s/%s", FMT_DIR, c->file);
+    snprintf(name, sizeof name, "%s", c->file);
+    *strrchr(name, '.') = 0;
+    snprintf(exp, sizeof exp, "%s/expected/%s.png", FMT_DIR, name);
+    clipc_image img, ref;
+    clipc_status s = clipc_image_load_ex(path, exif, &img);
+    if (s) {
+        harness_fail(__FILE__, __LINE__, "%s: %s", c->file, clipc_last_error());
+        return -1;
+    }
+    if (clipc_image_load(exp, &ref)) {
+        harness_fail(__FILE__, __LINE__, "%s: %s", exp, clipc_last_error());
+        clipc_image_free(&img);
+        return -1;
+    }
+    long diff = -1;
+    if (img.width == c->w && img.height == c->h && ref.width == c->w && ref.height == c->h && ref.channels == 3) {
+        uint8_t *rgb = to_rgb(&img);
+        diff = 0;
+        for (size_t i = 0; i < (size_t)c->w * c->h * 3; i++)
+            if (rgb[i] != ref.data[i] && diff++ == 0)
+                harness_fail(__FILE__, __LINE__, "%s: pixel %zu channel %zu: %d, Pillow %d", c->file, i / 3,
+                             i % 3, rgb[i], ref.data[i]);
+        free(rgb);
+    } else {
+        harness_fail(__FILE__, __LINE__, "%s: %dx%d, expected %dx%d", c->file, img.width, img.height, c->w, c->h);
+    }
+    int want_nearest = !strcmp(c->mode, "P") || !strcmp(c->mode, "1");
+    CHECKF(img.nearest == want_nearest, "%s: nearest %d for Pillow mode %s", c->file, img.nearest, c->mode);
+    clipc_image_free(&img);
+    clipc_image_free(&ref);
+    return diff;
+}
+
+TEST(image_formats_equal_pillow) {
+    fmt_case cs[128];
+    int n = read_manifest(cs, 128);
+    if (n < 0) SKIP("%s absent (run from the repository root)", FMT_DIR);
+    CHECKF(n >= 44, "only %d cases in the manifest", n);
+    int per[8] = {0}; /* webp tif gif bmp png jpg heic avif */
+    static const char *ext[8] = {".webp", ".tif", ".gif", ".bmp", ".png", ".jpg", ".heic", ".avif"};
+    for (int i = 0; i < n; i++) {
+        long d = compare_case(&cs[i], CLIPC_EXIF_IGNORE);
+        CHECKF(d == 0, "%s: %ld bytes differ from Pillow", cs[i].file, d);
+        for (int k = 0; k < 8; k++)
+            if (strstr(cs[i].file, ext[k]) && d == 0) per[k]++;
+    }
+    for (int k = 0; k < 8; k++) CHECKF(per[k] >= 1, "no exact %s case", ext[k]);
+}
+
+/* A TIFF's Orientation tag is applied whatever --exif says (Pillow applies it
+ * when it loads a TIFF): tiff_orient6 is stored 17x11 and reads 11x17. */
+TEST(image_formats_tiff_orientation_always) {
+    fmt_case c = {"tiff_orient6.tif", "RGB", 11, 17};
+    clipc_image img;
+    if (clipc_image_load(FMT_DIR "/tiff_orient6.tif", &img)) SKIP("%s absent", FMT_DIR);
+    clipc_image_free(&img);
+    CHECK(compare_case(&c, CLIPC_EXIF_APPLY) == 0);
+    CHECK(compare_case(&c, CLIPC_EXIF_IGNORE) == 0);
+}
+
+/* The extensions a folder walk takes. */
+TEST(image_formats_extensions) {
+    static const char *yes[] = {"a.jpg", "b.JPEG", "c.png", "d.webp", "e.tif", "f.TIFF", "g.gif", "h.bmp",
+                                "i.heic", "j.HEIF", "k.avif", "l.jpe", "m.jfif", "n.dib", "o.hif"};
+    static const char *no[] = {"a.txt", "webp", "b.svg", "c.psd", "d.jp2", "e.", "f.tiff.txt"};
+    for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) CHECKF(clipc_image_path_supported(yes[i]), "%s", yes[i]);
+    for (size_t i = 0; i < sizeof no / sizeof *no; i++) CHECKF(!clipc_image_path_supported(no[i]), "%s", no[i]);
+}
