@@ -17,6 +17,15 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format
 /* precision.c: the --precision f32|bf16 option (CLI_CUSTOM, dest a
  * clipc_precision *); returns 0, or 2 after a usage error. */
 int cli_opt_precision(const char *cmd, const cli_opt *o, const char *val);
+/* exif.c: --exif apply|ignore (CLI_CUSTOM) sets the process-wide choice
+ * (clipc_image_set_exif) as it is parsed; returns 0, or 2 after a usage error.
+ * CLI_OPT_EXIF is its table entry, the same in every command that loads
+ * images. */
+int cli_opt_exif(const char *cmd, const cli_opt *o, const char *val);
+#define CLI_OPT_EXIF                                                                              \
+    {.name = "--exif", .kind = CLI_CUSTOM, .fn = cli_opt_exif, .metavar = "MODE",               \
+     .help = "apply: turn JPEGs upright by their EXIF orientation (default); ignore: as\n"       \
+             "OpenAI's pipeline (PIL Image.open + convert), which gives OpenAI-exact results"}
 /* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
 void cli_warn(const char *msg, void *ud);
 #include <stdio.h>

@@ -116,6 +116,7 @@ int cmd_classify(int argc, char **argv) {
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "classify", .usage = usage, .width = 20, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = add_image, .ud = &images};

@@ -106,6 +106,7 @@ static int parse_args(encode_args *a, int argc, char **argv) {
          .help = "bulk: every image under DIR (recursive) -> --out X.npy\n(float32 [n, dim]) + X.npy.paths"},
         {.name = "--list", .kind = CLI_STRING, .dest = &a->list, .metavar = "FILE",
          .help = "bulk: the images listed one per line in FILE -> --out X.npy"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "encode", .usage = usage, .width = 20, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0])};

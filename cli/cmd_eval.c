@@ -146,6 +146,7 @@ static int parse_args(eval_args *a, int argc, char **argv) {
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
         {.name = "--json", .kind = CLI_FLAG, .dest = &a->json, .help = "one JSON object instead of a table"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "eval", .usage = usage, .width = 20, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0])};

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "clipc.h"
 #include "clipc_util.h"
@@ -117,4 +119,88 @@ TEST(image_formats_extensions) {
     static const char *no[] = {"a.txt", "webp", "b.svg", "c.psd", "d.jp2", "e.", "f.tiff.txt"};
     for (size_t i = 0; i < sizeof yes / sizeof *yes; i++) CHECKF(clipc_image_path_supported(yes[i]), "%s", yes[i]);
     for (size_t i = 0; i < sizeof no / sizeof *no; i++) CHECKF(!clipc_image_path_supported(no[i]), "%s", no[i]);
+}
+
+/* ------------------------------------------------ the index reports skips */
+
+static const clipc_config tiny_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU};
+
+static void copy_file(const char *from, const char *to) {
+    char *b;
+    size_t n;
+    REQUIRE_OK(clipc_read_file(from, &b, &n));
+    REQUIRE_OK(clipc_write_file_atomic(to, b, n));
+    free(b);
+}
+
+/* A folder with one image of each format plus broken files: every image is
+ * indexed, every other file counted by reason, failures listed, and
+ * --verbose lists the files that are not images. */
+TEST(image_formats_index_reports_skips) {
+    static const char *images[] = {"webp_lossy.webp", "tiff_rgb_lzw.tif", "gif_p.gif", "bmp_rgb24.bmp",
+                                   "heic_rgb.heic", "avif_rgba.avif", "png_grey16.png", "jpeg_cmyk.jpg"};
+    char src[256], d[512], p[700], db[512], mp[512], cmd[2000], *out;
+    FILE *probe = fopen(FMT_DIR "/manifest.txt", "r");
+    if (!probe) SKIP("%s absent (run from the repository root)", FMT_DIR);
+    fclose(probe);
+    const char *tmp = test_tmpdir();
+    snprintf(d, sizeof d, "%s/photos", tmp);
+    REQUIRE(mkdir(d, 0755) == 0);
+    for (size_t i = 0; i < sizeof images / sizeof *images; i++) {
+        snprintf(src, sizeof src, "%s/%s", FMT_DIR, images[i]);
+        snprintf(p, sizeof p, "%s/%s", d, images[i]);
+        copy_file(src, p);
+    }
+    snprintf(p, sizeof p, "%s/notes.txt", d);
+    REQUIRE_OK(clipc_write_file_atomic(p, "not an image\n", 13));
+    snprintf(p, sizeof p, "%s/text.jpg", d);
+    REQUIRE_OK(clipc_write_file_atomic(p, "hello, world\n", 13));
+    char *b;
+    size_t n;
+    REQUIRE_OK(clipc_read_file(FMT_DIR "/webp_lossless.webp", &b, &n));
+    snprintf(p, sizeof p, "%s/cut.webp", d);
+    REQUIRE_OK(clipc_write_file_atomic(p, b, n / 2));
+    free(b);
+    /* A BMP header claiming 70000 x 10 pixels: too large before any pixel. */
+    uint8_t bmp[54] = {'B', 'M'};
+    bmp[10] = 54, bmp[14] = 40, bmp[18] = 0x70, bmp[19] = 0x11, bmp[20] = 1, bmp[22] = 10, bmp[26] = 1, bmp[28] = 24;
+    snprintf(p, sizeof p, "%s/huge.bmp", d);
+    REQUIRE_OK(clipc_write_file_atomic(p, bmp, sizeof bmp));
+    snprintf(p, sizeof p, "%s/gone.png", d);
+    REQUIRE(symlink("nowhere.png", p) == 0);
+
+    snprintf(mp, sizeof mp, "%s/m.safetensors", tmp);
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&tiny_cfg, 7, &m));
+    REQUIRE_OK(clipc_model_save(m, mp));
+    clipc_model_free(m);
+    snprintf(db, sizeof db, "%s/index.db", tmp);
+    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' --verbose 2>&1", d, mp, db);
+    int rc = run_capture(cmd, &out);
+    REQUIREF(rc == 0, "rc %d: %s", rc, out);
+    static const char *want[] = {
+        "clipc: skipped (not_image): %s/notes.txt: not an image file name\n",
+        "clipc: skipped: %s/gone.png: a symbolic link to nothing (or to what is not a file)\n",
+        "clipc: skipped: %s/cut.webp: truncated WebP file (",
+        "clipc: skipped: %s/huge.bmp: image too large (70000x10; limits: side <= 65535, <= 2^28 pixels)\n",
+        "clipc: skipped: %s/text.jpg: not an image format clipc reads (unrecognised magic bytes; it reads JPEG, "
+        "PNG, WebP, TIFF, GIF, BMP, HEIC, AVIF)\n",
+        "clipc index: skipped 5 files: 1 not_image, 1 unsupported, 1 corrupt, 1 too_large, 1 unreadable\n",
+        "{\"added\": 8, \"updated\": 0, \"removed\": 0, \"unchanged\": 0, \"failed\": 4, \"embedded\": 8, "
+        "\"model_changed\": true, \"skipped_folders\": 0, \"skipped\": {\"not_image\": 1, \"unsupported\": 1, "
+        "\"corrupt\": 1, \"too_large\": 1, \"unreadable\": 1, \"other\": 0}}\n"};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        char line[1024];
+        snprintf(line, sizeof line, want[i], d);
+        CHECKF(strstr(out, line), "missing line %zu: %s\noutput:\n%s", i, line, out);
+    }
+    free(out);
+    /* Without --verbose the files that are not images are only counted. */
+    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' 2>&1", d, mp, db);
+    rc = run_capture(cmd, &out);
+    REQUIREF(rc == 0, "rc %d: %s", rc, out);
+    CHECKF(!strstr(out, "notes.txt") && strstr(out, "\"unchanged\": 8, \"failed\": 4") &&
+               strstr(out, "\"skipped\": {\"not_image\": 1, \"unsupported\": 1"),
+           "output:\n%s", out);
+    free(out);
 }

@@ -19,6 +19,12 @@
 #include "clipc_util.h"
 
 clipc_status decode_webp(const void *buf, size_t len, const char *name, clipc_image *out) {
+    /* The RIFF header's size says whether the file was cut short (libwebp
+     * would only say that it cannot parse the chunks). */
+    const uint8_t *b = buf;
+    if (len >= 8 && (uint64_t)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) + 8 > len)
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: truncated WebP file (%zu of %llu bytes)", name, len,
+                           (unsigned long long)(b[4] | b[5] << 8 | b[6] << 16 | (uint32_t)b[7] << 24) + 8);
     WebPBitstreamFeatures f;
     VP8StatusCode vs = WebPGetFeatures(buf, len, &f);
     if (vs == VP8_STATUS_NOT_ENOUGH_DATA)
