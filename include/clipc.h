@@ -452,6 +452,12 @@ clipc_status clipc_similarity(const float *a, int n_a, const float *b, int n_b, 
  * {"a photo of a {}."}. */
 clipc_status clipc_zeroshot_weights(const clipc_model *m, clipc_tokenizer *tok, const char *const *labels,
                                     int n_labels, const char *const *templates, int n_templates, float *out);
+/* A named set of prompt templates for clipc_zeroshot_weights: "imagenet"
+ * (OpenAI's 80 ImageNet templates, in their notebook's order) or "default"
+ * ({"a photo of a {}."}); *n receives the count.  NULL for an unknown name. */
+const char *const *clipc_prompt_templates(const char *name, int *n);
+/* The known names, for messages: "imagenet, default". */
+const char *clipc_prompt_template_names(void);
 /* Class probabilities: probs[i*n_labels + c] = softmax_c(scale * cos(img_i,
  * w_c)).  OpenAI's zero-shot notebook and open_clip use scale = 100 (the
  * clamp value of exp(logit_scale)); pass clipc_model_logit_scale(m) to use
