@@ -200,7 +200,8 @@ clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int 
  *   csv, tsv  "image,caption" rows, header optional (a header may name the
  *             columns image/filename/image_name/path and caption/text/
  *             comment/sentence/raw, in any position), RFC 4180 quoting.
- *   folder    a directory: every .jpg/.jpeg/.png below it (recursive, sorted)
+ *   folder    a directory: every image file below it (the names
+ *             clipc_image_path_supported takes; recursive, sorted)
  *             with captions in the same-named .txt, one per non-empty line.
  * All text files: UTF-8 with optional BOM, LF or CRLF.
  *
