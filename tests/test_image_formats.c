@@ -204,3 +204,99 @@ TEST(image_formats_index_reports_skips) {
            "output:\n%s", out);
     free(out);
 }
+
+/* ------------------------------------------------------- --exif apply|ignore */
+
+/* tests/data/images/exifN_24x16.jpg hold the same stored pixels with EXIF
+ * orientations 1..8: ignored, all decode to exif1's pixels (what Pillow's
+ * Image.open gives, without exif_transpose); applied, 5..8 swap the sides. */
+TEST(image_formats_exif_choice) {
+    clipc_image ref, img;
+    if (clipc_image_load_ex("tests/data/images/exif1_24x16.jpg", CLIPC_EXIF_IGNORE, &ref))
+        SKIP("tests/data/images absent");
+    for (int o = 1; o <= 8; o++) {
+        char path[128];
+        snprintf(path, sizeof path, "tests/data/images/exif%d_24x16.jpg", o);
+        REQUIRE_OK(clipc_image_load_ex(path, CLIPC_EXIF_IGNORE, &img));
+        CHECKF(img.width == 24 && img.height == 16 && !memcmp(img.data, ref.data, 24 * 16 * 3), "exif%d ignored", o);
+        clipc_image_free(&img);
+        REQUIRE_OK(clipc_image_load_ex(path, CLIPC_EXIF_APPLY, &img));
+        CHECKF(img.width == (o >= 5 ? 16 : 24), "exif%d applied: %dx%d", o, img.width, img.height);
+        CHECKF((o == 1) == !memcmp(img.data, ref.data, 24 * 16 * 3), "exif%d applied", o);
+        clipc_image_free(&img);
+    }
+    /* The process-wide choice behind clipc_image_load. */
+    CHECK(clipc_image_get_exif() == CLIPC_EXIF_APPLY);
+    clipc_image_set_exif(CLIPC_EXIF_IGNORE);
+    clipc_status s = clipc_image_load("tests/data/images/exif6_24x16.jpg", &img);
+    clipc_image_set_exif(CLIPC_EXIF_APPLY);
+    REQUIRE_OK(s);
+    CHECK(img.width == 24 && !memcmp(img.data, ref.data, 24 * 16 * 3));
+    clipc_image_free(&img);
+    clipc_image_free(&ref);
+
+    /* The CLI: encode --exif ignore of exif6 prints exif1's embedding. */
+    const char *tmp = test_tmpdir();
+    char mp[512], cmd[1200], *out[3];
+    snprintf(mp, sizeof mp, "%s/m.safetensors", tmp);
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&tiny_cfg, 9, &m));
+    REQUIRE_OK(clipc_model_save(m, mp));
+    clipc_model_free(m);
+    static const char *const args[3] = {"exif1_24x16.jpg --exif ignore", "exif6_24x16.jpg --exif ignore",
+                                        "exif6_24x16.jpg"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "build/clipc encode --model '%s' --image tests/data/images/%s", mp, args[i]);
+        REQUIRE(run_capture(cmd, &out[i]) == 0);
+    }
+    const char *e[3];
+    for (int i = 0; i < 3; i++) REQUIRE((e[i] = strstr(out[i], "\"embedding\"")));
+    CHECKF(!strcmp(e[0], e[1]), "ignore: %s vs %s", e[0], e[1]);
+    CHECKF(strcmp(e[1], e[2]) != 0, "apply gave the unrotated embedding");
+    for (int i = 0; i < 3; i++) free(out[i]);
+}
+
+/* ------------------------------------------------------- damaged files */
+
+/* Every new decoder, on files cut short and with bytes flipped: an error
+ * naming the file and the format (never a crash, never silent success for a
+ * cut file). */
+TEST(image_formats_damaged_files) {
+    static const struct { const char *file, *cut_msg; } cases[] = {
+        {"webp_lossy.webp", "truncated WebP file"},     {"webp_lossless_alpha.webp", "truncated WebP file"},
+        {"tiff_rgb_lzw.tif", "TIFF"},                   {"tiff_p.tif", "TIFF"},
+        {"gif_p.gif", "GIF file"},                      {"bmp_rgb24.bmp", "truncated BMP file"},
+        {"bmp_p4.bmp", "truncated BMP file"},          {"heic_rgb.heic", "HEIF/AVIF file"},
+        {"avif_rgba.avif", "HEIF/AVIF file"},
+    };
+    char src[256], path[512];
+    const char *dir = test_tmpdir();
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char *b;
+        size_t n;
+        snprintf(src, sizeof src, "%s/%s", FMT_DIR, cases[i].file);
+        if (clipc_read_file(src, &b, &n)) SKIP("%s absent", FMT_DIR);
+        static const double cuts[] = {0.3, 0.6, 0.9};
+        for (int c = 0; c < 3; c++) {
+            snprintf(path, sizeof path, "%s/cut%d_%s", dir, c, cases[i].file);
+            REQUIRE_OK(clipc_write_file_atomic(path, b, (size_t)(n * cuts[c])));
+            clipc_image img;
+            clipc_status s = clipc_image_load(path, &img);
+            CHECKF(s == CLIPC_ERR_FORMAT && strstr(clipc_last_error(), path) &&
+                       strstr(clipc_last_error(), cases[i].cut_msg),
+                   "%s cut to %.0f%%: status %d: %s", cases[i].file, 100 * cuts[c], s, clipc_last_error());
+            if (!s) clipc_image_free(&img);
+        }
+        /* Flipped bytes all over: any outcome but a crash; an error names the file. */
+        for (size_t k = 0; k < 64; k++) {
+            size_t at = (k * 7919) % n;
+            b[at] ^= (uint8_t)(0x5a + k);
+            clipc_image img;
+            clipc_status s = clipc_image_decode(b, n, "mutant", &img);
+            if (s) CHECKF(strstr(clipc_last_error(), "mutant"), "%s: %s", cases[i].file, clipc_last_error());
+            else clipc_image_free(&img);
+            b[at] ^= (uint8_t)(0x5a + k);
+        }
+        free(b);
+    }
+}

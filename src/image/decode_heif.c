@@ -27,6 +27,11 @@ int heif_sniff(const uint8_t *b, size_t len) {
     return 0;
 }
 
+/* The file's major brand says AV1 (AVIF). */
+static int is_av1(const uint8_t *b, size_t len) {
+    return len >= 12 && (!memcmp(b + 8, "avif", 4) || !memcmp(b + 8, "avis", 4));
+}
+
 static clipc_status heif_fail(struct heif_context *ctx, struct heif_image_handle *h, const char *name,
                               struct heif_error e) {
     if (h) heif_image_handle_release(h);
@@ -54,8 +59,19 @@ clipc_status decode_heif(const void *buf, size_t len, const char *name, clipc_im
     }
     int ch = heif_image_handle_has_alpha_channel(h) ? 4 : 3;
     struct heif_image *img = NULL;
-    e = heif_decode_image(h, &img, heif_colorspace_RGB,
-                          ch == 4 ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB, NULL);
+    enum heif_chroma chroma = ch == 4 ? heif_chroma_interleaved_RGBA : heif_chroma_interleaved_RGB;
+    /* AV1 through libaom when it is there: libheif's dav1d plugin leaves
+     * dav1d's default logger on, which prints parse errors of damaged files
+     * to stderr (the library never prints).  AV1 decoding is bit-exact by
+     * the standard, so the pixels are the same. */
+    struct heif_decoding_options *dopt = heif_decoding_options_alloc();
+    if (dopt && is_av1(buf, len)) dopt->decoder_id = "aom";
+    e = heif_decode_image(h, &img, heif_colorspace_RGB, chroma, dopt);
+    if (e.code && dopt && dopt->decoder_id && e.code == heif_error_Unsupported_feature) {
+        dopt->decoder_id = NULL; /* no libaom: the default decoder */
+        e = heif_decode_image(h, &img, heif_colorspace_RGB, chroma, dopt);
+    }
+    heif_decoding_options_free(dopt);
     if (e.code) return heif_fail(ctx, h, name, e);
     int w = heif_image_get_width(img, heif_channel_interleaved);
     int hh = heif_image_get_height(img, heif_channel_interleaved);
