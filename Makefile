@@ -118,6 +118,18 @@ build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/formats/safetenso
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/formats/safetensors.c src/base/error.c src/base/fileio.c \
 	    $(shell pkg-config --libs libcjson libutf8proc)
 
+# libFuzzer targets for the image decoders (clang only; not in `all`): one per
+# format, tests/fuzz/fuzz_image_<fmt>.c.  Run: see tests/fuzz/fuzz_image.h.
+FUZZ_IMG_FMTS := webp tiff heif gif bmp
+FUZZ_IMG_SRC  := $(sort $(wildcard src/image/decode*.c)) src/base/error.c src/base/fileio.c
+FUZZ_IMG_PKGS := spng libjpeg libexif libwebp libwebpdemux libtiff-4 libheif libgif
+.PHONY: fuzz-images
+fuzz-images: $(FUZZ_IMG_FMTS:%=build-fuzz/fuzz_image_%)
+build-fuzz/fuzz_image_%: tests/fuzz/fuzz_image_%.c tests/fuzz/fuzz_image.h $(FUZZ_IMG_SRC) src/image/decoders.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(FUZZ_IMG_PKGS)) -o $@ $< $(FUZZ_IMG_SRC) \
+	    $(shell pkg-config --libs $(FUZZ_IMG_PKGS))
+
 # Shared library and installation: `make install PREFIX=/usr/local` puts
 # libclipc.so, include/clipc.h and a pkg-config file clipc.pc under PREFIX.
 PREFIX ?= /usr/local

@@ -34,11 +34,15 @@ static int is_av1(const uint8_t *b, size_t len) {
 
 static clipc_status heif_fail(struct heif_context *ctx, struct heif_image_handle *h, const char *name,
                               struct heif_error e) {
+    /* e.message may live in the context: format it before freeing that. */
+    clipc_status s;
+    if (e.code == heif_error_Unsupported_feature || e.code == heif_error_Unsupported_filetype)
+        s = clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: unsupported HEIF/AVIF file: %s", name, e.message);
+    else
+        s = clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt HEIF/AVIF file: %s", name, e.message);
     if (h) heif_image_handle_release(h);
     heif_context_free(ctx);
-    if (e.code == heif_error_Unsupported_feature || e.code == heif_error_Unsupported_filetype)
-        return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: unsupported HEIF/AVIF file: %s", name, e.message);
-    return clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt HEIF/AVIF file: %s", name, e.message);
+    return s;
 }
 
 clipc_status decode_heif(const void *buf, size_t len, const char *name, clipc_image *out) {
