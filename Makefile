@@ -40,6 +40,12 @@ $(BUILD)/clipc: $(CLI_OBJ) $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
+# tools/compare_pillow_testimages.py's helper (not in `all`): decodes and
+# preprocesses image files with the library and dumps the pixels.
+$(BUILD)/dump_preprocessed: tools/dump_preprocessed.c $(BUILD)/libclipc.a
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
 # The CLI with its fault-injection hooks (CLIPC_TRAIN_FAULT) for the crash
 # tests: the same objects but cmd_train.c compiled with -DCLIPC_TEST_HOOKS.
 # Never shipped; build/clipc ignores the variable.
