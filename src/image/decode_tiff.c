@@ -6,8 +6,8 @@
  * RGBA interface (TIFFRGBAImage), which handles every compression,
  * photometric, bit depth and layout libtiff knows, with these adjustments so
  * the result is what Image.open(f).convert("RGB") gives:
- *   - 8-bit grey/RGB (+ alpha) and 16-bit grey/RGB are read as stored
- *     samples (TIFFRGBAImage premultiplies unassociated alpha and scales
+ *   - 8-bit grey/RGB (+ alpha) and 16-bit grey/RGB, chunky or planar, are
+ *     read as stored samples (TIFFRGBAImage premultiplies unassociated alpha and scales
  *     16 bits; Pillow does neither: it clips "I;16" to 255 and keeps the
  *     high byte of 16-bit RGB);
  *   - rows come out in the order they are stored (libtiff's requested
@@ -111,18 +111,20 @@ static clipc_status tiff_palette(TIFF *t, tiff_src *s, const char *name, uint32_
     return CLIPC_OK;
 }
 
-/* Reads the samples as stored (strips or tiles, chunky) into `raw`
- * (w * h * spp * bps/8 bytes, host byte order for 16 bits). */
-static int tiff_read_raw(TIFF *t, uint32_t w, uint32_t h, size_t pix_bytes, uint8_t *raw) {
+/* Reads plane `plane` of the samples as stored (strips or tiles) into
+ * `raw` (w * h * pix_bytes bytes, host byte order for 16 bits): the whole
+ * pixel when the layout is chunky (plane 0), one sample of it when the
+ * planes are separate. */
+static int tiff_read_plane(TIFF *t, uint32_t w, uint32_t h, size_t pix_bytes, uint16_t plane, uint8_t *raw) {
     size_t rowb = (size_t)w * pix_bytes;
     if (!TIFFIsTiled(t)) {
         uint32_t rps = h;
         TIFFGetFieldDefaulted(t, TIFFTAG_ROWSPERSTRIP, &rps);
         if (rps == 0 || rps > h) rps = h;
-        for (uint32_t y = 0, st = 0; y < h; y += rps, st++) {
+        for (uint32_t y = 0; y < h; y += rps) {
             uint32_t rows = h - y < rps ? h - y : rps;
-            if (TIFFReadEncodedStrip(t, st, raw + y * rowb, (tmsize_t)(rows * rowb)) < (tmsize_t)(rows * rowb))
-                return 0;
+            tmsize_t want = (tmsize_t)(rows * rowb);
+            if (TIFFReadEncodedStrip(t, TIFFComputeStrip(t, y, plane), raw + y * rowb, want) < want) return 0;
         }
         return 1;
     }
@@ -135,7 +137,7 @@ static int tiff_read_raw(TIFF *t, uint32_t w, uint32_t h, size_t pix_bytes, uint
     if (!tb) return 0;
     for (uint32_t y0 = 0; y0 < h; y0 += th)
         for (uint32_t x0 = 0; x0 < w; x0 += tw) {
-            if (TIFFReadTile(t, tb, x0, y0, 0, 0) < 0) {
+            if (TIFFReadTile(t, tb, x0, y0, 0, plane) < 0) {
                 free(tb);
                 return 0;
             }
@@ -145,6 +147,23 @@ static int tiff_read_raw(TIFF *t, uint32_t w, uint32_t h, size_t pix_bytes, uint
                        cw * pix_bytes);
         }
     free(tb);
+    return 1;
+}
+
+/* All samples, chunky (w * h * spp * bytes), whatever the planar layout. */
+static int tiff_read_raw(TIFF *t, uint32_t w, uint32_t h, int spp, int bytes, int planar, uint8_t *raw) {
+    if (planar == PLANARCONFIG_CONTIG || spp == 1) return tiff_read_plane(t, w, h, (size_t)spp * bytes, 0, raw);
+    size_t npix = (size_t)w * h;
+    uint8_t *one = malloc(npix * bytes);
+    if (!one) return 0;
+    for (int c = 0; c < spp; c++) {
+        if (!tiff_read_plane(t, w, h, (size_t)bytes, (uint16_t)c, one)) {
+            free(one);
+            return 0;
+        }
+        for (size_t i = 0; i < npix; i++) memcpy(raw + (i * spp + c) * bytes, one + i * bytes, (size_t)bytes);
+    }
+    free(one);
     return 1;
 }
 
@@ -192,7 +211,7 @@ clipc_status decode_tiff(const void *buf, size_t len, const char *name, clipc_im
      * alpha), 16-bit grey (Pillow's "I;16", which convert("RGB") clips to
      * 255; libtiff would scale) and 16-bit RGB(A) (high byte, "RGB;16"). */
     int raw_ok = !pal && (photo == PHOTOMETRIC_MINISBLACK || photo == PHOTOMETRIC_RGB) && spp == ch &&
-                 nextra == (uint16_t)alpha && (spp == 1 || planar == PLANARCONFIG_CONTIG) &&
+                 nextra == (uint16_t)alpha && (planar == PLANARCONFIG_CONTIG || planar == PLANARCONFIG_SEPARATE) &&
                  (bps == 8 || (bps == 16 && !(grey && alpha)));
     if (raw_ok) {
         size_t pb = (size_t)spp * bps / 8;
@@ -202,7 +221,7 @@ clipc_status decode_tiff(const void *buf, size_t len, const char *name, clipc_im
             TIFFClose(t);
             return clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", name);
         }
-        if (!tiff_read_raw(t, w, h, pb, raw)) {
+        if (!tiff_read_raw(t, w, h, spp, bps / 8, planar, raw)) {
             free(px);
             return tiff_fail(t, raw, &s, name, "cannot read its pixels");
         }
