@@ -10,7 +10,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto
+PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libwebpdemux libtiff-4 libheif libgif
 
 # libdnnl (oneDNN, no pkg-config file in Debian 12): the inference backends (src/kernels/onednn.c).
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
@@ -40,6 +40,12 @@ $(BUILD)/libclipc.a: $(LIB_OBJ)
 	@ar rcs $@ $^
 
 $(BUILD)/clipc: $(CLI_OBJ) $(BUILD)/libclipc.a
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# tools/compare_pillow_testimages.py's helper (not in `all`): decodes and
+# preprocesses image files with the library and dumps the pixels.
+$(BUILD)/dump_preprocessed: tools/dump_preprocessed.c $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -142,6 +148,18 @@ build-fuzz/fuzz_ftfy: tests/fuzz/fuzz_ftfy.c $(FTFY_SRC) src/text/clean.c src/te
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ tests/fuzz/fuzz_ftfy.c $(FTFY_SRC) src/text/clean.c \
 	    src/text/html_entities.c src/base/utf8.c $(shell pkg-config --libs libutf8proc)
+
+# libFuzzer targets for the image decoders (clang only; not in `all`): one per
+# format, tests/fuzz/fuzz_image_<fmt>.c.  Run: see tests/fuzz/fuzz_image.h.
+FUZZ_IMG_FMTS := webp tiff heif gif bmp
+FUZZ_IMG_SRC  := $(sort $(wildcard src/image/decode*.c)) src/base/error.c src/base/fileio.c
+FUZZ_IMG_PKGS := spng libjpeg libexif libwebp libwebpdemux libtiff-4 libheif libgif
+.PHONY: fuzz-images
+fuzz-images: $(FUZZ_IMG_FMTS:%=build-fuzz/fuzz_image_%)
+build-fuzz/fuzz_image_%: tests/fuzz/fuzz_image_%.c tests/fuzz/fuzz_image.h $(FUZZ_IMG_SRC) src/image/decoders.h
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(FUZZ_IMG_PKGS)) -o $@ $< $(FUZZ_IMG_SRC) \
+	    $(shell pkg-config --libs $(FUZZ_IMG_PKGS))
 
 # Shared library and installation: `make install PREFIX=/usr/local` puts
 # libclipc.so, include/clipc.h and a pkg-config file clipc.pc under PREFIX.

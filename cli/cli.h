@@ -24,6 +24,39 @@ int cli_opt_act(const char *cmd, const cli_opt *o, const char *val);
     {.name = "--act", .kind = CLI_CUSTOM, .dest = (lo), .fn = cli_opt_act, .metavar = "A",                \
      .help = "quickgelu or gelu: the activation, if the file does not record it\n"                          \
              "(OpenAI's models: quickgelu; LAION's open_clip models: gelu)"}
+/* exif.c: --exif apply|ignore (CLI_CUSTOM) sets the process-wide choice
+ * (clipc_image_set_exif) as it is parsed; returns 0, or 2 after a usage error.
+ * CLI_OPT_EXIF is its table entry, the same in every command that loads
+ * images. */
+int cli_opt_exif(const char *cmd, const cli_opt *o, const char *val);
+#define CLI_OPT_EXIF                                                                              \
+    {.name = "--exif", .kind = CLI_CUSTOM, .fn = cli_opt_exif, .metavar = "MODE",               \
+     .help = "apply: turn JPEGs upright by their EXIF orientation (default); ignore: as\n"       \
+             "OpenAI's pipeline (PIL Image.open + convert), which gives OpenAI-exact results"}
+/* prompts.c: strings gathered from several options (templates, class
+ * names); v[i] point into argv, the library's sets or owned copies. */
+typedef struct {
+    const char **v;
+    int n;
+    char **owned;
+    int n_owned;
+} cli_strings;
+void cli_strings_free(cli_strings *l);
+/* CLI_CUSTOM handlers, dest a cli_strings *: --template T adds T,
+ * --templates NAME a library set (clipc_prompt_templates), and a lines file
+ * (--templates-file, --classes-file) its non-blank lines, trailing blanks
+ * and CR removed (an empty file is an error naming it). */
+int cli_opt_template(const char *cmd, const cli_opt *o, const char *val);
+int cli_opt_templates(const char *cmd, const cli_opt *o, const char *val);
+int cli_opt_lines_file(const char *cmd, const cli_opt *o, const char *val);
+clipc_status cli_read_lines(const char *path, cli_strings *l);
+#define CLI_OPTS_TEMPLATES(where)                                                                          \
+    {.name = "--template", .kind = CLI_CUSTOM, .dest = (where), .fn = cli_opt_template, .metavar = "T",    \
+     .help = "prompt template, \"{}\" = the label; repeatable (ensembled).\nDefault: \"a photo of a {}.\""}, \
+    {.name = "--templates", .kind = CLI_CUSTOM, .dest = (where), .fn = cli_opt_templates, .metavar = "SET",  \
+     .help = "a built-in template set: imagenet (OpenAI's 80 ImageNet prompts)"},                          \
+    {.name = "--templates-file", .kind = CLI_CUSTOM, .dest = (where), .fn = cli_opt_lines_file,             \
+     .metavar = "F", .help = "templates, one per line (all template options add up)"}
 /* Warning callback for the library: prints "clipc: warning: ..." to stderr. */
 void cli_warn(const char *msg, void *ud);
 #include <stdio.h>

@@ -90,7 +90,8 @@ static int add_image(const char *arg, void *ud) { return cli_list_add(ud, arg); 
 
 int cmd_classify(int argc, char **argv) {
     const char *model_path = NULL;
-    cli_list tmpl = {0}, images = {0};
+    cli_list images = {0};
+    cli_strings tmpl = {0};
     label_list lab = {0};
     int top = 5, json = 0, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
@@ -104,8 +105,9 @@ int cmd_classify(int argc, char **argv) {
          .help = "labels, comma-separated"},
         {.name = "--labels-file", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels_file, .metavar = "F",
          .help = "labels, one per line (added to --labels)"},
-        {.name = "--template", .kind = CLI_LIST, .dest = &tmpl, .metavar = "T",
-         .help = "prompt template, \"{}\" = the label; repeatable (ensembled).\nDefault: \"a photo of a {}.\""},
+        {.name = "--classes-file", .kind = CLI_CUSTOM, .dest = &lab, .fn = opt_labels_file, .metavar = "F",
+         .help = "the same as --labels-file"},
+        CLI_OPTS_TEMPLATES(&tmpl),
         {.name = "--top", .kind = CLI_INT, .dest = &top, .min = 1, .max = 1000000, .metavar = "K",
          .help = "labels shown per image (default 5)"},
         {.name = "--scale", .kind = CLI_CUSTOM, .dest = &sc, .fn = opt_scale, .metavar = "S",
@@ -118,6 +120,7 @@ int cmd_classify(int argc, char **argv) {
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "classify", .usage = usage, .width = 20, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = add_image, .ud = &images};
@@ -204,7 +207,7 @@ clean:
 out:
     for (int i = 0; i < lab.n; i++) free(lab.v[i]);
     free(lab.v);
-    cli_list_free(&tmpl);
+    cli_strings_free(&tmpl);
     cli_list_free(&images);
     return rc;
 }

@@ -81,7 +81,7 @@ static int parse_args(encode_args *a, int argc, char **argv) {
         {.name = "--model", .kind = CLI_STRING, .dest = &a->model_path, .metavar = "FILE",
          .help = "model weights (safetensors or PyTorch .pt/TorchScript; by content)"},
         {.name = "--image", .kind = CLI_CUSTOM, .dest = a, .fn = opt_image, .metavar = "PATH",
-         .help = "an image (PNG or JPEG); repeatable"},
+         .help = "an image (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC, AVIF); repeatable"},
         {.name = "--text", .kind = CLI_CUSTOM, .dest = a, .fn = opt_text, .metavar = "STRING",
          .help = "a text; repeatable. Longer than the context: truncated with a warning"},
         {.name = "--normalize", .kind = CLI_FLAG, .dest = &a->normalize, .help = "L2-normalise the embeddings"},
@@ -107,6 +107,7 @@ static int parse_args(encode_args *a, int argc, char **argv) {
          .help = "bulk: every image under DIR (recursive) -> --out X.npy\n(float32 [n, dim]) + X.npy.paths"},
         {.name = "--list", .kind = CLI_STRING, .dest = &a->list, .metavar = "FILE",
          .help = "bulk: the images listed one per line in FILE -> --out X.npy"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "encode", .usage = usage, .width = 20, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0])};

@@ -21,12 +21,13 @@
 
 static const char usage[] =
     "usage: clipc eval --model FILE --data FILE [--split test] [--image-root DIR] [--format F] [--json]\n"
-    "       clipc eval --model FILE (--labels-dir DIR | --labels-csv FILE) [--template T]... [--json]\n\n"
+    "       clipc eval --model FILE (--labels-dir DIR [--classes-file F] | --labels-csv FILE)\n"
+    "                  [--template T]... [--templates imagenet] [--templates-file F] [--json]\n\n"
     "Retrieval: Recall@1/5/10, median and mean rank in both directions (an image is a hit at K\n"
     "if any of its captions ranks in the top K).  Labelled images: zero-shot top-1/top-5\n"
     "accuracy (labels = class folder names with '_' as spaces, or the CSV's image,label rows,\n"
-    "quoted as in RFC 4180 when a field holds a comma; prompts from --template,\n"
-    "default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
+    "quoted as in RFC 4180 when a field holds a comma, or --classes-file's names; prompts\n"
+    "from --template, --templates, --templates-file, default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
     "--precision f32|bf16: bf16 encodes about 2x faster on AVX512_BF16 CPUs.\n\n"
     "options:\n";
 
@@ -113,8 +114,8 @@ static void print_dir(const char *name, const double *r, double med, double mean
 }
 
 typedef struct {
-    const char *model_path, *data, *split, *root, *format, *ldir, *lcsv;
-    cli_list tmpl;
+    const char *model_path, *data, *split, *root, *format, *ldir, *lcsv, *classes_file;
+    cli_strings tmpl;
     int json, batch, threads, allow_nonfinite;
     clipc_load_opts act_lo; /* --act */
     clipc_precision prec;
@@ -136,8 +137,10 @@ static int parse_args(eval_args *a, int argc, char **argv) {
          .help = "zero-shot: a folder of images per class"},
         {.name = "--labels-csv", .kind = CLI_STRING, .dest = &a->lcsv, .metavar = "FILE",
          .help = "zero-shot: image,label rows"},
-        {.name = "--template", .kind = CLI_LIST, .dest = &a->tmpl, .metavar = "T",
-         .help = "prompt template, \"{}\" = the label; repeatable (ensembled)"},
+        CLI_OPTS_TEMPLATES(&a->tmpl),
+        {.name = "--classes-file", .kind = CLI_STRING, .dest = &a->classes_file, .metavar = "F",
+         .help = "--labels-dir: the class names, one per line, for the class\nfolders in sorted order "
+                 "(e.g. ImageNet's wnid folders)"},
         {.name = "--batch", .kind = CLI_INT, .dest = &a->batch, .min = 1, .max = 4096, .metavar = "N",
          .help = "images per encode call (default 32)"},
         CLI_OPT_ACT(&a->act_lo),
@@ -148,6 +151,7 @@ static int parse_args(eval_args *a, int argc, char **argv) {
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
         {.name = "--json", .kind = CLI_FLAG, .dest = &a->json, .help = "one JSON object instead of a table"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "eval", .usage = usage, .width = 20, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0])};
@@ -233,12 +237,29 @@ static clipc_status eval_retrieval(const clipc_model *m, clipc_tokenizer *tok, c
     return s;
 }
 
+/* --classes-file: line c names class folder c (sorted order). */
+static clipc_status rename_classes(const char *path, clipc_labels *L) {
+    cli_strings names = {0};
+    clipc_status s = cli_read_lines(path, &names);
+    if (!s && names.n != L->n_classes)
+        s = clipc_error(CLIPC_ERR_FORMAT, "%s: %d class names for %d class folders (one name per line, in the "
+                        "folders' sorted order)", path, names.n, L->n_classes);
+    for (int c = 0; !s && c < L->n_classes; c++) {
+        char *d = strdup(names.v[c]);
+        if (!d) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+        else free(L->classes[c]), L->classes[c] = d;
+    }
+    cli_strings_free(&names);
+    return s;
+}
+
 /* Zero-shot accuracy over labelled images (a folder per class or a CSV). */
 static clipc_status eval_zeroshot(const clipc_model *m, clipc_tokenizer *tok, const eval_args *a) {
     int E = clipc_model_config(m)->embed_dim;
     clipc_labels L = {0};
     float *img = NULL, *w = NULL, *logits = NULL, *prob = NULL;
     clipc_status s = a->ldir ? load_dir(a->ldir, &L) : clipc_labels_read_csv(a->lcsv, a->root, &L);
+    if (!s && a->classes_file) s = rename_classes(a->classes_file, &L);
     if (!s) {
         img = malloc(sizeof(float) * (size_t)L.n * E);
         w = malloc(sizeof(float) * (size_t)L.n_classes * E);
@@ -270,7 +291,7 @@ int cmd_eval(int argc, char **argv) {
     eval_args a = {.batch = 32, .prec = CLIPC_PRECISION_F32};
     int rc = parse_args(&a, argc, argv);
     if (rc) {
-        cli_list_free(&a.tmpl);
+        cli_strings_free(&a.tmpl);
         return rc == CLI_HELP_SHOWN ? 0 : rc;
     }
     clipc_set_threads(a.threads);
@@ -285,7 +306,7 @@ int cmd_eval(int argc, char **argv) {
     clipc_status s = clipc_model_load(a.model_path, &lo, &m);
     if (!s) s = clipc_tokenizer_load(NULL, &tok);
     if (!s) s = a.data ? eval_retrieval(m, tok, &a) : eval_zeroshot(m, tok, &a);
-    cli_list_free(&a.tmpl);
+    cli_strings_free(&a.tmpl);
     clipc_tokenizer_free(tok);
     clipc_model_free(m);
     return s ? cli_report(s) : 0;

@@ -20,19 +20,48 @@ static void on_sigint(int sig) {
 
 static const char usage[] =
     "usage: clipc index DIR --model FILE --db FILE [--batch N] [--threads N]\n"
-    "                   [--precision f32|bf16]\n\n"
-    "Embeds every .jpg/.jpeg/.png under DIR (recursively) into an SQLite index (WAL) and\n"
-    "FILE.vec (the embeddings as one matrix, for clipc search).  Incremental: only new or\n"
+    "                   [--precision f32|bf16] [--exif apply|ignore] [--verbose]\n\n"
+    "Embeds every image (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC, AVIF; by file name) under\n"
+    "DIR (recursively) into an SQLite index (WAL) and FILE.vec (the embeddings as one matrix,\n"
+    "for clipc search).  Incremental: only new or\n"
     "changed files are embedded (size+mtime, then SHA-256), deleted ones dropped; another\n"
     "model re-embeds everything.  Unreadable images are listed and skipped, and so are\n"
     "unreadable subfolders (their indexed images are kept; counted in \"skipped_folders\").  Each batch is\n"
-    "committed, so an interrupt (Ctrl-C) loses nothing committed.\n\n"
+    "committed, so an interrupt (Ctrl-C) loses nothing committed.  Every file not indexed is\n"
+    "counted by reason (not_image, unsupported, corrupt, too_large, unreadable, other): on\n"
+    "stderr at the end and in \"skipped\" of the JSON summary.\n\n"
     "options:\n";
 
 static void on_failed(const char *path, const char *msg, void *ud) {
     (void)path;
     (void)ud;
     fprintf(stderr, "clipc: skipped: %s\n", msg);
+}
+
+static int verbose;
+
+/* --verbose: also the files that are not images (failures are always listed). */
+static void on_skipped(const char *path, clipc_skip_reason why, const char *msg, void *ud) {
+    (void)path;
+    (void)ud;
+    if (verbose && why == CLIPC_SKIP_NOT_IMAGE) fprintf(stderr, "clipc: skipped (%s): %s\n", clipc_skip_reason_name(why), msg);
+}
+
+/* The skipped files by reason, on stderr and as a JSON object for stdout. */
+static void skip_summary(const clipc_index_stats *st, char *json, size_t cap) {
+    char line[512];
+    int n = 0, total = 0;
+    size_t jl = (size_t)snprintf(json, cap, "{");
+    line[0] = 0;
+    for (int r = 0; r < CLIPC_SKIP_N; r++) {
+        const char *name = clipc_skip_reason_name((clipc_skip_reason)r);
+        jl += (size_t)snprintf(json + jl, cap - jl, "%s\"%s\": %d", r ? ", " : "", name, st->skipped[r]);
+        if (!st->skipped[r]) continue;
+        total += st->skipped[r];
+        n += snprintf(line + n, sizeof line - (size_t)n, "%s%d %s", n ? ", " : "", st->skipped[r], name);
+    }
+    snprintf(json + jl, cap - jl, "}");
+    if (total) fprintf(stderr, "clipc index: skipped %d file%s: %s\n", total, total == 1 ? "" : "s", line);
 }
 
 static void on_progress(int done, int total, void *ud) { progress_update(ud, done, total); }
@@ -62,6 +91,9 @@ int cmd_index(int argc, char **argv) {
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+        {.name = "--verbose", .kind = CLI_FLAG, .dest = &verbose,
+         .help = "also list each file that is not an image (failures are always listed)"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "index", .usage = usage, .width = 14, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = folder_arg, .ud = &dir};
@@ -80,7 +112,7 @@ int cmd_index(int argc, char **argv) {
     if (s) return cli_report(s);
     progress pr;
     progress_init(&pr, "index");
-    clipc_index_opts o = {batch, on_progress, on_failed, NULL, &pr, &stop_flag};
+    clipc_index_opts o = {batch, on_progress, on_failed, NULL, &pr, &stop_flag, on_skipped};
     struct sigaction sa, old;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_sigint;
@@ -90,10 +122,12 @@ int cmd_index(int argc, char **argv) {
     sigaction(SIGINT, &old, NULL);
     clipc_model_free(m);
     if (s && !stop_flag) return cli_report(s);
+    char skipped[512];
+    skip_summary(&st, skipped, sizeof skipped);
     printf("{\"added\": %d, \"updated\": %d, \"removed\": %d, \"unchanged\": %d, \"failed\": %d, \"embedded\": %d, "
-           "\"model_changed\": %s, \"skipped_folders\": %d}\n",
+           "\"model_changed\": %s, \"skipped_folders\": %d, \"skipped\": %s}\n",
            st.added, st.updated, st.removed, st.unchanged, st.failed, st.embedded, st.model_changed ? "true" : "false",
-           st.skipped_folders);
+           st.skipped_folders, skipped);
     if (s) {
         cli_report(s);
         return 130;

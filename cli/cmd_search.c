@@ -225,6 +225,7 @@ static int parse_args(search_args *a, int argc, char **argv) {
          .help = "--bench: vector size (default 512)"},
         /* internal: map FILE.vec, answer one query, print the seconds (--bench's cold run) */
         {.name = "--bench-query", .kind = CLI_STRING, .dest = &a->bench_query, .metavar = "FILE"},
+        CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "search", .usage = usage, .width = 14, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = query_text, .ud = a};

@@ -84,7 +84,7 @@ static void train_cli_build(train_cli *t, clipc_train_opts *o, int *epochs_given
     clipc_train_opts_default(&def);
     int n;
     const clipc_option *lib = clipc_train_options(&n);
-    if (n > MAX_OPTS - 1) n = MAX_OPTS - 1; /* cannot happen: the table has ~55 */
+    if (n > MAX_OPTS - 2) n = MAX_OPTS - 2; /* cannot happen: the table has ~55 */
     snprintf(t->recipe_help, sizeof t->recipe_help,
              "settings to start from: %s (default cpu-small);\nlater options override them",
              clipc_train_recipe_names());
@@ -102,8 +102,11 @@ static void train_cli_build(train_cli *t, clipc_train_opts *o, int *epochs_given
         default_text(&def, d, t->defaults[i], sizeof t->defaults[i], &c->deflt);
         if (d->offset == offsetof(clipc_train_opts, epochs)) c->given = epochs_given;
     }
+    /* Not a training option of the library's table: the process-wide image
+     * decoding choice (cli/exif.c), set as it is parsed. */
+    t->opts[n + 1] = (cli_opt)CLI_OPT_EXIF;
     t->cmd = (cli_command){.cmd = "train", .usage = train_usage, .epilog = train_epilog, .width = 24,
-                           .opts = t->opts, .n_opts = n + 1};
+                           .opts = t->opts, .n_opts = n + 2};
 }
 
 /* ---- progress */

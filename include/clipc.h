@@ -108,22 +108,45 @@ typedef struct {
     int nearest;
 } clipc_image;
 
-/* Decodes a PNG or JPEG file (recognised by its magic bytes, not its
- * extension) and applies the JPEG's EXIF orientation.  Palette PNGs are
- * expanded (to RGBA when they have tRNS), 16-bit samples keep their high
- * byte (as Pillow), CMYK/YCCK JPEGs become RGB with Pillow's conversion
- * (Pillow resizes those in CMYK and converts after, so their preprocessed
- * pixels may differ from OpenAI's by a few levels when a resize happens).
- * Refuses 16-bit greyscale PNGs (Pillow opens them as 32-bit "I" and clips
- * them to 255 in convert("RGB"), which no 8-bit image can reproduce), and
- * images over 2^28 pixels or 65535 on a side, and aspect ratios over 1:1000
- * (CLIPC_ERR_RANGE). */
+/* Whether the EXIF orientation stored in a JPEG is applied when decoding.  OpenAI's pipeline
+ * (PIL.Image.open + convert("RGB")) IGNORES it, so CLIPC_EXIF_IGNORE gives
+ * OpenAI-exact pixels; CLIPC_EXIF_APPLY (the default, better for photo
+ * search: a portrait photo is seen upright) applies it as
+ * PIL.ImageOps.exif_transpose does.  A TIFF's Orientation tag is always
+ * applied (Pillow applies it when it loads a TIFF), and so are HEIC/AVIF
+ * rotations (irot/imir), which are part of the image. */
+typedef enum { CLIPC_EXIF_APPLY = 0, CLIPC_EXIF_IGNORE = 1 } clipc_exif_mode;
+/* The process-wide choice used by clipc_image_load / clipc_image_decode and
+ * everything built on them (encoding, the index, training); set it before
+ * starting work, not while other threads decode. */
+void clipc_image_set_exif(clipc_exif_mode m);
+clipc_exif_mode clipc_image_get_exif(void);
+
+/* Decodes an image file, recognised by its magic bytes, not its extension:
+ * JPEG, PNG, WebP, TIFF (first page), GIF (first frame), BMP, HEIC and AVIF,
+ * to the pixels Pillow 9.4 holds after Image.open (so that
+ * clipc_preprocess's convert("RGB") equals Image.open(f).convert("RGB");
+ * HEIC/AVIF, which Debian's Pillow cannot open, as libheif decodes them).
+ * Palette images are expanded (PNG with tRNS to RGBA) and marked `nearest`;
+ * 16-bit samples keep their high byte, 16-bit grey PNGs are clipped to 255
+ * (Pillow's "I" -> "RGB"); CMYK/YCCK JPEGs become RGB with Pillow's
+ * conversion (Pillow resizes those in CMYK and converts after, so their
+ * preprocessed pixels may differ from OpenAI's by a few levels when a resize
+ * happens).  Applies a JPEG's EXIF orientation unless clipc_image_set_exif
+ * chose CLIPC_EXIF_IGNORE.  Refuses images over 2^28 pixels or 65535 on a
+ * side, and aspect ratios over 1:1000 (CLIPC_ERR_RANGE); formats it does not
+ * read are CLIPC_ERR_UNSUPPORTED, damaged files CLIPC_ERR_FORMAT. */
 clipc_status clipc_image_load(const char *path, clipc_image *out);
 /* The same from a memory buffer; `name` is used in error messages. */
 clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, clipc_image *out);
+/* As above with an explicit EXIF choice instead of the process-wide one. */
+clipc_status clipc_image_load_ex(const char *path, clipc_exif_mode exif, clipc_image *out);
+clipc_status clipc_image_decode_ex(const void *buf, size_t len, const char *name, clipc_exif_mode exif,
+                                   clipc_image *out);
 void clipc_image_free(clipc_image *img);
-/* 1 when the file name or path ends in .jpg, .jpeg or .png (any case),
- * else 0: the extensions clipc treats as images when it lists folders or
+/* 1 when the file name or path ends in an image extension (any case):
+ * .jpg .jpeg .jpe .jfif .png .webp .tif .tiff .gif .bmp .dib .heic .heif .hif
+ * .avif, else 0: the files clipc treats as images when it lists folders or
  * reads caption files (the decoder itself goes by magic bytes). */
 int clipc_image_path_supported(const char *path);
 
@@ -190,7 +213,8 @@ clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int 
  *   csv, tsv  "image,caption" rows, header optional (a header may name the
  *             columns image/filename/image_name/path and caption/text/
  *             comment/sentence/raw, in any position), RFC 4180 quoting.
- *   folder    a directory: every .jpg/.jpeg/.png below it (recursive, sorted)
+ *   folder    a directory: every image file below it (the names
+ *             clipc_image_path_supported takes; recursive, sorted)
  *             with captions in the same-named .txt, one per non-empty line.
  * All text files: UTF-8 with optional BOM, LF or CRLF.
  *
@@ -507,6 +531,12 @@ clipc_status clipc_similarity(const float *a, int n_a, const float *b, int n_b, 
  * {"a photo of a {}."}. */
 clipc_status clipc_zeroshot_weights(const clipc_model *m, clipc_tokenizer *tok, const char *const *labels,
                                     int n_labels, const char *const *templates, int n_templates, float *out);
+/* A named set of prompt templates for clipc_zeroshot_weights: "imagenet"
+ * (OpenAI's 80 ImageNet templates, in their notebook's order) or "default"
+ * ({"a photo of a {}."}); *n receives the count.  NULL for an unknown name. */
+const char *const *clipc_prompt_templates(const char *name, int *n);
+/* The known names, for messages: "imagenet, default". */
+const char *clipc_prompt_template_names(void);
 /* Class probabilities: probs[i*n_labels + c] = softmax_c(scale * cos(img_i,
  * w_c)).  OpenAI's zero-shot notebook and open_clip use scale = 100 (the
  * clamp value of exp(logit_scale)); pass clipc_model_logit_scale(m) to use

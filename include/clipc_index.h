@@ -17,8 +17,29 @@
 extern "C" {
 #endif
 
+/* Why a file under the folder was not indexed: its name is not an image's
+ * (clipc_image_path_supported), a format clipc does not read
+ * (CLIPC_ERR_UNSUPPORTED), damaged (CLIPC_ERR_FORMAT), over the size limits
+ * (CLIPC_ERR_RANGE), unreadable (CLIPC_ERR_IO: permissions, a broken
+ * symbolic link, vanished), anything else (out of memory ...). */
+typedef enum {
+    CLIPC_SKIP_NOT_IMAGE,
+    CLIPC_SKIP_UNSUPPORTED,
+    CLIPC_SKIP_CORRUPT,
+    CLIPC_SKIP_TOO_LARGE,
+    CLIPC_SKIP_UNREADABLE,
+    CLIPC_SKIP_OTHER,
+    CLIPC_SKIP_N
+} clipc_skip_reason;
+/* "not_image", "unsupported", "corrupt", "too_large", "unreadable", "other". */
+const char *clipc_skip_reason_name(clipc_skip_reason r);
+/* The reason for a failed clipc_image_load (or read) status. */
+clipc_skip_reason clipc_skip_reason_of(clipc_status s);
+
 typedef struct {
-    int added, updated, removed, unchanged, failed;
+    int added, updated, removed, unchanged;
+    int failed; /* image files that could not be indexed (the reasons other than not_image) */
+    int skipped[CLIPC_SKIP_N]; /* every file not indexed, by reason (not_image is not in `failed`) */
     int embedded;      /* images that went through the image encoder */
     int model_changed; /* 1 = the index held embeddings of another model */
     int skipped_folders; /* subfolders that could not be read (reported through `failed`; their rows kept) */
@@ -31,16 +52,21 @@ typedef struct {
     void (*embedded)(const char *path, void *ud); /* every file embedded, in order */
     void *ud;
     volatile sig_atomic_t *stop; /* set (e.g. by SIGINT): stop after the current batch's commit */
+    /* Every file not indexed, with its reason and message (after `failed`
+     * for the image files that failed); NULL: not told. */
+    void (*skipped)(const char *path, clipc_skip_reason why, const char *msg, void *ud);
 } clipc_index_opts;
 
 /* Brings the index at db_path up to date with the images under dir
- * (recursive; .jpg/.jpeg/.png, any case; symlinked folders not followed).
+ * (recursive; the files clipc_image_path_supported() names, any case;
+ * symlinked folders not followed; every other file is counted in
+ * st->skipped as not_image).
  * model_path is the file `m` was loaded from (recorded with its SHA-256 and
  * config).  Then rewrites db_path + ".vec". */
 clipc_status clipc_index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
                                 const clipc_index_opts *o, clipc_index_stats *st);
 
-/* Every .jpg/.jpeg/.png under dir (recursive, sorted by bytes), as the
+/* Every image file (clipc_image_path_supported) under dir (recursive, sorted by bytes), as the
  * index walks it: *paths is a malloc'ed array of malloc'ed strings. */
 clipc_status clipc_index_list_images(const char *dir, char ***paths, size_t *n);
 

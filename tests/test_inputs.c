@@ -234,7 +234,7 @@ TEST(inputs_index_skips_an_unreadable_subfolder) {
     snprintf(db, sizeof db, "%s/index.db", dir);
     clipc_model *m;
     REQUIRE_OK(clipc_model_load(mp, NULL, &m));
-    clipc_index_opts o = {2, NULL, on_failed, NULL, msg, NULL};
+    clipc_index_opts o = {2, NULL, on_failed, NULL, msg, NULL, NULL};
     clipc_index_stats st;
     REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     REQUIRE(st.added == 2 && st.skipped_folders == 0);

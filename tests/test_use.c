@@ -241,7 +241,7 @@ TEST(use_index_incremental_and_search) {
     clipc_model *m;
     REQUIRE_OK(clipc_model_load(mp, NULL, &m));
     seen sn = {0};
-    clipc_index_opts o = {2, NULL, on_failed, on_embedded, &sn, NULL};
+    clipc_index_opts o = {2, NULL, on_failed, on_embedded, &sn, NULL, NULL};
     clipc_index_stats st;
     REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECK(st.added == 5 && st.updated == 0 && st.removed == 0 && st.unchanged == 0 && st.failed == 1);
@@ -368,7 +368,7 @@ TEST(use_index_survives_kill_and_interrupt) {
          * not survive fork, and a parallel region would wait for it. */
         clipc_set_threads(1);
         kill_after = 5;
-        clipc_index_opts o = {3, NULL, NULL, kill_on_embedded, NULL, NULL};
+        clipc_index_opts o = {3, NULL, NULL, kill_on_embedded, NULL, NULL, NULL};
         clipc_index_stats st;
         clipc_index_update(db, d, m, mp, &o, &st);
         _exit(0);
@@ -388,7 +388,7 @@ TEST(use_index_survives_kill_and_interrupt) {
     sqlite3_close(sdb);
     /* The next run embeds only the 4 images batch 1 did not commit. */
     clipc_index_stats st;
-    clipc_index_opts o = {3, NULL, NULL, NULL, NULL, NULL};
+    clipc_index_opts o = {3, NULL, NULL, NULL, NULL, NULL, NULL};
     REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECKF(st.added == 4 && st.unchanged == 3 && st.embedded == 4 && st.model_changed == 0,
            "added %d unchanged %d embedded %d", st.added, st.unchanged, st.embedded);
@@ -407,7 +407,7 @@ TEST(use_index_survives_kill_and_interrupt) {
         utime(p, &ut);
     }
     stop_flag = 0;
-    clipc_index_opts os = {4, stop_after_first, NULL, NULL, NULL, &stop_flag};
+    clipc_index_opts os = {4, stop_after_first, NULL, NULL, NULL, &stop_flag, NULL};
     clipc_status s = clipc_index_update(db, d, m, mp, &os, &st);
     CHECK(s == CLIPC_ERR_IO);
     CHECKF(strstr(clipc_last_error(), "interrupted after 4 of 7 images (committed)") != NULL, "%s", clipc_last_error());

@@ -1,5 +1,7 @@
 /*
- * image.c — decoding PNG and JPEG files into clipc_image.
+ * decode.c — decoding image files into clipc_image: the dispatch by magic
+ * bytes to the per-format decoders (image/decoders.h), PNG and JPEG here,
+ * the EXIF orientation, the size limits and the folder-walk extensions.
  *
  * The goal is not just "some decoder": clipc_preprocess must reproduce what
  * OpenAI's pipeline computes after PIL.Image.open(), so every choice here
@@ -11,12 +13,16 @@
  *     resamples "P" and "1" with NEAREST whatever filter was asked for.
  *     tRNS of grey/RGB images is ignored (Pillow keeps them "L"/"RGB").
  *     16-bit samples keep their high byte (Pillow's "RGB;16B", "RGBA;16B",
- *     "LA;16B" unpackers); 16-bit grey is refused (see clipc.h).  No gamma.
+ *     "LA;16B" unpackers); 16-bit grey is clipped to 0..255 (Pillow's
+ *     "I" -> "RGB").  No gamma.
  *   - JPEG (libjpeg-turbo, ISLOW IDCT and fancy upsampling: the defaults,
  *     which Pillow uses too): grey -> 1, YCbCr/RGB -> 3, CMYK/YCCK -> RGB
  *     with Pillow's Adobe-inverted "CMYK;I" reading and cmyk2rgb().
- *     Then the EXIF orientation (IFD0 tag 0x0112, via libexif) is applied
- *     as PIL.ImageOps.exif_transpose does.
+ *     Then, unless the caller chose CLIPC_EXIF_IGNORE, the EXIF orientation
+ *     (IFD0 tag 0x0112, via libexif) is applied as
+ *     PIL.ImageOps.exif_transpose does.  OpenAI's pipeline (Image.open +
+ *     convert) does NOT apply it: IGNORE is the exact one.  A TIFF's
+ *     Orientation tag is always applied: Pillow applies it on load.
  * Files are recognised by magic bytes.  Sizes are checked before any pixel
  * buffer is allocated, and every failure is a one-line message naming the
  * file (libjpeg's default error_exit() would call exit(), so a setjmp-based
@@ -34,6 +40,7 @@
 #include <spng.h>
 
 #include "image/decode.h"
+#include "image/decoders.h"
 #include "clipc.h"
 #include "clipc_util.h"
 
@@ -41,7 +48,7 @@
 #define MAX_PIXELS (1ull << 28)
 #define MAX_ASPECT 1000 /* longer side / shorter side: the preprocess resize target grows with it */
 
-static clipc_status check_size(const char *name, unsigned long w, unsigned long h) {
+clipc_status image_check_size(const char *name, unsigned long w, unsigned long h) {
     if (w == 0 || h == 0)
         return clipc_error(CLIPC_ERR_FORMAT, "%s: image has zero size (%lux%lu)", name, w, h);
     if (w > MAX_SIDE || h > MAX_SIDE || (unsigned long long)w * h > MAX_PIXELS)
@@ -83,7 +90,7 @@ static clipc_status decode_png(const void *buf, size_t len, const char *name, cl
     struct spng_ihdr ihdr;
     rc = spng_get_ihdr(ctx, &ihdr);
     if (rc) return png_fail(ctx, raw, name, rc);
-    clipc_status s = check_size(name, ihdr.width, ihdr.height);
+    clipc_status s = image_check_size(name, ihdr.width, ihdr.height);
     if (s) {
         spng_ctx_free(ctx);
         return s;
@@ -92,13 +99,11 @@ static clipc_status decode_png(const void *buf, size_t len, const char *name, cl
     int fmt, ch, nearest = 0, wide = 0; /* wide: decoded as 16-bit, keep high bytes */
     switch (ct) {
     case SPNG_COLOR_TYPE_GRAYSCALE:
-        if (depth == 16) {
-            spng_ctx_free(ctx);
-            return clipc_error(CLIPC_ERR_UNSUPPORTED,
-                               "%s: 16-bit greyscale PNG not supported (Pillow reads it as "
-                               "32-bit \"I\" and clips it to 0..255; convert it to 8 bit)", name);
-        }
-        fmt = SPNG_FMT_G8, ch = 1, nearest = depth == 1;
+        /* 16-bit grey: Pillow opens it as 32-bit "I" and convert("RGB")
+         * clips each value to 0..255 (not a shift): decode to 16 bits and
+         * clip below. */
+        if (depth == 16) fmt = SPNG_FMT_RGBA16, ch = 1, wide = 2;
+        else fmt = SPNG_FMT_G8, ch = 1, nearest = depth == 1;
         break;
     case SPNG_COLOR_TYPE_TRUECOLOR:
         fmt = depth == 16 ? SPNG_FMT_RGBA16 : SPNG_FMT_RGB8, ch = 3, wide = depth == 16;
@@ -145,12 +150,13 @@ static clipc_status decode_png(const void *buf, size_t len, const char *name, cl
             free(raw);
             return clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", name);
         }
-        static const int pick2[2] = {0, 3}, pick3[3] = {0, 1, 2}, pick4[4] = {0, 1, 2, 3};
-        const int *pick = ch == 2 ? pick2 : ch == 3 ? pick3 : pick4;
+        static const int pick1[1] = {0}, pick2[2] = {0, 3}, pick3[3] = {0, 1, 2}, pick4[4] = {0, 1, 2, 3};
+        const int *pick = ch == 1 ? pick1 : ch == 2 ? pick2 : ch == 3 ? pick3 : pick4;
         for (size_t i = 0; i < npix; i++)
             for (int c = 0; c < ch; c++) {
                 size_t j = i * 4 + pick[c];
-                px[i * ch + c] = wide ? (uint8_t)(((const uint16_t *)(void *)raw)[j] >> 8) : raw[j];
+                uint16_t v16 = wide ? ((const uint16_t *)(void *)raw)[j] : 0;
+                px[i * ch + c] = wide == 2 ? (uint8_t)(v16 > 255 ? 255 : v16) : wide ? (uint8_t)(v16 >> 8) : raw[j];
             }
         free(raw);
         raw = px;
@@ -232,7 +238,7 @@ static clipc_status decode_jpeg(const void *buf, size_t len, const char *name, c
     jpeg_mem_src(&cinfo, (const unsigned char *)buf, (unsigned long)len);
     jpeg_save_markers(&cinfo, JPEG_APP0 + 1, 0xFFFF);
     jpeg_read_header(&cinfo, TRUE);
-    clipc_status s = check_size(name, cinfo.image_width, cinfo.image_height);
+    clipc_status s = image_check_size(name, cinfo.image_width, cinfo.image_height);
     if (s) {
         jpeg_destroy_decompress(&cinfo);
         return s;
@@ -337,41 +343,106 @@ static clipc_status apply_orientation(clipc_image *img, int o, const char *name)
 
 /* ----------------------------------------------------------------- entry */
 
+/* The process-wide EXIF choice used by clipc_image_load / _decode (the CLI's
+ * --exif sets it once, before any worker thread starts). */
+static clipc_exif_mode g_exif = CLIPC_EXIF_APPLY;
+
+void clipc_image_set_exif(clipc_exif_mode m) { g_exif = m == CLIPC_EXIF_IGNORE ? CLIPC_EXIF_IGNORE : CLIPC_EXIF_APPLY; }
+clipc_exif_mode clipc_image_get_exif(void) { return g_exif; }
+
 clipc_status clipc_image_decode(const void *buf, size_t len, const char *name, clipc_image *out) {
     return image_decode_scaled(buf, len, name, 0, out);
 }
 
+clipc_status clipc_image_decode_ex(const void *buf, size_t len, const char *name, clipc_exif_mode exif,
+                                   clipc_image *out) {
+    return image_decode_full(buf, len, name, 0, exif, out);
+}
+
 clipc_status image_decode_scaled(const void *buf, size_t len, const char *name, int min_short,
                                        clipc_image *out) {
+    return image_decode_full(buf, len, name, min_short, g_exif, out);
+}
+
+/* The format of a file from its first bytes (enough for every magic). */
+typedef enum { FMT_NONE, FMT_PNG, FMT_JPEG, FMT_WEBP, FMT_TIFF, FMT_GIF, FMT_BMP, FMT_HEIF } img_format;
+
+static img_format sniff(const uint8_t *b, size_t len) {
+    static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    if (len >= 8 && !memcmp(b, png_magic, 8)) return FMT_PNG;
+    if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return FMT_JPEG;
+    if (len >= 12 && !memcmp(b, "RIFF", 4) && !memcmp(b + 8, "WEBP", 4)) return FMT_WEBP;
+    if (len >= 4 && (!memcmp(b, "II*\0", 4) || !memcmp(b, "MM\0*", 4) || !memcmp(b, "II+\0", 4) ||
+                     !memcmp(b, "MM\0+", 4)))
+        return FMT_TIFF;
+    if (len >= 6 && (!memcmp(b, "GIF87a", 6) || !memcmp(b, "GIF89a", 6))) return FMT_GIF;
+    if (len >= 2 && b[0] == 'B' && b[1] == 'M') return FMT_BMP;
+    if (heif_sniff(b, len)) return FMT_HEIF;
+    return FMT_NONE;
+}
+
+clipc_status image_decode_full(const void *buf, size_t len, const char *name, int min_short,
+                               clipc_exif_mode exif, clipc_image *out) {
     memset(out, 0, sizeof *out);
     if (!name) name = "<memory>";
     if (!buf || len == 0) return clipc_error(CLIPC_ERR_FORMAT, "%s: empty file", name);
     const uint8_t *b = buf;
-    static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    if (len >= 8 && !memcmp(b, png_magic, 8)) return decode_png(buf, len, name, out);
-    if (len >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) {
-        int orient = 1;
-        clipc_status s = decode_jpeg(buf, len, name, out, &orient, min_short);
-        if (s) return s;
-        s = apply_orientation(out, orient, name);
-        if (s) clipc_image_free(out);
+    int orient = 1;
+    clipc_status s;
+    switch (sniff(b, len)) {
+    case FMT_PNG: return decode_png(buf, len, name, out);
+    case FMT_JPEG: s = decode_jpeg(buf, len, name, out, &orient, min_short); break;
+    case FMT_WEBP: return decode_webp(buf, len, name, out);
+    case FMT_TIFF:
+        /* Pillow itself applies a TIFF's Orientation tag when it loads the
+         * file (TiffImageFile.load_end), so OpenAI's pipeline sees it
+         * applied: it is part of the image here, whatever `exif` says. */
+        s = decode_tiff(buf, len, name, out, &orient);
+        if (!s && orient > 1 && (s = apply_orientation(out, orient, name))) clipc_image_free(out);
         return s;
+    case FMT_GIF: return decode_gif(buf, len, name, out);
+    case FMT_BMP: return decode_bmp(buf, len, name, out);
+    case FMT_HEIF: return decode_heif(buf, len, name, out);
+    default: {
+        static const uint8_t png_magic[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+        if (len < 8 && (!memcmp(b, png_magic, len) || (b[0] == 0xFF && (len < 2 || b[1] == 0xD8))))
+            return clipc_error(CLIPC_ERR_FORMAT, "%s: truncated image file (%zu bytes)", name, len);
+        return clipc_error(CLIPC_ERR_UNSUPPORTED,
+                           "%s: not an image format clipc reads (unrecognised magic bytes; it reads JPEG, PNG, "
+                           "WebP, TIFF, GIF, BMP, HEIC, AVIF)", name);
     }
-    if (len < 8 && (!memcmp(b, png_magic, len) || (b[0] == 0xFF && (len < 2 || b[1] == 0xD8))))
-        return clipc_error(CLIPC_ERR_FORMAT, "%s: truncated image file (%zu bytes)", name, len);
-    return clipc_error(CLIPC_ERR_UNSUPPORTED, "%s: not a PNG or JPEG file (unrecognised magic bytes)",
-                       name);
+    }
+    if (s || exif == CLIPC_EXIF_IGNORE) return s;
+    s = apply_orientation(out, orient, name);
+    if (s) clipc_image_free(out);
+    return s;
 }
 
 /* The extension after the last '.', so "a.tar.jpg" and ".png" count and
  * "jpg" does not. */
 int clipc_image_path_supported(const char *path) {
+    static const char *ext[] = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".tif", ".tiff", ".gif",
+                                ".bmp", ".dib", ".heic", ".heif", ".hif", ".avif"};
     const char *dot = strrchr(path, '.');
-    return dot && (!strcasecmp(dot, ".jpg") || !strcasecmp(dot, ".jpeg") || !strcasecmp(dot, ".png"));
+    if (!dot) return 0;
+    for (size_t i = 0; i < sizeof ext / sizeof *ext; i++)
+        if (!strcasecmp(dot, ext[i])) return 1;
+    return 0;
 }
 
 clipc_status clipc_image_load(const char *path, clipc_image *out) {
     return image_load_scaled(path, 0, out);
+}
+
+clipc_status clipc_image_load_ex(const char *path, clipc_exif_mode exif, clipc_image *out) {
+    memset(out, 0, sizeof *out);
+    char *buf;
+    size_t len;
+    clipc_status s = clipc_read_file(path, &buf, &len);
+    if (s) return s;
+    s = image_decode_full(buf, len, path, 0, exif, out);
+    free(buf);
+    return s;
 }
 
 clipc_status image_load_scaled(const char *path, int min_short, clipc_image *out) {

@@ -21,4 +21,9 @@ clipc_status image_load_scaled(const char *path, int min_short, clipc_image *out
 clipc_status image_decode_scaled(const void *buf, size_t len, const char *name, int min_short,
                                        clipc_image *out);
 
+/* The decoder everything goes through: exif chooses whether the stored
+ * orientation (JPEG EXIF, TIFF tag) is applied. */
+clipc_status image_decode_full(const void *buf, size_t len, const char *name, int min_short,
+                               clipc_exif_mode exif, clipc_image *out);
+
 #endif

@@ -228,7 +228,75 @@ typedef struct {
     int skip_unreadable; /* a subfolder that cannot be opened is listed in skipped, not an error */
     char **skipped;      /* the folder, NUL, the reason (strerror): one malloc'ed block each */
     size_t n_skipped;
+    /* With skip_unreadable: the files that are not images (reason
+     * CLIPC_SKIP_NOT_IMAGE) or cannot be reached (a broken link:
+     * CLIPC_SKIP_UNREADABLE), for the report. */
+    char **others;
+    int *other_why;
+    size_t n_others;
 } walk_list;
+
+/* Records a file the walk passes over (path is taken over, freed on error). */
+static clipc_status walk_other(walk_list *w, char *path, clipc_skip_reason why) {
+    char **np = realloc(w->others, sizeof *np * (w->n_others + 1));
+    if (np) w->others = np;
+    int *nw = np ? realloc(w->other_why, sizeof *nw * (w->n_others + 1)) : NULL;
+    if (nw) w->other_why = nw;
+    if (!np || !nw) {
+        free(path);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    w->others[w->n_others] = path;
+    w->other_why[w->n_others++] = why;
+    return CLIPC_OK;
+}
+
+static const char *const skip_names[CLIPC_SKIP_N] = {"not_image", "unsupported", "corrupt",
+                                                     "too_large", "unreadable", "other"};
+
+const char *clipc_skip_reason_name(clipc_skip_reason r) {
+    return r >= 0 && r < CLIPC_SKIP_N ? skip_names[r] : "other";
+}
+
+clipc_skip_reason clipc_skip_reason_of(clipc_status s) {
+    switch (s) {
+    case CLIPC_ERR_UNSUPPORTED: return CLIPC_SKIP_UNSUPPORTED;
+    case CLIPC_ERR_FORMAT: return CLIPC_SKIP_CORRUPT;
+    case CLIPC_ERR_RANGE: return CLIPC_SKIP_TOO_LARGE;
+    case CLIPC_ERR_IO: return CLIPC_SKIP_UNREADABLE;
+    default: return CLIPC_SKIP_OTHER;
+    }
+}
+
+/* One image file that could not be indexed: counted by reason, reported. */
+static void report_failed(const clipc_index_opts *o, clipc_index_stats *st, const char *path, clipc_status s) {
+    clipc_skip_reason why = clipc_skip_reason_of(s);
+    st->failed++;
+    st->skipped[why]++;
+    if (o->failed) o->failed(path, clipc_last_error(), o->ud);
+    if (o->skipped) o->skipped(path, why, clipc_last_error(), o->ud);
+}
+
+/* The walk's other files, counted and reported; frees them. */
+static void report_others(const clipc_index_opts *o, clipc_index_stats *st, walk_list *w) {
+    for (size_t i = 0; i < w->n_others; i++) {
+        clipc_skip_reason why = (clipc_skip_reason)w->other_why[i];
+        st->skipped[why]++;
+        char msg[8192];
+        snprintf(msg, sizeof msg, "%s: %s", w->others[i],
+                 why == CLIPC_SKIP_NOT_IMAGE ? "not an image file name"
+                                             : "a symbolic link to nothing (or to what is not a file)");
+        if (why != CLIPC_SKIP_NOT_IMAGE) {
+            st->failed++;
+            if (o->failed) o->failed(w->others[i], msg, o->ud);
+        }
+        if (o->skipped) o->skipped(w->others[i], why, msg, o->ud);
+        free(w->others[i]);
+    }
+    free(w->others);
+    free(w->other_why);
+    w->others = NULL, w->other_why = NULL, w->n_others = 0;
+}
 
 /* Records the subfolder dir that could not be opened (errno). */
 static clipc_status walk_skip(walk_list *w, const char *dir) {
@@ -265,8 +333,12 @@ static clipc_status walk(walk_list *w, const char *dir, int depth) {
         }
         if (S_ISLNK(st.st_mode)) {
             /* A link to a file is indexed; a link to a folder is not followed (loops). */
+            struct stat lst = st;
             if (stat(p, &st) || !S_ISREG(st.st_mode)) {
-                free(p);
+                if (w->skip_unreadable && (!stat(p, &st) ? !S_ISDIR(st.st_mode) : S_ISLNK(lst.st_mode)))
+                    s = walk_other(w, p, CLIPC_SKIP_UNREADABLE);
+                else
+                    free(p);
                 continue;
             }
         }
@@ -286,6 +358,8 @@ static clipc_status walk(walk_list *w, const char *dir, int depth) {
             }
             w->e[w->n++] = (walk_entry){p, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
                                         (int64_t)st.st_size};
+        } else if (w->skip_unreadable) {
+            s = walk_other(w, p, CLIPC_SKIP_NOT_IMAGE);
         } else {
             free(p);
         }
@@ -586,6 +660,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         stats->skipped_folders++;
         if (o->failed) o->failed(f, msg, o->ud);
     }
+    report_others(o, stats, &w);
     if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
     if (!s) s = index_open(db_path, &db);
     if (!s) s = record_model(db, m, model_path, &model_id, &stats->model_changed);
@@ -615,9 +690,9 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
             todo *t = &td[n_todo];
             t->e = e;
             t->row = r;
-            if (sha256_file(e->path, t->sha, NULL)) {
-                stats->failed++;
-                if (o->failed) o->failed(e->path, clipc_last_error(), o->ud);
+            clipc_status hs = sha256_file(e->path, t->sha, NULL);
+            if (hs) {
+                report_failed(o, stats, e->path, hs);
                 if (r) s = delete_row(db, r->id);
                 continue;
             }
@@ -660,8 +735,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
                 clipc_image_free(&im);
             }
             if (is) {
-                stats->failed++;
-                if (o->failed) o->failed(td[i].e->path, clipc_last_error(), o->ud);
+                report_failed(o, stats, td[i].e->path, is);
                 td[i].e->size = -1; /* marks the failure for the transaction below */
                 continue;
             }

@@ -1,0 +1,18 @@
+/*
+ * fuzz_image_webp.c — libFuzzer target for decode_webp (src/image/decode_webp.c):
+ * arbitrary bytes straight into the decoder; see fuzz_image.h for the checks
+ * and how to run it (make fuzz-images).
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "image/decoders.h"
+#include "fuzz_image.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    clipc_image img;
+    memset(&img, 0, sizeof img);
+    fuzz_image_check(decode_webp(data, size, "fuzz", &img), &img);
+    return 0;
+}
