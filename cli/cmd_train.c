@@ -216,10 +216,22 @@ int cmd_train(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    clipc_train_result r;
-    clipc_status s = clipc_train_run(&o, &r);
+    /* Under mpirun: one rank of a data-parallel run (docs/distributed.md). */
+    clipc_status s = clipc_dist_init(NULL, NULL);
     if (s) return cli_report(s);
-    if (r.finished) return 0; /* the library said so */
+    clipc_train_result r;
+    s = clipc_train_run(&o, &r);
+    if (s) {
+        int code = cli_report(s);
+        if (clipc_dist_size() > 1) {
+            fprintf(stderr, "clipc: rank %d of %d failed: ending every rank\n", clipc_dist_rank(), clipc_dist_size());
+            clipc_dist_abort(code); /* MPI_Abort: does not return */
+        }
+        return code;
+    }
+    int rank = clipc_dist_rank();
+    clipc_dist_finalize();
+    if (r.finished || rank != 0) return got_signal && !r.finished ? 130 : 0; /* rank 0 reports */
     if (r.stopped)
         fprintf(stderr, "clipc: stopped at step %lld; continue with: clipc train --resume %s\n", (long long)r.step,
                 o.resume ? o.resume : o.out_dir);

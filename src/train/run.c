@@ -14,6 +14,14 @@
  * the same bits as one never stopped (same thread count: BLAS splits work
  * by thread count).  Checkpoints are only taken between optimizer steps, so
  * no half-accumulated gradient ever needs saving.
+ *
+ * Data parallel (under mpirun, train/dist.h, docs/distributed.md): every
+ * rank runs this same sequence with the same options; --batch is the global
+ * batch, the loader gives each rank its slice, the step gathers features and
+ * sums gradients (step.c).  Rank 0 alone writes (config.json, metrics,
+ * plot, checkpoints, the lock), reports progress and validates; what the
+ * other ranks must agree on is sent to them: the validation results, the
+ * stop decision (Ctrl-C, a time budget) and a timed run's learning rate.
  */
 #include <cJSON.h>
 #include <errno.h>
@@ -29,6 +37,7 @@
 #include "data/loader.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/memory.h"
 #include "train/metrics_log.h"
 #include "train/options.h"
@@ -94,8 +103,11 @@ typedef struct {
 
 /* ------------------------------------------------------------ messages */
 
+/* Rank 0 writes the run's files and talks; the other ranks are quiet. */
+static int is_writer(void) { return dist_rank() == 0; }
+
 static void emit(const clipc_train_opts *o, clipc_train_progress *p) {
-    if (o->progress) o->progress(p, o->ud);
+    if (o->progress && is_writer()) o->progress(p, o->ud);
 }
 
 static void info(const clipc_train_opts *o, int kind, const char *msg) {
@@ -108,7 +120,7 @@ static void info(const clipc_train_opts *o, int kind, const char *msg) {
 
 static void warn_cb(const char *msg, void *ud) {
     const clipc_train_opts *o = ud;
-    if (o->warn) o->warn(msg, o->ud);
+    if (o->warn && is_writer()) o->warn(msg, o->ud);
 }
 
 static char *path_in(const char *dir, const char *name) {
@@ -177,6 +189,10 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
     if (!s) s = train_opts_check(&r->o);
     if (s) return s;
     clipc_set_threads(r->o.threads);
+    if (!is_writer()) { /* rank 0 holds the folder and its lock */
+        if (r->ckpt_dir) run_check_finished(r);
+        return CLIPC_OK;
+    }
     if (mkdir(r->o.out_dir, 0777) != 0 && errno != EEXIST)
         return clipc_error(CLIPC_ERR_IO, "%s: cannot create folder: %s", r->o.out_dir, strerror(errno));
     s = run_lock_take(r->o.out_dir, &r->lock_fd);
@@ -269,6 +285,7 @@ static clipc_status run_setup_model(train_run *r) {
     if (s) return s;
     r->opts_json = train_opts_to_json_abs(&r->o, cfg);
     if (!r->opts_json) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    if (!is_writer()) return CLIPC_OK;
     char *cp = path_in(r->o.out_dir, "config.json");
     s = cp ? clipc_write_file_atomic(cp, r->opts_json, strlen(r->opts_json)) : CLIPC_ERR_NOMEM;
     free(cp);
@@ -310,6 +327,7 @@ static clipc_status run_setup_loader(train_run *r) {
     lo.cache_path = o->cache && *o->cache ? o->cache : NULL;
     lo.warn = warn_cb;
     lo.warn_ud = (void *)o;
+    lo.shard = dist_rank(), lo.shards = dist_size();
     clipc_status s = loader_create(&lo, &r->ld);
     /* An epoch without a batch would make a run of epochs end untrained and
      * a run of steps never end. */
@@ -437,7 +455,7 @@ static void run_report_step(train_run *r, const loader_batch *b, double loss, do
     emit(o, &p);
     if (o->log_every > 0 && rs->step % o->log_every == 0) {
         metrics_log_step(&r->ml, rs->step, rs->epoch, loss, lr, r->tr.last_grad_norm, p.pairs_per_s);
-        clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
+        if (is_writer()) clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
     }
 }
 
@@ -464,11 +482,14 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     double lr = r->timed ? sched_lr_frac(&r->sc, (clipc_now() - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
                          : sched_lr(&r->sc, (long)rs->step, (int)rs->epoch);
     lr *= r->pl.mult;
+    clipc_status s = r->timed ? dist_bcast(&lr, sizeof lr, 0) : CLIPC_OK; /* rank 0's clock */
+    if (s) return s;
     int nm = r->tr.micro;
-    double loss = r->step_loss / nm;
+    double loss = r->step_loss / nm; /* the global batch's: the same on every rank */
     int applied = 0;
-    if (isfinite(loss)) applied = trainer_apply(&r->tr, lr);
+    if (isfinite(loss)) s = trainer_apply_global(&r->tr, lr, &applied);
     else trainer_skip(&r->tr), r->tr.last_grad_norm = NAN;
+    if (s) return s;
     r->nonfinite_steps = applied ? 0 : r->nonfinite_steps + 1;
     rs->step++;
     rs->opt_step = r->tr.opt.step;
@@ -487,6 +508,11 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     r->step_pairs = 0;
     if (o->stop_after_steps > 0 && rs->step >= o->stop_after_steps) r->stopped = 1;
     if (stop_requested || r->time_up || r->steps_done) r->stopped = 1;
+    if (dist_size() > 1) { /* any rank's stop request; rank 0's clock */
+        int64_t f[3] = {r->stopped, r->time_up, is_writer() ? rs->total_steps : INT64_MIN};
+        if ((s = dist_allreduce_max_i64(f, 3))) return s;
+        r->stopped = (int)f[0], r->time_up = (int)f[1], rs->total_steps = f[2];
+    }
     return r->nonfinite_steps >= MAX_NONFINITE_STEPS ? run_diverged(r) : CLIPC_OK;
 }
 
@@ -504,6 +530,7 @@ static clipc_status run_save_checkpoint(train_run *r, int keep, int best) {
     if (bad)
         return clipc_error(CLIPC_ERR_INVALID, "train: step %lld: the weights hold %zu nan/inf values; no checkpoint "
                            "written (the run diverged: lower --lr, use --grad-clip/--warmup)", (long long)rs->step, bad);
+    if (!is_writer()) return CLIPC_OK;
     clipc_status s = ckpt_save(r->o.out_dir, r->m, &r->tr.opt, rs, r->opts_json, keep, best, r->o.checkpoint_hook,
                                r->o.ud);
     if (!s) s = ckpt_prune(r->o.out_dir, r->o.keep_last > 0 ? r->o.keep_last : 1);
@@ -533,8 +560,9 @@ static clipc_status run_end_of_epoch(train_run *r) {
     val_result vr = {NAN, {NAN, NAN, NAN}, {NAN, NAN, NAN}, NAN};
     double tp0 = clipc_now();
     clipc_status s;
-    if (r->val.ds) {
-        s = valset_evaluate(&r->val, r->m, o->batch_size, &vr);
+    if (r->val.ds) { /* on rank 0; the others need its results for best and the plateau rule */
+        s = is_writer() ? valset_evaluate(&r->val, r->m, o->batch_size, &vr) : CLIPC_OK;
+        if (!s) s = dist_bcast(&vr, sizeof vr, 0);
         if (s) return s;
     }
     double metric = !r->val.ds ? tl : r->maximize ? vr.mean_recall : vr.loss;
@@ -546,8 +574,8 @@ static clipc_status run_end_of_epoch(train_run *r) {
     int bad_images = loader_bad_images(r->ld) + (int)r->bad0;
     run_report_epoch(r, tl, &vr, bad_images);
     metrics_log_epoch(&r->ml, rs->epoch + 1, rs->step, tl, &vr, r->pl.mult, bad_images, clipc_now() - r->t0);
-    s = clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
-    if (!s) s = plot_svg_write(r->plot_path, r->ml.train_loss, r->ml.val_loss, r->ml.recall, r->ml.n_ep, r->chance_B);
+    s = is_writer() ? clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len) : CLIPC_OK;
+    if (!s && is_writer()) s = plot_svg_write(r->plot_path, r->ml.train_loss, r->ml.val_loss, r->ml.recall, r->ml.n_ep, r->chance_B);
     if (s) return s;
     rs->epoch++;
     rs->epoch_loss_sum = 0;
@@ -589,9 +617,13 @@ static clipc_status run_loop(train_run *r) {
         clipc_status s = loader_next(r->ld, &b);
         if (s) return s;
         int end_of_epoch = b.index + 1 >= r->bpe;
-        if (b.n >= 2) {
-            r->step_loss += trainer_micro(&r->tr, b.pixels, b.ids, b.n, (long)r->rs.step);
-            r->step_pairs += b.n;
+        int n_global;
+        float loss;
+        s = trainer_micro_global(&r->tr, b.pixels, b.ids, b.n, (long)r->rs.step, &n_global, &loss);
+        if (s) return s;
+        if (n_global >= 2) {
+            r->step_loss += loss;
+            r->step_pairs += n_global;
         }
         if (r->tr.micro < o->accum && !end_of_epoch) continue;
         if (r->tr.micro > 0 && (s = run_optimizer_step(r, &b))) return s;
@@ -616,7 +648,7 @@ static clipc_status run_finish(train_run *r, clipc_train_result *res) {
     if (r->timed || o->steps > 0) {
         /* The record that lets `--steps N` replay a timed run. */
         metrics_log_end(&r->ml, rs->step, rs->epoch, o->minutes, train_seconds);
-        clipc_status s = clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
+        clipc_status s = !is_writer() ? CLIPC_OK : clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
         if (s) return s;
     }
     if (res) {
