@@ -68,7 +68,10 @@ static const char train_epilog[] =
     "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is written, and clipc\n"
     "exits with status 130; a second Ctrl-C kills at once.  --resume continues bit-exactly\n"
     "(same --threads).  Exit status 0 when training completed or --stop-after-steps was\n"
-    "reached, 1 on error, 2 on a usage error.\n";
+    "reached, 1 on error, 2 on a usage error.\n\n"
+    "mpirun -np N clipc train ...: data-parallel training over N ranks (Open MPI); --batch is the\n"
+    "global batch, each rank trains on its slice, the loss uses the features of all ranks, rank 0\n"
+    "writes the files; an error on any rank ends all.  See docs/distributed.md.\n";
 
 static const char train_usage[] =
     "usage: clipc train --data FILE --out DIR [--recipe NAME] [OPTIONS]\n"

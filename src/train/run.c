@@ -640,11 +640,28 @@ static clipc_status run_loop(train_run *r) {
 
 /* ------------------------------------------------------------ the end */
 
+/* Data parallel: what this rank spent in collectives (rank 0's, reported). */
+static void run_report_comm(train_run *r) {
+    if (dist_size() < 2) return;
+    dist_stats d;
+    dist_get_stats(&d);
+    int64_t steps = r->rs.step - r->rate_step0 > 0 ? r->rs.step - r->rate_step0 : 1;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "mpi: %d ranks, %lld steps: gradient allreduce %.3f s (%.2f MB/step, %lld calls), feature allgather "
+             "%.3f s (%.3f MB/step); loop %.2f s",
+             dist_size(), (long long)steps, d.allreduce_s, d.allreduce_bytes / 1e6 / (double)steps,
+             (long long)d.allreduce_calls, d.allgather_s, d.allgather_bytes / 1e6 / (double)steps,
+             clipc_now() - r->loop_t0 - r->paused);
+    info(&r->o, CLIPC_TRAIN_INFO, msg);
+}
+
 /* The "end" record of a step- or time-limited run, and the result. */
 static clipc_status run_finish(train_run *r, clipc_train_result *res) {
     const clipc_train_opts *o = &r->o;
     const run_state *rs = &r->rs;
     double train_seconds = clipc_now() - r->loop_t0 - r->paused;
+    run_report_comm(r);
     if (r->timed || o->steps > 0) {
         /* The record that lets `--steps N` replay a timed run. */
         metrics_log_end(&r->ml, rs->step, rs->epoch, o->minutes, train_seconds);
