@@ -239,3 +239,60 @@ TEST(mpi_error_on_one_rank_ends_all) {
     CHECKF(dt < 120, "took %.0f s", dt);
     free(out);
 }
+
+/* Counts the occurrences of `needle` in `s`. */
+static int count_of(const char *s, const char *needle) {
+    int n = 0;
+    for (const char *p = s ? strstr(s, needle) : NULL; p; p = strstr(p + 1, needle)) n++;
+    return n;
+}
+
+/* One epoch with validation (tests/data/emoji_mpi_split.json: 32 training
+ * and 16 validation images of emoji-mini): rank 0 validates and sends the
+ * results to rank 1 (best checkpoint, plateau rule); the epoch's record
+ * equals one process's; only rank 0 speaks and writes. */
+TEST(mpi_validation_on_rank_0_matches_one_process) {
+    char mpi[4096], exe[1024], cmd[8192], one[1024], two[1024];
+    setup(mpi, sizeof mpi, exe, sizeof exe);
+    const char *tmp = test_tmpdir();
+    snprintf(one, sizeof one, "%s/one", tmp);
+    snprintf(two, sizeof two, "%s/two", tmp);
+    const char *c = "--data tests/data/emoji_mpi_split.json --image-root data/emoji-mini --recipe cpu-tiny "
+                    "--batch 16 --threads 1 --epochs 1 --log-every 100";
+    snprintf(cmd, sizeof cmd, "OMP_NUM_THREADS=1 %s train %s --out %s 2>/dev/null", exe, c, one);
+    REQUIRE(system(cmd) == 0);
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s -np 2 %s train %s --out %s 2>&1", mpi, exe, c, two);
+    REQUIRE(run_capture(cmd, &out) == 0);
+    CHECKF(count_of(out, "epoch 1/1 done") == 1 && count_of(out, "checkpoint ckpt-2 (epoch 1, best)") == 1 &&
+               count_of(out, "clipc: done: 2 steps") == 1,
+           "expected one report, from rank 0: %s", out ? out : "");
+    CHECKF(count_of(out, "mpi: 2 ranks, 2 steps: gradient allreduce") == 1, "no communication report: %s",
+           out ? out : "");
+    free(out);
+    double v[2][3];
+    const char *dirs[2] = {one, two};
+    for (int k = 0; k < 2; k++) {
+        char p[1200], *txt = NULL;
+        size_t len;
+        snprintf(p, sizeof p, "%s/metrics.jsonl", dirs[k]);
+        REQUIRE_OK(clipc_read_file(p, &txt, &len));
+        const char *e = strstr(txt, "{\"type\":\"epoch\"");
+        REQUIREF(e, "%s: no epoch record", p);
+        REQUIRE(sscanf(e, "{\"type\":\"epoch\",\"epoch\":1,\"step\":2,\"train_loss\":%lg,\"val_loss\":%lg", &v[k][0],
+                       &v[k][1]) == 2);
+        const char *m = strstr(e, "\"mean_recall\":");
+        REQUIRE(m && sscanf(m, "\"mean_recall\":%lg", &v[k][2]) == 1);
+        free(txt);
+        snprintf(p, sizeof p, "%s/plot.svg", dirs[k]);
+        struct stat st;
+        CHECKF(stat(p, &st) == 0, "%s missing", p);
+        snprintf(p, sizeof p, "%s/best", dirs[k]);
+        CHECKF(stat(p, &st) == 0, "%s missing", p);
+    }
+    printf("  train loss %.5f / %.5f, val loss %.5f / %.5f, mean recall %.4f / %.4f (1 process / 2 ranks)\n",
+           v[0][0], v[1][0], v[0][1], v[1][1], v[0][2], v[1][2]);
+    CHECK_NEAR(v[1][0], v[0][0], 1e-4 * v[0][0]);
+    CHECK_NEAR(v[1][1], v[0][1], 1e-4 * v[0][1]);
+    CHECK_NEAR(v[1][2], v[0][2], 1e-9);
+}

@@ -294,7 +294,7 @@ static clipc_status run_setup_model(train_run *r) {
 
 /* The validation set (after the tokenizer); one that cannot be prepared
  * disables validation, with a message. */
-static void run_setup_validation(train_run *r) {
+static void run_prepare_validation(train_run *r) {
     if (!r->val.ds) return;
     char w[256] = "";
     if (valset_prepare(&r->val, r->tok, clipc_model_config(r->m), w, sizeof w)) {
@@ -306,6 +306,22 @@ static void run_setup_validation(train_run *r) {
     } else if (*w) {
         info(&r->o, CLIPC_TRAIN_INFO, w);
     }
+}
+
+/* Data parallel: rank 0 prepares the set and tells the others whether there is one. */
+static clipc_status run_setup_validation(train_run *r) {
+    if (dist_size() > 1) { /* validation runs on rank 0: the others only need to know whether */
+        int has = 0;
+        if (is_writer()) {
+            run_prepare_validation(r);
+            has = r->val.ds != NULL;
+        }
+        clipc_status s = dist_bcast(&has, sizeof has, 0);
+        if (!has) valset_free(&r->val);
+        return s;
+    }
+    run_prepare_validation(r);
+    return CLIPC_OK;
 }
 
 static clipc_status run_setup_loader(train_run *r) {
@@ -718,7 +734,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     if (!s) s = run_setup_data(&r);
     if (!s) s = run_setup_model(&r);
     if (!s) s = clipc_tokenizer_load(NULL, &r.tok); /* for the validation captions and the loader */
-    if (!s) run_setup_validation(&r);
+    if (!s) s = run_setup_validation(&r);
     if (!s) s = run_setup_loader(&r);
     if (!s) s = run_setup_trainer(&r);
     if (!s) s = run_setup_schedule(&r);
