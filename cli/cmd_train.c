@@ -71,7 +71,9 @@ static const char train_epilog[] =
     "reached, 1 on error, 2 on a usage error.\n\n"
     "mpirun -np N clipc train ...: data-parallel training over N ranks (Open MPI); --batch is the\n"
     "global batch, each rank trains on its slice, the loss uses the features of all ranks, rank 0\n"
-    "writes the files; an error on any rank ends all.  See docs/distributed.md.\n";
+    "writes the files; an error on any rank ends all.  Ctrl-C on mpirun kills every rank (resume\n"
+    "from the last checkpoint); SIGUSR1 to mpirun stops them cleanly after a checkpoint, as Ctrl-C\n"
+    "does one process.  See docs/distributed.md.\n";
 
 static const char train_usage[] =
     "usage: clipc train --data FILE --out DIR [--recipe NAME] [OPTIONS]\n"
@@ -219,6 +221,9 @@ int cmd_train(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    /* Under mpirun, Ctrl-C ends the job at once (Open MPI kills the ranks);
+     * mpirun forwards SIGUSR1 to every rank: a clean stop with a checkpoint. */
+    sigaction(SIGUSR1, &sa, NULL);
     /* Under mpirun: one rank of a data-parallel run (docs/distributed.md). */
     clipc_status s = clipc_dist_init(NULL, NULL);
     if (s) return cli_report(s);
