@@ -50,6 +50,11 @@ static dist_stats g_stats;
 
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
+int dist_local_size(void) {
+    const char *e = g_size > 1 ? getenv("OMPI_COMM_WORLD_LOCAL_SIZE") : NULL;
+    int n = e ? atoi(e) : 1;
+    return n >= 1 && n <= g_size ? n : 1;
+}
 int clipc_dist_rank(void) { return g_rank; }
 int clipc_dist_size(void) { return g_size; }
 

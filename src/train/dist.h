@@ -14,6 +14,8 @@
 
 int dist_rank(void);
 int dist_size(void);
+/* Ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE; 1 without mpirun). */
+int dist_local_size(void);
 /* Sum of buf over all ranks, in place on every rank, in buckets of
  * DIST_BUCKET_FLOATS (see dist.c for why buckets and what is overlapped). */
 #define DIST_BUCKET_FLOATS (1u << 20)
