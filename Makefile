@@ -10,7 +10,8 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libwebpdemux libtiff-4 libheif libgif
+PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libwebpdemux libtiff-4 libheif libgif \
+           ompi-c
 
 # libdnnl (oneDNN, no pkg-config file in Debian 12): the inference backends (src/kernels/onednn.c).
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines

@@ -68,7 +68,12 @@ static const char train_epilog[] =
     "Ctrl-C (SIGINT) or SIGTERM: the current step finishes, a checkpoint is written, and clipc\n"
     "exits with status 130; a second Ctrl-C kills at once.  --resume continues bit-exactly\n"
     "(same --threads).  Exit status 0 when training completed or --stop-after-steps was\n"
-    "reached, 1 on error, 2 on a usage error.\n";
+    "reached, 1 on error, 2 on a usage error.\n\n"
+    "mpirun -np N clipc train ...: data-parallel training over N ranks (Open MPI); --batch is the\n"
+    "global batch, each rank trains on its slice, the loss uses the features of all ranks, rank 0\n"
+    "writes the files; an error on any rank ends all.  Ctrl-C on mpirun kills every rank (resume\n"
+    "from the last checkpoint); SIGUSR1 to mpirun stops them cleanly after a checkpoint, as Ctrl-C\n"
+    "does one process.  See docs/distributed.md.\n";
 
 static const char train_usage[] =
     "usage: clipc train --data FILE --out DIR [--recipe NAME] [OPTIONS]\n"
@@ -219,10 +224,25 @@ int cmd_train(int argc, char **argv) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    clipc_train_result r;
-    clipc_status s = clipc_train_run(&o, &r);
+    /* Under mpirun, Ctrl-C ends the job at once (Open MPI kills the ranks);
+     * mpirun forwards SIGUSR1 to every rank: a clean stop with a checkpoint. */
+    sigaction(SIGUSR1, &sa, NULL);
+    /* Under mpirun: one rank of a data-parallel run (docs/distributed.md). */
+    clipc_status s = clipc_dist_init(NULL, NULL);
     if (s) return cli_report(s);
-    if (r.finished) return 0; /* the library said so */
+    clipc_train_result r;
+    s = clipc_train_run(&o, &r);
+    if (s) {
+        int code = cli_report(s);
+        if (clipc_dist_size() > 1) {
+            fprintf(stderr, "clipc: rank %d of %d failed: ending every rank\n", clipc_dist_rank(), clipc_dist_size());
+            clipc_dist_abort(code); /* MPI_Abort: does not return */
+        }
+        return code;
+    }
+    int rank = clipc_dist_rank();
+    clipc_dist_finalize();
+    if (r.finished || rank != 0) return got_signal && !r.finished ? 130 : 0; /* rank 0 reports */
     if (r.stopped)
         fprintf(stderr, "clipc: stopped at step %lld; continue with: clipc train --resume %s\n", (long long)r.step,
                 o.resume ? o.resume : o.out_dir);

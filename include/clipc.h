@@ -676,6 +676,19 @@ clipc_status clipc_train_run(const clipc_train_opts *o, clipc_train_result *res)
 /* Asks a running clipc_train_run to finish its current step, write a
  * checkpoint and return.  Async-signal-safe (call it from a SIGINT handler). */
 void clipc_train_request_stop(void);
+/* Data-parallel training (docs/distributed.md).  Under Open MPI's mpirun
+ * (OMPI_COMM_WORLD_SIZE set) clipc_dist_init initialises MPI and every rank
+ * then runs clipc_train_run with the same options: --batch is the global
+ * batch, each rank takes its slice of it, rank 0 alone writes files and
+ * reports progress.  Without mpirun it does nothing: one rank.
+ * clipc_dist_finalize ends MPI (call it before a normal exit);
+ * clipc_dist_abort(code) ends every rank at once after an error (MPI_Abort;
+ * returns only when there is a single rank, to let the caller exit). */
+clipc_status clipc_dist_init(int *argc, char ***argv);
+int clipc_dist_rank(void);
+int clipc_dist_size(void);
+void clipc_dist_finalize(void);
+void clipc_dist_abort(int code);
 /* Bytes clipc_train_run needs for a config and batch size (activations,
  * parameters, gradients, Adam state, batches). */
 size_t clipc_train_memory_bytes(const clipc_config *cfg, int batch_size);

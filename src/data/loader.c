@@ -60,6 +60,7 @@ typedef struct {
     int n;                       /* pairs drawn */
     int next_item, done, busy;   /* work accounting (under mu) */
     int64_t epoch, index;
+    int first;                   /* position of item 0 in the sampled batch (sharding) */
     int batches_in_epoch;
     uint64_t sstate[CLIPC_SAMPLER_STATE_WORDS]; /* sampler state before this batch */
     int *images, *captions;
@@ -76,6 +77,7 @@ struct data_loader {
     const clipc_dataset *ds;
     clipc_tokenizer *tok;
     int bs, size, ctx, augment, shift, fast_decode, prefetch, nslots, nthreads;
+    int shard, shards;           /* this process's slice of each batch (loader.h) */
     uint64_t seed;
     void (*warn)(const char *msg, void *ud);
     void *warn_ud;
@@ -156,7 +158,7 @@ static void do_item(data_loader *l, slot *sl, int k) {
     if (l->augment || l->shift) {
         seed = rng_derive(l->seed ^ AUG_SALT, (uint64_t)sl->epoch);
         seed = rng_derive(seed, (uint64_t)sl->index);
-        seed = rng_derive(seed, (uint64_t)k);
+        seed = rng_derive(seed, (uint64_t)(k + sl->first));
     }
     s = make_pixels(l, img, l->augment, seed, px, NULL);
     if (s) snprintf(msg, MSG_LEN, "%s", clipc_last_error());
@@ -213,6 +215,15 @@ static clipc_status fill(data_loader *l) {
         sl->index = (int64_t)sl->sstate[3];
         clipc_status s = clipc_sampler_next(l->sampler, sl->images, sl->captions, &sl->n, &sl->epoch);
         if (s) return s;
+        sl->first = 0;
+        if (l->shards > 1) { /* keep this process's slice */
+            int lo = (int)((int64_t)sl->n * l->shard / l->shards);
+            int hi = (int)((int64_t)sl->n * (l->shard + 1) / l->shards);
+            memmove(sl->images, sl->images + lo, (size_t)(hi - lo) * sizeof(int));
+            memmove(sl->captions, sl->captions + lo, (size_t)(hi - lo) * sizeof(int));
+            sl->first = lo;
+            sl->n = hi - lo;
+        }
         sl->next_item = sl->done = sl->busy = 0;
         pthread_mutex_lock(&l->mu);
         sl->state = sl->n > 0 ? SLOT_WORK : SLOT_READY;
@@ -294,7 +305,7 @@ clipc_status loader_next(data_loader *l, loader_batch *b) {
         if (s) return s;
         s = finish_batch(l, sl);
         if (s) return s;
-        if (sl->n == 0) {
+        if (sl->n == 0 && l->shards <= 1) {
             /* Every image of this batch was bad: go on with the next one. */
             if (++empty_run > sl->batches_in_epoch + 2)
                 return clipc_error(CLIPC_ERR_FORMAT,
@@ -402,6 +413,12 @@ clipc_status loader_create(const loader_opts *o, data_loader **out) {
     l->warn = o->warn;
     l->warn_ud = o->warn_ud;
     l->held = -1;
+    l->shards = o->shards > 1 ? o->shards : 1;
+    l->shard = l->shards > 1 ? o->shard : 0;
+    if (l->shard < 0 || l->shard >= l->shards) {
+        free(l);
+        return clipc_error(CLIPC_ERR_INVALID, "loader: shard %d of %d", o->shard, o->shards);
+    }
     pthread_mutex_init(&l->mu, NULL);
     pthread_cond_init(&l->work_cv, NULL);
     pthread_cond_init(&l->ready_cv, NULL);
@@ -428,6 +445,7 @@ clipc_status loader_create(const loader_opts *o, data_loader **out) {
         size_t bs = (size_t)l->bs;
         sl->images = malloc(bs * sizeof(int));
         sl->captions = malloc(bs * sizeof(int));
+        bs = (bs + (size_t)l->shards - 1) / (size_t)l->shards; /* the largest slice */
         sl->pixels = malloc(bs * plane3(l) * sizeof(float));
         sl->ids = malloc(bs * l->ctx * sizeof(int32_t));
         sl->status = malloc(bs * sizeof(int));

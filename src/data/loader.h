@@ -41,6 +41,14 @@ typedef struct {
      * Refused with augment (augmentation needs the decoded image) and with
      * fast_decode (the cache is exact). */
     const char *cache_path;
+    /* Data-parallel training: shards > 1 makes each batch this process's
+     * slice, pairs [n*shard/shards, n*(shard+1)/shards) of the n the sampler
+     * drew (the sampler and its state stay global, so every process of a
+     * run draws the same batches); augmentation draws from the pair's
+     * position in the whole batch, as with one process.  A slice left empty
+     * (all its images bad, or a short last batch) is returned with n = 0,
+     * not skipped: every process must see every batch.  0 or 1: no sharding. */
+    int shard, shards;
     /* Bad images, cache progress.  Called from the thread that calls
      * loader_create / loader_next, in sampler order. */
     void (*warn)(const char *msg, void *ud);

@@ -74,8 +74,11 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
     return (v + t + l) * sizeof(float);
 }
 
-float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
-                   int T) {
+/* ---- the towers apart from the loss: data-parallel training
+ * (train/step.c) computes the loss over features gathered from every rank
+ * between the two. */
+void clip_forward_towers(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids,
+                         int B, int T) {
     const clipc_config *c = &ws->cfg;
     if (T < 0 || T > c->context_length) T = 0;
     ws->va.dropout = ws->ta.dropout = ws->dropout;
@@ -86,13 +89,23 @@ float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixel
     text_forward(&ws->ta, ws->txt_feat, ids, &w->t, c, B, T, NULL);
     ws->T = ws->ta.sq.T;
     ws->text_rows = seqs_rows(&ws->ta.sq);
-    return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, c->embed_dim);
+}
+
+void clip_backward_towers(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids,
+                          int B) {
+    if (ws->cfg.vision_arch == CLIPC_VISION_RESNET) resnet_backward(&ws->ra, &g->v.rn, ws->dimg, &w->v.rn, B);
+    else vision_backward(&ws->va, &g->v, ws->dimg, &w->v, &ws->cfg, B);
+    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, &ws->cfg, B);
+}
+/* ---- end of the data-parallel split */
+
+float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
+                   int T) {
+    clip_forward_towers(ws, w, pixels, ids, B, T);
+    return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, ws->cfg.embed_dim);
 }
 
 void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B) {
-    const clipc_config *c = &ws->cfg;
-    clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, c->embed_dim);
-    if (c->vision_arch == CLIPC_VISION_RESNET) resnet_backward(&ws->ra, &g->v.rn, ws->dimg, &w->v.rn, B);
-    else vision_backward(&ws->va, &g->v, ws->dimg, &w->v, c, B);
-    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, c, B);
+    clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, ws->cfg.embed_dim);
+    clip_backward_towers(ws, g, w, ids, B);
 }

@@ -45,6 +45,14 @@ float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixel
  * them first for a fresh step). */
 void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B);
 
+/* The two towers alone (data-parallel training, train/step.c): forward
+ * fills img_feat and txt_feat; backward takes the features' gradients from
+ * dimg and dtxt (set by the caller) and accumulates into *g. */
+void clip_forward_towers(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids,
+                         int B, int T);
+void clip_backward_towers(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids,
+                          int B);
+
 /* Bytes of activations allocated for training batch B: an upper bound
  * (packed text batches page in only the rows they use). */
 size_t clip_workspace_bytes(const clipc_config *cfg, int B);

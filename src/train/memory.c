@@ -10,14 +10,21 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "nn/clip.h"
+#include "train/dist.h"
 
 size_t train_memory_bytes(const clipc_config *cfg, int B, int prefetch) {
     size_t P = clipc_config_param_count(cfg);
     size_t R = (size_t)cfg->image_resolution;
-    size_t batch = (size_t)B * (3 * R * R * sizeof(float) + (size_t)cfg->context_length * 4);
+    /* Under mpirun a rank holds activations and batches for its slice of
+     * the global batch B, plus the global loss (step.c's global_alloc). */
+    int N = dist_size();
+    int b = (B + N - 1) / N;
+    size_t batch = (size_t)b * (3 * R * R * sizeof(float) + (size_t)cfg->context_length * 4);
+    size_t global = N > 1 ? (4 * (size_t)B * cfg->embed_dim + clip_loss_cache_floats(B, cfg->embed_dim)) * sizeof(float)
+                          : 0;
     /* params + grads + Adam m, v; the loader holds the current batch plus
      * `prefetch` more; evaluation encodes in chunks of 32 (small). */
-    return clip_workspace_bytes(cfg, B) + 4 * P * sizeof(float) + (size_t)(prefetch + 2) * batch +
+    return clip_workspace_bytes(cfg, b) + global + 4 * P * sizeof(float) + (size_t)(prefetch + 2) * batch +
            ((size_t)64 << 20);
 }
 
@@ -47,6 +54,8 @@ static double mem_available(void) {
 clipc_status train_memory_guard(const clipc_config *cfg, const clipc_train_opts *o) {
     double avail = o->max_memory_gb > 0 ? o->max_memory_gb * 1073741824.0 : mem_available();
     if (avail <= 0) return CLIPC_OK;
+    /* The ranks on this machine share what it has. */
+    avail /= dist_local_size();
     double need = (double)train_memory_bytes(cfg, o->batch_size, o->prefetch);
     if (need <= avail) return CLIPC_OK;
     int fit = 0;

@@ -14,6 +14,14 @@
  * the same bits as one never stopped (same thread count: BLAS splits work
  * by thread count).  Checkpoints are only taken between optimizer steps, so
  * no half-accumulated gradient ever needs saving.
+ *
+ * Data parallel (under mpirun, train/dist.h, docs/distributed.md): every
+ * rank runs this same sequence with the same options; --batch is the global
+ * batch, the loader gives each rank its slice, the step gathers features and
+ * sums gradients (step.c).  Rank 0 alone writes (config.json, metrics,
+ * plot, checkpoints, the lock), reports progress and validates; what the
+ * other ranks must agree on is sent to them: the validation results, the
+ * stop decision (Ctrl-C, a time budget) and a timed run's learning rate.
  */
 #include <cJSON.h>
 #include <errno.h>
@@ -29,6 +37,7 @@
 #include "data/loader.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/memory.h"
 #include "train/metrics_log.h"
 #include "train/options.h"
@@ -94,8 +103,11 @@ typedef struct {
 
 /* ------------------------------------------------------------ messages */
 
+/* Rank 0 writes the run's files and talks; the other ranks are quiet. */
+static int is_writer(void) { return dist_rank() == 0; }
+
 static void emit(const clipc_train_opts *o, clipc_train_progress *p) {
-    if (o->progress) o->progress(p, o->ud);
+    if (o->progress && is_writer()) o->progress(p, o->ud);
 }
 
 static void info(const clipc_train_opts *o, int kind, const char *msg) {
@@ -108,7 +120,7 @@ static void info(const clipc_train_opts *o, int kind, const char *msg) {
 
 static void warn_cb(const char *msg, void *ud) {
     const clipc_train_opts *o = ud;
-    if (o->warn) o->warn(msg, o->ud);
+    if (o->warn && is_writer()) o->warn(msg, o->ud);
 }
 
 static char *path_in(const char *dir, const char *name) {
@@ -177,6 +189,10 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
     if (!s) s = train_opts_check(&r->o);
     if (s) return s;
     clipc_set_threads(r->o.threads);
+    if (!is_writer()) { /* rank 0 holds the folder and its lock */
+        if (r->ckpt_dir) run_check_finished(r);
+        return CLIPC_OK;
+    }
     if (mkdir(r->o.out_dir, 0777) != 0 && errno != EEXIST)
         return clipc_error(CLIPC_ERR_IO, "%s: cannot create folder: %s", r->o.out_dir, strerror(errno));
     s = run_lock_take(r->o.out_dir, &r->lock_fd);
@@ -275,6 +291,7 @@ static clipc_status run_setup_model(train_run *r) {
     if (s) return s;
     r->opts_json = train_opts_to_json_abs(&r->o, cfg);
     if (!r->opts_json) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    if (!is_writer()) return CLIPC_OK;
     char *cp = path_in(r->o.out_dir, "config.json");
     s = cp ? clipc_write_file_atomic(cp, r->opts_json, strlen(r->opts_json)) : CLIPC_ERR_NOMEM;
     free(cp);
@@ -283,7 +300,7 @@ static clipc_status run_setup_model(train_run *r) {
 
 /* The validation set (after the tokenizer); one that cannot be prepared
  * disables validation, with a message. */
-static void run_setup_validation(train_run *r) {
+static void run_prepare_validation(train_run *r) {
     if (!r->val.ds) return;
     char w[256] = "";
     if (valset_prepare(&r->val, r->tok, clipc_model_config(r->m), w, sizeof w)) {
@@ -295,6 +312,22 @@ static void run_setup_validation(train_run *r) {
     } else if (*w) {
         info(&r->o, CLIPC_TRAIN_INFO, w);
     }
+}
+
+/* Data parallel: rank 0 prepares the set and tells the others whether there is one. */
+static clipc_status run_setup_validation(train_run *r) {
+    if (dist_size() > 1) { /* validation runs on rank 0: the others only need to know whether */
+        int has = 0;
+        if (is_writer()) {
+            run_prepare_validation(r);
+            has = r->val.ds != NULL;
+        }
+        clipc_status s = dist_bcast(&has, sizeof has, 0);
+        if (!has) valset_free(&r->val);
+        return s;
+    }
+    run_prepare_validation(r);
+    return CLIPC_OK;
 }
 
 static clipc_status run_setup_loader(train_run *r) {
@@ -316,6 +349,7 @@ static clipc_status run_setup_loader(train_run *r) {
     lo.cache_path = o->cache && *o->cache ? o->cache : NULL;
     lo.warn = warn_cb;
     lo.warn_ud = (void *)o;
+    lo.shard = dist_rank(), lo.shards = dist_size();
     clipc_status s = loader_create(&lo, &r->ld);
     /* An epoch without a batch would make a run of epochs end untrained and
      * a run of steps never end. */
@@ -443,7 +477,7 @@ static void run_report_step(train_run *r, const loader_batch *b, double loss, do
     emit(o, &p);
     if (o->log_every > 0 && rs->step % o->log_every == 0) {
         metrics_log_step(&r->ml, rs->step, rs->epoch, loss, lr, r->tr.last_grad_norm, p.pairs_per_s);
-        clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
+        if (is_writer()) clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
     }
 }
 
@@ -470,11 +504,14 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     double lr = r->timed ? sched_lr_frac(&r->sc, (clipc_now() - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
                          : sched_lr(&r->sc, (long)rs->step, (int)rs->epoch);
     lr *= r->pl.mult;
+    clipc_status s = r->timed ? dist_bcast(&lr, sizeof lr, 0) : CLIPC_OK; /* rank 0's clock */
+    if (s) return s;
     int nm = r->tr.micro;
-    double loss = r->step_loss / nm;
+    double loss = r->step_loss / nm; /* the global batch's: the same on every rank */
     int applied = 0;
-    if (isfinite(loss)) applied = trainer_apply(&r->tr, lr);
+    if (isfinite(loss)) s = trainer_apply_global(&r->tr, lr, &applied);
     else trainer_skip(&r->tr), r->tr.last_grad_norm = NAN;
+    if (s) return s;
     r->nonfinite_steps = applied ? 0 : r->nonfinite_steps + 1;
     rs->step++;
     rs->opt_step = r->tr.opt.step;
@@ -493,6 +530,11 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     r->step_pairs = 0;
     if (o->stop_after_steps > 0 && rs->step >= o->stop_after_steps) r->stopped = 1;
     if (stop_requested || r->time_up || r->steps_done) r->stopped = 1;
+    if (dist_size() > 1) { /* any rank's stop request; rank 0's clock */
+        int64_t f[3] = {r->stopped, r->time_up, is_writer() ? rs->total_steps : INT64_MIN};
+        if ((s = dist_allreduce_max_i64(f, 3))) return s;
+        r->stopped = (int)f[0], r->time_up = (int)f[1], rs->total_steps = f[2];
+    }
     return r->nonfinite_steps >= MAX_NONFINITE_STEPS ? run_diverged(r) : CLIPC_OK;
 }
 
@@ -510,6 +552,7 @@ static clipc_status run_save_checkpoint(train_run *r, int keep, int best) {
     if (bad)
         return clipc_error(CLIPC_ERR_INVALID, "train: step %lld: the weights hold %zu nan/inf values; no checkpoint "
                            "written (the run diverged: lower --lr, use --grad-clip/--warmup)", (long long)rs->step, bad);
+    if (!is_writer()) return CLIPC_OK;
     clipc_status s = ckpt_save(r->o.out_dir, r->m, &r->tr.opt, rs, r->opts_json, keep, best, r->o.checkpoint_hook,
                                r->o.ud);
     if (!s) s = ckpt_prune(r->o.out_dir, r->o.keep_last > 0 ? r->o.keep_last : 1);
@@ -539,8 +582,9 @@ static clipc_status run_end_of_epoch(train_run *r) {
     val_result vr = {NAN, {NAN, NAN, NAN}, {NAN, NAN, NAN}, NAN};
     double tp0 = clipc_now();
     clipc_status s;
-    if (r->val.ds) {
-        s = valset_evaluate(&r->val, r->m, o->batch_size, &vr);
+    if (r->val.ds) { /* on rank 0; the others need its results for best and the plateau rule */
+        s = is_writer() ? valset_evaluate(&r->val, r->m, o->batch_size, &vr) : CLIPC_OK;
+        if (!s) s = dist_bcast(&vr, sizeof vr, 0);
         if (s) return s;
     }
     double metric = !r->val.ds ? tl : r->maximize ? vr.mean_recall : vr.loss;
@@ -552,8 +596,8 @@ static clipc_status run_end_of_epoch(train_run *r) {
     int bad_images = loader_bad_images(r->ld) + (int)r->bad0;
     run_report_epoch(r, tl, &vr, bad_images);
     metrics_log_epoch(&r->ml, rs->epoch + 1, rs->step, tl, &vr, r->pl.mult, bad_images, clipc_now() - r->t0);
-    s = clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
-    if (!s) s = plot_svg_write(r->plot_path, r->ml.train_loss, r->ml.val_loss, r->ml.recall, r->ml.n_ep, r->chance_B);
+    s = is_writer() ? clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len) : CLIPC_OK;
+    if (!s && is_writer()) s = plot_svg_write(r->plot_path, r->ml.train_loss, r->ml.val_loss, r->ml.recall, r->ml.n_ep, r->chance_B);
     if (s) return s;
     rs->epoch++;
     rs->epoch_loss_sum = 0;
@@ -595,9 +639,13 @@ static clipc_status run_loop(train_run *r) {
         clipc_status s = loader_next(r->ld, &b);
         if (s) return s;
         int end_of_epoch = b.index + 1 >= r->bpe;
-        if (b.n >= 2) {
-            r->step_loss += trainer_micro(&r->tr, b.pixels, b.ids, b.n, (long)r->rs.step);
-            r->step_pairs += b.n;
+        int n_global;
+        float loss;
+        s = trainer_micro_global(&r->tr, b.pixels, b.ids, b.n, (long)r->rs.step, &n_global, &loss);
+        if (s) return s;
+        if (n_global >= 2) {
+            r->step_loss += loss;
+            r->step_pairs += n_global;
         }
         if (r->tr.micro < o->accum && !end_of_epoch) continue;
         if (r->tr.micro > 0 && (s = run_optimizer_step(r, &b))) return s;
@@ -614,15 +662,32 @@ static clipc_status run_loop(train_run *r) {
 
 /* ------------------------------------------------------------ the end */
 
+/* Data parallel: what this rank spent in collectives (rank 0's, reported). */
+static void run_report_comm(train_run *r) {
+    if (dist_size() < 2) return;
+    dist_stats d;
+    dist_get_stats(&d);
+    int64_t steps = r->rs.step - r->rate_step0 > 0 ? r->rs.step - r->rate_step0 : 1;
+    char msg[512];
+    snprintf(msg, sizeof msg,
+             "mpi: %d ranks, %lld steps: gradient allreduce %.3f s (%.2f MB/step, %lld calls), feature allgather "
+             "%.3f s (%.3f MB/step); loop %.2f s",
+             dist_size(), (long long)steps, d.allreduce_s, d.allreduce_bytes / 1e6 / (double)steps,
+             (long long)d.allreduce_calls, d.allgather_s, d.allgather_bytes / 1e6 / (double)steps,
+             clipc_now() - r->loop_t0 - r->paused);
+    info(&r->o, CLIPC_TRAIN_INFO, msg);
+}
+
 /* The "end" record of a step- or time-limited run, and the result. */
 static clipc_status run_finish(train_run *r, clipc_train_result *res) {
     const clipc_train_opts *o = &r->o;
     const run_state *rs = &r->rs;
     double train_seconds = clipc_now() - r->loop_t0 - r->paused;
+    run_report_comm(r);
     if (r->timed || o->steps > 0) {
         /* The record that lets `--steps N` replay a timed run. */
         metrics_log_end(&r->ml, rs->step, rs->epoch, o->minutes, train_seconds);
-        clipc_status s = clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
+        clipc_status s = !is_writer() ? CLIPC_OK : clipc_write_file_atomic(r->metrics_path, r->ml.buf, r->ml.len);
         if (s) return s;
     }
     if (res) {
@@ -675,7 +740,7 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     if (!s) s = run_setup_data(&r);
     if (!s) s = run_setup_model(&r);
     if (!s) s = clipc_tokenizer_load(NULL, &r.tok); /* for the validation captions and the loader */
-    if (!s) run_setup_validation(&r);
+    if (!s) s = run_setup_validation(&r);
     if (!s) s = run_setup_loader(&r);
     if (!s) s = run_setup_trainer(&r);
     if (!s) s = run_setup_schedule(&r);

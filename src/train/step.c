@@ -15,6 +15,7 @@
 #include "model/model.h"
 #include "nn/clip.h"
 #include "nn/params.h"
+#include "train/dist.h"
 #include "train/optim.h"
 #include "train/step.h"
 
@@ -33,6 +34,18 @@ static int is_frozen(const param_info *p, const trainer_hparams *h) {
     return 0;
 }
 
+/* The global batch's buffers of a data-parallel run: gathered features,
+ * their gradients and the loss cache for B pairs. */
+static clipc_status global_alloc(trainer *t, int B, int E) {
+    size_t be = (size_t)B * E;
+    t->counts = mem_calloc((size_t)t->ranks, sizeof(int), "batch counts");
+    t->gmem = mem_alloc((4 * be + clip_loss_cache_floats(B, E)) * sizeof(float), "global loss workspace");
+    if (!t->counts || !t->gmem) return CLIPC_ERR_NOMEM;
+    t->g_img = t->gmem, t->g_txt = t->g_img + be, t->g_dimg = t->g_txt + be, t->g_dtxt = t->g_dimg + be;
+    clip_loss_cache_bind(&t->glc, t->g_dtxt + be, B, E);
+    return CLIPC_OK;
+}
+
 clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h) {
     memset(t, 0, sizeof *t);
     t->m = m;
@@ -48,7 +61,9 @@ clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hpara
         return CLIPC_ERR_NOMEM;
     }
     s = clip_weights_bind(&t->gw, &m->cfg, &m->tab, t->grads);
-    if (!s) s = clip_workspace_alloc(&t->ws, &m->cfg, B);
+    t->ranks = dist_size(), t->rank = dist_rank();
+    if (!s) s = clip_workspace_alloc(&t->ws, &m->cfg, (B + t->ranks - 1) / t->ranks);
+    if (!s && t->ranks > 1) s = global_alloc(t, B, m->cfg.embed_dim);
     if (!s) s = optim_init(&t->opt, h->kind, n);
     if (s) {
         trainer_free(t);
@@ -84,6 +99,8 @@ clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hpara
 void trainer_free(trainer *t) {
     free(t->grads);
     free(t->trainable);
+    free(t->counts);
+    free(t->gmem);
     clip_weights_free(&t->gw);
     clip_workspace_free(&t->ws);
     optim_free(&t->opt);
@@ -105,6 +122,66 @@ float trainer_micro(trainer *t, const float *pixels, const int32_t *ids, int n, 
     clip_backward(&t->ws, &t->gw, &t->m->w, ids, n);
     t->micro++;
     return loss;
+}
+
+/* Data parallel: the contrastive loss over the global batch.
+ *
+ * Rank r owns rows R_r of the global batch (its slice, in rank order, so the
+ * gathered batch is the one a single process would see).  With features
+ * f_i = F(theta; x_i) and the loss L(f_1..f_B, s) of the whole batch,
+ *   dL/dtheta = sum_i (df_i/dtheta)^T dL/df_i
+ *             = sum_r [ sum_{i in R_r} (df_i/dtheta)^T dL/df_i ]  =  sum_r g_r.
+ * Each rank gathers every rank's features (allgather, 2 x B x E floats),
+ * computes the full B x B loss and its gradient dL/df for all B rows (the
+ * same bits on every rank: same inputs, same code), keeps the rows R_r and
+ * back-propagates them through its towers, giving g_r; trainer_apply_global
+ * sums g_r over the ranks (allreduce), which is the one-process gradient up
+ * to the order of the sums.  No gradient of the gathered features has to
+ * travel back: each rank already holds dL/df of its own rows.  dL/ds
+ * (logit_scale) is computed identically on every rank, so only rank 0 adds
+ * it, else the sum would count it `ranks` times.  This is open_clip's
+ * gather_with_grad without local_loss: there every rank also computes the
+ * full loss, all_gather's backward sums the N identical copies of
+ * dL/df_{R_r} (N x the true value) and DDP's mean divides by N again.
+ * The price is 2 B^2 E multiply-adds of loss per rank (duplicated): nothing
+ * next to the towers at these batch sizes (docs/distributed.md). */
+clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t *ids, int n_local, long step,
+                                  int *n_global, float *loss) {
+    *loss = NAN;
+    if (t->ranks == 1) {
+        *n_global = n_local;
+        if (n_local >= 2) *loss = trainer_micro(t, pixels, ids, n_local, step);
+        return CLIPC_OK;
+    }
+    clipc_status s = dist_allgather_int(n_local, t->counts);
+    if (s) return s;
+    int ng = 0, off = 0, E = t->m->cfg.embed_dim;
+    for (int r = 0; r < t->ranks; r++) {
+        if (r == t->rank) off = ng;
+        ng += t->counts[r];
+    }
+    *n_global = ng;
+    if (ng < 2) return CLIPC_OK;
+    if (ng > t->B) return clipc_error(CLIPC_ERR_INVALID, "train: global batch of %d pairs over capacity %d", ng, t->B);
+    t->ws.dropout = t->h.dropout;
+    /* The rank in the seed: the slices of a step get different masks. */
+    t->ws.dropout_seed = rng_derive(rng_derive(t->h.seed, 0x64726f70u /* "drop" */), (uint64_t)step) +
+                         (uint64_t)t->micro + ((uint64_t)t->rank << 32);
+    if (n_local > 0) clip_forward_towers(&t->ws, &t->m->w, pixels, ids, n_local, 0);
+    s = dist_allgather_rows(t->ws.img_feat, t->counts, E, t->g_img);
+    if (!s) s = dist_allgather_rows(t->ws.txt_feat, t->counts, E, t->g_txt);
+    if (s) return s;
+    float ls = *t->m->w.logit_scale, dscale = 0.0f;
+    *loss = clip_loss_forward(&t->glc, t->g_img, t->g_txt, ls, ng, E);
+    clip_loss_backward(t->g_dimg, t->g_dtxt, &dscale, &t->glc, ls, ng, E);
+    if (t->rank == 0) *t->gw.logit_scale += dscale;
+    if (n_local > 0) {
+        memcpy(t->ws.dimg, t->g_dimg + (size_t)off * E, (size_t)n_local * E * sizeof(float));
+        memcpy(t->ws.dtxt, t->g_dtxt + (size_t)off * E, (size_t)n_local * E * sizeof(float));
+        clip_backward_towers(&t->ws, &t->gw, &t->m->w, ids, n_local);
+    }
+    t->micro++;
+    return CLIPC_OK;
 }
 
 float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n) {
@@ -203,4 +280,13 @@ int trainer_apply(trainer *t, double lr) {
     }
     trainer_skip(t);
     return 1;
+}
+
+clipc_status trainer_apply_global(trainer *t, double lr, int *applied) {
+    /* Every rank holds the same sum afterwards (dist.c), so the norm, the
+     * clipping and Adam give the same weights on every rank. */
+    clipc_status s = dist_allreduce_sum(t->grads, t->m->tab.total);
+    if (s) return s;
+    *applied = trainer_apply(t, lr);
+    return CLIPC_OK;
 }

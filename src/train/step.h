@@ -39,6 +39,14 @@ typedef struct {
     unsigned char *trainable;/* [tab.n] */
     int micro;               /* micro-batches accumulated since the last step */
     double last_grad_norm;
+    /* Data parallel (dist_size() > 1, see trainer_micro_global): B above is
+     * the global batch, ws holds this rank's slice (at most ceil(B/ranks)
+     * pairs); the loss runs over the features of the whole batch. */
+    int ranks, rank;
+    int *counts;             /* [ranks] pairs of each rank in the current micro-batch */
+    float *gmem;             /* the global batch's features, their gradients, loss cache */
+    float *g_img, *g_txt, *g_dimg, *g_dtxt;
+    clip_loss_cache glc;
 } trainer;
 
 clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h);
@@ -46,6 +54,14 @@ void trainer_free(trainer *t);
 /* Forward + backward of one micro-batch (n <= B); gradients accumulate.
  * `step` (the optimizer step this micro-batch belongs to) seeds dropout. */
 float trainer_micro(trainer *t, const float *pixels, const int32_t *ids, int n, long step);
+/* Forward + backward of this rank's slice (n_local pairs) of one global
+ * micro-batch, with the contrastive loss over the features of every rank
+ * (one process: trainer_micro).  Every rank must call it for every batch.
+ * *n_global: pairs in the global micro-batch; below 2 nothing is done and
+ * *loss is nan.  *loss is the global batch's loss, the same on every rank.
+ * trainer_apply then sums the gradients over the ranks. */
+clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t *ids, int n_local, long step,
+                                  int *n_global, float *loss);
 /* Loss of a batch without gradients or dropout. */
 float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n);
 /* Averages the accumulated gradients over the micro-batches, clips, takes
@@ -53,6 +69,10 @@ float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int
  * Returns 1, or 0 when the gradient's norm is nan/inf: then nothing is
  * updated (weights, moments, step count) and the gradients are dropped. */
 int trainer_apply(trainer *t, double lr);
+/* trainer_apply for data-parallel runs: first the sum of the gradients over
+ * the ranks (an error only when MPI fails), then trainer_apply; *applied is
+ * its result. */
+clipc_status trainer_apply_global(trainer *t, double lr, int *applied);
 /* Drops the accumulated gradients without an update (a non-finite loss). */
 void trainer_skip(trainer *t);
 /* Number of trainable floats. */
