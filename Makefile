@@ -17,10 +17,7 @@ PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libw
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
 # alike; code paths that need wider vectors are chosen at run time.
 CFLAGS  ?= $(OPT) -g
-# -Wno-missing-field-initializers: clipc_config grows by appending fields (the
-# ResNet ones) whose zero is the old meaning, so older positional initializers
-# {embed, res, ...} stay correct and must keep compiling.
-CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-missing-field-initializers -fopenmp -fPIC \
+CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC \
            -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
