@@ -366,7 +366,7 @@ TEST(bf16_cli_encode_precision_flag) {
     for (int k = 0; k < 2; k++) {
         snprintf(p[k], sizeof p[k], "%s/%s.safetensors", tmp, prec[k]);
         snprintf(cmd, sizeof cmd,
-                 "build/clipc encode --model %s --precision %s --format safetensors --out %s --text 'a cat' "
+                 "clipc encode --model %s --precision %s --format safetensors --out %s --text 'a cat' "
                  "--image tests/data/images/ycc444_prog_37x23.jpg --text 'two dogs on a sofa' 2>&1",
                  mp, prec[k], p[k]);
         int rc = run_capture(cmd, &log[k]);

@@ -388,6 +388,11 @@ static clipc_status run_start_fresh(train_run *r) {
     return CLIPC_OK;
 }
 
+/* The clock of the training loop (the budget, the schedule of a timed run,
+ * the step rate): clipc_now(), or the one the caller handed in (tests use a
+ * fake clock so that a --minutes run is exactly reproducible). */
+static double run_clock(const train_run *r) { return r->o.clock ? r->o.clock(r->o.ud) : clipc_now(); }
+
 /* Length: epochs, a step count or a wall-clock budget.  The budget's clock
  * is the loop minus evaluation and checkpoint writes (`paused`), so
  * validation settings do not change how much training a budget buys.  A
@@ -401,10 +406,10 @@ static void run_setup_length(train_run *r) {
     r->budget = o->minutes * 60.0;
     r->max_epochs = o->epochs;
     if (r->timed || o->steps > 0) r->max_epochs = INT32_MAX;
-    r->loop_t0 = clipc_now();
+    r->loop_t0 = run_clock(r);
     r->chance_B = log((double)o->batch_size);
     r->bad0 = r->rs.bad_images;
-    r->rate_t0 = clipc_now();
+    r->rate_t0 = r->loop_t0;
     r->rate_step0 = r->rs.step;
 }
 
@@ -461,7 +466,10 @@ static clipc_status run_diverged(const train_run *r) {
 static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     const clipc_train_opts *o = &r->o;
     run_state *rs = &r->rs;
-    double lr = r->timed ? sched_lr_frac(&r->sc, (clipc_now() - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
+    /* One reading of the clock per step, after its forward and backward:
+     * the schedule of a timed run and its budget both use it. */
+    double now = run_clock(r);
+    double lr = r->timed ? sched_lr_frac(&r->sc, (now - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
                          : sched_lr(&r->sc, (long)rs->step, (int)rs->epoch);
     lr *= r->pl.mult;
     int nm = r->tr.micro;
@@ -477,7 +485,7 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
         rs->epoch_loss_n++;
     }
     r->rate_pairs += r->step_pairs;
-    double now = clipc_now(), dt = now - r->rate_t0;
+    double dt = now - r->rate_t0;
     if (r->timed) run_update_budget(r, now);
     if (o->steps > 0 && rs->step >= o->steps) r->steps_done = 1;
     double sps = dt > 0 ? (double)(rs->step - r->rate_step0) / dt : 0;
@@ -531,7 +539,7 @@ static clipc_status run_end_of_epoch(train_run *r) {
     run_state *rs = &r->rs;
     double tl = rs->epoch_loss_n ? rs->epoch_loss_sum / rs->epoch_loss_n : NAN;
     val_result vr = {NAN, {NAN, NAN, NAN}, {NAN, NAN, NAN}, NAN};
-    double tp0 = clipc_now();
+    double tp0 = run_clock(r);
     clipc_status s;
     if (r->val.ds) {
         s = valset_evaluate(&r->val, r->m, o->batch_size, &vr);
@@ -556,7 +564,7 @@ static clipc_status run_end_of_epoch(train_run *r) {
     int keep = o->save_every > 0 && rs->epoch % o->save_every == 0;
     s = run_save_checkpoint(r, keep, better);
     if (s) return s;
-    r->paused += clipc_now() - tp0;
+    r->paused += run_clock(r) - tp0;
     char msg[1024];
     snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (epoch %lld%s)", (long long)rs->step, (long long)rs->epoch,
              better ? ", best" : "");
@@ -566,10 +574,10 @@ static clipc_status run_end_of_epoch(train_run *r) {
 
 /* A checkpoint inside an epoch: on stopping, or every --ckpt-every-steps. */
 static clipc_status run_checkpoint_mid_epoch(train_run *r) {
-    double tp0 = clipc_now();
+    double tp0 = run_clock(r);
     clipc_status s = run_save_checkpoint(r, 0, 0);
     if (s) return s;
-    r->paused += clipc_now() - tp0;
+    r->paused += run_clock(r) - tp0;
     char msg[1024];
     snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (%s %lld)", (long long)r->rs.step,
              r->time_up ? "budget used, epoch" : r->steps_done ? "last step, epoch" : "mid-epoch",
@@ -612,7 +620,7 @@ static clipc_status run_loop(train_run *r) {
 static clipc_status run_finish(train_run *r, clipc_train_result *res) {
     const clipc_train_opts *o = &r->o;
     const run_state *rs = &r->rs;
-    double train_seconds = clipc_now() - r->loop_t0 - r->paused;
+    double train_seconds = run_clock(r) - r->loop_t0 - r->paused;
     if (r->timed || o->steps > 0) {
         /* The record that lets `--steps N` replay a timed run. */
         metrics_log_end(&r->ml, rs->step, rs->epoch, o->minutes, train_seconds);
