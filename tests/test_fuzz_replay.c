@@ -15,8 +15,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "clipc.h"
 #include "clipc_util.h"
 #include "harness.h"
+#include "train/options.h"
 
 int fuzz_safetensors(const uint8_t *data, size_t size);
 int fuzz_tokenizer(const uint8_t *data, size_t size);
@@ -109,4 +111,26 @@ TEST(fuzz_replay_notices_a_failure) {
     CHECKF(WIFEXITED(ok) && WEXITSTATUS(ok) == 0, "a plain input failed: status %d", ok);
     int st = replay_one(aborts, path);
     CHECKF(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "a crashing target passed: status %d", st);
+}
+
+/* Findings of the campaigns, each checked on its own as well (the replay
+ * above runs them, but gcc's UBSan does not check float-to-int casts). */
+TEST(fuzz_finding_stored_option_out_of_range_refused) {
+    const char *bad[] = {"{\"epochs\": 1e300}", "{\"batch_size\": -1e30}", "{\"steps\": 1e20}", "{\"accum\": 2.5}"};
+    for (int i = 0; i < 4; i++) {
+        clipc_train_opts o;
+        clipc_train_opts_default(&o);
+        cJSON *keep = NULL;
+        clipc_status s = train_opts_from_json(bad[i], "run/config.json", &o, &keep);
+        CHECKF(s == CLIPC_ERR_FORMAT && !keep && strstr(clipc_last_error(), "run/config.json: stored option") &&
+                   strstr(clipc_last_error(), "is not an integer in range"),
+               "%s: status %d, %s", bad[i], s, clipc_last_error());
+        cJSON_Delete(keep);
+    }
+    clipc_train_opts o;
+    clipc_train_opts_default(&o);
+    cJSON *keep = NULL;
+    REQUIRE_OK(train_opts_from_json("{\"epochs\": 7, \"total_steps_hint\": 1e300}", "x", &o, &keep));
+    CHECK(o.epochs == 7);
+    cJSON_Delete(keep);
 }

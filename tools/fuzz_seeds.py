@@ -99,7 +99,7 @@ put("config", "resnet", tiny_model(meta={"vision_layers": "[2, 1, 1, 1]"}))
 opts = {"data": "/data/x.csv", "batch_size": 16, "epochs": 2, "lr": 0.001, "seed": "42", "schedule": "cosine",
         "warmup": 10, "beta1": 0.9, "beta2": 0.98, "eps": 1e-6, "steps": 0, "minutes": 0, "freeze": None}
 put("checkpoint", "options", b"\x00" + json.dumps(opts).encode())
-put("checkpoint", "options_huge_numbers", b"\x00" + b'{"epochs": 1e300, "batch_size": -1e30, "accum": 3e9, "steps": 1e20}')
+put("checkpoint", "crash-options-float-to-int", b"\x00" + b'{"epochs": 1e300, "batch_size": -1e30, "accum": 3e9, "steps": 1e20}')
 i64 = struct.pack("<12q", 12, 1, 12, 24, 0, 1, 1, 12, 5, 0, 6, 0)
 f64 = struct.pack("<8d", 0.5, 0.4, 1.0, 2.5, 0, 0, 0, 0)
 hdr, blob = safetensors([("adam.m", "F32", [2], b"\0" * 8), ("adam.v", "F32", [2], b"\0" * 8),
