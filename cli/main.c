@@ -77,13 +77,14 @@ void cli_warn(const char *msg, void *ud) {
  * a closed pipe (ENOSPC, EPIPE, EFBIG) found when the buffer is flushed is an
  * error (exit 1), not a silent exit 0 with a cut output. */
 static int stdout_checked(int rc) {
+    if (rc) return rc; /* the command failed and said why (tokenize reports its own write errors) */
     errno = 0;
     int bad = fflush(stdout) != 0, e = errno;
     if (!bad && !ferror(stdout)) return rc;
     /* a failure the command's own fflush already met left no errno to tell */
     fprintf(stderr, "clipc: error: writing standard output: %s\n",
             bad && e ? strerror(e) : "a write failed (disk full or a closed pipe?)");
-    return rc ? rc : 1;
+    return 1;
 }
 
 static int run(int argc, char **argv);

@@ -67,6 +67,7 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
     char *dir = join(out_dir, name), *tmp = join(out_dir, tmpname);
     char *mp = NULL, *sp = NULL;
     clipc_status s = CLIPC_OK;
+    int made_tmp = 0; /* ckpt-<step>.tmp exists and is ours until renamed */
     if (!dir || !tmp) {
         s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
         goto done;
@@ -78,6 +79,7 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
             s = clipc_error(CLIPC_ERR_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
             goto done;
         }
+        made_tmp = 1;
         mp = join(tmp, "model.safetensors");
         sp = join(tmp, "state.safetensors");
         if (!mp || !sp) {
@@ -117,6 +119,7 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
             s = clipc_error(CLIPC_ERR_IO, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
             goto done;
         }
+        made_tmp = 0;
         s = fsync_dir_of(dir);
         if (s) goto done;
         if (hook) hook("renamed", rs->step, ud);
@@ -130,6 +133,9 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
     if (!s && best) s = write_pointer(out_dir, "best", name);
     if (!s && hook) hook("pointer", rs->step, ud);
 done:
+    /* A failed write (a full disk, a file-size limit) leaves no half-written
+     * folder behind; a kill still can, and the next save or prune removes it. */
+    if (s && made_tmp && tmp) remove_ckpt_dir(tmp);
     free(dir);
     free(tmp);
     free(mp);
