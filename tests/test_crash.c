@@ -17,6 +17,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "harness.h"
+#include "train/checkpoint.h"
 
 static char *slurp(const char *path, size_t *len) {
     char *b = NULL;
@@ -128,4 +129,32 @@ TEST(crash_standard_output_on_a_full_disk_is_an_error) {
     CHECKF(rc == 1 && out && !strcmp(out, "clipc tokenize: error writing the output\n"), "tokenize: rc %d: %s", rc,
            out ? out : "");
     free(out);
+}
+
+/* A kill during an atomic write leaves "<file>.tmp.<pid>.<hex>" in the run
+ * folder (tools/crash_campaign.sh found metrics.jsonl's after a kill); the
+ * next run's prune removes it, and nothing that merely looks similar. */
+TEST(crash_stale_temporary_files_removed_by_the_next_run) {
+    const char *dir = test_tmpdir();
+    const char *stale[] = {"metrics.jsonl.tmp.27324.a3968287", "last.tmp.1.00000000", "plot.svg.tmp.99.ffffffff"};
+    const char *kept[] = {"notes.tmp.txt", "x.tmp.12.abc", "y.tmp.12.0123456789", ".tmp.1.00000000", "z.tmp.1a.00000000"};
+    char p[1024];
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, stale[i]);
+        REQUIRE_OK(clipc_write_file_atomic(p, "x", 1));
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, kept[i]);
+        REQUIRE_OK(clipc_write_file_atomic(p, "x", 1));
+    }
+    REQUIRE_OK(ckpt_prune(dir, 2));
+    struct stat st;
+    for (int i = 0; i < 3; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, stale[i]);
+        CHECKF(stat(p, &st) != 0, "%s was not removed", stale[i]);
+    }
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/%s", dir, kept[i]);
+        CHECKF(stat(p, &st) == 0, "%s was removed", kept[i]);
+    }
 }

@@ -237,6 +237,21 @@ done:
     return s;
 }
 
+/* "<name>.tmp.<pid>.<8 hex digits>": the temporary file of an atomic write
+ * (clipc_write_file_atomic) that a killed process left behind.  The run
+ * folder is locked by this process, which writes one file at a time, so
+ * any such file there is stale (found by tools/crash_campaign.sh: a kill
+ * during the write of metrics.jsonl left its temporary file for good). */
+static int is_stale_temp(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return 0;
+    t += 5;
+    size_t nd = strspn(t, "0123456789");
+    if (!nd || t[nd] != '.') return 0;
+    t += nd + 1;
+    return strlen(t) == 8 && strspn(t, "0123456789abcdef") == 8;
+}
+
 clipc_status ckpt_prune(const char *out_dir, int keep_last) {
     int64_t last = ckpt_pointer_step(out_dir, "last"), best = ckpt_pointer_step(out_dir, "best");
     DIR *d = opendir(out_dir);
@@ -247,6 +262,12 @@ clipc_status ckpt_prune(const char *out_dir, int keep_last) {
     while ((e = readdir(d))) {
         long long st;
         int len = 0;
+        if (is_stale_temp(e->d_name)) {
+            char *p = join(out_dir, e->d_name);
+            if (p) unlink(p);
+            free(p);
+            continue;
+        }
         if (sscanf(e->d_name, "ckpt-%lld%n", &st, &len) != 1) continue;
         if (!strcmp(e->d_name + len, ".tmp")) {
             char *p = join(out_dir, e->d_name);

@@ -183,7 +183,7 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
     if (s) return s;
     if (r->ckpt_dir) run_check_finished(r);
     if (r->finished) return CLIPC_OK;
-    ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale *.tmp folders only */
+    ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale temporary folders and files only */
     clipc_error_clear();
     return CLIPC_OK;
 }

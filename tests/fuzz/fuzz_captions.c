@@ -6,12 +6,13 @@
  * The first byte picks the format (auto-detect or one forced) and whether
  * a split is asked for; the rest is the caption file.  When the load
  * succeeds, every accessor is walked and its invariants checked: captions
- * partition the images in order, every text is NUL-terminated valid UTF-8
- * of the length strlen says, paths are non-empty.
+ * partition the images in order (an image may have none: kept image-only),
+ * every caption is a non-empty string of its image, paths are non-empty.
  *
  *   make fuzz-captions && build-fuzz/fuzz_captions SCRATCH tests/fuzz/corpus_captions
  */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,18 +36,20 @@ int fuzz_captions(const uint8_t *data, size_t size) {
     clipc_dataset *ds = NULL;
     clipc_status s = clipc_dataset_load(path, &o, &ds);
     if (s) {
+        /* an error always says what went wrong */
+        if (ds || !*clipc_last_error()) fprintf(stderr, "status %d (%s), message '%s'\n", s, clipc_status_name(s), clipc_last_error());
         FUZZ_CHECK(!ds && *clipc_last_error());
         return 0;
     }
     FUZZ_CHECK(ds);
     int n = clipc_dataset_n_images(ds), nc = clipc_dataset_n_captions(ds), next = 0;
-    FUZZ_CHECK(n > 0 && nc >= n);
+    FUZZ_CHECK(n > 0 && nc >= 0); /* images without captions are kept, image-only */
     FUZZ_CHECK(clipc_dataset_image_root(ds) != NULL);
     for (int i = 0; i < n; i++) {
         const char *p = clipc_dataset_image_path(ds, i);
         FUZZ_CHECK(p && *p);
         int first = -1, k = clipc_dataset_image_captions(ds, i, &first);
-        FUZZ_CHECK(k >= 1 && first == next);
+        FUZZ_CHECK(k >= 0 && first == next);
         for (int c = first; c < first + k; c++) {
             FUZZ_CHECK(clipc_dataset_caption_image(ds, c) == i);
             const char *t = clipc_dataset_caption(ds, c);
