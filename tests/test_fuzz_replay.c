@@ -18,6 +18,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "harness.h"
+#include "formats/vecfile.h"
 #include "train/options.h"
 
 int fuzz_safetensors(const uint8_t *data, size_t size);
@@ -133,4 +134,27 @@ TEST(fuzz_finding_stored_option_out_of_range_refused) {
     REQUIRE_OK(train_opts_from_json("{\"epochs\": 7, \"total_steps_hint\": 1e300}", "x", &o, &keep));
     CHECK(o.epochs == 7);
     cJSON_Delete(keep);
+}
+
+/* fuzz_vecfile: with n * dim odd the id map sat 4 bytes off an 8-byte
+ * boundary, so reading an id was a misaligned int64 load.  Written files
+ * now pad it to a multiple of 8; the old layout is refused (the index then
+ * rebuilds the file from its database). */
+TEST(fuzz_finding_vecfile_ids_aligned) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/v.vec", test_tmpdir());
+    const float data[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    const int64_t ids[3] = {11, 22, 33};
+    REQUIRE_OK(vecfile_write(p, data, ids, 3, 3, 5));
+    vecfile v;
+    REQUIRE_OK(vecfile_open(p, &v));
+    CHECK((uintptr_t)v.ids % 8 == 0);
+    CHECK(v.n == 3 && v.dim == 3 && v.generation == 5);
+    CHECK(!memcmp(v.data, data, sizeof data) && v.ids[0] == 11 && v.ids[1] == 22 && v.ids[2] == 33);
+    size_t len = v.map_len;
+    vecfile_close(&v);
+    CHECK(len == 64 + 36 + 4 + 24);
+    clipc_status s = vecfile_open("tests/fuzz/corpus_vecfile/crash-misaligned-ids", &v);
+    CHECKF(s == CLIPC_ERR_FORMAT && strstr(clipc_last_error(), "crash-misaligned-ids: not a clipc vector file or truncated"),
+           "the old layout: status %d, %s", s, clipc_last_error());
 }

@@ -115,7 +115,7 @@ t0=$(date +%s%N)
 "$CLIPC" index imgs --model "$MODEL" --db timing.db --batch 8 --threads 1 >/dev/null 2>&1
 IDX_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
 echo "index: reference index $IDX_MS ms ($(wc -l <ref.search) results for '$Q')"
-ikills=0 ilanded=0 ibad=0 searches=0 sfail=0 sclean=0 idiff=0
+ikills=0 ilanded=0 ibad=0 searches=0 sfail=0 sclean=0 idiff=0 early_refused=0
 part index || N_INDEX=0
 while [ $ikills -lt "$N_INDEX" ]; do
     rm -f db.db db.db-wal db.db-shm db.db.vec
@@ -139,9 +139,11 @@ while [ $ikills -lt "$N_INDEX" ]; do
     if [ -f db.db ]; then
         "$CLIPC" search --db db.db --top 5 "$Q" >/dev/null 2>s.err
         st=$?
-        if [ $st -ne 0 ] && ! grep -q 'empty\|no image' s.err; then
+        # killed before its first commit, an index is refused cleanly ("run clipc index first")
+        if [ $st -ne 0 ] && ! grep -q 'run clipc index first' s.err; then
             finding "index kill $ikills: search after the kill: exit $st: $(head -c 200 s.err)"; ibad=$((ibad + 1))
         fi
+        [ $st -ne 0 ] && early_refused=$((early_refused + 1))
     fi
     if ! "$CLIPC" index imgs --model "$MODEL" --db db.db --batch 8 --threads 1 >idx.log 2>&1; then
         finding "index kill $ikills: re-index failed: $(tail -c 300 idx.log)"; ibad=$((ibad + 1)); continue
@@ -150,7 +152,8 @@ while [ $ikills -lt "$N_INDEX" ]; do
     cmp -s ref.search db.search || { finding "index kill $ikills: results differ after re-index"; idiff=$((idiff + 1)); }
 done
 part index && echo "index: $ikills kills, $ilanded landed while indexing; $searches searches beside it ($sclean clean refusals," \
-     "$sfail crashes or corrupt reads); unusable indexes after a kill: $ibad; results differing after re-index: $idiff"
+     "$sfail crashes or corrupt reads); after the kill $early_refused indexes had nothing committed yet (refused" \
+     "cleanly: run clipc index first), unusable indexes: $ibad; results differing after re-index: $idiff"
 
 # ---------------------------------------------------------------- disk full
 # The limit counts 1 KiB blocks; ignoring SIGXFSZ is what clipc does itself.

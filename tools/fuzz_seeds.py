@@ -56,15 +56,17 @@ put("labels", "bad", b"\x00image,label\n\"unterminated,cat\n")
 
 # ---- vecfile: the file itself
 def vecfile(n, dim, gen=7, data_off=64, bad_size=0):
-    ids_off = data_off + 4 * n * dim
+    ids_off = (data_off + 4 * n * dim + 7) // 8 * 8  # aligned for the int64 ids
     hdr = b"CLIPCVEC" + struct.pack("<IIQQQQ", 1, dim, n, gen, data_off, ids_off) + b"\0" * 16
     body = b"".join(struct.pack("<f", ((i * 7 + d) % 5) / 5.0) for i in range(n) for d in range(dim))
+    body += b"\0" * (ids_off - data_off - 4 * n * dim)
     ids = b"".join(struct.pack("<q", 100 + i) for i in range(n))
     out = hdr + body + ids
     return out[:len(out) - bad_size] if bad_size else out
 
 put("vecfile", "valid_3x4", vecfile(3, 4))
 put("vecfile", "valid_1x1", vecfile(1, 1))
+put("vecfile", "valid_3x3", vecfile(3, 3))
 put("vecfile", "truncated", vecfile(5, 8, bad_size=9))
 put("vecfile", "bad_offset", vecfile(2, 2, data_off=4096))
 
