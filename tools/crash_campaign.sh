@@ -82,7 +82,7 @@ while [ $kills -lt "$N_TRAIN" ]; do
         sleep_ms "$(rand_ms "$RUN_MS")"
         kills=$((kills + 1))
         if kill -9 "$pid" 2>/dev/null; then landed=$((landed + 1)); fi
-        wait "$pid"
+        wait "$pid" 2>/dev/null
         st=$?
         if [ $st -ne 137 ] && [ $st -ne 0 ]; then finding "train kill $kills: exit $st: $(tail -c 300 run.log)"; fi
         [ $st -eq 0 ] && { early=$((early + 1)); break; }
@@ -100,6 +100,8 @@ while [ $kills -lt "$N_TRAIN" ]; do
     done
     left=$(find run -name '*.tmp*' | head -3)
     [ -z "$left" ] || { finding "chain $chains: temporary files left: $left"; leftovers=$((leftovers + 1)); }
+    echo "  chain $chains: $kills kills, $landed landed, $midwrite mid-write, $early after the end; corrupt $corrupt," \
+         "differing $mismatch, leftovers $leftovers"
 done
 part train && echo "train: $kills kills in $chains chains; $landed landed while running ($midwrite with a checkpoint being written," \
      "$early after the run had ended); corrupt or unloadable checkpoints: $corrupt; final bytes differing from" \
