@@ -19,6 +19,7 @@
 #include "clipc_util.h"
 #include "harness.h"
 #include "formats/vecfile.h"
+#include "train/checkpoint.h"
 #include "train/options.h"
 
 int fuzz_safetensors(const uint8_t *data, size_t size);
@@ -157,4 +158,20 @@ TEST(fuzz_finding_vecfile_ids_aligned) {
     clipc_status s = vecfile_open("tests/fuzz/corpus_vecfile/crash-misaligned-ids", &v);
     CHECKF(s == CLIPC_ERR_FORMAT && strstr(clipc_last_error(), "crash-misaligned-ids: not a clipc vector file or truncated"),
            "the old layout: status %d, %s", s, clipc_last_error());
+}
+
+/* fuzz_checkpoint: a `last` pointer "ckpt--2" read as step -2 (and
+ * "ckpt-5x" as 5); only "ckpt-<digits>" names a checkpoint. */
+TEST(fuzz_finding_pointer_names_only_ckpt_digits) {
+    const char *dir = test_tmpdir();
+    const char *names[] = {"ckpt--2\n", "ckpt-5x\n", "ckpt-\n", "ckpt- 3\n", "ckpt-99999999999999999999\n", "ckpt-12\n",
+                           "ckpt-0"};
+    const long long want[] = {-1, -1, -1, -1, -1, 12, 0};
+    char p[600];
+    snprintf(p, sizeof p, "%s/last", dir);
+    for (int i = 0; i < 7; i++) {
+        REQUIRE_OK(clipc_write_file_atomic(p, names[i], strlen(names[i])));
+        long long got = (long long)ckpt_pointer_step(dir, "last");
+        CHECKF(got == want[i], "pointer '%s': step %lld, expected %lld", names[i], got, want[i]);
+    }
 }

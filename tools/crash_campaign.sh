@@ -6,7 +6,7 @@
 #
 #   tools/crash_campaign.sh [TRAIN_KILLS [INDEX_KILLS]]     (defaults 200 100)
 #
-# PARTS="train index full" (the default) picks the parts to run.
+# PARTS="train fault index full" (the default) picks the parts to run.
 # Run from the repository root after `make`.  CLIPC=path picks the program
 # (default build/clipc).  It prints one line per finding and a summary:
 #
@@ -18,6 +18,10 @@
 #   encode --model`), `last` names one that exists.  At the end of a chain:
 #   the final model and state are byte-identical to an uninterrupted run's
 #   (exact resume), and no temporary file or folder is left.
+# fault: the same run killed (SIGKILL from inside, clipc-testhooks'
+#   CLIPC_TRAIN_FAULT) at every stage of every checkpoint write (after the
+#   model file, after the state file, after the folder's rename, after the
+#   `last` pointer) of steps 2 to 12, then resumed: the same checks.
 # index: `clipc index` of 600 images (batches of 8, one commit each) is
 #   killed at a random moment while `clipc search` runs in a loop beside it
 #   (every search must succeed or fail cleanly, never crash); after the kill
@@ -31,7 +35,8 @@ ROOT=$(pwd)
 CLIPC=${CLIPC:-$ROOT/build/clipc}
 N_TRAIN=${1:-200}
 N_INDEX=${2:-100}
-PARTS=${PARTS:-"train index full"}
+PARTS=${PARTS:-"train fault index full"}
+HOOKS=${CLIPC_HOOKS:-$(dirname "$CLIPC")/clipc-testhooks}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 [ -x "$CLIPC" ] && [ -d data/emoji-mini/twemoji ] || { echo "run from the repository root after make" >&2; exit 2; }
 W=$(mktemp -d "${TMPDIR:-/tmp}/clipc-crash.XXXXXX")
@@ -106,6 +111,34 @@ done
 part train && echo "train: $kills kills in $chains chains; $landed landed while running ($midwrite with a checkpoint being written," \
      "$early after the run had ended); corrupt or unloadable checkpoints: $corrupt; final bytes differing from" \
      "the uninterrupted run: $mismatch; runs leaving temporary files: $leftovers"
+
+# ---------------------------------------------------------------- fault
+fkills=0 fbad=0
+if part fault && [ -x "$HOOKS" ]; then
+    for stage in model state renamed pointer; do
+        for at in 2 4 6 8 10 12; do
+            rm -rf frun
+            CLIPC_TRAIN_FAULT=$stage:$at "$HOOKS" train $ARGS --out frun >run.log 2>&1
+            st=$?
+            fkills=$((fkills + 1))
+            [ $st -eq 137 ] || { finding "fault $stage:$at: exit $st, not killed"; fbad=$((fbad + 1)); continue; }
+            kills=$fkills
+            check_run frun
+            if [ -f frun/last ]; then set -- train --resume frun --threads 1; else set -- train $ARGS --out frun; fi
+            if ! "$CLIPC" "$@" >run.log 2>&1; then
+                finding "fault $stage:$at: the resumed run failed: $(tail -c 300 run.log)"; fbad=$((fbad + 1)); continue
+            fi
+            for f in model state; do
+                cmp -s "ref/ckpt-12/$f.safetensors" "frun/ckpt-12/$f.safetensors" ||
+                    { finding "fault $stage:$at: ckpt-12/$f.safetensors differs"; fbad=$((fbad + 1)); }
+            done
+            left=$(find frun -name '*.tmp*' | head -3)
+            [ -z "$left" ] || { finding "fault $stage:$at: temporary files left: $left"; fbad=$((fbad + 1)); }
+        done
+    done
+    echo "fault: $fkills kills at a checkpoint write stage (model, state, renamed, pointer x steps 2..12);" \
+         "corrupt checkpoints so far: $corrupt; failed resumes, differing bytes or leftovers: $fbad"
+fi
 
 # ---------------------------------------------------------------- index
 mkdir -p imgs

@@ -163,10 +163,14 @@ static char *read_pointer(const char *out_dir, const char *pointer) {
     return data;
 }
 
+/* A pointer names "ckpt-<digits>"; anything else ("ckpt--2", "ckpt-5x",
+ * which sscanf alone took for -2 and 5: fuzz_checkpoint) is no checkpoint. */
 int64_t ckpt_pointer_step(const char *out_dir, const char *pointer) {
     char *n = read_pointer(out_dir, pointer);
     long long st = -1;
-    if (n && sscanf(n, "ckpt-%lld", &st) != 1) st = -1;
+    if (n && (strncmp(n, "ckpt-", 5) || !n[5] || strspn(n + 5, "0123456789") != strlen(n + 5) ||
+              strlen(n + 5) > 18 || sscanf(n + 5, "%lld", &st) != 1))
+        st = -1;
     free(n);
     return st;
 }
