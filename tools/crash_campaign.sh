@@ -192,11 +192,11 @@ part index && echo "index: $ikills kills, $ilanded landed while indexing; $searc
 
 # ---------------------------------------------------------------- disk full
 # The limit counts 1 KiB blocks; ignoring SIGXFSZ is what clipc does itself.
-full=0 fullbad=0
+full=0 fullbad=0 fitted=0
 limited() { local kb=$1; shift; ( ulimit -f "$kb"; exec "$CLIPC" "$@" ) >full.out 2>full.err; }
 check_full() { # $1 = what, $2 = exit status, $3 = the file the message must name
     full=$((full + 1))
-    if [ "$2" -eq 0 ]; then return 0; fi  # it fitted
+    if [ "$2" -eq 0 ]; then fitted=$((fitted + 1)); return 0; fi  # it fitted
     if [ "$2" -ne 1 ] || ! grep -q "$3" full.err; then
         finding "disk full, $1: exit $2, message: $(head -c 300 full.err)"; fullbad=$((fullbad + 1))
     fi
@@ -241,6 +241,7 @@ stdout_full search --db ref.db --top 3 "$Q"
 stdout_full tokenize --help
 stdout_full --version
 fi
-part full && echo "disk full: $full cases; unclean errors or damaged files: $fullbad"
+part full && echo "disk full: $full cases ($fitted fitted under their limit, the rest refused);" \
+    "unclean errors or damaged files: $fullbad"
 echo "findings: $findings"
 [ $findings -eq 0 ]
