@@ -12,7 +12,8 @@
 #
 # train: a tiny run (config tiny, 8 emoji-mini images, 12 steps, a
 #   checkpoint every 2) is SIGKILLed at a random moment (uniform over the
-#   length of a whole run, start-up included), up to 3 times in a chain,
+#   length of the run, start-up included; of what is left of it when
+#   resumed), up to 3 times in a chain,
 #   each time resumed (`--resume`, or the same command when no checkpoint
 #   exists yet).  After every kill: each checkpoint folder loads (`clipc
 #   encode --model`), `last` names one that exists.  At the end of a chain:
@@ -82,9 +83,16 @@ while [ $kills -lt "$N_TRAIN" ]; do
     for k in 1 2 3; do
         [ $kills -lt "$N_TRAIN" ] || break
         if [ -f run/last ]; then set -- train --resume run --threads 1; else set -- train $ARGS --out run; fi
+        # a resumed run has (14 - N) / 14 of the work left (12 steps and about
+        # 2 steps' worth of start-up): the kill moment is drawn over that
+        span=$RUN_MS
+        if [ -f run/last ]; then
+            n=$(sed -n 's/^ckpt-\([0-9]*\)$/\1/p' run/last)
+            [ -n "$n" ] && span=$((RUN_MS * (14 - n) / 14))
+        fi
         "$CLIPC" "$@" >run.log 2>&1 &
         pid=$!
-        sleep_ms "$(rand_ms "$RUN_MS")"
+        sleep_ms "$(rand_ms "$span")"
         kills=$((kills + 1))
         if kill -9 "$pid" 2>/dev/null; then landed=$((landed + 1)); fi
         wait "$pid" 2>/dev/null
