@@ -25,7 +25,11 @@ LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
-TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c
+# The fuzz targets replayed over their committed corpora by the test binary
+# (`fuzz_corpus_replays_clean`); a new target in tests/fuzz/ goes here and in
+# the table of tests/test_fuzz_replay.c.
+FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile checkpoint decode options
+TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
@@ -60,9 +64,14 @@ $(BUILD)/testhooks/%.o: %.c
 	@echo "  CC    $< (test hooks)"
 	@$(CC) $(CFLAGS) -DCLIPC_TEST_HOOKS -MMD -MP -c -o $@ $<
 
-$(BUILD)/clipc_tests: $(TEST_OBJ) $(BUILD)/libclipc.a
+# The test binary also holds the option parser (cli/options.c) for the
+# replay of fuzz_options; the fuzz targets are compiled without their
+# libFuzzer entry point there (CLIPC_FUZZ_REPLAY).
+$(BUILD)/clipc_tests: $(TEST_OBJ) $(BUILD)/cli/options.o $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/fuzz/%.o: CFLAGS += -DCLIPC_FUZZ_REPLAY
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -98,33 +107,40 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/clipc_tests
 
-# libFuzzer target for the tokenizer (not built by default; needs clang 14 and
-# libclang-rt-14-dev).  Run: build-fuzz/fuzz_tokenizer -max_total_time=600 CORPUS_DIR
+# Sources of ftfy (src/text/), for the fuzz-ftfy target below.
 FTFY_SRC := src/text/ftfy.c src/text/ftfy_encoding.c src/text/ftfy_badness.c src/text/ftfy_tables.c
-FUZZ_SRC := tests/fuzz/fuzz_tokenizer.c src/text/tokenizer.c src/text/clean.c src/text/html_entities.c \
-            src/base/utf8.c src/text/vocab_data.c src/base/error.c src/base/fileio.c $(FTFY_SRC)
-fuzz: build-fuzz/fuzz_tokenizer
-build-fuzz/fuzz_tokenizer: $(FUZZ_SRC) $(wildcard src/*/*.h) include/clipc.h data/bpe_simple_vocab_16e6.txt.gz
-	@mkdir -p build-fuzz
-	clang -std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	    -Wall -Wextra -Werror -Iinclude -Isrc $(shell pkg-config --cflags libutf8proc zlib) \
-	    -o $@ $(FUZZ_SRC) $(shell pkg-config --libs libutf8proc zlib) -lpthread
 
 clean:
 	rm -rf build build-asan build-bench build-fuzz
 
-# libFuzzer target for the safetensors reader (clang only; not in `all`).
-# Run: mkdir -p /tmp/stf && build-fuzz/fuzz_safetensors /tmp/stf tests/fuzz/corpus_safetensors \
-#        -dict=tests/fuzz/safetensors.dict -max_total_time=300
-FUZZ_CC    ?= clang
+# libFuzzer targets (clang only; not in `all`): `make fuzz` builds every
+# target of FUZZ_TARGETS as build-fuzz/fuzz_<name>, `make fuzz-<name>` one.
+# The library is built once more with clang under build-fuzz/lib with
+# coverage instrumentation (fuzzer-no-link) and ASan + UBSan; clang's own
+# warnings (GCC pragmas, unvectorised `omp simd`) do not stop it there
+# (-Wno-error: the gcc build is the one held to -Werror).  Run one:
+#   build-fuzz/fuzz_<name> SCRATCH tests/fuzz/corpus_<name> -max_total_time=600
+# (new inputs go to the first folder); tools/fuzz_campaign.sh SECONDS runs
+# them all in turn.
+FUZZ_CC   ?= clang
+# Flags of the self-contained targets (pickle, ftfy, images) that compile
+# their sources directly instead of linking the instrumented library.
 FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
               -fno-sanitize-recover=all -Iinclude -Isrc $(shell pkg-config --cflags libcjson libutf8proc)
-.PHONY: fuzz-safetensors
-fuzz-safetensors: build-fuzz/fuzz_safetensors
-build-fuzz/fuzz_safetensors: tests/fuzz/fuzz_safetensors.c src/formats/safetensors.c src/base/error.c src/base/fileio.c src/formats/safetensors.h
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_safetensors.c src/formats/safetensors.c src/base/error.c src/base/fileio.c \
-	    $(shell pkg-config --libs libcjson libutf8proc)
+FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_LIB  := build-fuzz/lib
+FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+.PHONY: fuzz fuzz-lib $(FUZZ_TARGETS:%=fuzz-%)
+fuzz: $(FUZZ_BINS)
+$(FUZZ_TARGETS:%=fuzz-%): fuzz-%: build-fuzz/fuzz_%
+fuzz-lib:
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIB) CC=$(FUZZ_CC) OPT="-O1" SAN="$(FUZZ_SAN) -Wno-error" \
+	    $(FUZZ_LIB)/libclipc.a $(FUZZ_LIB)/cli/options.o
+build-fuzz/fuzz_options: FUZZ_EXTRA := $(FUZZ_LIB)/cli/options.o
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h fuzz-lib
+	@echo "  LINK  $@"
+	@$(FUZZ_CC) $(filter-out -fPIC,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $< \
+	    $(FUZZ_EXTRA) $(FUZZ_LIB)/libclipc.a $(LDLIBS)
 
 # libFuzzer target for the PyTorch checkpoint reader (pickle, tensors, zip).
 # Run: mkdir -p /tmp/pkf && build-fuzz/fuzz_pickle /tmp/pkf tests/fuzz/corpus_pickle \

@@ -195,9 +195,35 @@ static void fault_hook(const char *stage, int64_t step, void *ud) {
     long long at = colon ? atoll(colon + 1) : 0;
     if (strlen(stage) == n && !strncmp(stage, f, n) && step >= at) raise(SIGKILL);
 }
+
+/* CLIPC_TRAIN_CLOCK=<seconds>: the training loop's clock advances by that
+ * much at each reading (once per optimizer step), so a --minutes run does
+ * exactly the same steps on any machine, however loaded (test of the
+ * budget: test_train_minutes.c). */
+static double fake_clock_step;
+static long long fake_clock_reads;
+
+static double fake_clock(void *ud) {
+    (void)ud;
+    return (double)fake_clock_reads++ * fake_clock_step;
+}
+
+/* CLIPC_TEST_LEAK=1: leaks a block at exit, so the sanitizer canary can
+ * check that LeakSanitizer covers the CLI the tests run. */
+static void test_leak(void) {
+    const char *v = getenv("CLIPC_TEST_LEAK");
+    if (!v || strcmp(v, "1")) return;
+    static void *volatile leaked;
+    leaked = malloc(4096);
+    memset(leaked, 1, 4096);
+    leaked = NULL;
+}
 #endif
 
 int cmd_train(int argc, char **argv) {
+#ifdef CLIPC_TEST_HOOKS
+    test_leak();
+#endif
     clipc_train_opts o;
     clipc_train_opts_default(&o);
     int epochs_given = 0;
@@ -215,6 +241,8 @@ int cmd_train(int argc, char **argv) {
     o.warn = cli_warn;
 #ifdef CLIPC_TEST_HOOKS
     o.checkpoint_hook = fault_hook;
+    const char *fc = getenv("CLIPC_TRAIN_CLOCK");
+    if (fc && atof(fc) > 0) fake_clock_step = atof(fc), o.clock = fake_clock;
 #endif
     o.ud = &ps;
     /* cli_warn ignores its user data, so sharing ud is fine. */

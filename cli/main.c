@@ -4,6 +4,8 @@
  * headers (include/clipc*.h), parses options with one parser (options.h),
  * calls the API and formats results; all the work is in src/.
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,7 +75,31 @@ void cli_warn(const char *msg, void *ud) {
     fprintf(stderr, "clipc: warning: %s\n", msg);
 }
 
+/* What a command printed must have reached standard output: a full disk or
+ * a closed pipe (ENOSPC, EPIPE, EFBIG) found when the buffer is flushed is an
+ * error (exit 1), not a silent exit 0 with a cut output. */
+static int stdout_checked(int rc) {
+    if (rc) return rc; /* the command failed and said why (tokenize reports its own write errors) */
+    errno = 0;
+    int bad = fflush(stdout) != 0, e = errno;
+    if (!bad && !ferror(stdout)) return rc;
+    /* a failure the command's own fflush already met left no errno to tell */
+    fprintf(stderr, "clipc: error: writing standard output: %s\n",
+            bad && e ? strerror(e) : "a write failed (disk full or a closed pipe?)");
+    return 1;
+}
+
+static int run(int argc, char **argv);
+
 int main(int argc, char **argv) {
+    /* A file-size limit (ulimit -f) makes write() fail with EFBIG, which the
+     * library reports naming the file, instead of killing the process with
+     * SIGXFSZ half way through a write. */
+    signal(SIGXFSZ, SIG_IGN);
+    return stdout_checked(run(argc, argv));
+}
+
+static int run(int argc, char **argv) {
     prefer_passive_wait(argv);
     if (argc < 2) {
         usage(stderr);

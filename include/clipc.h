@@ -637,6 +637,10 @@ typedef struct {
     /* Called at each stage of a checkpoint write ("model", "state", "renamed",
      * "pointer"): a fault-injection point for crash tests. */
     void (*checkpoint_hook)(const char *stage, int64_t step, void *ud);
+    /* The clock of the training loop in seconds (a --minutes budget, its
+     * schedule, the step rate); NULL = clipc_now().  Read once per optimizer
+     * step and around each evaluation/checkpoint.  Tests hand a fake one. */
+    double (*clock)(void *ud);
     void *ud;
 } clipc_train_opts;
 

@@ -5,6 +5,9 @@
  * the tests whose name or file contains one of them, slow ones included.
  * Ends with "N passed, N failed, N skipped" and exits 1 if any failed.
  *
+ * The folder of this binary goes first on PATH (see clipc_exe() in harness.h),
+ * so the tests of a sanitizer build run the sanitized CLI.
+ *
  * So that CI cannot quietly check less than it seems:
  *   CLIPC_TEST_TIMEOUT=S   a test running longer than S seconds (default 900)
  *                          fails the run, which ends there;
@@ -126,6 +129,41 @@ static void remove_tmpdir(void) {
     tmpdir[0] = 0;
 }
 
+/* ---- the CLI next to this binary */
+
+static char exe_dir[1024];
+
+static void find_exe_dir(void) {
+    ssize_t n = readlink("/proc/self/exe", exe_dir, sizeof exe_dir - 1);
+    if (n <= 0) {
+        perror("readlink /proc/self/exe");
+        exit(2);
+    }
+    exe_dir[n] = 0;
+    char *sl = strrchr(exe_dir, '/');
+    if (sl) *sl = 0;
+    /* PATH: this folder first, so "clipc" in a test's command is ours */
+    const char *path = getenv("PATH");
+    size_t len = strlen(exe_dir) + (path ? strlen(path) : 0) + 2;
+    char *np = malloc(len);
+    if (!np) exit(2);
+    snprintf(np, len, "%s%s%s", exe_dir, path && *path ? ":" : "", path ? path : "");
+    setenv("PATH", np, 1);
+    free(np);
+}
+
+const char *clipc_exe(void) {
+    static char p[1100];
+    snprintf(p, sizeof p, "%s/clipc", exe_dir);
+    return p;
+}
+
+const char *clipc_testhooks_exe(void) {
+    static char p[1100];
+    snprintf(p, sizeof p, "%s/clipc-testhooks", exe_dir);
+    return p;
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -212,6 +250,7 @@ int main(int argc, char **argv) {
         } else if (n_filters < 64) filters[n_filters++] = argv[i];
     }
     qsort(tests, n_tests, sizeof tests[0], cmp_test);
+    find_exe_dir();
     setvbuf(stdout, NULL, _IOLBF, 0);
     int require_shared = env_flag("CLIPC_REQUIRE_SHARED"), strict = require_shared || env_flag("CLIPC_STRICT_SKIPS");
     const char *to = getenv("CLIPC_TEST_TIMEOUT");

@@ -1,7 +1,7 @@
 /*
  * harness.h — the test harness: every tests/test_*.c registers its tests with
  * TEST(name) (default suite) or TEST_SLOW(name) (run only with --slow or when
- * named), and build/clipc_tests runs them and ends with the line
+ * named), and the test binary (clipc_tests) runs them and ends with the line
  * "N passed, N failed, N skipped".
  *
  * Checks record a failure and go on (CHECK*), or end the test (REQUIRE*).
@@ -33,6 +33,16 @@ const char *shared_path(const char *rel);
 int run_capture(const char *cmd, char **out);
 /* A fresh empty temporary directory for this test (removed at the end). */
 const char *test_tmpdir(void);
+
+/* The CLI under test.  RULE: tests never name build/ (the string is refused
+ * by layout_tests_run_the_cli_next_to_the_test_binary): the harness puts the
+ * folder of the running test binary first on PATH, so a command line says
+ * plain "clipc ..." or "clipc-testhooks ...", and build-asan/clipc_tests runs
+ * the sanitized build-asan/clipc.  Where an absolute path is needed (after a
+ * `cd`, or for exec), clipc_exe() and clipc_testhooks_exe() give the programs
+ * next to the test binary (static strings). */
+const char *clipc_exe(void);
+const char *clipc_testhooks_exe(void);
 
 #define TEST_(name, slow)                                                            \
     static void name(void);                                                          \

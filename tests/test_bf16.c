@@ -1,7 +1,8 @@
 /*
  * test_bf16.c — bf16 inference (src/kernels/onednn.c) against float32: the
  * rounding, the embeddings of golden and random-weight models (cosine to
- * the f32 embedding >= 0.999, retrieval rankings kept), the f32 fallback on
+ * the f32 embedding >= 0.9999 as docs/performance.md promises, 0.99997 at
+ * worst measured; retrieval rankings kept), the f32 fallback on
  * CPUs without AVX512_BF16, and that f32 stays bit-identical whatever was
  * set before.  The accuracy tests skip on machines without AVX512_BF16;
  * the fallback test runs everywhere (it forces the fallback).
@@ -118,7 +119,7 @@ TEST(bf16_golden_models_cosine) {
         float *a, *b, *c, *d;
         double w = f32_vs_bf16(m, px->data, idc, n, &a, &b, &c, &d);
         verbose(dirs[k], w);
-        CHECKF(w >= 0.999, "%s: worst cosine bf16 vs f32 %.6f", dirs[k], w);
+        CHECKF(w >= 0.9999, "%s: worst cosine bf16 vs f32 %.6f", dirs[k], w);
         free4(a, b, c, d);
         free(idc);
         st_close(&io);
@@ -138,7 +139,7 @@ TEST(bf16_random_small_model_cosine_and_retrieval) {
     float *a, *b, *c, *d;
     double w = f32_vs_bf16(m, px, ids, n, &a, &b, &c, &d);
     verbose("small random weights, worst cosine", w);
-    CHECKF(w >= 0.999, "worst cosine bf16 vs f32 %.6f", w);
+    CHECKF(w >= 0.9999, "worst cosine bf16 vs f32 %.6f", w);
     float *sf = malloc(sizeof(float) * n * n), *sb = malloc(sizeof(float) * n * n);
     REQUIRE_OK(clipc_similarity(a, n, c, n, E, sf));
     REQUIRE_OK(clipc_similarity(b, n, d, n, E, sb));
@@ -235,7 +236,6 @@ TEST(bf16_fused_block_fallbacks) {
     for (int i = 0; i < 5; i++) h[i] = bf16_from_f32(want[i]);
     bf16_to_f32_inplace(buf, 5);
     CHECK(memcmp(buf, want, sizeof want) == 0);
-    if (!onednn_bf16_available()) SKIP("this CPU has no AVX512_BF16");
     clipc_config cfg;
     float *px;
     int32_t *ids;
@@ -256,6 +256,13 @@ TEST(bf16_fused_block_fallbacks) {
     verbose("f32 oneDNN vs OpenBLAS, images", cf);
     verbose("f32 oneDNN vs OpenBLAS, texts", ct);
     CHECK(cf >= 0.9999999 && ct >= 0.9999999);
+    /* The rest needs bf16; the f32 check above runs on every CPU. */
+    if (!onednn_bf16_available()) {
+        free(px);
+        free(ids);
+        clipc_model_free(m);
+        SKIP("this CPU has no AVX512_BF16");
+    }
     REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
     REQUIRE_OK(clipc_encode_image(m, px, n, bf));
     CHECK(memcmp(ref, bf, sizeof ref) != 0); /* bf16 really ran */
@@ -366,7 +373,7 @@ TEST(bf16_cli_encode_precision_flag) {
     for (int k = 0; k < 2; k++) {
         snprintf(p[k], sizeof p[k], "%s/%s.safetensors", tmp, prec[k]);
         snprintf(cmd, sizeof cmd,
-                 "build/clipc encode --model %s --precision %s --format safetensors --out %s --text 'a cat' "
+                 "clipc encode --model %s --precision %s --format safetensors --out %s --text 'a cat' "
                  "--image tests/data/images/ycc444_prog_37x23.jpg --text 'two dogs on a sofa' 2>&1",
                  mp, prec[k], p[k]);
         int rc = run_capture(cmd, &log[k]);
@@ -384,7 +391,7 @@ TEST(bf16_cli_encode_precision_flag) {
         if (onednn_bf16_available()) {
             double w = worst_cosine(a->data, b->data, n, cfg.embed_dim);
             verbose(names[j], w);
-            CHECKF(w >= 0.999, "%s: worst cosine %.6f", names[j], w);
+            CHECKF(w >= 0.9999, "%s: worst cosine %.6f", names[j], w);
             CHECK(memcmp(a->data, b->data, a->nbytes) != 0);
         } else {
             CHECK(memcmp(a->data, b->data, a->nbytes) == 0);

@@ -40,7 +40,7 @@ TEST(cli_encode_matches_openai_from_files) {
     cJSON *images = cJSON_GetObjectItem(meta, "images"), *caps = cJSON_GetObjectItem(meta, "captions");
     REQUIRE(cJSON_GetArraySize(images) == 6 && cJSON_GetArraySize(caps) == 6);
     static char cmd[16384];
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model");
+    snprintf(cmd, sizeof cmd, "clipc encode --model");
     snprintf(path, sizeof path, "%s/weights.safetensors", dir);
     q(cmd, sizeof cmd, path);
     for (int i = 0; i < 6; i++) {
@@ -89,28 +89,28 @@ TEST(cli_encode_bad_inputs_fail_cleanly) {
     REQUIRE(f);
     fwrite("\x40\x00\x00\x00\x00\x00\x00\x00{\"a\":", 1, 13, f);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model %s --text hi 2>&1", p);
+    snprintf(cmd, sizeof cmd, "clipc encode --model %s --text hi 2>&1", p);
     int rc = run_capture(cmd, &out);
     CHECK(rc == 1);
     CHECKF(strstr(out, "trunc.safetensors") && strchr(out, '\n') == out + strlen(out) - 1,
            "want one line naming the file, got: %s", out);
     free(out);
     /* A good model, a missing image and a non-image file. */
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model tests/data/goldens/b/weights.safetensors --image %s/none.png 2>&1", tmp);
+    snprintf(cmd, sizeof cmd, "clipc encode --model tests/data/goldens/b/weights.safetensors --image %s/none.png 2>&1", tmp);
     rc = run_capture(cmd, &out);
     CHECK(rc == 1 && strstr(out, "none.png"));
     free(out);
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model tests/data/goldens/b/weights.safetensors --image Makefile 2>&1");
+    snprintf(cmd, sizeof cmd, "clipc encode --model tests/data/goldens/b/weights.safetensors --image Makefile 2>&1");
     rc = run_capture(cmd, &out);
     CHECK(rc == 1 && strstr(out, "Makefile"));
     free(out);
     /* An image given as the model. */
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model tests/data/images/ycc444_prog_37x23.jpg --text hi 2>&1");
+    snprintf(cmd, sizeof cmd, "clipc encode --model tests/data/images/ycc444_prog_37x23.jpg --text hi 2>&1");
     rc = run_capture(cmd, &out);
     CHECK(rc == 1 && strstr(out, "ycc444_prog_37x23.jpg"));
     free(out);
     /* Usage errors exit 2. */
-    rc = run_capture("build/clipc encode --text hi 2>&1", &out);
+    rc = run_capture("clipc encode --text hi 2>&1", &out);
     CHECK(rc == 2 && strstr(out, "--model"));
     free(out);
 }
@@ -127,7 +127,7 @@ TEST(cli_encode_normalize_and_safetensors_output) {
     clipc_model_free(m);
     snprintf(p, sizeof p, "%s/emb.safetensors", tmp);
     snprintf(cmd, sizeof cmd,
-             "build/clipc encode --model %s --normalize --format safetensors "
+             "clipc encode --model %s --normalize --format safetensors "
              "--out %s --text 'a cat' --image tests/data/images/ycc444_prog_37x23.jpg --text 'a dog' 2>&1", mp, p);
     int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "exit %d: %s", rc, out);

@@ -33,67 +33,67 @@ static void expect_usage_error(const char *cmd, const char *want) {
 TEST(cli_options_equals_and_space_forms_agree) {
     char *a, *b;
     /* The value is used, not only accepted: the context row has 4 ints. */
-    int ra = run("printf '{\"text\": \"a\"}\\n' | build/clipc tokenize --context-length=4", &a);
-    int rb = run("printf '{\"text\": \"a\"}\\n' | build/clipc tokenize --context-length 4", &b);
+    int ra = run("printf '{\"text\": \"a\"}\\n' | clipc tokenize --context-length=4", &a);
+    int rb = run("printf '{\"text\": \"a\"}\\n' | clipc tokenize --context-length 4", &b);
     CHECKF(ra == 0 && rb == 0, "exit status %d and %d", ra, rb);
     CHECKF(!strcmp(a, "{\"ids\": [320], \"context\": [49406, 320, 49407, 0]}\n"), "--context-length=4: %s", a);
     CHECKF(!strcmp(a, b), "--opt=value and --opt value differ:\n%s\n%s", a, b);
     free(a);
     free(b);
     /* --top=3 and --top 3 both get past the parser to the missing index. */
-    const char *forms[] = {"build/clipc search --db tests/no-such.db --top=3 cat",
-                           "build/clipc search --db tests/no-such.db --top 3 cat",
-                           "build/clipc search --top=3 --db=tests/no-such.db cat"};
+    const char *forms[] = {"clipc search --db tests/no-such.db --top=3 cat",
+                           "clipc search --db tests/no-such.db --top 3 cat",
+                           "clipc search --top=3 --db=tests/no-such.db cat"};
     for (int i = 0; i < 3; i++) {
         int rc = run(forms[i], &a);
         CHECKF(rc == 1 && strstr(a, "no-such.db: no such index"), "%s: exit %d: %s", forms[i], rc, a);
         free(a);
     }
     /* A value may itself start with "--" or hold '=': here, files that do not exist. */
-    int rc = run("build/clipc encode --model tests/data/goldens/b/weights.safetensors --image --x", &a);
+    int rc = run("clipc encode --model tests/data/goldens/b/weights.safetensors --image --x", &a);
     CHECKF(rc == 1 && strstr(a, "--x"), "exit %d: %s", rc, a);
     free(a);
-    rc = run("build/clipc tokenize --bench=tests/a=b", &a);
+    rc = run("clipc tokenize --bench=tests/a=b", &a);
     CHECKF(rc == 1 && strstr(a, "tests/a=b"), "exit %d: %s", rc, a);
     free(a);
 }
 
 TEST(cli_options_usage_errors) {
-    expect_usage_error("build/clipc search --db x --bogus",
+    expect_usage_error("clipc search --db x --bogus",
                        "clipc search: unknown option '--bogus' (see clipc search --help)");
-    expect_usage_error("build/clipc search --db x --bogus=1",
+    expect_usage_error("clipc search --db x --bogus=1",
                        "clipc search: unknown option '--bogus=1' (see clipc search --help)");
-    expect_usage_error("build/clipc encode stray", "clipc encode: unknown option 'stray' (see clipc encode --help)");
-    expect_usage_error("build/clipc search --db x --top", "clipc search: --top needs a value (see clipc search --help)");
-    expect_usage_error("build/clipc search --db x --top=x cat",
+    expect_usage_error("clipc encode stray", "clipc encode: unknown option 'stray' (see clipc encode --help)");
+    expect_usage_error("clipc search --db x --top", "clipc search: --top needs a value (see clipc search --help)");
+    expect_usage_error("clipc search --db x --top=x cat",
                        "clipc search: --top: 'x' is not an integer in [1, 100000] (see clipc search --help)");
-    expect_usage_error("build/clipc search --db x --top 0 cat",
+    expect_usage_error("clipc search --db x --top 0 cat",
                        "clipc search: --top: '0' is not an integer in [1, 100000] (see clipc search --help)");
-    expect_usage_error("build/clipc search --db x --top= cat",
+    expect_usage_error("clipc search --db x --top= cat",
                        "clipc search: --top: '' is not an integer in [1, 100000] (see clipc search --help)");
-    expect_usage_error("build/clipc search --db x --json=1 cat",
+    expect_usage_error("clipc search --db x --json=1 cat",
                        "clipc search: --json takes no value (see clipc search --help)");
-    expect_usage_error("build/clipc train --data d --out o --lr abc",
+    expect_usage_error("clipc train --data d --out o --lr abc",
                        "clipc train: --lr: 'abc' is not a number (see clipc train --help)");
-    expect_usage_error("build/clipc train --data d --out o --epochs 1.5",
+    expect_usage_error("clipc train --data d --out o --epochs 1.5",
                        "clipc train: --epochs: '1.5' is not an integer (see clipc train --help)");
-    expect_usage_error("build/clipc train --data d --out o --seed=x",
+    expect_usage_error("clipc train --data d --out o --seed=x",
                        "clipc train: --seed: 'x' is not an integer (see clipc train --help)");
-    expect_usage_error("build/clipc train --data d --batch", "clipc train: --batch needs a value (see clipc train --help)");
-    expect_usage_error("build/clipc encode --model m --precision f16 --text a",
+    expect_usage_error("clipc train --data d --batch", "clipc train: --batch needs a value (see clipc train --help)");
+    expect_usage_error("clipc encode --model m --precision f16 --text a",
                        "clipc encode: --precision must be f32 or bf16, not 'f16' (see clipc encode --help)");
-    expect_usage_error("build/clipc index a b --model m --db d",
+    expect_usage_error("clipc index a b --model m --db d",
                        "clipc index: one folder at a time ('a' and 'b') (see clipc index --help)");
     /* --recipe is applied before the other options, wherever it stands. */
-    expect_usage_error("build/clipc train --lr abc --recipe nope",
+    expect_usage_error("clipc train --lr abc --recipe nope",
                        "clipc train: unknown recipe 'nope' (known: seed tutorial cpu-small cpu-tiny emoji) "
                        "(see clipc train --help)");
-    expect_usage_error("build/clipc --bogus", "clipc: unknown option '--bogus' (see clipc --help)");
+    expect_usage_error("clipc --bogus", "clipc: unknown option '--bogus' (see clipc --help)");
 }
 
 TEST(cli_options_help_from_the_tables) {
     char *out;
-    int rc = run("build/clipc train --help", &out);
+    int rc = run("clipc train --help", &out);
     REQUIRE(rc == 0);
     CHECK(!strncmp(out, "usage: clipc train --data FILE --out DIR", 40));
     CHECK(strstr(out, "\n  --recipe NAME            settings to start from: seed tutorial cpu-small cpu-tiny emoji"));
@@ -119,20 +119,20 @@ TEST(cli_options_help_from_the_tables) {
     const char *cmds[] = {"encode", "tokenize", "bench", "classify", "eval", "index", "search", "train"};
     for (int i = 0; i < 8; i++) {
         char cmd[256], want[64], *h;
-        snprintf(cmd, sizeof cmd, "build/clipc %s -h", cmds[i]);
+        snprintf(cmd, sizeof cmd, "clipc %s -h", cmds[i]);
         snprintf(want, sizeof want, "usage: clipc %s ", cmds[i]);
         rc = run(cmd, &out);
         CHECKF(rc == 0 && !strncmp(out, want, strlen(want)), "%s: exit %d: %.80s", cmd, rc, out);
-        snprintf(cmd, sizeof cmd, "build/clipc %s --no-such-option --help", cmds[i]);
+        snprintf(cmd, sizeof cmd, "clipc %s --no-such-option --help", cmds[i]);
         rc = run(cmd, &h);
         CHECKF(rc == 0 && !strcmp(out, h), "%s: exit %d", cmd, rc);
         free(out);
         free(h);
     }
-    rc = run("build/clipc search --help", &out);
+    rc = run("clipc search --help", &out);
     CHECK(rc == 0 && strstr(out, "\n  --top K        results (default 10)\n") && !strstr(out, "--bench-query"));
     free(out);
-    rc = run("build/clipc encode --help", &out);
+    rc = run("clipc encode --help", &out);
     CHECK(rc == 0 && strstr(out, "\n  --precision P        f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
                                  "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning)\n"));
     free(out);

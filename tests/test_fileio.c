@@ -148,7 +148,7 @@ TEST(fileio_fifo_inputs_refused_by_every_reader) {
     CHECK(clipc_dataset_load(fifo, NULL, &ds) != CLIPC_OK);
     CHECKF(strstr(clipc_last_error(), "not a regular file"), "dataset: %s", clipc_last_error());
     char cmd[700], *out = NULL;
-    snprintf(cmd, sizeof cmd, "timeout 20 build/clipc encode --model '%s' --text hi 2>&1", fifo);
+    snprintf(cmd, sizeof cmd, "timeout 20 clipc encode --model '%s' --text hi 2>&1", fifo);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && out && strstr(out, "not a regular file"), "clipc encode --model FIFO: rc %d: %s", rc,
            out ? out : "");

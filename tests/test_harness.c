@@ -2,7 +2,8 @@
  * test_harness.c — the harness's own guards, so that CI cannot quietly check
  * less than it seems: a hung test fails the run (CLIPC_TEST_TIMEOUT), a skip
  * outside the expected list fails under CLIPC_STRICT_SKIPS=1, and a
- * sanitizer build really is sanitized (the canary).  Each guard is exercised
+ * sanitizer build really is sanitized, the CLI the tests run included (the
+ * canary).  Each guard is exercised
  * on this binary itself, in a child process.
  */
 #include <limits.h>
@@ -82,4 +83,24 @@ TEST(sanitizer_canary) {
     CHECKF(!(WIFEXITED(st) && WEXITSTATUS(st) == 0),
            "UndefinedBehaviorSanitizer did not stop a signed overflow (status %d)", st);
 #endif
+    /* The CLI the tests run is the one next to this binary (PATH), and in a
+     * sanitizer build it is sanitized too: a leak at exit fails it. */
+    char *out = NULL;
+    int rc = run_capture("command -v clipc", &out);
+    CHECKF(rc == 0 && out && !strncmp(out, clipc_exe(), strlen(clipc_exe())) && out[strlen(clipc_exe())] == '\n',
+           "\"clipc\" on PATH is %s, not %s", out ? out : "(none)", clipc_exe());
+    free(out);
+    rc = run_capture("CLIPC_TEST_LEAK=1 clipc-testhooks train --help 2>&1", &out);
+#ifdef CLIPC_SANITIZED
+    CHECKF(rc != 0 && out && strstr(out, "LeakSanitizer: detected memory leaks"),
+           "a leak in the CLI went unnoticed: rc %d, output:\n%s", rc, out ? out : "");
+    free(out);
+    /* the hook is in the test CLI only: the shipped one has no leak to find */
+    rc = run_capture("CLIPC_TEST_LEAK=1 clipc train --help 2>&1", &out);
+    CHECKF(rc == 0 && out && !strstr(out, "LeakSanitizer"), "shipped CLI: rc %d, output:\n%s", rc, out ? out : "");
+#else
+    CHECKF(rc == 0 && out && strstr(out, "usage: clipc train"), "plain CLI: rc %d, output:\n%s", rc,
+           out ? out : "");
+#endif
+    free(out);
 }

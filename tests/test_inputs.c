@@ -66,7 +66,7 @@ TEST(inputs_tokenize_refuses_a_nul_byte) {
     static const char data[] = "{\"text\": \"a\0b\"}\n{\"text\": \"a\\u0000b\"}\n{\"text\": \"a\\\\u0000\"}\n"
                                "{\"text\": \"a b\"}\n";
     write_bytes(in, data, sizeof data - 1);
-    snprintf(cmd, sizeof cmd, "build/clipc tokenize < '%s'", in);
+    snprintf(cmd, sizeof cmd, "clipc tokenize < '%s'", in);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 1, "exit status %d", rc);
     const char *l2 = strchr(out, '\n'), *l3 = l2 ? strchr(l2 + 1, '\n') : NULL;
@@ -86,7 +86,7 @@ TEST(inputs_labels_file_refuses_a_nul_byte) {
     write_bytes(lab, "cat\ndog\0x\nbird\n", 15);
     make_model(mp);
     write_png(img, 20, 20, 1);
-    snprintf(cmd, sizeof cmd, "build/clipc classify --model '%s' --labels-file '%s' '%s' 2>&1", mp, lab, img);
+    snprintf(cmd, sizeof cmd, "clipc classify --model '%s' --labels-file '%s' '%s' 2>&1", mp, lab, img);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && strstr(out, "labels.txt:2: a NUL byte in the text"), "rc %d, output:\n%s", rc, out);
     CHECKF(!strstr(out, "%"), "classified anyway:\n%s", out);
@@ -163,19 +163,19 @@ TEST(inputs_search_refuses_an_empty_query_and_escapes_names) {
     snprintf(mp, sizeof mp, "%s/m.safetensors", dir);
     make_model(mp);
     snprintf(db, sizeof db, "%s/index.db", dir);
-    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' 2>&1", d, mp, db);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' 2>&1", d, mp, db);
     int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "index: %s", out);
     free(out);
     static const char *const empty[] = {"''", "'   '", "'\t\n'"};
     for (int i = 0; i < 3; i++) {
-        snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' %s 2>&1", db, empty[i]);
+        snprintf(cmd, sizeof cmd, "clipc search --db '%s' %s 2>&1", db, empty[i]);
         rc = run_capture(cmd, &out);
         CHECKF(rc == 2 && strstr(out, "the query text is empty"), "query %s: rc %d: %s", empty[i], rc, out);
         free(out);
     }
     /* Plain text: one line per result, the newline and tab escaped, the backslash doubled. */
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' 'a photo'", db);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' 'a photo'", db);
     rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "search: %s", out);
     int lines = 0;
@@ -183,7 +183,7 @@ TEST(inputs_search_refuses_an_empty_query_and_escapes_names) {
     CHECKF(lines == 2 && strstr(out, "/x\\ny.png\n") && strstr(out, "/back\\\\slash\\t.png\n"), "output:\n%s", out);
     free(out);
     /* classify, the same; a label with a tab too. */
-    snprintf(cmd, sizeof cmd, "build/clipc classify --model '%s' --labels 'c\tt,dog' --top 2 '%s/x\ny.png'", mp, d);
+    snprintf(cmd, sizeof cmd, "clipc classify --model '%s' --labels 'c\tt,dog' --top 2 '%s/x\ny.png'", mp, d);
     rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "classify: %s", out);
     lines = 0;
@@ -327,7 +327,7 @@ TEST(inputs_search_opens_the_index_read_only) {
     CHECKF(file_size(db) == 0, "search wrote %ld bytes into an empty file", file_size(db));
     /* Through the CLI. */
     char cmd[1200];
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' 'a dog' 2>&1", db);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' 'a dog' 2>&1", db);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && strstr(out, "not a clipc index") && file_size(db) == 0, "rc %d: %s", rc, out);
     free(out);
@@ -356,7 +356,7 @@ TEST(inputs_image_aspect_ratio_is_limited) {
     char mp[512], cmd[1400], *out;
     snprintf(mp, sizeof mp, "%s/m.safetensors", dir);
     make_model(mp);
-    snprintf(cmd, sizeof cmd, "build/clipc classify --model '%s' --labels a,b '%s' 2>&1", mp, p);
+    snprintf(cmd, sizeof cmd, "clipc classify --model '%s' --labels a,b '%s' 2>&1", mp, p);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && strstr(out, "thin.png: 1 x 65535 pixels: aspect ratio over 1:1000"), "rc %d: %s", rc, out);
     free(out);

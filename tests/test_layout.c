@@ -199,3 +199,49 @@ TEST(layout_checker_catches_violations) {
     harness_forgive_failures(before);
     CHECKF(caught >= 5, "the layout checker reported %d of at least 5 violations", caught);
 }
+
+/* The tests run the CLI next to the test binary (harness.h: "clipc" on PATH,
+ * clipc_exe()), so that build-asan/clipc_tests runs the sanitized
+ * build-asan/clipc.  A test naming the plain build's folder would run the
+ * unsanitized CLI under `make asan` without a word: refused here.  The
+ * string is spelled in two pieces so this file does not hold it. */
+static const char plain_cli[] = "build" "/clipc";
+
+static void check_no_plain_cli(const char *path, const char *text) {
+    int line = 1;
+    for (const char *p = text; *p; p++) {
+        if (*p == '\n') line++;
+        if (!strncmp(p, plain_cli, sizeof plain_cli - 1))
+            CHECKF(0, "%s:%d: names %s: run \"clipc\" (on PATH) or clipc_exe() instead (tests/harness.h)", path, line,
+                   plain_cli);
+    }
+}
+
+TEST(layout_tests_run_the_cli_next_to_the_test_binary) {
+    const char *dirs[] = {"tests", "tests/fuzz"};
+    int n = 0;
+    for (int k = 0; k < 2; k++) {
+        DIR *d = opendir(dirs[k]);
+        REQUIRE(d);
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t len = strlen(e->d_name);
+            if (len < 3 || (strcmp(e->d_name + len - 2, ".c") && strcmp(e->d_name + len - 2, ".h"))) continue;
+            char path[512];
+            snprintf(path, sizeof path, "%s/%s", dirs[k], e->d_name);
+            char *text = slurp(path);
+            if (!text) continue;
+            check_no_plain_cli(path, text);
+            free(text);
+            n++;
+        }
+        closedir(d);
+    }
+    CHECKF(n > 20, "checked %d test files: not run from the repository root?", n);
+    /* and the check catches what it must */
+    int before = harness_failures_in_test();
+    check_no_plain_cli("tests/x.c", "run(\"build" "/clipc encode\");\n");
+    int caught = harness_failures_in_test() - before;
+    harness_forgive_failures(before);
+    CHECKF(caught == 1, "the plain-CLI check reported %d of 1 violation", caught);
+}

@@ -790,7 +790,7 @@ static void throughput(int ni, int w, int h) {
     clipc_dataset_free(ds);
 }
 
-/* Slow; run with `build/clipc_tests loader_throughput`. */
+/* Slow; run with `clipc_tests loader_throughput`. */
 TEST_SLOW(loader_throughput) {
     throughput(200, 500, 375);
     throughput(40, 1600, 1200);

@@ -75,7 +75,7 @@ TEST(nonfinite_model_refused_naming_the_tensor) {
     const char *cmds[] = {"encode --text hi", "classify --labels a,b " IMG, db};
     for (int i = 0; i < 3; i++) {
         char cmd[2048], *out = NULL;
-        snprintf(cmd, sizeof cmd, "build/clipc %s %s --model %s 2>&1", i < 2 ? "" : "index", cmds[i], mp);
+        snprintf(cmd, sizeof cmd, "clipc %s %s --model %s 2>&1", i < 2 ? "" : "index", cmds[i], mp);
         int rc = run_capture(cmd, &out);
         CHECKF(rc == 1 && strstr(out, "tensor 'visual.proj'") && strstr(out, "refusing to load"), "%s: rc %d: %s",
                cmds[i], rc, out);
@@ -89,7 +89,7 @@ TEST(nonfinite_allowed_outputs_stay_valid) {
     snprintf(mp, sizeof mp, "%s/nan.safetensors", tmp);
     make_nan_model(mp);
     /* encode: the image's embedding is all nan -> null; the text's is finite. */
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model %s --allow-nonfinite --image %s --text hi 2>/dev/null", mp,
+    snprintf(cmd, sizeof cmd, "clipc encode --model %s --allow-nonfinite --image %s --text hi 2>/dev/null", mp,
              IMG);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 0, "encode: rc %d", rc);
@@ -100,7 +100,7 @@ TEST(nonfinite_allowed_outputs_stay_valid) {
     free(copy);
     free(out);
     /* classify: an error naming the image, never "nan%". */
-    snprintf(cmd, sizeof cmd, "build/clipc classify --model %s --allow-nonfinite --labels a,b %s 2>&1", mp, IMG);
+    snprintf(cmd, sizeof cmd, "clipc classify --model %s --allow-nonfinite --labels a,b %s 2>&1", mp, IMG);
     rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && !strstr(out, "nan%") && strstr(out, IMG) && strstr(out, "nan"), "classify: rc %d: %s", rc,
            out);
@@ -108,14 +108,14 @@ TEST(nonfinite_allowed_outputs_stay_valid) {
     /* search: the image query's embedding is nan: an error, not 0 results. */
     char db[600];
     snprintf(db, sizeof db, "%s/x.db", tmp);
-    snprintf(cmd, sizeof cmd, "build/clipc index --model %s --allow-nonfinite --db %s tests/data/images >/dev/null 2>&1",
+    snprintf(cmd, sizeof cmd, "clipc index --model %s --allow-nonfinite --db %s tests/data/images >/dev/null 2>&1",
              mp, db);
     REQUIRE(system(cmd) == 0);
-    snprintf(cmd, sizeof cmd, "build/clipc search --db %s --allow-nonfinite --image %s 2>&1", db, IMG);
+    snprintf(cmd, sizeof cmd, "clipc search --db %s --allow-nonfinite --image %s 2>&1", db, IMG);
     rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && strstr(out, "nan/inf"), "search: rc %d: %s", rc, out);
     free(out);
-    snprintf(cmd, sizeof cmd, "build/clipc search --db %s --image %s 2>&1", db, IMG);
+    snprintf(cmd, sizeof cmd, "clipc search --db %s --image %s 2>&1", db, IMG);
     rc = run_capture(cmd, &out);
     CHECKF(rc == 1 && strstr(out, "visual.proj"), "search without --allow-nonfinite: rc %d: %s", rc, out);
     free(out);
@@ -156,7 +156,7 @@ TEST(nonfinite_diverging_training_stops) {
     fclose(f);
     clipc_dataset_free(ds);
     snprintf(cmd, sizeof cmd,
-             "build/clipc train --data %s --image-root data/emoji-mini --out %s --recipe cpu-tiny --config emoji "
+             "clipc train --data %s --image-root data/emoji-mini --out %s --recipe cpu-tiny --config emoji "
              "--lr 1e4 --warmup 0 --grad-clip 0 --epochs 6 --batch 16 --threads 2 --log-every 1 2>&1",
              data, out_dir);
     int rc = run_capture(cmd, &out);

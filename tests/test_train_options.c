@@ -108,7 +108,7 @@ TEST(train_refuses_data_without_a_batch) {
     const char *runs[] = {"--steps 2", "--epochs 3"};
     for (int i = 0; i < 2; i++) {
         snprintf(cmd, sizeof cmd,
-                 "timeout 60 build/clipc train --data '%s' --image-root data/emoji-mini --config tiny %s "
+                 "timeout 60 clipc train --data '%s' --image-root data/emoji-mini --config tiny %s "
                  "--out '%s/run%d' 2>&1",
                  csv, runs[i], dir, i);
         int rc = run_capture(cmd, &out);

@@ -41,7 +41,7 @@ static void env_setup(env *e) {
     snprintf(e->dir, sizeof e->dir, "%s", dir);
     free(dir);
     REQUIRE(strlen(e->root) < 900);
-    snprintf(e->clipc, sizeof e->clipc, "%s/build/clipc", e->root);
+    snprintf(e->clipc, sizeof e->clipc, "%s", clipc_exe());
     snprintf(e->data, sizeof e->data, "%s/pairs.csv", e->dir);
     char link[PLEN + 32], target[PLEN + 32];
     snprintf(link, sizeof link, "%s/emoji", e->dir);
@@ -238,8 +238,8 @@ TEST(train_resume_from_another_working_directory) {
     CHECK(ckpt_pointer_step(run, "last") == 4);
 }
 
-/* The crash tests' fault hook is in build/clipc-testhooks only: the shipped
- * build/clipc trains normally with CLIPC_TRAIN_FAULT set (it killed itself). */
+/* The crash tests' fault hook is in clipc-testhooks only: the shipped
+ * clipc trains normally with CLIPC_TRAIN_FAULT set (it killed itself). */
 TEST(train_shipped_cli_ignores_fault_variable) {
     env e;
     env_setup(&e);
@@ -251,7 +251,7 @@ TEST(train_shipped_cli_ignores_fault_variable) {
     snprintf(run, sizeof run, "%s/shipped", e.dir);
     CHECK(ckpt_pointer_step(run, "last") == 2);
     /* the test build still has it */
-    snprintf(hooks, sizeof hooks, "%s/build/clipc-testhooks", e.root);
+    snprintf(hooks, sizeof hooks, "%s", clipc_testhooks_exe());
     snprintf(args, sizeof args, "--data pairs.csv --image-root emoji --out hooked %s --steps 2", common);
     rc = train(&e, "CLIPC_TRAIN_FAULT=model:0", hooks, args, &out);
     CHECKF(rc == 137, "clipc-testhooks with CLIPC_TRAIN_FAULT: rc %d (expected 137, killed): %s", rc,

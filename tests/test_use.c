@@ -271,7 +271,7 @@ TEST(use_index_incremental_and_search) {
 
     /* Search by image through the CLI: the new file ranks first with cosine 1,
      * the deleted one is gone, the non-UTF-8 name survives (surrogate escape). */
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/sub/f.png' --top 10 --json 2>&1", db, d);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' --image '%s/sub/f.png' --top 10 --json 2>&1", db, d);
     int rc = run_capture(cmd, &out);
     REQUIRE(rc == 0);
     /* cJSON refuses lone surrogates, so the surrogate-escaped name is checked
@@ -285,13 +285,13 @@ TEST(use_index_incremental_and_search) {
     free(out);
     cJSON *j;
     /* Text search with a long query: a warning, ranked lines with raw bytes. */
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --top 3 \"$(printf 'a dog %%.0s' $(seq 60))\" 2>&1", db);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' --top 3 \"$(printf 'a dog %%.0s' $(seq 60))\" 2>&1", db);
     rc = run_capture(cmd, &out);
     CHECKF(rc == 0 && strstr(out, "truncated") && strstr(out, "\n1\t") , "search: %s", out);
     free(out);
 
     /* The CLI with another model: everything re-embedded, JSON summary. */
-    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' 2>/dev/null", d, mp2, db);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' 2>/dev/null", d, mp2, db);
     rc = run_capture(cmd, &out);
     j = cJSON_Parse(out);
     REQUIREF(rc == 0 && j, "index: %d %s", rc, out);
@@ -300,14 +300,14 @@ TEST(use_index_incremental_and_search) {
     cJSON_Delete(j);
     free(out);
     /* Search now refuses the old model file if it has changed?  It uses model2 (recorded). */
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 --json 2>&1", db, d);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' --image '%s/a.png' --top 1 --json 2>&1", db, d);
     rc = run_capture(cmd, &out);
     CHECK(rc == 0 && strstr(out, "a.png"));
     free(out);
     /* Precision is part of the index: re-indexing in bf16 re-embeds every
      * image (where the CPU has bf16; elsewhere the model stays f32 and
      * nothing changes), and a query in another precision gets a warning. */
-    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' --precision bf16 2>/dev/null", d, mp2, db);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' --precision bf16 2>/dev/null", d, mp2, db);
     rc = run_capture(cmd, &out);
     j = cJSON_Parse(out);
     REQUIREF(rc == 0 && j, "index: %d %s", rc, out);
@@ -316,7 +316,7 @@ TEST(use_index_incremental_and_search) {
     CHECK(cJSON_IsTrue(cJSON_GetObjectItem(j, "model_changed")) == bf);
     cJSON_Delete(j);
     free(out);
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 2>&1", db, d);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' --image '%s/a.png' --top 1 2>&1", db, d);
     rc = run_capture(cmd, &out);
     CHECK(rc == 0 && strstr(out, "a.png"));
     CHECKF(!bf || strstr(out, "was indexed in bf16, the query is encoded in f32"), "search: %s", out);
@@ -324,7 +324,7 @@ TEST(use_index_incremental_and_search) {
     /* A stale .vec (as after an interrupt) is rebuilt by search. */
     snprintf(p, sizeof p, "%s.vec", db);
     unlink(p);
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --image '%s/a.png' --top 1 2>&1", db, d);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' --image '%s/a.png' --top 1 2>&1", db, d);
     rc = run_capture(cmd, &out);
     CHECK(rc == 0 && strstr(out, "a.png"));
     free(out);
@@ -432,8 +432,8 @@ static void gallery_fixture(char *html, size_t cap, char *grid, size_t gcap) {
     snprintf(db, sizeof db, "%s/g.db", tmp);
     snprintf(html, cap, "%s/out.html", tmp);
     snprintf(grid, gcap, "%s/grid.png", tmp);
-    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' >/dev/null 2>&1 && "
-             "build/clipc search --db '%s' 'a red square' --html '%s' --grid '%s' 2>&1", d, mp, db, db, html, grid);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' >/dev/null 2>&1 && "
+             "clipc search --db '%s' 'a red square' --html '%s' --grid '%s' 2>&1", d, mp, db, db, html, grid);
     int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0 && count(out, "\n") == 4, "search: %s", out);
     free(out);
@@ -523,7 +523,7 @@ TEST(use_encode_bulk_npy) {
     REQUIRE_OK(clipc_write_file_atomic(p, "\x89PNG\r\n\x1a\nxx", 10));
     snprintf(mp, sizeof mp, "%s/model.safetensors", tmp);
     make_model(mp, 7);
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model '%s' --dir '%s' --normalize --out '%s/emb.npy' 2>&1", mp, d, tmp);
+    snprintf(cmd, sizeof cmd, "clipc encode --model '%s' --dir '%s' --normalize --out '%s/emb.npy' 2>&1", mp, d, tmp);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 0 && strstr(out, "broken.png"), "encode: %s", out);
     free(out);
@@ -590,7 +590,7 @@ TEST(use_cli_eval_labels_csv_quoting) {
     const char *good = "\xEF\xBB\xBFimage,label\r\ni0.png,\"red, square\"\r\n\"i1.png\",\"say \"\"hi\"\"\"\r\n"
                        "i2.png,\"red, square\"\r\n\r\ni3.png,circle\r\n";
     REQUIRE_OK(clipc_write_file_atomic(csv, good, strlen(good)));
-    snprintf(cmd, sizeof cmd, "build/clipc eval --model %s --labels-csv %s --json 2>&1", model, csv);
+    snprintf(cmd, sizeof cmd, "clipc eval --model %s --labels-csv %s --json 2>&1", model, csv);
     REQUIRE(run_capture(cmd, &out) == 0);
     const char *js = strstr(out, "{\"images\"");
     cJSON *j = js ? cJSON_Parse(js) : NULL;
@@ -632,7 +632,7 @@ TEST(use_cli_eval_and_classify_agree_with_library) {
     }
     for (int t = 0; t < 5; t++) fprintf(f, "i%d.png,%s\n", text_image[t], caps[t]);
     fclose(f);
-    snprintf(cmd, sizeof cmd, "build/clipc eval --model %s --data %s --json 2>/dev/null", model, csv);
+    snprintf(cmd, sizeof cmd, "clipc eval --model %s --data %s --json 2>/dev/null", model, csv);
     REQUIRE(run_capture(cmd, &out) == 0);
     cJSON *j = cJSON_Parse(out);
     free(out);
@@ -659,7 +659,7 @@ TEST(use_cli_eval_and_classify_agree_with_library) {
     CHECK(cJSON_GetObjectItem(j, "images")->valueint == 4 && cJSON_GetObjectItem(j, "captions")->valueint == 5);
     cJSON_Delete(j);
     /* classify --json: the library's probabilities, best first. */
-    snprintf(cmd, sizeof cmd, "build/clipc classify --model %s --labels 'square,circle,line' --template 'a {}' "
+    snprintf(cmd, sizeof cmd, "clipc classify --model %s --labels 'square,circle,line' --template 'a {}' "
              "--template 'a photo of a {}.' --top 3 --json %s 2>/dev/null", model, img[1]);
     REQUIRE(run_capture(cmd, &out) == 0);
     j = cJSON_Parse(out);

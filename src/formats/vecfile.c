@@ -23,6 +23,11 @@ static void put_u64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
 static uint32_t get_u32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
 static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
 
+/* The row -> id map starts at the first multiple of 8 after the matrix, so
+ * that the int64 ids are aligned in the mapping (with n * dim odd they were
+ * not: reading them was undefined behaviour, found by fuzz_vecfile). */
+static uint64_t ids_offset(uint64_t n, uint64_t dim) { return (VEC_HDR + n * dim * 4 + 7) & ~(uint64_t)7; }
+
 clipc_status vecfile_write(const char *path, const float *data, const int64_t *ids, int64_t n, int dim,
                            uint64_t generation) {
     if (n < 0 || dim <= 0) return clipc_error(CLIPC_ERR_INVALID, "%s: bad matrix shape %lld x %d", path, (long long)n, dim);
@@ -33,12 +38,15 @@ clipc_status vecfile_write(const char *path, const float *data, const int64_t *i
     put_u64(h + 16, (uint64_t)n);
     put_u64(h + 24, generation);
     put_u64(h + 32, VEC_HDR);
-    put_u64(h + 40, VEC_HDR + (uint64_t)n * (uint64_t)dim * 4);
+    uint64_t data_end = VEC_HDR + (uint64_t)n * (uint64_t)dim * 4;
+    put_u64(h + 40, ids_offset(n, dim));
     clipc_atomic_file *f;
     clipc_status s = clipc_atomic_open(path, &f);
     if (s) return s;
     s = clipc_atomic_write(f, h, sizeof h);
     if (!s && n) s = clipc_atomic_write(f, data, (size_t)n * (size_t)dim * sizeof(float));
+    static const uint8_t zero[8];
+    if (!s && ids_offset(n, dim) > data_end) s = clipc_atomic_write(f, zero, (size_t)(ids_offset(n, dim) - data_end));
     if (!s && n) s = clipc_atomic_write(f, ids, (size_t)n * sizeof(int64_t));
     if (s) {
         clipc_atomic_abort(f);
@@ -69,7 +77,7 @@ clipc_status vecfile_open(const char *path, vecfile *out) {
     uint64_t n = get_u64(h + 16), off = get_u64(h + 32), ids = get_u64(h + 40);
     /* Sizes are checked with divisions so a hostile header cannot overflow. */
     if (memcmp(h, VEC_MAGIC, 8) || get_u32(h + 8) != 1 || dim == 0 || dim > 65536 || off != VEC_HDR ||
-        n > (len - VEC_HDR) / ((uint64_t)dim * 4 + 8) || ids != VEC_HDR + n * dim * 4 || ids + n * 8 != len) {
+        n > (len - VEC_HDR) / ((uint64_t)dim * 4 + 8) || ids != ids_offset(n, dim) || ids + n * 8 != len) {
         munmap(map, len);
         return clipc_error(CLIPC_ERR_FORMAT, "%s: not a clipc vector file or truncated", path);
     }

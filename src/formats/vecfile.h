@@ -11,7 +11,8 @@
  *   16  u64      n rows
  *   24  u64      generation (the database's, so a stale file is detected)
  *   32  u64      offset of the data (64)
- *   40  u64      offset of the row -> id map (int64 per row)
+ *   40  u64      offset of the row -> id map (int64 per row; the first
+ *                multiple of 8 after the matrix, zero padding before it)
  *   48  16 bytes zero
  *   64  float32  n x dim, row-major
  *   ..  int64    n ids (SQLite rowids)

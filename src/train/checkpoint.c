@@ -67,6 +67,7 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
     char *dir = join(out_dir, name), *tmp = join(out_dir, tmpname);
     char *mp = NULL, *sp = NULL;
     clipc_status s = CLIPC_OK;
+    int made_tmp = 0; /* ckpt-<step>.tmp exists and is ours until renamed */
     if (!dir || !tmp) {
         s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
         goto done;
@@ -78,6 +79,7 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
             s = clipc_error(CLIPC_ERR_IO, "%s: cannot create folder: %s", tmp, strerror(errno));
             goto done;
         }
+        made_tmp = 1;
         mp = join(tmp, "model.safetensors");
         sp = join(tmp, "state.safetensors");
         if (!mp || !sp) {
@@ -117,6 +119,7 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
             s = clipc_error(CLIPC_ERR_IO, "%s: cannot rename to %s: %s", tmp, dir, strerror(errno));
             goto done;
         }
+        made_tmp = 0;
         s = fsync_dir_of(dir);
         if (s) goto done;
         if (hook) hook("renamed", rs->step, ud);
@@ -130,6 +133,9 @@ clipc_status ckpt_save(const char *out_dir, const clipc_model *m, const optimize
     if (!s && best) s = write_pointer(out_dir, "best", name);
     if (!s && hook) hook("pointer", rs->step, ud);
 done:
+    /* A failed write (a full disk, a file-size limit) leaves no half-written
+     * folder behind; a kill still can, and the next save or prune removes it. */
+    if (s && made_tmp && tmp) remove_ckpt_dir(tmp);
     free(dir);
     free(tmp);
     free(mp);
@@ -157,10 +163,14 @@ static char *read_pointer(const char *out_dir, const char *pointer) {
     return data;
 }
 
+/* A pointer names "ckpt-<digits>"; anything else ("ckpt--2", "ckpt-5x",
+ * which sscanf alone took for -2 and 5: fuzz_checkpoint) is no checkpoint. */
 int64_t ckpt_pointer_step(const char *out_dir, const char *pointer) {
     char *n = read_pointer(out_dir, pointer);
     long long st = -1;
-    if (n && sscanf(n, "ckpt-%lld", &st) != 1) st = -1;
+    if (n && (strncmp(n, "ckpt-", 5) || !n[5] || strspn(n + 5, "0123456789") != strlen(n + 5) ||
+              strlen(n + 5) > 18 || sscanf(n + 5, "%lld", &st) != 1))
+        st = -1;
     free(n);
     return st;
 }
@@ -231,6 +241,21 @@ done:
     return s;
 }
 
+/* "<name>.tmp.<pid>.<8 hex digits>": the temporary file of an atomic write
+ * (clipc_write_file_atomic) that a killed process left behind.  The run
+ * folder is locked by this process, which writes one file at a time, so
+ * any such file there is stale (found by tools/crash_campaign.sh: a kill
+ * during the write of metrics.jsonl left its temporary file for good). */
+static int is_stale_temp(const char *name) {
+    const char *t = strstr(name, ".tmp.");
+    if (!t || t == name) return 0;
+    t += 5;
+    size_t nd = strspn(t, "0123456789");
+    if (!nd || t[nd] != '.') return 0;
+    t += nd + 1;
+    return strlen(t) == 8 && strspn(t, "0123456789abcdef") == 8;
+}
+
 clipc_status ckpt_prune(const char *out_dir, int keep_last) {
     int64_t last = ckpt_pointer_step(out_dir, "last"), best = ckpt_pointer_step(out_dir, "best");
     DIR *d = opendir(out_dir);
@@ -241,6 +266,12 @@ clipc_status ckpt_prune(const char *out_dir, int keep_last) {
     while ((e = readdir(d))) {
         long long st;
         int len = 0;
+        if (is_stale_temp(e->d_name)) {
+            char *p = join(out_dir, e->d_name);
+            if (p) unlink(p);
+            free(p);
+            continue;
+        }
         if (sscanf(e->d_name, "ckpt-%lld%n", &st, &len) != 1) continue;
         if (!strcmp(e->d_name + len, ".tmp")) {
             char *p = join(out_dir, e->d_name);

@@ -270,11 +270,21 @@ clipc_status train_opts_from_json(const char *json, const char *where, clipc_tra
         switch (d->type) {
         case CLIPC_OPT_STR: *(const char **)p = cJSON_IsString(v) ? v->valuestring : NULL; break;
         case CLIPC_OPT_INT:
-            if (cJSON_IsNumber(v)) *(int *)p = (int)v->valuedouble;
+        case CLIPC_OPT_INT64: {
+            if (!cJSON_IsNumber(v)) break;
+            /* A stored file can say anything: converting a double outside
+             * the type's range to an integer is undefined (found by
+             * fuzz_checkpoint), so such a value is an error. */
+            double x = v->valuedouble, lim = d->type == CLIPC_OPT_INT ? 2147483647.0 : 9.2e18;
+            if (!(x >= -lim && x <= lim) || x != floor(x)) {
+                cJSON_Delete(j);
+                return clipc_error(CLIPC_ERR_FORMAT, "%s: stored option %s = %g is not an integer in range", where,
+                                   d->field, x);
+            }
+            if (d->type == CLIPC_OPT_INT) *(int *)p = (int)x;
+            else *(int64_t *)p = (int64_t)x;
             break;
-        case CLIPC_OPT_INT64:
-            if (cJSON_IsNumber(v)) *(int64_t *)p = (int64_t)v->valuedouble;
-            break;
+        }
         case CLIPC_OPT_DOUBLE:
             if (cJSON_IsNumber(v)) *(double *)p = v->valuedouble;
             break;

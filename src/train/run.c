@@ -199,7 +199,7 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
     if (s) return s;
     if (r->ckpt_dir) run_check_finished(r);
     if (r->finished) return CLIPC_OK;
-    ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale *.tmp folders only */
+    ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale temporary folders and files only */
     clipc_error_clear();
     return CLIPC_OK;
 }
@@ -428,6 +428,11 @@ static clipc_status run_start_fresh(train_run *r) {
     return CLIPC_OK;
 }
 
+/* The clock of the training loop (the budget, the schedule of a timed run,
+ * the step rate): clipc_now(), or the one the caller handed in (tests use a
+ * fake clock so that a --minutes run is exactly reproducible). */
+static double run_clock(const train_run *r) { return r->o.clock ? r->o.clock(r->o.ud) : clipc_now(); }
+
 /* Length: epochs, a step count or a wall-clock budget.  The budget's clock
  * is the loop minus evaluation and checkpoint writes (`paused`), so
  * validation settings do not change how much training a budget buys.  A
@@ -441,10 +446,10 @@ static void run_setup_length(train_run *r) {
     r->budget = o->minutes * 60.0;
     r->max_epochs = o->epochs;
     if (r->timed || o->steps > 0) r->max_epochs = INT32_MAX;
-    r->loop_t0 = clipc_now();
+    r->loop_t0 = run_clock(r);
     r->chance_B = log((double)o->batch_size);
     r->bad0 = r->rs.bad_images;
-    r->rate_t0 = clipc_now();
+    r->rate_t0 = r->loop_t0;
     r->rate_step0 = r->rs.step;
 }
 
@@ -501,7 +506,10 @@ static clipc_status run_diverged(const train_run *r) {
 static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     const clipc_train_opts *o = &r->o;
     run_state *rs = &r->rs;
-    double lr = r->timed ? sched_lr_frac(&r->sc, (clipc_now() - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
+    /* One reading of the clock per step, after its forward and backward:
+     * the schedule of a timed run and its budget both use it. */
+    double now = run_clock(r);
+    double lr = r->timed ? sched_lr_frac(&r->sc, (now - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
                          : sched_lr(&r->sc, (long)rs->step, (int)rs->epoch);
     lr *= r->pl.mult;
     clipc_status s = r->timed ? dist_bcast(&lr, sizeof lr, 0) : CLIPC_OK; /* rank 0's clock */
@@ -520,7 +528,7 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
         rs->epoch_loss_n++;
     }
     r->rate_pairs += r->step_pairs;
-    double now = clipc_now(), dt = now - r->rate_t0;
+    double dt = now - r->rate_t0;
     if (r->timed) run_update_budget(r, now);
     if (o->steps > 0 && rs->step >= o->steps) r->steps_done = 1;
     double sps = dt > 0 ? (double)(rs->step - r->rate_step0) / dt : 0;
@@ -580,7 +588,7 @@ static clipc_status run_end_of_epoch(train_run *r) {
     run_state *rs = &r->rs;
     double tl = rs->epoch_loss_n ? rs->epoch_loss_sum / rs->epoch_loss_n : NAN;
     val_result vr = {NAN, {NAN, NAN, NAN}, {NAN, NAN, NAN}, NAN};
-    double tp0 = clipc_now();
+    double tp0 = run_clock(r);
     clipc_status s;
     if (r->val.ds) { /* on rank 0; the others need its results for best and the plateau rule */
         s = is_writer() ? valset_evaluate(&r->val, r->m, o->batch_size, &vr) : CLIPC_OK;
@@ -606,7 +614,7 @@ static clipc_status run_end_of_epoch(train_run *r) {
     int keep = o->save_every > 0 && rs->epoch % o->save_every == 0;
     s = run_save_checkpoint(r, keep, better);
     if (s) return s;
-    r->paused += clipc_now() - tp0;
+    r->paused += run_clock(r) - tp0;
     char msg[1024];
     snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (epoch %lld%s)", (long long)rs->step, (long long)rs->epoch,
              better ? ", best" : "");
@@ -616,10 +624,10 @@ static clipc_status run_end_of_epoch(train_run *r) {
 
 /* A checkpoint inside an epoch: on stopping, or every --ckpt-every-steps. */
 static clipc_status run_checkpoint_mid_epoch(train_run *r) {
-    double tp0 = clipc_now();
+    double tp0 = run_clock(r);
     clipc_status s = run_save_checkpoint(r, 0, 0);
     if (s) return s;
-    r->paused += clipc_now() - tp0;
+    r->paused += run_clock(r) - tp0;
     char msg[1024];
     snprintf(msg, sizeof msg, "checkpoint ckpt-%lld (%s %lld)", (long long)r->rs.step,
              r->time_up ? "budget used, epoch" : r->steps_done ? "last step, epoch" : "mid-epoch",
@@ -682,8 +690,7 @@ static void run_report_comm(train_run *r) {
 static clipc_status run_finish(train_run *r, clipc_train_result *res) {
     const clipc_train_opts *o = &r->o;
     const run_state *rs = &r->rs;
-    double train_seconds = clipc_now() - r->loop_t0 - r->paused;
-    run_report_comm(r);
+    double train_seconds = run_clock(r) - r->loop_t0 - r->paused;
     if (r->timed || o->steps > 0) {
         /* The record that lets `--steps N` replay a timed run. */
         metrics_log_end(&r->ml, rs->step, rs->epoch, o->minutes, train_seconds);

@@ -18,9 +18,10 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "fuzz_util.h"
 #include "formats/safetensors.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_safetensors(const uint8_t *data, size_t size) {
     st_file f;
     if (st_parse(data, size, "fuzz", &f) != CLIPC_OK) {
         st_close(&f);
@@ -47,3 +48,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     st_close(&f);
     return 0;
 }
+
+FUZZ_ENTRY(safetensors)

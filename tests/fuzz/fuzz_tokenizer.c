@@ -9,11 +9,11 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "fuzz_util.h"
 
 static clipc_tokenizer *tok;
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_tokenizer(const uint8_t *data, size_t size) {
     if (!tok && clipc_tokenizer_load(NULL, &tok) != CLIPC_OK) abort();
     int32_t *ids = NULL;
     int n = 0;
@@ -55,3 +55,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(dids);
     return 0;
 }
+
+FUZZ_ENTRY(tokenizer)

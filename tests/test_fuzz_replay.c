@@ -1,0 +1,177 @@
+/*
+ * test_fuzz_replay.c — every fuzz target's committed corpus, crash
+ * reproducers included (tests/fuzz/corpus_<name>/), replayed through the
+ * target's own function (tests/fuzz/fuzz_<name>.c, compiled into this
+ * binary without its libFuzzer entry point), so the default suite keeps
+ * every input the fuzzers ever broke on fixed.  Each input runs in a child
+ * process: an abort() or a sanitizer report names the file instead of
+ * ending the suite.
+ */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "clipc.h"
+#include "clipc_util.h"
+#include "harness.h"
+#include "formats/vecfile.h"
+#include "train/checkpoint.h"
+#include "train/options.h"
+
+int fuzz_safetensors(const uint8_t *data, size_t size);
+int fuzz_tokenizer(const uint8_t *data, size_t size);
+int fuzz_captions(const uint8_t *data, size_t size);
+int fuzz_config(const uint8_t *data, size_t size);
+int fuzz_labels(const uint8_t *data, size_t size);
+int fuzz_vecfile(const uint8_t *data, size_t size);
+int fuzz_checkpoint(const uint8_t *data, size_t size);
+int fuzz_decode(const uint8_t *data, size_t size);
+int fuzz_options(const uint8_t *data, size_t size);
+
+static const struct {
+    const char *name;
+    int (*fn)(const uint8_t *, size_t);
+} targets[] = {
+    {"safetensors", fuzz_safetensors}, {"tokenizer", fuzz_tokenizer}, {"captions", fuzz_captions},
+    {"config", fuzz_config},           {"labels", fuzz_labels},       {"vecfile", fuzz_vecfile},
+    {"checkpoint", fuzz_checkpoint},   {"decode", fuzz_decode},       {"options", fuzz_options},
+};
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* Runs fn on one file in a child; returns its wait status. */
+static int replay_one(int (*fn)(const uint8_t *, size_t), const char *path) {
+    fflush(stdout);
+    fflush(stderr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        char *buf;
+        size_t len;
+        if (clipc_read_file(path, &buf, &len) != CLIPC_OK) _exit(3);
+        /* the exact bytes, in a buffer of exactly their size (ASan sees overreads) */
+        uint8_t *exact = malloc(len ? len : 1);
+        if (!exact) _exit(3);
+        memcpy(exact, buf, len);
+        free(buf);
+        int rc = fn(exact, len);
+        free(exact);
+        exit(rc == 0 ? 0 : 4); /* exit, not _exit: atexit cleanup and LeakSanitizer run */
+    }
+    int st = -1;
+    if (pid > 0) waitpid(pid, &st, 0);
+    return st;
+}
+
+TEST(fuzz_corpus_replays_clean) {
+    int total = 0;
+    for (size_t t = 0; t < sizeof targets / sizeof targets[0]; t++) {
+        char dir[256];
+        snprintf(dir, sizeof dir, "tests/fuzz/corpus_%s", targets[t].name);
+        DIR *d = opendir(dir);
+        CHECKF(d, "%s: no corpus (run from the repository root)", dir);
+        if (!d) continue;
+        char *names[512];
+        int n = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) && n < 512)
+            if (e->d_name[0] != '.') names[n++] = strdup(e->d_name);
+        closedir(d);
+        qsort(names, (size_t)n, sizeof names[0], cmp_str);
+        CHECKF(n >= 3, "%s: %d inputs, want a seed corpus of at least 3", dir, n);
+        for (int i = 0; i < n; i++) {
+            char path[600];
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            int st = replay_one(targets[t].fn, path);
+            CHECKF(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: fuzz_%s failed on it (wait status %d)", path,
+                   targets[t].name, st);
+            free(names[i]);
+            total++;
+        }
+        printf("  %-12s %3d inputs\n", targets[t].name, n);
+    }
+    CHECKF(total >= 27, "replayed %d inputs", total);
+}
+
+static int aborts(const uint8_t *data, size_t size) {
+    if (size && data[0] == '{') abort(); /* as a target does when an invariant breaks */
+    return 0;
+}
+
+/* The replay notices a failing input (a target that aborts on it). */
+TEST(fuzz_replay_notices_a_failure) {
+    char path[600];
+    snprintf(path, sizeof path, "%s/boom", test_tmpdir());
+    FILE *f = fopen(path, "w");
+    REQUIRE(f);
+    fputs("{\"run.i64\":", f);
+    fclose(f);
+    int ok = replay_one(fuzz_checkpoint, path);
+    CHECKF(WIFEXITED(ok) && WEXITSTATUS(ok) == 0, "a plain input failed: status %d", ok);
+    int st = replay_one(aborts, path);
+    CHECKF(!(WIFEXITED(st) && WEXITSTATUS(st) == 0), "a crashing target passed: status %d", st);
+}
+
+/* Findings of the campaigns, each checked on its own as well (the replay
+ * above runs them, but gcc's UBSan does not check float-to-int casts). */
+TEST(fuzz_finding_stored_option_out_of_range_refused) {
+    const char *bad[] = {"{\"epochs\": 1e300}", "{\"batch_size\": -1e30}", "{\"steps\": 1e20}", "{\"accum\": 2.5}"};
+    for (int i = 0; i < 4; i++) {
+        clipc_train_opts o;
+        clipc_train_opts_default(&o);
+        cJSON *keep = NULL;
+        clipc_status s = train_opts_from_json(bad[i], "run/config.json", &o, &keep);
+        CHECKF(s == CLIPC_ERR_FORMAT && !keep && strstr(clipc_last_error(), "run/config.json: stored option") &&
+                   strstr(clipc_last_error(), "is not an integer in range"),
+               "%s: status %d, %s", bad[i], s, clipc_last_error());
+        cJSON_Delete(keep);
+    }
+    clipc_train_opts o;
+    clipc_train_opts_default(&o);
+    cJSON *keep = NULL;
+    REQUIRE_OK(train_opts_from_json("{\"epochs\": 7, \"total_steps_hint\": 1e300}", "x", &o, &keep));
+    CHECK(o.epochs == 7);
+    cJSON_Delete(keep);
+}
+
+/* fuzz_vecfile: with n * dim odd the id map sat 4 bytes off an 8-byte
+ * boundary, so reading an id was a misaligned int64 load.  Written files
+ * now pad it to a multiple of 8; the old layout is refused (the index then
+ * rebuilds the file from its database). */
+TEST(fuzz_finding_vecfile_ids_aligned) {
+    char p[600];
+    snprintf(p, sizeof p, "%s/v.vec", test_tmpdir());
+    const float data[9] = {1, 0, 0, 0, 1, 0, 0, 0, 1};
+    const int64_t ids[3] = {11, 22, 33};
+    REQUIRE_OK(vecfile_write(p, data, ids, 3, 3, 5));
+    vecfile v;
+    REQUIRE_OK(vecfile_open(p, &v));
+    CHECK((uintptr_t)v.ids % 8 == 0);
+    CHECK(v.n == 3 && v.dim == 3 && v.generation == 5);
+    CHECK(!memcmp(v.data, data, sizeof data) && v.ids[0] == 11 && v.ids[1] == 22 && v.ids[2] == 33);
+    size_t len = v.map_len;
+    vecfile_close(&v);
+    CHECK(len == 64 + 36 + 4 + 24);
+    clipc_status s = vecfile_open("tests/fuzz/corpus_vecfile/crash-misaligned-ids", &v);
+    CHECKF(s == CLIPC_ERR_FORMAT && strstr(clipc_last_error(), "crash-misaligned-ids: not a clipc vector file or truncated"),
+           "the old layout: status %d, %s", s, clipc_last_error());
+}
+
+/* fuzz_checkpoint: a `last` pointer "ckpt--2" read as step -2 (and
+ * "ckpt-5x" as 5); only "ckpt-<digits>" names a checkpoint. */
+TEST(fuzz_finding_pointer_names_only_ckpt_digits) {
+    const char *dir = test_tmpdir();
+    const char *names[] = {"ckpt--2\n", "ckpt-5x\n", "ckpt-\n", "ckpt- 3\n", "ckpt-99999999999999999999\n", "ckpt-12\n",
+                           "ckpt-0"};
+    const long long want[] = {-1, -1, -1, -1, -1, 12, 0};
+    char p[600];
+    snprintf(p, sizeof p, "%s/last", dir);
+    for (int i = 0; i < 7; i++) {
+        REQUIRE_OK(clipc_write_file_atomic(p, names[i], strlen(names[i])));
+        long long got = (long long)ckpt_pointer_step(dir, "last");
+        CHECKF(got == want[i], "pointer '%s': step %lld, expected %lld", names[i], got, want[i]);
+    }
+}

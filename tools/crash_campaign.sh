@@ -1,0 +1,255 @@
+#!/bin/bash
+# crash_campaign.sh — kills and full disks during `clipc train` and
+# `clipc index`, each followed by the checks a user relies on.  Not part of
+# the default tests (it takes minutes); tests/test_crash.c holds one short
+# case of each kind for the default suite.
+#
+#   tools/crash_campaign.sh [TRAIN_KILLS [INDEX_KILLS]]     (defaults 200 100)
+#
+# PARTS="train fault index full" (the default) picks the parts to run.
+# Run from the repository root after `make`.  CLIPC=path picks the program
+# (default build/clipc).  It prints one line per finding and a summary:
+#
+# train: a tiny run (config tiny, 8 emoji-mini images, 12 steps, a
+#   checkpoint every 2) is SIGKILLed at a random moment (uniform over the
+#   length of the run, start-up included; of what is left of it when
+#   resumed), up to 3 times in a chain,
+#   each time resumed (`--resume`, or the same command when no checkpoint
+#   exists yet).  After every kill: each checkpoint folder loads (`clipc
+#   encode --model`), `last` names one that exists.  At the end of a chain:
+#   the final model and state are byte-identical to an uninterrupted run's
+#   (exact resume), and no temporary file or folder is left.
+# fault: the same run killed (SIGKILL from inside, clipc-testhooks'
+#   CLIPC_TRAIN_FAULT) at every stage of every checkpoint write (after the
+#   model file, after the state file, after the folder's rename, after the
+#   `last` pointer) of steps 2 to 12, then resumed: the same checks.
+# index: `clipc index` of 600 images (batches of 8, one commit each) is
+#   killed at a random moment while `clipc search` runs in a loop beside it
+#   (every search must succeed or fail cleanly, never crash); after the kill
+#   the index must open and search, and the next `clipc index` must end with
+#   the same search results as an uninterrupted index.
+# disk full: RLIMIT_FSIZE (`ulimit -f`) at several sizes during train,
+#   encode and index: a clean error (exit 1, message naming the file), the
+#   previous file intact; and standard output on /dev/full (ENOSPC).
+set -u
+ROOT=$(pwd)
+CLIPC=${CLIPC:-$ROOT/build/clipc}
+N_TRAIN=${1:-200}
+N_INDEX=${2:-100}
+PARTS=${PARTS:-"train fault index full"}
+HOOKS=${CLIPC_HOOKS:-$(dirname "$CLIPC")/clipc-testhooks}
+part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
+[ -x "$CLIPC" ] && [ -d data/emoji-mini/twemoji ] || { echo "run from the repository root after make" >&2; exit 2; }
+W=$(mktemp -d "${TMPDIR:-/tmp}/clipc-crash.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+cd "$W" || exit 2
+ln -s "$ROOT/data/emoji-mini" emoji
+{ echo image,caption; for h in 1f600 1f601 1f602 1f603 1f604 1f605 1f606 1f607; do echo "twemoji/$h.png,emoji $h"; done; } > pairs.csv
+ARGS="--data pairs.csv --image-root emoji --recipe cpu-tiny --config tiny --batch 4 --threads 1 --warmup 1 \
+--log-every 100 --steps 12 --ckpt-every-steps 2"
+findings=0
+finding() { echo "FINDING: $*"; findings=$((findings + 1)); }
+rand_ms() { echo $(( (RANDOM * 32768 + RANDOM) % $1 )); }
+sleep_ms() { sleep "$(printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)))"; }
+
+# ---------------------------------------------------------------- train
+t0=$(date +%s%N)
+"$CLIPC" train $ARGS --out ref >ref.log 2>&1 || { cat ref.log; echo "reference run failed" >&2; exit 1; }
+RUN_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+MODEL=ref/ckpt-12/model.safetensors
+echo "train: reference run $RUN_MS ms"
+
+check_run() { # every checkpoint of run folder $1 loads; `last` names one
+    local d n
+    for d in "$1"/ckpt-*; do
+        [ -d "$d" ] || continue
+        case "$d" in *.tmp*) continue ;; esac
+        if ! "$CLIPC" encode --model "$d/model.safetensors" --text a >/dev/null 2>"$W/enc.err"; then
+            finding "train kill $kills: $d does not load: $(head -c 300 "$W/enc.err")"
+            corrupt=$((corrupt + 1))
+        fi
+    done
+    if [ -f "$1/last" ]; then
+        n=$(cat "$1/last")
+        [ -d "$1/$n" ] || { finding "train kill $kills: last names $n, which does not exist"; corrupt=$((corrupt + 1)); }
+    fi
+}
+
+kills=0 landed=0 midwrite=0 corrupt=0 chains=0 mismatch=0 leftovers=0 early=0
+part train || N_TRAIN=0
+while [ $kills -lt "$N_TRAIN" ]; do
+    chains=$((chains + 1))
+    rm -rf run
+    for k in 1 2 3; do
+        [ $kills -lt "$N_TRAIN" ] || break
+        if [ -f run/last ]; then set -- train --resume run --threads 1; else set -- train $ARGS --out run; fi
+        # a resumed run has (14 - N) / 14 of the work left (12 steps and about
+        # 2 steps' worth of start-up): the kill moment is drawn over that
+        span=$RUN_MS
+        if [ -f run/last ]; then
+            n=$(sed -n 's/^ckpt-\([0-9]*\)$/\1/p' run/last)
+            [ -n "$n" ] && span=$((RUN_MS * (14 - n) / 14))
+        fi
+        "$CLIPC" "$@" >run.log 2>&1 &
+        pid=$!
+        sleep_ms "$(rand_ms "$span")"
+        kills=$((kills + 1))
+        if kill -9 "$pid" 2>/dev/null; then landed=$((landed + 1)); fi
+        wait "$pid" 2>/dev/null
+        st=$?
+        if [ $st -ne 137 ] && [ $st -ne 0 ]; then finding "train kill $kills: exit $st: $(tail -c 300 run.log)"; fi
+        [ $st -eq 0 ] && { early=$((early + 1)); break; }
+        ls run 2>/dev/null | grep -q '\.tmp' && midwrite=$((midwrite + 1))
+        check_run run
+    done
+    if [ -f run/last ]; then set -- train --resume run --threads 1; else set -- train $ARGS --out run; fi
+    if ! "$CLIPC" "$@" >run.log 2>&1; then
+        finding "chain $chains: the run after the kills failed: $(tail -c 300 run.log)"
+        continue
+    fi
+    for f in model state; do
+        cmp -s "ref/ckpt-12/$f.safetensors" "run/ckpt-12/$f.safetensors" ||
+            { finding "chain $chains: ckpt-12/$f.safetensors differs from the uninterrupted run"; mismatch=$((mismatch + 1)); }
+    done
+    left=$(find run -name '*.tmp*' | head -3)
+    [ -z "$left" ] || { finding "chain $chains: temporary files left: $left"; leftovers=$((leftovers + 1)); }
+    echo "  chain $chains: $kills kills, $landed landed, $midwrite mid-write, $early after the end; corrupt $corrupt," \
+         "differing $mismatch, leftovers $leftovers"
+done
+part train && echo "train: $kills kills in $chains chains; $landed landed while running ($midwrite with a checkpoint being written," \
+     "$early after the run had ended); corrupt or unloadable checkpoints: $corrupt; final bytes differing from" \
+     "the uninterrupted run: $mismatch; runs leaving temporary files: $leftovers"
+
+# ---------------------------------------------------------------- fault
+fkills=0 fbad=0
+if part fault && [ -x "$HOOKS" ]; then
+    for stage in model state renamed pointer; do
+        for at in 2 4 6 8 10 12; do
+            rm -rf frun
+            CLIPC_TRAIN_FAULT=$stage:$at "$HOOKS" train $ARGS --out frun >run.log 2>&1
+            st=$?
+            fkills=$((fkills + 1))
+            [ $st -eq 137 ] || { finding "fault $stage:$at: exit $st, not killed"; fbad=$((fbad + 1)); continue; }
+            kills=$fkills
+            check_run frun
+            if [ -f frun/last ]; then set -- train --resume frun --threads 1; else set -- train $ARGS --out frun; fi
+            if ! "$CLIPC" "$@" >run.log 2>&1; then
+                finding "fault $stage:$at: the resumed run failed: $(tail -c 300 run.log)"; fbad=$((fbad + 1)); continue
+            fi
+            for f in model state; do
+                cmp -s "ref/ckpt-12/$f.safetensors" "frun/ckpt-12/$f.safetensors" ||
+                    { finding "fault $stage:$at: ckpt-12/$f.safetensors differs"; fbad=$((fbad + 1)); }
+            done
+            left=$(find frun -name '*.tmp*' | head -3)
+            [ -z "$left" ] || { finding "fault $stage:$at: temporary files left: $left"; fbad=$((fbad + 1)); }
+        done
+    done
+    echo "fault: $fkills kills at a checkpoint write stage (model, state, renamed, pointer x steps 2..12);" \
+         "corrupt checkpoints so far: $corrupt; failed resumes, differing bytes or leftovers: $fbad"
+fi
+
+# ---------------------------------------------------------------- index
+mkdir -p imgs
+ls emoji/twemoji | head -600 | while read -r f; do ln -s "$W/emoji/twemoji/$f" "imgs/$f"; done
+"$CLIPC" index imgs --model "$MODEL" --db ref.db --batch 8 --threads 1 >/dev/null 2>&1 || { echo "reference index failed" >&2; exit 1; }
+Q="emoji 1f600"
+"$CLIPC" search --db ref.db --top 10 "$Q" >ref.search 2>&1
+t0=$(date +%s%N)
+"$CLIPC" index imgs --model "$MODEL" --db timing.db --batch 8 --threads 1 >/dev/null 2>&1
+IDX_MS=$(( ($(date +%s%N) - t0) / 1000000 ))
+echo "index: reference index $IDX_MS ms ($(wc -l <ref.search) results for '$Q')"
+ikills=0 ilanded=0 ibad=0 searches=0 sfail=0 sclean=0 idiff=0 early_refused=0
+part index || N_INDEX=0
+while [ $ikills -lt "$N_INDEX" ]; do
+    rm -f db.db db.db-wal db.db-shm db.db.vec
+    "$CLIPC" index imgs --model "$MODEL" --db db.db --batch 8 --threads 1 >idx.log 2>&1 &
+    pid=$!
+    ( while kill -0 "$pid" 2>/dev/null; do
+          "$CLIPC" search --db db.db --top 5 "$Q" >s.out 2>s.err
+          st=$?
+          if [ $st -ge 128 ] || grep -q -i 'sanitizer\|corrupt\|malformed' s.err; then echo "BAD $st $(head -c 200 s.err)"; fi
+          echo "S $st"
+      done ) >searches.log &
+    spid=$!
+    sleep_ms "$(rand_ms "$IDX_MS")"
+    ikills=$((ikills + 1))
+    kill -9 "$pid" 2>/dev/null && ilanded=$((ilanded + 1))
+    wait "$pid" 2>/dev/null
+    wait "$spid" 2>/dev/null
+    searches=$((searches + $(grep -c '^S ' searches.log)))
+    sclean=$((sclean + $(grep -c '^S 1$' searches.log)))
+    if grep -q '^BAD' searches.log; then finding "index kill $ikills: a search beside the index: $(grep '^BAD' searches.log | head -1)"; sfail=$((sfail + 1)); fi
+    if [ -f db.db ]; then
+        "$CLIPC" search --db db.db --top 5 "$Q" >/dev/null 2>s.err
+        st=$?
+        # killed before its first commit, an index is refused cleanly ("run clipc index first")
+        if [ $st -ne 0 ] && ! grep -q 'run clipc index first' s.err; then
+            finding "index kill $ikills: search after the kill: exit $st: $(head -c 200 s.err)"; ibad=$((ibad + 1))
+        fi
+        [ $st -ne 0 ] && early_refused=$((early_refused + 1))
+    fi
+    if ! "$CLIPC" index imgs --model "$MODEL" --db db.db --batch 8 --threads 1 >idx.log 2>&1; then
+        finding "index kill $ikills: re-index failed: $(tail -c 300 idx.log)"; ibad=$((ibad + 1)); continue
+    fi
+    "$CLIPC" search --db db.db --top 10 "$Q" >db.search 2>&1
+    cmp -s ref.search db.search || { finding "index kill $ikills: results differ after re-index"; idiff=$((idiff + 1)); }
+done
+part index && echo "index: $ikills kills, $ilanded landed while indexing; $searches searches beside it ($sclean clean refusals," \
+     "$sfail crashes or corrupt reads); after the kill $early_refused indexes had nothing committed yet (refused" \
+     "cleanly: run clipc index first), unusable indexes: $ibad; results differing after re-index: $idiff"
+
+# ---------------------------------------------------------------- disk full
+# The limit counts 1 KiB blocks; ignoring SIGXFSZ is what clipc does itself.
+full=0 fullbad=0 fitted=0
+limited() { local kb=$1; shift; ( ulimit -f "$kb"; exec "$CLIPC" "$@" ) >full.out 2>full.err; }
+check_full() { # $1 = what, $2 = exit status, $3 = the file the message must name
+    full=$((full + 1))
+    if [ "$2" -eq 0 ]; then fitted=$((fitted + 1)); return 0; fi  # it fitted
+    if [ "$2" -ne 1 ] || ! grep -q "$3" full.err; then
+        finding "disk full, $1: exit $2, message: $(head -c 300 full.err)"; fullbad=$((fullbad + 1))
+    fi
+}
+# a run stopped at step 10 of 12: each resume under the limit must fail
+# writing ckpt-12 (a model of 31 MB, a state of 62 MB) and keep ckpt-10
+"$CLIPC" train $ARGS --stop-after-steps 10 --out full_run >/dev/null 2>&1
+part full || KBS=""
+for kb in ${KBS-1 8 64 4096 40000}; do
+    rm -rf full_new
+    limited "$kb" train $ARGS --out full_new; st=$?
+    check_full "train into a new folder at ${kb} KiB" $st "full_new"
+    # the reference run's files are rewritten: a resume that writes more
+    before=$(sha256sum full_run/ckpt-10/*.safetensors full_run/last | sha256sum)
+    limited "$kb" train --resume full_run --threads 1; st=$?
+    check_full "train resumed at ${kb} KiB" $st "full_run"
+    ls full_run | grep -q '\.tmp' && { finding "disk full, resume at $kb KiB: a temporary folder stayed"; fullbad=$((fullbad + 1)); }
+    after=$(sha256sum full_run/ckpt-10/*.safetensors full_run/last | sha256sum)
+    [ $st -ne 0 ] || { finding "disk full, resume at $kb KiB: wrote 93 MB under the limit?"; fullbad=$((fullbad + 1)); }
+    [ "$before" = "$after" ] || { finding "disk full at $kb KiB: ckpt-10 or last changed"; fullbad=$((fullbad + 1)); }
+    "$CLIPC" encode --model "$MODEL" --text a --out emb.json >/dev/null 2>&1
+    cp emb.json emb.before
+    limited "$kb" encode --model "$MODEL" --dir imgs --out emb.json; st=$?
+    check_full "encode --out at ${kb} KiB" $st "emb.json"
+    [ $st -eq 0 ] || cmp -s emb.json emb.before || { finding "disk full at $kb KiB: emb.json changed"; fullbad=$((fullbad + 1)); }
+    # another model: every image is embedded again, the index rewritten
+    cp ref.db full.db; rm -f full.db.vec; cp ref.db.vec full.db.vec
+    limited "$kb" index imgs --model ref/ckpt-10/model.safetensors --db full.db --batch 8; st=$?
+    check_full "index at ${kb} KiB" $st "full.db"
+    "$CLIPC" search --db full.db --top 10 "$Q" >full.search 2>&1 || { finding "disk full, index at $kb KiB: the index no longer searches"; fullbad=$((fullbad + 1)); }
+done
+stdout_full() { # clipc ARGS with standard output on /dev/full: exit 1 saying so
+    "$CLIPC" "$@" >/dev/full 2>full.err; local st=$?
+    full=$((full + 1))
+    if [ $st -ne 1 ] || ! grep -q 'clipc: error: writing standard output' full.err; then
+        finding "stdout on /dev/full: clipc $*: exit $st, $(head -c 200 full.err)"; fullbad=$((fullbad + 1))
+    fi
+}
+if part full; then
+stdout_full encode --model "$MODEL" --text a
+stdout_full search --db ref.db --top 3 "$Q"
+stdout_full tokenize --help
+stdout_full --version
+fi
+part full && echo "disk full: $full cases ($fitted fitted under their limit, the rest refused);" \
+    "unclean errors or damaged files: $fullbad"
+echo "findings: $findings"
+[ $findings -eq 0 ]
