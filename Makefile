@@ -28,7 +28,8 @@ CLI_SRC  := $(sort $(wildcard cli/*.c))
 # The fuzz targets replayed over their committed corpora by the test binary
 # (`fuzz_corpus_replays_clean`); a new target in tests/fuzz/ goes here and in
 # the table of tests/test_fuzz_replay.c.
-FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile checkpoint decode options
+FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy \
+                image_webp image_tiff image_heif image_gif image_bmp
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -107,9 +108,6 @@ asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 build-asan/clipc_tests
 
-# Sources of ftfy (src/text/), for the fuzz-ftfy target below.
-FTFY_SRC := src/text/ftfy.c src/text/ftfy_encoding.c src/text/ftfy_badness.c src/text/ftfy_tables.c
-
 clean:
 	rm -rf build build-asan build-bench build-fuzz
 
@@ -123,10 +121,6 @@ clean:
 # (new inputs go to the first folder); tools/fuzz_campaign.sh SECONDS runs
 # them all in turn.
 FUZZ_CC   ?= clang
-# Flags of the self-contained targets (pickle, ftfy, images) that compile
-# their sources directly instead of linking the instrumented library.
-FUZZ_FLAGS := -g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
-              -fno-sanitize-recover=all -Iinclude -Isrc $(shell pkg-config --cflags libcjson libutf8proc)
 FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB  := build-fuzz/lib
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
@@ -141,39 +135,6 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h fuzz-lib
 	@echo "  LINK  $@"
 	@$(FUZZ_CC) $(filter-out -fPIC,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $< \
 	    $(FUZZ_EXTRA) $(FUZZ_LIB)/libclipc.a $(LDLIBS)
-
-# libFuzzer target for the PyTorch checkpoint reader (pickle, tensors, zip).
-# Run: mkdir -p /tmp/pkf && build-fuzz/fuzz_pickle /tmp/pkf tests/fuzz/corpus_pickle \
-#        -dict=tests/fuzz/pickle.dict -max_total_time=300
-PICKLE_FUZZ_SRC := tests/fuzz/fuzz_pickle.c src/formats/pickle.c src/formats/torch_zip.c src/formats/zip_reader.c \
-                   src/formats/safetensors.c src/base/error.c src/base/fileio.c
-.PHONY: fuzz-pickle
-fuzz-pickle: build-fuzz/fuzz_pickle
-build-fuzz/fuzz_pickle: $(PICKLE_FUZZ_SRC) src/formats/pickle.h src/formats/torch_zip.h src/formats/zip_reader.h
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $(PICKLE_FUZZ_SRC) $(shell pkg-config --libs libcjson libutf8proc zlib)
-
-# libFuzzer target for ftfy (clang only; not in `all`).  Checks valid output and
-# idempotence of single-segment outputs.  Run: mkdir -p /tmp/ftf &&
-#   build-fuzz/fuzz_ftfy /tmp/ftf tests/fuzz/corpus_ftfy -max_total_time=300
-.PHONY: fuzz-ftfy
-fuzz-ftfy: build-fuzz/fuzz_ftfy
-build-fuzz/fuzz_ftfy: tests/fuzz/fuzz_ftfy.c $(FTFY_SRC) src/text/clean.c src/text/html_entities.c src/base/utf8.c $(wildcard src/text/*.h)
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -Wall -Wextra -Werror -o $@ tests/fuzz/fuzz_ftfy.c $(FTFY_SRC) src/text/clean.c \
-	    src/text/html_entities.c src/base/utf8.c $(shell pkg-config --libs libutf8proc)
-
-# libFuzzer targets for the image decoders (clang only; not in `all`): one per
-# format, tests/fuzz/fuzz_image_<fmt>.c.  Run: see tests/fuzz/fuzz_image.h.
-FUZZ_IMG_FMTS := webp tiff heif gif bmp
-FUZZ_IMG_SRC  := $(sort $(wildcard src/image/decode*.c)) src/base/error.c src/base/fileio.c
-FUZZ_IMG_PKGS := spng libjpeg libexif libwebp libwebpdemux libtiff-4 libheif libgif
-.PHONY: fuzz-images
-fuzz-images: $(FUZZ_IMG_FMTS:%=build-fuzz/fuzz_image_%)
-build-fuzz/fuzz_image_%: tests/fuzz/fuzz_image_%.c tests/fuzz/fuzz_image.h $(FUZZ_IMG_SRC) src/image/decoders.h
-	@mkdir -p build-fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) $(shell pkg-config --cflags $(FUZZ_IMG_PKGS)) -o $@ $< $(FUZZ_IMG_SRC) \
-	    $(shell pkg-config --libs $(FUZZ_IMG_PKGS))
 
 # Shared library and installation: `make install PREFIX=/usr/local` puts
 # libclipc.so, include/clipc.h and a pkg-config file clipc.pc under PREFIX.

@@ -35,10 +35,10 @@ static void run_ok(const char *cmd) {
 TEST(convert_openai_hf_openai_bit_exact) {
     const char *ref = vit_tiny(), *dir = test_tmpdir();
     char cmd[2048], back[600];
-    snprintf(cmd, sizeof cmd, "mkdir %s/hf && build/clipc convert %s %s/hf/model.safetensors --to hf 2>&1", dir, ref, dir);
+    snprintf(cmd, sizeof cmd, "mkdir %s/hf && clipc convert %s %s/hf/model.safetensors --to hf 2>&1", dir, ref, dir);
     run_ok(cmd);
     snprintf(back, sizeof back, "%s/back.safetensors", dir);
-    snprintf(cmd, sizeof cmd, "build/clipc convert %s/hf/model.safetensors %s --to openai 2>&1", dir, back);
+    snprintf(cmd, sizeof cmd, "clipc convert %s/hf/model.safetensors %s --to openai 2>&1", dir, back);
     run_ok(cmd);
     st_file a, b;
     REQUIRE_OK(st_open(ref, &a));
@@ -67,8 +67,8 @@ static void half_round_trip(const char *dtype, st_dtype st, float (*round_fn)(fl
     char cmd[2048], hf[600], back[600];
     snprintf(hf, sizeof hf, "%s/h%s/model.safetensors", dir, dtype);
     snprintf(back, sizeof back, "%s/back_%s.safetensors", dir, dtype);
-    snprintf(cmd, sizeof cmd, "mkdir %s/h%s && build/clipc convert %s %s --to hf --dtype %s 2>&1 && "
-             "build/clipc convert %s %s 2>&1", dir, dtype, ref, hf, dtype, hf, back);
+    snprintf(cmd, sizeof cmd, "mkdir %s/h%s && clipc convert %s %s --to hf --dtype %s 2>&1 && "
+             "clipc convert %s %s 2>&1", dir, dtype, ref, hf, dtype, hf, back);
     run_ok(cmd);
     st_file a, h, b;
     REQUIRE_OK(st_open(ref, &a));
@@ -159,7 +159,7 @@ TEST(info_prints_architecture_and_origins) {
     const char *ref = vit_tiny(), *dir = test_tmpdir();
     char cmd[2048], want[4096];
     /* OpenAI state dict (the shared reference, metadata model=openai-clip). */
-    snprintf(cmd, sizeof cmd, "build/clipc info %s", ref);
+    snprintf(cmd, sizeof cmd, "clipc info %s", ref);
     char *out = capture(cmd);
     snprintf(want, sizeof want,
              "file: %s\nlayout: openai (OpenAI state dict)\n"
@@ -170,8 +170,8 @@ TEST(info_prints_architecture_and_origins) {
     CHECKF(!strncmp(out, want, strlen(want)), "got:\n%s", out);
     free(out);
     /* Hugging Face: all of it. */
-    snprintf(cmd, sizeof cmd, "mkdir %s/hf && build/clipc convert %s %s/hf/model.safetensors --to hf --dtype bf16 && "
-             "build/clipc info %s/hf/model.safetensors", dir, ref, dir, dir);
+    snprintf(cmd, sizeof cmd, "mkdir %s/hf && clipc convert %s %s/hf/model.safetensors --to hf --dtype bf16 && "
+             "clipc info %s/hf/model.safetensors", dir, ref, dir, dir);
     out = capture(cmd);
     snprintf(want, sizeof want,
              "file: %s/hf/model.safetensors\nlayout: hf (Hugging Face CLIPModel)\n"
@@ -182,7 +182,7 @@ TEST(info_prints_architecture_and_origins) {
     CHECKF(!strcmp(out, want), "got:\n%s\nwant:\n%s", out, want);
     free(out);
     /* --json of the same. */
-    snprintf(cmd, sizeof cmd, "build/clipc info --json %s/hf/model.safetensors", dir);
+    snprintf(cmd, sizeof cmd, "clipc info --json %s/hf/model.safetensors", dir);
     out = capture(cmd);
     CHECKF(strstr(out, "\"layout\": \"hf\", \"config\": {\"embed_dim\":64,\"image_resolution\":32,") &&
            strstr(out, "\"act_from\": \"config.json\", \"vision_heads_from\": \"config.json\", \"text_heads_from\": "
@@ -196,8 +196,8 @@ TEST(info_prints_architecture_and_origins) {
     char p[600];
     snprintf(p, sizeof p, "%s/clipc.safetensors", dir);
     REQUIRE_OK(clipc_model_save(m, p));
-    snprintf(cmd, sizeof cmd, "mkdir %s/oc && build/clipc info %s && build/clipc convert %s %s/oc/x.safetensors --to hf "
-             "&& build/clipc convert %s/oc/x.safetensors %s/oc/open_clip_model.safetensors && rm %s/oc/config.json %s/oc/x.safetensors",
+    snprintf(cmd, sizeof cmd, "mkdir %s/oc && clipc info %s && clipc convert %s %s/oc/x.safetensors --to hf "
+             "&& clipc convert %s/oc/x.safetensors %s/oc/open_clip_model.safetensors && rm %s/oc/config.json %s/oc/x.safetensors",
              dir, p, p, dir, dir, dir, dir, dir);
     out = capture(cmd);
     CHECKF(strstr(out, "layout: clipc (clipc)\n"
@@ -226,7 +226,7 @@ TEST(info_prints_architecture_and_origins) {
                      "\"width\": 64, \"patch_size\": 8, \"head_width\": 32}, \"text_cfg\": {\"context_length\": 12, "
                      "\"vocab_size\": 300, \"width\": 32, \"heads\": 4, \"layers\": 1}}}";
     REQUIRE_OK(clipc_write_file_atomic(cj, js, strlen(js)));
-    snprintf(cmd, sizeof cmd, "build/clipc info %s", p);
+    snprintf(cmd, sizeof cmd, "clipc info %s", p);
     out = capture(cmd);
     snprintf(want, sizeof want,
              "file: %s\nlayout: open_clip (open_clip)\n"
@@ -244,7 +244,7 @@ TEST(info_describes_a_resnet_pt_checkpoint) {
     const char *ref = shared_path("reference/openai_clip/rn_tiny/weights.pt");
     if (!ref) SKIP("../shared/reference not found");
     char cmd[2048], want[2048];
-    snprintf(cmd, sizeof cmd, "build/clipc info %s --act quickgelu", ref);
+    snprintf(cmd, sizeof cmd, "clipc info %s --act quickgelu", ref);
     char *out = capture(cmd);
     snprintf(want, sizeof want,
              "file: %s\nlayout: openai (OpenAI state dict)\n"

@@ -31,6 +31,13 @@ int fuzz_vecfile(const uint8_t *data, size_t size);
 int fuzz_checkpoint(const uint8_t *data, size_t size);
 int fuzz_decode(const uint8_t *data, size_t size);
 int fuzz_options(const uint8_t *data, size_t size);
+int fuzz_pickle(const uint8_t *data, size_t size);
+int fuzz_ftfy(const uint8_t *data, size_t size);
+int fuzz_image_webp(const uint8_t *data, size_t size);
+int fuzz_image_tiff(const uint8_t *data, size_t size);
+int fuzz_image_heif(const uint8_t *data, size_t size);
+int fuzz_image_gif(const uint8_t *data, size_t size);
+int fuzz_image_bmp(const uint8_t *data, size_t size);
 
 static const struct {
     const char *name;
@@ -39,6 +46,9 @@ static const struct {
     {"safetensors", fuzz_safetensors}, {"tokenizer", fuzz_tokenizer}, {"captions", fuzz_captions},
     {"config", fuzz_config},           {"labels", fuzz_labels},       {"vecfile", fuzz_vecfile},
     {"checkpoint", fuzz_checkpoint},   {"decode", fuzz_decode},       {"options", fuzz_options},
+    {"pickle", fuzz_pickle},           {"ftfy", fuzz_ftfy},           {"image_webp", fuzz_image_webp},
+    {"image_tiff", fuzz_image_tiff},   {"image_heif", fuzz_image_heif}, {"image_gif", fuzz_image_gif},
+    {"image_bmp", fuzz_image_bmp},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

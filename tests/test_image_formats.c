@@ -175,7 +175,7 @@ TEST(image_formats_index_reports_skips) {
     REQUIRE_OK(clipc_model_save(m, mp));
     clipc_model_free(m);
     snprintf(db, sizeof db, "%s/index.db", tmp);
-    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' --verbose 2>&1", d, mp, db);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' --verbose 2>&1", d, mp, db);
     int rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "rc %d: %s", rc, out);
     static const char *want[] = {
@@ -196,7 +196,7 @@ TEST(image_formats_index_reports_skips) {
     }
     free(out);
     /* Without --verbose the files that are not images are only counted. */
-    snprintf(cmd, sizeof cmd, "build/clipc index '%s' --model '%s' --db '%s' 2>&1", d, mp, db);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' 2>&1", d, mp, db);
     rc = run_capture(cmd, &out);
     REQUIREF(rc == 0, "rc %d: %s", rc, out);
     CHECKF(!strstr(out, "notes.txt") && strstr(out, "\"unchanged\": 8, \"failed\": 4") &&
@@ -246,7 +246,7 @@ TEST(image_formats_exif_choice) {
     static const char *const args[3] = {"exif1_24x16.jpg --exif ignore", "exif6_24x16.jpg --exif ignore",
                                         "exif6_24x16.jpg"};
     for (int i = 0; i < 3; i++) {
-        snprintf(cmd, sizeof cmd, "build/clipc encode --model '%s' --image tests/data/images/%s", mp, args[i]);
+        snprintf(cmd, sizeof cmd, "clipc encode --model '%s' --image tests/data/images/%s", mp, args[i]);
         REQUIRE(run_capture(cmd, &out[i]) == 0);
     }
     const char *e[3];

@@ -348,25 +348,25 @@ TEST(keymap_gelu_without_activation_refused) {
     CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
     /* The CLI says the same and exits 1; with --act it runs. */
     char cmd[1400], *out = NULL;
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model %s --text 'a cat' 2>&1", p);
+    snprintf(cmd, sizeof cmd, "clipc encode --model %s --text 'a cat' 2>&1", p);
     CHECK(run_capture(cmd, &out) == 1);
     char line[1600];
     snprintf(line, sizeof line, "clipc: error: %s\n", want);
     CHECKF(out && strstr(out, line), "%s", out ? out : "");
     free(out);
-    snprintf(cmd, sizeof cmd, "build/clipc encode --model %s --text 'a cat' --act gelu --vision-heads 2 "
+    snprintf(cmd, sizeof cmd, "clipc encode --model %s --text 'a cat' --act gelu --vision-heads 2 "
              "--text-heads 4 2>&1", p);
     CHECK(run_capture(cmd, &out) == 0);
     CHECKF(out && strstr(out, "\"embedding\"") && !strstr(out, "warning"), "%s", out ? out : "");
     free(out);
     /* clipc train --init: the same refusal, and --init-act. */
     const char *dir = test_tmpdir();
-    snprintf(cmd, sizeof cmd, "build/clipc train --init %s --data data/emoji-mini/dataset_emoji.json --out %s/r1 "
+    snprintf(cmd, sizeof cmd, "clipc train --init %s --data data/emoji-mini/dataset_emoji.json --out %s/r1 "
              "--steps 1 2>&1", p, dir);
     CHECK(run_capture(cmd, &out) == 1);
     CHECKF(out && strstr(out, line), "%s", out ? out : "");
     free(out);
-    snprintf(cmd, sizeof cmd, "build/clipc train --init %s --init-act gelu --data data/emoji-mini/dataset_emoji.json "
+    snprintf(cmd, sizeof cmd, "clipc train --init %s --init-act gelu --data data/emoji-mini/dataset_emoji.json "
              "--out %s/r2 --steps 1 --batch 8 2>&1", p, dir);
     CHECKF(run_capture(cmd, &out) == 0, "%s", out ? out : "");
     free(out);

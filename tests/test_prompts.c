@@ -108,7 +108,7 @@ TEST(prompts_cli_templates_imagenet_equals_by_hand) {
     clipc_model_free(m);
     size_t cap = 16384;
     char *cmd = malloc(cap), *out[4];
-    const char *base = "build/clipc classify --json --top 3 --labels 'cat,golden retriever,car' "
+    const char *base = "clipc classify --json --top 3 --labels 'cat,golden retriever,car' "
                        "tests/data/imgfmt/bmp_rgb24.bmp --model";
     snprintf(cmd, cap, "%s '%s' --templates imagenet 2>&1", base, mp);
     CHECK(run_capture(cmd, &out[0]) == 0);
@@ -162,7 +162,7 @@ TEST(prompts_eval_classes_file) {
     }
     snprintf(cf, sizeof cf, "%s/classes.txt", tmp);
     REQUIRE_OK(clipc_write_file_atomic(cf, "tench\r\ngoldfish\n\n", 17));
-    snprintf(cmd, sizeof cmd, "build/clipc eval --json --model '%s' --labels-dir '%s' --classes-file '%s' 2>&1", mp, d,
+    snprintf(cmd, sizeof cmd, "clipc eval --json --model '%s' --labels-dir '%s' --classes-file '%s' 2>&1", mp, d,
              cf);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 0 && strstr(out, "{\"images\": 2, \"classes\": 2, \"top1\": "), "rc %d: %s", rc, out);

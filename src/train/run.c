@@ -682,7 +682,7 @@ static void run_report_comm(train_run *r) {
              "%.3f s (%.3f MB/step); loop %.2f s",
              dist_size(), (long long)steps, d.allreduce_s, d.allreduce_bytes / 1e6 / (double)steps,
              (long long)d.allreduce_calls, d.allgather_s, d.allgather_bytes / 1e6 / (double)steps,
-             clipc_now() - r->loop_t0 - r->paused);
+             run_clock(r) - r->loop_t0 - r->paused);
     info(&r->o, CLIPC_TRAIN_INFO, msg);
 }
 
@@ -691,6 +691,7 @@ static clipc_status run_finish(train_run *r, clipc_train_result *res) {
     const clipc_train_opts *o = &r->o;
     const run_state *rs = &r->rs;
     double train_seconds = run_clock(r) - r->loop_t0 - r->paused;
+    run_report_comm(r);
     if (r->timed || o->steps > 0) {
         /* The record that lets `--steps N` replay a timed run. */
         metrics_log_end(&r->ml, rs->step, rs->epoch, o->minutes, train_seconds);

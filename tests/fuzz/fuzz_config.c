@@ -50,8 +50,10 @@ int fuzz_config(const uint8_t *data, size_t size) {
         clipc_load_opts o;
         memset(&o, 0, sizeof o);
         o.warn = quiet;
+        o.act_given = hlen & 1; /* half the inputs name the activation (--act) */
         clipc_config c;
-        if (model_config_from_file(&f, model, &o, &c) == CLIPC_OK) {
+        clipc_model_origins origin;
+        if (model_config_from_file(&f, model, &o, &c, &origin) == CLIPC_OK) {
             FUZZ_CHECK(clipc_config_validate(&c) == CLIPC_OK);
             FUZZ_CHECK(c.vision_heads > 0 && c.vision_width % c.vision_heads == 0);
             FUZZ_CHECK(c.transformer_heads > 0 && c.transformer_width % c.transformer_heads == 0);

@@ -17,9 +17,9 @@
 
 #include "base/utf8.h"
 #include "text/ftfy.h"
+#include "fuzz_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_ftfy(const uint8_t *data, size_t size) {
     uint32_t *cps = malloc((size + 1) * sizeof *cps), *out = NULL, *again = NULL;
     if (!cps) return 0;
     size_t n = utf8_decode_replace(data, size, cps), m = 0, m2 = 0;
@@ -38,3 +38,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(cps);
     return 0;
 }
+
+FUZZ_ENTRY(ftfy)

@@ -5,10 +5,12 @@
  * exactly width*height*channels readable bytes (touched, so ASan sees any
  * short buffer), then frees cleanly.
  *
- * Build and run one (new inputs go to the first, scratch, directory; seed it
- * with the format's files from tests/data/imgfmt):
- *   make fuzz-images && mkdir -p /tmp/fz && cp tests/data/imgfmt/gif_?* /tmp/fz && \
- *       build-fuzz/fuzz_image_gif /tmp/fz -max_total_time=120
+ * Build and run one (new inputs go to the first, scratch, directory; the
+ * seed corpus tests/fuzz/corpus_image_<fmt> holds the format's golden files
+ * from tests/data/imgfmt and their truncated halves, replayed by the default
+ * tests):
+ *   make fuzz-image_gif && mkdir -p /tmp/fz && \
+ *       build-fuzz/fuzz_image_gif /tmp/fz tests/fuzz/corpus_image_gif -max_total_time=120
  */
 #ifndef CLIPC_FUZZ_IMAGE_H
 #define CLIPC_FUZZ_IMAGE_H

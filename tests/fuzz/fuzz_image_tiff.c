@@ -10,8 +10,9 @@
 
 #include "image/decoders.h"
 #include "fuzz_image.h"
+#include "fuzz_util.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_image_tiff(const uint8_t *data, size_t size) {
     clipc_image img;
     memset(&img, 0, sizeof img);
     int orient = 1;
@@ -21,3 +22,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         fuzz_image_check(decode_tiff(data, size, "fuzz", &img, &orient), &img);
     return 0;
 }
+
+FUZZ_ENTRY(image_tiff)

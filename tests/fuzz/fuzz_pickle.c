@@ -26,6 +26,7 @@
 #include "formats/pickle.h"
 #include "formats/safetensors.h"
 #include "formats/torch_zip.h"
+#include "fuzz_util.h"
 
 typedef struct {
     uint8_t *p;
@@ -94,7 +95,7 @@ static void check(const st_file *f, const uint8_t *buf, size_t len) {
     (void)sink;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int fuzz_pickle(const uint8_t *data, size_t size) {
     st_file f;
     if (size >= 2 && data[0] == 'P' && data[1] == 'K') {
         if (torch_zip_parse(data, size, "fuzz", &f) == CLIPC_OK) check(&f, data, size);
@@ -118,3 +119,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     free(zip);
     return 0;
 }
+
+FUZZ_ENTRY(pickle)
