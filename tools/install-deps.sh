@@ -3,7 +3,7 @@
 # Runs apt-get as root (or through sudo when available).
 set -e
 PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev
-libspng-dev libjpeg62-turbo-dev libexif-dev zlib1g-dev libsqlite3-dev libssl-dev libdnnl-dev"
+libspng-dev libjpeg62-turbo-dev libexif-dev zlib1g-dev libsqlite3-dev libssl-dev libdnnl-dev libfaiss-dev"
 [ -n "$CLIPC_EXTRA_PKGS" ] && PKGS="$PKGS $CLIPC_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do
