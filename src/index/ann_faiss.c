@@ -6,6 +6,7 @@
  * file appears whole (temp file + rename) or not at all.
  */
 #include "index/ann_faiss.h"
+#include "base/fileio.h"
 #include "base/hash.h"
 #include "clipc_util.h"
 #include "index/faiss_shim.h"
@@ -17,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define ANN_MAGIC "CLIPCANN"
 #define ANN_HDR 64
@@ -82,7 +84,10 @@ clipc_status ann_build(const char *path, const vecfile *v, const char *kind) {
                            "search is instant at this size)", path, (long long)v->n);
     char fac[64], err[512];
     factory_for(kind, v->n, v->dim, fac, sizeof fac);
-    int64_t ntrain = v->n < 65536 ? v->n : 65536;
+    /* Training sample: 40 points per list (FAISS wants >= 39), and >= 16k
+     * for the 256 codes of each sub-quantiser; more only costs time. */
+    int64_t nlist = (int64_t)sqrt((double)v->n), ntrain = 40 * nlist > 16384 ? 40 * nlist : 16384;
+    if (ntrain > v->n) ntrain = v->n;
     float *train = strcmp(kind, "hnsw") ? train_sample(v, ntrain) : NULL;
     if (strcmp(kind, "hnsw") && !train) return clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
     fshim *ix = NULL;
@@ -164,8 +169,11 @@ clipc_status ann_open(const char *path, ann_index **out) {
     *out = NULL;
     ann_index *a = calloc(1, sizeof *a);
     if (!a) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    FILE *f = fopen(path, "rbe");
-    clipc_status s = f ? CLIPC_OK : clipc_error(CLIPC_ERR_IO, "%s: %s", path, strerror(errno));
+    /* file_open_regular: a FIFO is refused, not waited on. */
+    int fd = file_open_regular(path);
+    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !f) close(fd);
+    clipc_status s = fd < 0 ? CLIPC_ERR_IO : f ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
     if (!s) s = check_file(path, f, a);
     char err[512];
     if (!s && fshim_read(f, &a->ix, err, sizeof err))
@@ -180,6 +188,17 @@ clipc_status ann_open(const char *path, ann_index **out) {
     }
     *out = a;
     return CLIPC_OK;
+}
+
+int ann_peek_kind(const char *path, char kind[16]) {
+    uint8_t h[ANN_HDR];
+    int fd = file_open_regular(path);
+    if (fd < 0) return 0;
+    ssize_t r = read(fd, h, sizeof h);
+    close(fd);
+    if (r != (ssize_t)sizeof h || memcmp(h, ANN_MAGIC, 8) || h[47]) return 0;
+    memcpy(kind, h + 32, 16);
+    return ann_kind_valid(kind);
 }
 
 void ann_free(ann_index *a) {

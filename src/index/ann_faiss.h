@@ -39,6 +39,9 @@ clipc_status ann_build(const char *path, const vecfile *v, const char *kind);
 /* Reads path (header, hash, then FAISS's reader). */
 clipc_status ann_open(const char *path, ann_index **out);
 void ann_free(ann_index *a);
+/* The kind recorded in path's header (kind[16]): 1, or 0 when there is no
+ * readable ANN header there. */
+int ann_peek_kind(const char *path, char kind[16]);
 uint64_t ann_generation(const ann_index *a);
 int64_t ann_rows(const ann_index *a);
 int ann_dim(const ann_index *a);

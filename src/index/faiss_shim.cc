@@ -7,6 +7,7 @@
 #include <faiss/Index.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/impl/io.h>
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
@@ -45,6 +46,9 @@ extern "C" int fshim_build(const char *factory, int dim, const float *train, int
     *out = nullptr;
     GUARD({
         std::unique_ptr<faiss::Index> ix(faiss::index_factory(dim, factory, faiss::METRIC_L2));
+        /* The factory turns on polysemous training for 8-bit PQ: minutes of
+         * simulated annealing for Hamming-distance filtering we never use. */
+        if (auto *pq = dynamic_cast<faiss::IndexIVFPQ *>(ix.get())) pq->do_polysemous_training = false;
         if (!ix->is_trained) ix->train(ntrain, train);
         ix->add(n, x);
         *out = new fshim{ix.release()};
