@@ -26,7 +26,10 @@ static const char usage[] =
     "changed files are embedded (size+mtime, then SHA-256), deleted ones dropped; another\n"
     "model re-embeds everything.  Unreadable images are listed and skipped, and so are\n"
     "unreadable subfolders (their indexed images are kept; counted in \"skipped_folders\").  Each batch is\n"
-    "committed, so an interrupt (Ctrl-C) loses nothing committed.\n\n"
+    "committed, so an interrupt (Ctrl-C) loses nothing committed.\n"
+    "--ann ivf,pq|hnsw also builds FILE.ann, a FAISS index that clipc search then uses (ivf,pq:\n"
+    "small and quick to build; hnsw: best recall, slow to build, as large as FILE.vec); a later\n"
+    "run without --ann rebuilds an existing FILE.ann of the same kind, so it never goes stale.\n\n"
     "options:\n";
 
 static void on_failed(const char *path, const char *msg, void *ud) {
@@ -44,8 +47,17 @@ static int folder_arg(const char *arg, void *ud) {
     return 0;
 }
 
+/* FILE.ann: built when asked, rebuilt when one exists (it follows the index). */
+static clipc_status build_ann(const char *db, const char *ann) {
+    char kind[16];
+    if (!ann && clipc_index_ann_kind(db, kind)) ann = kind;
+    if (!ann) return CLIPC_OK;
+    fprintf(stderr, "clipc: building %s.ann (%s)\n", db, ann);
+    return clipc_index_build_ann(db, ann);
+}
+
 int cmd_index(int argc, char **argv) {
-    const char *dir = NULL, *model_path = NULL, *db = NULL;
+    const char *dir = NULL, *model_path = NULL, *db = NULL, *ann = NULL;
     int batch = 32, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
     const cli_opt opts[] = {
@@ -60,12 +72,16 @@ int cmd_index(int argc, char **argv) {
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+        {.name = "--ann", .kind = CLI_STRING, .dest = &ann, .metavar = "KIND",
+         .help = "also build FILE.ann: ivf,pq or hnsw (FAISS)"},
     };
     const cli_command cmd = {.cmd = "index", .usage = usage, .width = 14, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = folder_arg, .ud = &dir};
     int rc = cli_parse(&cmd, argc, argv, NULL);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (!dir || !model_path || !db) return cli_usage_error("index", "DIR, --model FILE and --db FILE are required");
+    if (ann && strcmp(ann, "ivf,pq") && strcmp(ann, "hnsw"))
+        return cli_usage_error("index", "--ann is ivf,pq or hnsw, not '%s'", ann);
     clipc_set_threads(threads);
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
@@ -86,6 +102,7 @@ int cmd_index(int argc, char **argv) {
     sigaction(SIGINT, &old, NULL);
     clipc_model_free(m);
     if (s && !stop_flag) return cli_report(s);
+    if (!s && (s = build_ann(db, ann))) return cli_report(s);
     printf("{\"added\": %d, \"updated\": %d, \"removed\": %d, \"unchanged\": %d, \"failed\": %d, \"embedded\": %d, "
            "\"model_changed\": %s, \"skipped_folders\": %d}\n",
            st.added, st.updated, st.removed, st.unchanged, st.failed, st.embedded, st.model_changed ? "true" : "false",

@@ -12,6 +12,8 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cstring>
 #include <exception>
@@ -85,7 +87,17 @@ extern "C" int fshim_search(fshim *ix, const float *q, int64_t nq, int k, int ef
             else if (auto *h = dynamic_cast<faiss::IndexHNSW *>(ix->ix))
                 h->hnsw.efSearch = std::max(effort, k);
         }
-        ix->ix->search(nq, q, k, dist, labels);
+        /* FAISS parallelises over queries: one query gains nothing from a
+         * parallel region and loses much when a core is busy elsewhere. */
+        int nt = omp_get_max_threads();
+        if (nq == 1) omp_set_num_threads(1);
+        try {
+            ix->ix->search(nq, q, k, dist, labels);
+        } catch (...) {
+            omp_set_num_threads(nt);
+            throw;
+        }
+        omp_set_num_threads(nt);
         return 0;
     })
 }
