@@ -1,7 +1,8 @@
 /*
- * cmd_search.c — `clipc search --db FILE "text" | --image PATH`: exact
- * top-k by cosine over an index (one sgemv over the mmap'd FILE.vec), with
- * the model the index was built with.  --html / --grid draw the results.
+ * cmd_search.c — `clipc search --db FILE "text" | --image PATH`: top-k by
+ * cosine over an index (FILE.ann when current, else the exact int8 scan with
+ * f32 re-rank; --exact, --f32, --ann choose), with the model the index was
+ * built with.  --html / --grid draw the results.
  * `--bench N` is the search benchmark (search_bench.c); `--check-recall N`
  * measures the fast searches against the f32 scan.
  */

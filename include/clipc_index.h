@@ -58,9 +58,10 @@ clipc_status clipc_index_meta(clipc_index *ix, const char *key, char **value);
 /* Checks that the model file is the one the index was built with (stat
  * first, SHA-256 only if size or mtime changed). */
 clipc_status clipc_index_check_model(clipc_index *ix, const char *model_path);
-/* Exact top-k by cosine of the unit query q (dim floats) over the index's
- * images: maps FILE.vec (rebuilt from the database first when missing or
- * older than it), one sgemv, a k-heap.  scores[j] and paths[j] (as stored,
+/* Top-k by cosine of the unit query q (dim floats) over the index's
+ * images, in mode CLIPC_SEARCH_AUTO (see clipc_search_mode below): maps
+ * FILE.vec (rebuilt from the database first when missing or older than
+ * it), FILE.vec8 and FILE.ann.  scores[j] and paths[j] (as stored,
  * malloc'ed) for j < *got, best first; ties go to the earlier row. */
 clipc_status clipc_index_search(clipc_index *ix, const float *q, int dim, int k, float *scores, char **paths,
                                 int *got);
