@@ -154,20 +154,23 @@ TEST(search_compact_threads_and_levels_agree) {
     for (int i = 0; i < 20; i++) {
         const float *q = qs + (size_t)i * dim;
         vec_set_level(-1);
+        scan_force_level(0);
         REQUIRE_OK(scan_topk(&s.v, &s.c, q, k, 100, 1, r0, s0, &g0));
+        scan_force_level(-1);
         REQUIRE(g0 == k);
         for (int t = 2; t <= 3; t++) {
             REQUIRE_OK(scan_topk(&s.v, &s.c, q, k, 100, t, r1, s1, &g1));
             CHECKF(g1 == g0 && !memcmp(r0, r1, sizeof r0) && !memcmp(s0, s1, sizeof s0), "query %d: %d threads differ",
                    i, t);
         }
-        for (int l = 0; l <= 2; l++) {
-            vec_set_level(l);
+        for (int l = 0; l <= 3; l++) {
+            scan_force_level(l);
             REQUIRE_OK(scan_topk(&s.v, &s.c, q, k, 100, 2, r1, s1, &g1));
             CHECKF(g1 == g0 && !memcmp(r0, r1, sizeof r0) && !memcmp(s0, s1, sizeof s0), "query %d: level %d (%d) "
                    "differs", i, l, scan_level());
         }
     }
+    scan_force_level(-1);
     vec_set_level(old);
     /* k beyond n, k = 0, and a mismatched copy. */
     REQUIRE_OK(scan_topk(&s.v, &s.c, qs, 0, 0, 2, r1, s1, &g1));

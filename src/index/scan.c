@@ -2,9 +2,9 @@
  * scan.c — the int8 scan with f32 re-rank behind exact search (see scan.h).
  * Written by hand: BLAS has no int8 x int16 matrix-vector product, and the
  * point is to read each row once, in one pass, keeping only a small heap
- * per thread.  The kernels widen int8 to int16 and use madd (pairs of
- * int16 products summed into int32); the query is scaled to at most
- * (2^31 - 1) / (127 dim) so no int32 sum can overflow.
+ * per thread.  The query is quantised to int8 steps too; the kernels
+ * (generic, AVX2, AVX-512BW: widen to int16 and madd; AVX-512 VNNI:
+ * dpbusd) all compute the same exact int32 sum.
  */
 #include "index/scan.h"
 #include "clipc_util.h"
@@ -51,17 +51,45 @@ __attribute__((target("avx512f,avx512bw"))) static int32_t dot8_avx512(const int
     return _mm512_reduce_add_epi32(_mm512_add_epi32(a0, a1));
 }
 
+/* VNNI multiplies unsigned by signed bytes, 4 pairs per lane per
+ * instruction: the query goes in as q + 128 (1..255) and 128 * sum(row),
+ * summed alongside by the same instruction with a vector of ones, is taken
+ * off again — the same integer as the other kernels. */
+__attribute__((target("avx512f,avx512bw,avx512vnni"))) static int32_t dot8_vnni(const int8_t *r, const int16_t *q,
+                                                                               int stride) {
+    (void)q;
+    const uint8_t *qu = (const uint8_t *)(q + stride); /* the biased copy after the int16 one */
+    __m512i acc = _mm512_setzero_si512(), sum = _mm512_setzero_si512(), ones = _mm512_set1_epi8(1);
+    for (int j = 0; j < stride; j += 64) {
+        __m512i rv = _mm512_loadu_si512((const void *)(r + j));
+        acc = _mm512_dpbusd_epi32(acc, _mm512_loadu_si512((const void *)(qu + j)), rv);
+        sum = _mm512_dpbusd_epi32(sum, ones, rv);
+    }
+    return _mm512_reduce_add_epi32(acc) - 128 * _mm512_reduce_add_epi32(sum);
+}
+
 typedef int32_t (*dot8_fn)(const int8_t *, const int16_t *, int);
 
-int scan_level(void) {
-    int l = vec_level();
+static int forced = -1; /* scan_force_level; set by tests only, before any scan */
+
+static int cpu_level(void) {
     __builtin_cpu_init();
-    if (l >= 2 && __builtin_cpu_supports("avx512bw")) return 2;
+    int l = vec_level();
+    if (l >= 2 && __builtin_cpu_supports("avx512bw"))
+        return __builtin_cpu_supports("avx512vnni") ? 3 : 2;
     return l >= 1 ? 1 : 0;
 }
 
+int scan_level(void) {
+    int l = cpu_level();
+    return forced >= 0 && forced < l ? forced : l;
+}
+
+void scan_force_level(int level) { forced = level; }
+
 static dot8_fn pick_dot8(void) {
     switch (scan_level()) {
+    case 3: return dot8_vnni;
     case 2: return dot8_avx512;
     case 1: return dot8_avx2;
     default: return dot8_generic;
@@ -161,7 +189,9 @@ clipc_status scan_topk(const vecfile *v, const vec8file *c, const float *q, int 
     int64_t max_nt = v->n / 4096 + 1; /* small sets: fewer threads, less overhead */
     if (nt > max_nt) nt = (int)max_nt;
     int stride = c->stride, dim = v->dim;
-    int16_t *q16 = calloc((size_t)stride, sizeof(int16_t));
+    /* The query in int8 steps (q8, |q8| <= 127), held widened to int16 for
+     * the madd kernels and then biased to uint8 for VNNI's. */
+    int16_t *q16 = calloc((size_t)stride * 3 / 2, sizeof(int16_t));
     float *hs = malloc(sizeof(float) * (size_t)cand * (size_t)nt);
     int64_t *hr = malloc(sizeof(int64_t) * (size_t)cand * (size_t)nt);
     heap *hp = calloc((size_t)nt, sizeof(heap));
@@ -170,9 +200,13 @@ clipc_status scan_topk(const vecfile *v, const vec8file *c, const float *q, int 
     if (!s) {
         float mx = 0.f;
         for (int j = 0; j < dim; j++) mx = fabsf(q[j]) > mx ? fabsf(q[j]) : mx;
-        double qmax = (double)INT32_MAX / (127.0 * dim);
-        if (qmax > 32767) qmax = 32767;
-        for (int j = 0; j < dim && mx > 0; j++) q16[j] = (int16_t)lrint(q[j] / mx * qmax);
+        /* |sum| <= 127 * 127 * dim (and VNNI's biased sum <= 255 * 127 *
+         * dim): within int32 for dim <= 65536. */
+        uint8_t *qu = (uint8_t *)(q16 + stride);
+        for (int j = 0; j < stride; j++) {
+            q16[j] = j < dim && mx > 0 ? (int16_t)lrintf(q[j] / mx * 127.0f) : 0;
+            qu[j] = (uint8_t)(q16[j] + 128);
+        }
         dot8_fn dot8 = pick_dot8();
         const int8_t *data = c->data;
         const float *scales = c->scales;

@@ -44,8 +44,10 @@ void scan_rerank(const vecfile *v, const float *q, const int64_t *cand, int n, i
 /* The f32 dot product used for every re-ranked score (fixed summation order). */
 float scan_dot(const float *a, const float *b, int dim);
 
-/* The int8 kernel level in use: 0 generic, 1 AVX2, 2 AVX-512BW (follows
- * kernels/vec.h's vec_set_level, so tests can compare the levels). */
+/* The int8 kernel level in use: 0 generic, 1 AVX2, 2 AVX-512BW, 3
+ * AVX-512 VNNI (follows kernels/vec.h's vec_set_level, capped by
+ * scan_force_level: -1 = no cap; for tests comparing the levels). */
 int scan_level(void);
+void scan_force_level(int level);
 
 #endif
