@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "clipc.h"
@@ -262,6 +264,57 @@ TEST(search_compact_index_incremental_and_crash) {
                (unsigned long long)v.generation);
         vec8_close(&c);
         vecfile_close(&v);
+    }
+    free(x);
+}
+
+/* SIGKILL at several moments while search rewrites FILE.vec and FILE.vec8
+ * (after rows were committed): whatever moment, the next search answers
+ * exactly as the f32 scan. */
+TEST(search_compact_survives_kill_while_writing) {
+    const int dim = 64, n = 20000;
+    char db[512];
+    snprintf(db, sizeof db, "%s/kill.db", test_tmpdir());
+    float *x = fx_clustered(n, dim, 100, 1.0, 51);
+    REQUIRE(fx_add_rows(db, x, 0, n / 2, dim) == 0);
+    const int delays_us[] = {0, 2000, 10000, 40000, 150000};
+    for (int t = 0; t < 5; t++) {
+        /* round 1 adds the second half; the others commit only a new generation */
+        REQUIRE(fx_add_rows(db, x, t == 1 ? n / 2 : 0, t == 1 ? n : 0, dim) == 0);
+        fflush(stdout);
+        pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            clipc_set_threads(1); /* the parent's OpenMP pool does not survive fork */
+            clipc_index *ix;
+            char *p[1];
+            float sc[1];
+            int got;
+            if (!clipc_index_open(db, &ix)) clipc_index_search(ix, x, dim, 1, sc, p, &got);
+            _exit(0);
+        }
+        usleep((useconds_t)delays_us[t]);
+        kill(pid, SIGKILL);
+        int status;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        clipc_index *ix;
+        REQUIRE_OK(clipc_index_open(db, &ix));
+        int64_t q = t == 0 ? 123 : t % 2 ? n - 7 : 4567;
+        char *pe[5], *pf[5];
+        float se[5], sf[5];
+        int ge, gf;
+        search_db(ix, x + (size_t)q * dim, dim, CLIPC_SEARCH_EXACT, pe, se, &ge);
+        search_db(ix, x + (size_t)q * dim, dim, CLIPC_SEARCH_F32, pf, sf, &gf);
+        char want[64];
+        snprintf(want, sizeof want, "img/%lld.jpg", (long long)q);
+        CHECKF(ge == 5 && gf == 5 && !strcmp(pe[0], want), "kill after %d us: best %s, want %s", delays_us[t],
+               ge ? pe[0] : "-", want);
+        for (int i = 0; i < ge && i < gf; i++) {
+            CHECK(!strcmp(pe[i], pf[i]));
+            free(pe[i]);
+            free(pf[i]);
+        }
+        clipc_index_close(ix);
     }
     free(x);
 }
