@@ -20,10 +20,18 @@ CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC \
            -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
            $(shell pkg-config --cflags $(PKGS))
-LDLIBS  += -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
+LDLIBS  += -lfaiss -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
            $(shell pkg-config --libs $(PKGS)) -lsqlite3 -lm -lpthread -fopenmp
 
+# src/index/faiss_shim.cc: the one C++ file (FAISS has only a C++ library in
+# Debian; see its header).  libfaiss.a needs BLAS/LAPACK (OpenBLAS has both).
+CXX     ?= c++
+CXXFLAGS ?= $(OPT) -g
+CXXFLAGS += -std=c++17 -Wall -Wextra -Werror -fopenmp -fPIC -Iinclude -Isrc
+LDLIBS  += -lstdc++
+
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
+LIB_CXX  := $(sort $(wildcard src/*/*.cc))
 CLI_SRC  := $(sort $(wildcard cli/*.c))
 # The fuzz targets replayed over their committed corpora by the test binary
 # (`fuzz_corpus_replays_clean`); a new target in tests/fuzz/ goes here and in
@@ -31,7 +39,7 @@ CLI_SRC  := $(sort $(wildcard cli/*.c))
 FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy \
                 image_webp image_tiff image_heif image_gif image_bmp
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -79,6 +87,11 @@ $(BUILD)/%.o: %.c
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
+$(BUILD)/%.o: %.cc
+	@mkdir -p $(dir $@)
+	@echo "  CXX   $<"
+	@$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
+
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/testhooks/cli/cmd_train.d
 
 # An -O3 -march=native build for benchmarks only (bench/compare prefers it).
@@ -103,6 +116,7 @@ demo: $(BUILD)/clipc
 SAN ?=
 ifneq ($(SAN),)
 override CFLAGS += $(SAN) -DCLIPC_SANITIZED
+override CXXFLAGS += $(SAN)
 endif
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1" SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" all

@@ -7,6 +7,8 @@
 #ifndef CLIPC_CLI_H
 #define CLIPC_CLI_H
 
+#include <stdint.h>
+
 #include "clipc.h"
 #include "options.h"
 
@@ -83,6 +85,10 @@ int gallery_write_grid(const char *out, char *const *paths, int n, int cell);
 /* encode_bulk.c: `clipc encode --dir|--list --out X.npy` (+ X.npy.paths). */
 int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *dir, const char *list, const char *out,
                 int normalize);
+
+/* search_bench.c: `clipc search --bench N` (clustered synthetic vectors; see the file). */
+int search_bench(const char *db, long n, int dim, int clusters, int queries, double sigma, const char *ann_kinds,
+                 int effort, uint64_t seed);
 
 int cmd_encode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

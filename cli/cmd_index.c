@@ -30,6 +30,9 @@ static const char usage[] =
     "committed, so an interrupt (Ctrl-C) loses nothing committed.  Every file not indexed is\n"
     "counted by reason (not_image, unsupported, corrupt, too_large, unreadable, other): on\n"
     "stderr at the end and in \"skipped\" of the JSON summary.\n\n"
+    "--ann ivf,pq|hnsw also builds FILE.ann, a FAISS index that clipc search then uses (ivf,pq:\n"
+    "small and quick to build; hnsw: best recall, slow to build, as large as FILE.vec); a later\n"
+    "run without --ann rebuilds an existing FILE.ann of the same kind, so it never goes stale.\n\n"
     "options:\n";
 
 static void on_failed(const char *path, const char *msg, void *ud) {
@@ -73,8 +76,17 @@ static int folder_arg(const char *arg, void *ud) {
     return 0;
 }
 
+/* FILE.ann: built when asked, rebuilt when one exists (it follows the index). */
+static clipc_status build_ann(const char *db, const char *ann) {
+    char kind[16];
+    if (!ann && clipc_index_ann_kind(db, kind)) ann = kind;
+    if (!ann) return CLIPC_OK;
+    fprintf(stderr, "clipc: building %s.ann (%s)\n", db, ann);
+    return clipc_index_build_ann(db, ann);
+}
+
 int cmd_index(int argc, char **argv) {
-    const char *dir = NULL, *model_path = NULL, *db = NULL;
+    const char *dir = NULL, *model_path = NULL, *db = NULL, *ann = NULL;
     int batch = 32, threads = 0, allow_nonfinite = 0;
     clipc_precision prec = CLIPC_PRECISION_F32;
     clipc_load_opts act_lo = {0};
@@ -94,12 +106,16 @@ int cmd_index(int argc, char **argv) {
         {.name = "--verbose", .kind = CLI_FLAG, .dest = &verbose,
          .help = "also list each file that is not an image (failures are always listed)"},
         CLI_OPT_EXIF,
+        {.name = "--ann", .kind = CLI_STRING, .dest = &ann, .metavar = "KIND",
+         .help = "also build FILE.ann: ivf,pq or hnsw (FAISS)"},
     };
     const cli_command cmd = {.cmd = "index", .usage = usage, .width = 14, .opts = opts,
                              .n_opts = (int)(sizeof opts / sizeof opts[0]), .positional = folder_arg, .ud = &dir};
     int rc = cli_parse(&cmd, argc, argv, NULL);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (!dir || !model_path || !db) return cli_usage_error("index", "DIR, --model FILE and --db FILE are required");
+    if (ann && strcmp(ann, "ivf,pq") && strcmp(ann, "hnsw"))
+        return cli_usage_error("index", "--ann is ivf,pq or hnsw, not '%s'", ann);
     clipc_set_threads(threads);
     clipc_load_opts lo = {0};
     lo.warn = cli_warn;
@@ -124,6 +140,7 @@ int cmd_index(int argc, char **argv) {
     if (s && !stop_flag) return cli_report(s);
     char skipped[512];
     skip_summary(&st, skipped, sizeof skipped);
+    if (!s && (s = build_ann(db, ann))) return cli_report(s);
     printf("{\"added\": %d, \"updated\": %d, \"removed\": %d, \"unchanged\": %d, \"failed\": %d, \"embedded\": %d, "
            "\"model_changed\": %s, \"skipped_folders\": %d, \"skipped\": %s}\n",
            st.added, st.updated, st.removed, st.unchanged, st.failed, st.embedded, st.model_changed ? "true" : "false",

@@ -1,8 +1,10 @@
 /*
- * cmd_search.c — `clipc search --db FILE "text" | --image PATH`: exact
- * top-k by cosine over an index (one sgemv over the mmap'd FILE.vec), with
- * the model the index was built with.  --html / --grid draw the results.
- * `--bench N` times the search itself on N random vectors (no model).
+ * cmd_search.c — `clipc search --db FILE "text" | --image PATH`: top-k by
+ * cosine over an index (FILE.ann when current, else the exact int8 scan with
+ * f32 re-rank; --exact, --f32, --ann choose), with the model the index was
+ * built with.  --html / --grid draw the results.
+ * `--bench N` is the search benchmark (search_bench.c); `--check-recall N`
+ * measures the fast searches against the f32 scan.
  */
 #include <math.h>
 #include <stdint.h>
@@ -20,105 +22,23 @@
 
 static const char usage[] =
     "usage: clipc search --db FILE (TEXT | --image PATH) [--top K] [--json] [--html OUT.html] [--grid OUT.png]\n"
-    "       clipc search --bench N [--dim D] --db FILE   (times search over N random vectors)\n\n"
+    "                    [--exact | --f32 | --ann] [--check-recall N]\n"
+    "       clipc search --db FILE --check-recall N   (recall@10 of the fast searches; no model needed)\n"
+    "       clipc search --bench N --db FILE [--dim D] [--clusters C] [--queries Q] [--bench-ann KIND]\n\n"
     "Ranks the images of an index (clipc index) by cosine similarity to a text or an image,\n"
-    "embedded with the index's model.  Exact search: one matrix-vector product over FILE.vec.\n"
+    "embedded with the index's model.  By default FILE.ann (clipc index --ann) is used when it is\n"
+    "current, else the exact search: a scan of FILE.vec8 (the vectors in int8, made when missing)\n"
+    "whose best K+256 rows are re-scored in f32 from FILE.vec.  A stale or damaged FILE.ann is\n"
+    "reported and the exact search used.\n"
     "Texts longer than the model's context are truncated with a warning; an empty text is refused.\n"
     "Plain-text output is one result per line, RANK<TAB>SCORE<TAB>PATH: control characters in\n"
     "a path are escaped (newline as \\n, tab as \\t, CR as \\r, others as \\xHH) and a\n"
-    "backslash is doubled; --json output is exact JSON.\n";
-
-static double median(double *x, int n) {
-    for (int i = 1; i < n; i++)
-        for (int j = i; j > 0 && x[j] < x[j - 1]; j--) {
-            double t = x[j]; x[j] = x[j - 1]; x[j - 1] = t;
-        }
-    return n % 2 ? x[n / 2] : 0.5 * (x[n / 2 - 1] + x[n / 2]);
-}
-
-/* A uniform float in [0, 1) from splitmix64: the vectors only feed timings,
- * so any generator does. */
-static float rand_float(uint64_t *x) {
-    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    z ^= z >> 31;
-    return (float)(z >> 40) * 0x1.0p-24f;
-}
-
-static void random_unit(uint64_t *r, float *q, int d) {
-    for (int j = 0; j < d; j++) q[j] = 2.0f * rand_float(r) - 1.0f; /* uniform: fast, and as good for timing */
-    clipc_l2_normalize(q, 1, d);
-}
-
-/* --bench-query (internal): map the matrix, one query, print the seconds. */
-static int bench_query(const char *vp) {
-    double t0 = clipc_now();
-    clipc_vecfile *v;
-    clipc_status s = clipc_vecfile_open(vp, &v);
-    if (s) return cli_report(s);
-    int dim = clipc_vecfile_dim(v);
-    float *all = malloc(sizeof(float) * (size_t)(clipc_vecfile_rows(v) + 1)), *q = malloc(sizeof(float) * (size_t)dim), sc[10];
-    int64_t rows[10];
-    int got;
-    uint64_t r = 42;
-    random_unit(&r, q, dim);
-    clipc_vecfile_topk(v, q, 10, all, rows, sc, &got);
-    printf("%.6f\n", clipc_now() - t0);
-    free(all);
-    free(q);
-    clipc_vecfile_close(v);
-    return 0;
-}
-
-static int bench(const char *db, long n, int dim) {
-    size_t len = strlen(db) + 5;
-    char *vp = malloc(len);
-    snprintf(vp, len, "%s.vec", db);
-    uint64_t r = 1;
-    float *data = malloc(sizeof(float) * (size_t)n * dim), *q = malloc(sizeof(float) * dim);
-    int64_t *ids = malloc(sizeof(int64_t) * (size_t)n);
-    if (!data || !ids || !q) return cli_report(clipc_error(CLIPC_ERR_NOMEM, "out of memory"));
-    double t0 = clipc_now();
-    for (long i = 0; i < n; i++) {
-        random_unit(&r, data + (size_t)i * dim, dim);
-        ids[i] = i + 1;
-    }
-    clipc_status s = clipc_vecfile_write(vp, data, ids, n, dim);
-    free(data);
-    free(ids);
-    if (s) return cli_report(s);
-    double t_write = clipc_now() - t0;
-    clipc_vecfile *v;
-    if ((s = clipc_vecfile_open(vp, &v))) return cli_report(s);
-    float *all = malloc(sizeof(float) * (size_t)(n + 1)), sc[10];
-    int64_t rows[10];
-    int got;
-    double times[21];
-    for (int i = 0; i < 21; i++) {
-        random_unit(&r, q, dim);
-        double a = clipc_now();
-        clipc_vecfile_topk(v, q, 10, all, rows, sc, &got);
-        times[i] = clipc_now() - a;
-    }
-    double first = times[0], warm = median(times + 1, 20);
-    clipc_vecfile_close(v);
-    free(all);
-    free(q);
-    /* Cold CLI: a fresh process that maps the file and answers one query. */
-    char cmd[8192], exe[4096];
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[el > 0 ? el : 0] = 0;
-    snprintf(cmd, sizeof cmd, "'%s' search --bench-query '%s' >/dev/null", exe, vp);
-    double c0 = clipc_now();
-    int st = system(cmd) == -1 ? -1 : 0;
-    double cold = clipc_now() - c0;
-    printf("{\"n\": %ld, \"dim\": %d, \"threads\": %d, \"write_s\": %.3f, \"first_query_ms\": %.2f, "
-           "\"warm_query_ms_median\": %.2f, \"cold_cli_ms\": %.1f%s}\n",
-           n, dim, clipc_get_threads(), t_write, first * 1e3, warm * 1e3, cold * 1e3, st ? ", \"cold_failed\": true" : "");
-    free(vp);
-    return 0;
-}
+    "backslash is doubled; --json output is exact JSON.\n"
+    "--check-recall N prints {\"queries\", \"recall10_exact\", \"recall10_ann\", ...} on stderr\n"
+    "(stdout when there is no query): the stored embeddings of N images spread over the index\n"
+    "searched with each method against the f32 scan, with median times.\n"
+    "--bench N writes N clustered synthetic vectors to FILE.vec and times every method\n"
+    "(see bench/search/run.sh).\n";
 
 /* The index's model, loaded as the query's encoder (with a warning when
  * the index was encoded in another precision). */
@@ -187,8 +107,9 @@ static void print_results(const char *text, const char *image, char *const *path
 }
 
 typedef struct {
-    const char *db, *text, *image, *html, *grid, *bench_query;
-    int top, json, threads, dim, bench_n, allow_nonfinite;
+    const char *db, *text, *image, *html, *grid, *bench_ann;
+    int top, json, threads, dim, bench_n, allow_nonfinite, exact, f32, ann, check_recall, effort, clusters, queries;
+    double sigma;
     clipc_load_opts act_lo; /* --act */
     clipc_precision prec;
 } search_args;
@@ -219,12 +140,26 @@ static int parse_args(search_args *a, int argc, char **argv) {
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
-        {.name = "--bench", .kind = CLI_INT, .dest = &a->bench_n, .min = 1, .max = 100000000, .metavar = "N",
-         .help = "time the search over N random vectors (no model)"},
-        {.name = "--dim", .kind = CLI_INT, .dest = &a->dim, .min = 1, .max = 65536, .metavar = "D",
+        {.name = "--exact", .kind = CLI_FLAG, .dest = &a->exact,
+         .help = "exact search even when FILE.ann exists (int8 scan + f32 re-rank)"},
+        {.name = "--f32", .kind = CLI_FLAG, .dest = &a->f32, .help = "the plain f32 scan (the reference; slower)"},
+        {.name = "--ann", .kind = CLI_FLAG, .dest = &a->ann, .help = "FILE.ann only (an error when missing or stale)"},
+        {.name = "--effort", .kind = CLI_INT, .dest = &a->effort, .min = 1, .max = 100000, .metavar = "E",
+         .help = "ANN: nprobe (ivf,pq; default 32) or efSearch (hnsw; default 64)"},
+        {.name = "--check-recall", .kind = CLI_INT, .dest = &a->check_recall, .min = 1, .max = 100000,
+         .metavar = "N", .help = "report recall@10 of the int8 scan and the ANN vs f32 on N images"},
+        {.name = "--bench", .kind = CLI_INT, .dest = &a->bench_n, .min = 100, .max = 100000000, .metavar = "N",
+         .help = "benchmark on N synthetic vectors written to FILE.vec (no model)"},
+        {.name = "--dim", .kind = CLI_INT, .dest = &a->dim, .min = 8, .max = 65536, .metavar = "D",
          .help = "--bench: vector size (default 512)"},
-        /* internal: map FILE.vec, answer one query, print the seconds (--bench's cold run) */
-        {.name = "--bench-query", .kind = CLI_STRING, .dest = &a->bench_query, .metavar = "FILE"},
+        {.name = "--clusters", .kind = CLI_INT, .dest = &a->clusters, .min = 1, .max = 10000000, .metavar = "C",
+         .help = "--bench: cluster centres (default 2000)"},
+        {.name = "--sigma", .kind = CLI_DOUBLE, .dest = &a->sigma, .metavar = "S",
+         .help = "--bench: noise norm around a centre (default 1: cosine to it ~0.7)"},
+        {.name = "--queries", .kind = CLI_INT, .dest = &a->queries, .min = 1, .max = 100000, .metavar = "Q",
+         .help = "--bench: queries timed (default 50)"},
+        {.name = "--bench-ann", .kind = CLI_STRING, .dest = &a->bench_ann, .metavar = "KIND",
+         .help = "--bench: ivf,pq, hnsw, both (default) or none"},
         CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "search", .usage = usage, .width = 14, .opts = opts,
@@ -232,16 +167,40 @@ static int parse_args(search_args *a, int argc, char **argv) {
     return cli_parse(&cmd, argc, argv, NULL);
 }
 
+static int check_recall(clipc_index *ix, int n, const clipc_search_opts *so, FILE *out) {
+    clipc_recall_report r;
+    clipc_status s = clipc_index_check_recall(ix, n, 10, so, &r);
+    if (s) return cli_report(s);
+    fprintf(out, "{\"queries\": %d, \"k\": %d, \"recall10_exact\": %.4f, \"ms_f32\": %.2f, \"ms_exact\": %.2f", r.queries,
+            r.k, r.recall_exact, r.ms_f32, r.ms_exact);
+    if (r.has_ann)
+        fprintf(out, ", \"ann\": \"%s\", \"recall10_ann\": %.4f, \"ms_ann\": %.3f", r.ann_kind, r.recall_ann, r.ms_ann);
+    fprintf(out, "}\n");
+    return 0;
+}
+
 int cmd_search(int argc, char **argv) {
-    search_args a = {.top = 10, .dim = 512, .prec = CLIPC_PRECISION_F32};
+    search_args a = {.top = 10, .dim = 512, .clusters = 2000, .queries = 50, .sigma = 1.0, .bench_ann = "both",
+                     .prec = CLIPC_PRECISION_F32};
     int rc = parse_args(&a, argc, argv);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
-    if (a.bench_query) return bench_query(a.bench_query);
     const char *db = a.db, *text = a.text, *image = a.image;
     if (!db) return cli_usage_error("search", "--db FILE is required");
+    if (a.exact + a.f32 + a.ann > 1) return cli_usage_error("search", "--exact, --f32 and --ann exclude each other");
     clipc_set_threads(a.threads);
-    if (a.bench_n) return bench(db, a.bench_n, a.dim);
-    if (!!text == !!image) return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
+    if (a.bench_n) {
+        if (strcmp(a.bench_ann, "both") && strcmp(a.bench_ann, "none") && strcmp(a.bench_ann, "ivf,pq") &&
+            strcmp(a.bench_ann, "hnsw"))
+            return cli_usage_error("search", "--bench-ann is ivf,pq, hnsw, both or none, not '%s'", a.bench_ann);
+        if (!(a.sigma >= 0 && a.sigma < 1e6)) return cli_usage_error("search", "--sigma must be >= 0");
+        return search_bench(db, a.bench_n, a.dim, a.clusters, a.queries, a.sigma, a.bench_ann, a.effort, 1);
+    }
+    clipc_search_opts so = {a.exact ? CLIPC_SEARCH_EXACT : a.f32 ? CLIPC_SEARCH_F32 : a.ann ? CLIPC_SEARCH_ANN
+                                                                                        : CLIPC_SEARCH_AUTO,
+                            0, 0, a.effort};
+    if (!text && !image && !a.check_recall)
+        return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
+    if (text && image) return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
     if (text && !text[strspn(text, " \t\n\r\f\v")])
         return cli_usage_error("search", "the query text is empty; give words to search for");
     struct stat sb;
@@ -253,6 +212,11 @@ int cmd_search(int argc, char **argv) {
     float *q = NULL, *scores = NULL;
     int got = 0;
     clipc_status s = clipc_index_open(db, &ix);
+    if (!s && !text && !image) {
+        rc = check_recall(ix, a.check_recall, &so, stdout);
+        clipc_index_close(ix);
+        return rc;
+    }
     if (!s) s = load_index_model(ix, db, a.prec, a.allow_nonfinite, &a.act_lo, &m);
     if (s) goto done;
     int E = clipc_model_config(m)->embed_dim;
@@ -268,11 +232,14 @@ int cmd_search(int argc, char **argv) {
         if (!isfinite(q[i]))
             s = clipc_error(CLIPC_ERR_INVALID, "search: the query's embedding holds nan/inf (the model of %s has "
                             "non-finite weights or overflows); nothing to rank", db);
-    if (!s) s = clipc_index_search(ix, q, E, a.top, scores, paths, &got);
+    clipc_search_info info;
+    if (!s) s = clipc_index_search_with(ix, q, E, a.top, &so, scores, paths, &got, &info);
     if (s) goto done;
+    if (info.ann_stale) fprintf(stderr, "clipc: warning: %s; exact search used\n", info.ann_error);
     print_results(text, image, paths, scores, got, a.json);
     if (a.html && (rc = gallery_write_html(a.html, text ? text : image, paths, scores, got))) goto done;
     if (a.grid && (rc = gallery_write_grid(a.grid, paths, got, 224))) goto done;
+    if (a.check_recall) rc = check_recall(ix, a.check_recall, &so, stderr);
 done:
     for (int i = 0; paths && i < got; i++) free(paths[i]);
     free(paths);

@@ -84,12 +84,61 @@ clipc_status clipc_index_meta(clipc_index *ix, const char *key, char **value);
 /* Checks that the model file is the one the index was built with (stat
  * first, SHA-256 only if size or mtime changed). */
 clipc_status clipc_index_check_model(clipc_index *ix, const char *model_path);
-/* Exact top-k by cosine of the unit query q (dim floats) over the index's
- * images: maps FILE.vec (rebuilt from the database first when missing or
- * older than it), one sgemv, a k-heap.  scores[j] and paths[j] (as stored,
+/* Top-k by cosine of the unit query q (dim floats) over the index's
+ * images, in mode CLIPC_SEARCH_AUTO (see clipc_search_mode below): maps
+ * FILE.vec (rebuilt from the database first when missing or older than
+ * it), FILE.vec8 and FILE.ann.  scores[j] and paths[j] (as stored,
  * malloc'ed) for j < *got, best first; ties go to the earlier row. */
 clipc_status clipc_index_search(clipc_index *ix, const float *q, int dim, int k, float *scores, char **paths,
                                 int *got);
+
+/* How a search finds the top k. */
+typedef enum {
+    CLIPC_SEARCH_AUTO = 0, /* FILE.ann when present and current, else EXACT */
+    CLIPC_SEARCH_EXACT,    /* scan the int8 copy FILE.vec8 (made when missing or stale), re-rank the best
+                            * k + 256 rows in f32: the f32 top k in all but rare near-ties; F32 when the
+                            * copy cannot be made (a read-only folder) */
+    CLIPC_SEARCH_F32,      /* one sgemv over FILE.vec: the reference */
+    CLIPC_SEARCH_ANN       /* FILE.ann (an error when missing or stale) */
+} clipc_search_mode;
+
+typedef struct {
+    clipc_search_mode mode;
+    int threads; /* EXACT's scan threads (0: clipc_set_threads') */
+    int cand;    /* EXACT: rows re-ranked in f32 (0: k + 256) */
+    int effort;  /* ANN: nprobe for ivf,pq, efSearch for hnsw (0: 32 / 64) */
+} clipc_search_opts;
+
+typedef struct {
+    clipc_search_mode used; /* EXACT, F32 or ANN */
+    int ann_stale;          /* AUTO: FILE.ann is of another generation or damaged (ann_error says): not used */
+    char ann_kind[16];      /* the kind of FILE.ann when used */
+    char ann_error[256];
+} clipc_search_info;
+
+/* clipc_index_search with options (NULL: AUTO); info may be NULL. */
+clipc_status clipc_index_search_with(clipc_index *ix, const float *q, int dim, int k, const clipc_search_opts *o,
+                                     float *scores, char **paths, int *got, clipc_search_info *info);
+
+/* Recall@k of EXACT (the int8 scan) and of ANN (when FILE.ann is present
+ * and current) against F32, over nq queries: the stored embeddings of nq
+ * rows spread evenly over the index (so each query's own image is among
+ * its results, as for a near-duplicate search), with per-query times. */
+typedef struct {
+    int queries, k, has_ann;
+    char ann_kind[16];
+    double recall_exact, recall_ann;             /* mean |found & truth| / k */
+    double ms_f32, ms_exact, ms_ann;             /* median milliseconds per query */
+} clipc_recall_report;
+clipc_status clipc_index_check_recall(clipc_index *ix, int nq, int k, const clipc_search_opts *o,
+                                      clipc_recall_report *r);
+
+/* Builds FILE.ann of kind "ivf,pq" or "hnsw" over the index's current
+ * vectors (atomically written; search uses it while it is current). */
+clipc_status clipc_index_build_ann(const char *db_path, const char *kind);
+/* The kind of db_path's FILE.ann, when one is there (readable header):
+ * kind[16] set, 1 returned; 0 when there is none. */
+int clipc_index_ann_kind(const char *db_path, char kind[16]);
 
 /* The matrix file on its own (what `clipc search --bench` times): n rows
  * of dim floats with an int64 id each. */
@@ -105,6 +154,25 @@ int64_t clipc_vecfile_rows(const clipc_vecfile *v);
 clipc_status clipc_vecfile_topk(const clipc_vecfile *v, const float *q, int k, float *scores_all, int64_t *rows,
                                 float *scores, int *got);
 void clipc_vecfile_close(clipc_vecfile *v);
+
+/* A vector file written as it is generated (nothing held in memory but the
+ * row ids): n rows of dim floats, appended in blocks, ids 1..n. */
+typedef struct clipc_vecfile_writer clipc_vecfile_writer;
+clipc_status clipc_vecfile_create(const char *path, int64_t n, int dim, clipc_vecfile_writer **out);
+clipc_status clipc_vecfile_append(clipc_vecfile_writer *w, const float *rows, int64_t m);
+/* Commits the file once all n rows are in (an error otherwise); frees w. */
+clipc_status clipc_vecfile_finish(clipc_vecfile_writer *w);
+void clipc_vecfile_abort(clipc_vecfile_writer *w);
+
+/* Writes the int8 copy of v to path (FILE.vec8 layout) and uses it for EXACT. */
+clipc_status clipc_vecfile_build_compact(clipc_vecfile *v, const char *path);
+/* Writes an ANN index of kind over v to path, or reads one, and uses it for ANN. */
+clipc_status clipc_vecfile_build_ann(clipc_vecfile *v, const char *path, const char *kind);
+clipc_status clipc_vecfile_open_ann(clipc_vecfile *v, const char *path);
+/* Top-k of v by mode (AUTO: ANN when one is attached, else EXACT when the
+ * copy is attached, else F32). */
+clipc_status clipc_vecfile_search(clipc_vecfile *v, const float *q, int k, const clipc_search_opts *o, int64_t *rows,
+                                  float *scores, int *got);
 
 #ifdef __cplusplus
 }

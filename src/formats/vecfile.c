@@ -9,6 +9,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -28,31 +29,107 @@ static uint64_t get_u64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return
  * not: reading them was undefined behaviour, found by fuzz_vecfile). */
 static uint64_t ids_offset(uint64_t n, uint64_t dim) { return (VEC_HDR + n * dim * 4 + 7) & ~(uint64_t)7; }
 
-clipc_status vecfile_write(const char *path, const float *data, const int64_t *ids, int64_t n, int dim,
-                           uint64_t generation) {
-    if (n < 0 || dim <= 0) return clipc_error(CLIPC_ERR_INVALID, "%s: bad matrix shape %lld x %d", path, (long long)n, dim);
-    uint8_t h[VEC_HDR] = {0};
+static void make_header(uint8_t *h, int64_t n, int dim, uint64_t generation) {
     memcpy(h, VEC_MAGIC, 8);
     put_u32(h + 8, 1);
     put_u32(h + 12, (uint32_t)dim);
     put_u64(h + 16, (uint64_t)n);
     put_u64(h + 24, generation);
     put_u64(h + 32, VEC_HDR);
-    uint64_t data_end = VEC_HDR + (uint64_t)n * (uint64_t)dim * 4;
-    put_u64(h + 40, ids_offset(n, dim));
+    put_u64(h + 40, ids_offset((uint64_t)n, (uint64_t)dim));
+}
+
+/* The zero bytes between the matrix and the aligned id map (0 or 4). */
+static clipc_status write_id_padding(clipc_atomic_file *f, int64_t n, int dim) {
+    static const uint8_t zero[8];
+    uint64_t data_end = VEC_HDR + (uint64_t)n * (uint64_t)dim * 4, pad = ids_offset((uint64_t)n, (uint64_t)dim) - data_end;
+    return pad ? clipc_atomic_write(f, zero, (size_t)pad) : CLIPC_OK;
+}
+
+clipc_status vecfile_write(const char *path, const float *data, const int64_t *ids, int64_t n, int dim,
+                           uint64_t generation) {
+    if (n < 0 || dim <= 0) return clipc_error(CLIPC_ERR_INVALID, "%s: bad matrix shape %lld x %d", path, (long long)n, dim);
+    uint8_t h[VEC_HDR] = {0};
+    make_header(h, n, dim, generation);
     clipc_atomic_file *f;
     clipc_status s = clipc_atomic_open(path, &f);
     if (s) return s;
     s = clipc_atomic_write(f, h, sizeof h);
     if (!s && n) s = clipc_atomic_write(f, data, (size_t)n * (size_t)dim * sizeof(float));
-    static const uint8_t zero[8];
-    if (!s && ids_offset(n, dim) > data_end) s = clipc_atomic_write(f, zero, (size_t)(ids_offset(n, dim) - data_end));
+    if (!s) s = write_id_padding(f, n, dim);
     if (!s && n) s = clipc_atomic_write(f, ids, (size_t)n * sizeof(int64_t));
     if (s) {
         clipc_atomic_abort(f);
         return s;
     }
     return clipc_atomic_commit(f);
+}
+
+struct vecfile_writer {
+    clipc_atomic_file *f;
+    char *path;
+    int64_t n, done;
+    int dim;
+};
+
+clipc_status vecfile_writer_open(const char *path, int64_t n, int dim, uint64_t generation, vecfile_writer **out) {
+    *out = NULL;
+    if (n < 0 || dim <= 0 || dim > 65536)
+        return clipc_error(CLIPC_ERR_INVALID, "%s: bad matrix shape %lld x %d", path, (long long)n, dim);
+    vecfile_writer *w = calloc(1, sizeof *w);
+    if (!w || !(w->path = strdup(path))) {
+        free(w);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    w->n = n;
+    w->dim = dim;
+    uint8_t h[VEC_HDR] = {0};
+    make_header(h, n, dim, generation);
+    clipc_status s = clipc_atomic_open(path, &w->f);
+    if (!s) s = clipc_atomic_write(w->f, h, sizeof h);
+    if (s) {
+        vecfile_writer_abort(w);
+        return s;
+    }
+    *out = w;
+    return CLIPC_OK;
+}
+
+clipc_status vecfile_writer_append(vecfile_writer *w, const float *rows, int64_t m) {
+    if (m < 0 || m > w->n - w->done)
+        return clipc_error(CLIPC_ERR_INVALID, "%s: %lld more rows than the %lld announced", w->path,
+                           (long long)(w->done + m - w->n), (long long)w->n);
+    clipc_status s = m ? clipc_atomic_write(w->f, rows, sizeof(float) * (size_t)m * (size_t)w->dim) : CLIPC_OK;
+    if (!s) w->done += m;
+    return s;
+}
+
+clipc_status vecfile_writer_finish(vecfile_writer *w) {
+    clipc_status s = w->done == w->n ? CLIPC_OK
+                                     : clipc_error(CLIPC_ERR_INVALID, "%s: %lld rows written of the %lld announced",
+                                                   w->path, (long long)w->done, (long long)w->n);
+    if (!s) s = write_id_padding(w->f, w->n, w->dim);
+    int64_t ids[1024];
+    for (int64_t i = 0; !s && i < w->n; i += 1024) {
+        int64_t m = w->n - i < 1024 ? w->n - i : 1024;
+        for (int64_t j = 0; j < m; j++) ids[j] = i + j + 1;
+        s = clipc_atomic_write(w->f, ids, sizeof(int64_t) * (size_t)m);
+    }
+    if (s) {
+        vecfile_writer_abort(w);
+        return s;
+    }
+    s = clipc_atomic_commit(w->f);
+    free(w->path);
+    free(w);
+    return s;
+}
+
+void vecfile_writer_abort(vecfile_writer *w) {
+    if (!w) return;
+    if (w->f) clipc_atomic_abort(w->f);
+    free(w->path);
+    free(w);
 }
 
 clipc_status vecfile_open(const char *path, vecfile *out) {

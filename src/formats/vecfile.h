@@ -37,6 +37,14 @@ typedef struct {
 /* Writes the matrix atomically (temp file + rename). */
 clipc_status vecfile_write(const char *path, const float *data, const int64_t *ids, int64_t n, int dim,
                            uint64_t generation);
+/* The same file written as rows come (nothing held but a block of ids):
+ * n rows announced, appended in any blocks, ids 1..n, committed by finish
+ * (an error unless all n came); abort removes the temp file. */
+typedef struct vecfile_writer vecfile_writer;
+clipc_status vecfile_writer_open(const char *path, int64_t n, int dim, uint64_t generation, vecfile_writer **out);
+clipc_status vecfile_writer_append(vecfile_writer *w, const float *rows, int64_t m);
+clipc_status vecfile_writer_finish(vecfile_writer *w); /* frees w */
+void vecfile_writer_abort(vecfile_writer *w);           /* frees w */
 /* Maps a file read-only and checks its header and size. */
 clipc_status vecfile_open(const char *path, vecfile *out);
 void vecfile_close(vecfile *v);

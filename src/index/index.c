@@ -22,6 +22,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/fileio.h"
+#include "formats/vec8.h"
 #include "formats/vecfile.h"
 #include "model/model.h"
 
@@ -452,12 +453,14 @@ clipc_status index_check_model(sqlite3 *db, const char *db_path, const char *mod
 
 /* ---------------------------------------------------------------- the matrix */
 
-static char *vec_path(const char *db_path) {
-    size_t n = strlen(db_path) + 5;
+static char *suffixed(const char *db_path, const char *suffix) {
+    size_t n = strlen(db_path) + strlen(suffix) + 1;
     char *p = malloc(n);
-    if (p) snprintf(p, n, "%s.vec", db_path);
+    if (p) snprintf(p, n, "%s%s", db_path, suffix);
     return p;
 }
+
+static char *vec_path(const char *db_path) { return suffixed(db_path, ".vec"); }
 
 static clipc_status write_vec(sqlite3 *db, const char *db_path) {
     int dim = (int)meta_int(db, "dim");
@@ -503,7 +506,14 @@ static clipc_status write_vec(sqlite3 *db, const char *db_path) {
         if (!s && rc != SQLITE_DONE) s = db_err(db, "reading embeddings");
         sqlite3_finalize(st);
     }
+    /* FILE.vec first, then its int8 copy: a kill between the two renames
+     * leaves a copy of an older generation, which search detects and
+     * rebuilds from FILE.vec (index_open_vec8). */
     if (!s) s = vecfile_write(vp, data, ids, (int64_t)n, dim, (uint64_t)gen);
+    char *v8 = s ? NULL : suffixed(db_path, ".vec8");
+    if (!s && !v8) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    if (!s) s = vec8_write(v8, data, (int64_t)n, dim, (uint64_t)gen);
+    free(v8);
     free(data);
     free(ids);
     free(vp);
@@ -525,6 +535,23 @@ clipc_status index_open_vec(sqlite3 *db, const char *db_path, vecfile *out) {
         if (!s) s = vecfile_open(vp, out);
     }
     free(vp);
+    return s;
+}
+
+clipc_status index_open_vec8(const char *db_path, const vecfile *v, vec8file *out) {
+    char *p = suffixed(db_path, ".vec8");
+    if (!p) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    clipc_status s = vec8_open(p, out);
+    if (!s && (out->generation != v->generation || out->n != v->n || out->dim != v->dim)) {
+        vec8_close(out);
+        s = CLIPC_ERR_FORMAT;
+    }
+    if (s) {
+        /* Missing, damaged or stale: derived from FILE.vec, so rebuilt from it. */
+        s = vec8_write(p, v->data, v->n, v->dim, v->generation);
+        if (!s) s = vec8_open(p, out);
+    }
+    free(p);
     return s;
 }
 

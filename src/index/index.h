@@ -13,6 +13,7 @@
 
 #include "clipc.h"
 #include "clipc_index.h"
+#include "formats/vec8.h"
 #include "formats/vecfile.h"
 
 /* SHA-256 of a file (OpenSSL's implementation), hex[65] NUL-terminated
@@ -32,6 +33,9 @@ clipc_status index_check_model(sqlite3 *db, const char *db_path, const char *mod
 /* Maps db_path.vec, rebuilding it from the database first when it is
  * missing or older than the database (an interrupted `index`). */
 clipc_status index_open_vec(sqlite3 *db, const char *db_path, vecfile *out);
+/* Maps db_path.vec8, the int8 copy of the mapped matrix v, rebuilding it
+ * from v first when it is missing, damaged or of another generation. */
+clipc_status index_open_vec8(const char *db_path, const vecfile *v, vec8file *out);
 /* The path of row id, as stored (bytes, NUL-terminated), malloc'ed. */
 clipc_status index_row_path(sqlite3 *db, int64_t id, char **path);
 
