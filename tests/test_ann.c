@@ -147,7 +147,7 @@ TEST(ann_index_used_and_stale_detected) {
            r.recall_exact, r.recall_ann);
     clipc_index_close(ix);
     /* the CLI reports the same, without a model */
-    snprintf(cmd, sizeof cmd, "build/clipc search --db '%s' --check-recall 50 2>&1", db);
+    snprintf(cmd, sizeof cmd, "clipc search --db '%s' --check-recall 50 2>&1", db);
     int rc = run_capture(cmd, &out);
     CHECKF(rc == 0 && strstr(out, "{\"queries\": 50, \"k\": 10, \"recall10_exact\": ") &&
            strstr(out, "\"ann\": \"ivf,pq\", \"recall10_ann\": "), "check-recall: %d %s", rc, out);
@@ -177,13 +177,13 @@ TEST(ann_index_used_and_stale_detected) {
 
 TEST(ann_cli_options) {
     char *out = NULL;
-    int rc = run_capture("build/clipc index d --model m --db x --ann lsh 2>&1", &out);
+    int rc = run_capture("clipc index d --model m --db x --ann lsh 2>&1", &out);
     CHECKF(rc == 2 && strstr(out, "clipc index: --ann is ivf,pq or hnsw, not 'lsh'"), "%d %s", rc, out);
     free(out);
-    rc = run_capture("build/clipc search --db x --exact --ann q 2>&1", &out);
+    rc = run_capture("clipc search --db x --exact --ann q 2>&1", &out);
     CHECKF(rc == 2 && strstr(out, "--exact, --f32 and --ann exclude each other"), "%d %s", rc, out);
     free(out);
-    rc = run_capture("build/clipc search --help 2>&1", &out);
+    rc = run_capture("clipc search --help 2>&1", &out);
     CHECK(rc == 0 && strstr(out, "--check-recall N") && strstr(out, "--exact") && strstr(out, "--effort E"));
     free(out);
 }

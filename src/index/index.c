@@ -19,6 +19,7 @@
  * it was written at, so a reader can tell a stale matrix and rebuild it.
  */
 #include "index/index.h"
+#include "index/walk.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/fileio.h"
@@ -216,186 +217,8 @@ clipc_status index_row_path(sqlite3 *db, int64_t id, char **path) {
     return s;
 }
 
-/* ------------------------------------------------------------------ the walk */
-
-typedef struct {
-    char *path; /* full path, bytes */
-    int64_t mtime_ns, size;
-} walk_entry;
-
-typedef struct {
-    walk_entry *e;
-    size_t n, cap;
-    int skip_unreadable; /* a subfolder that cannot be opened is listed in skipped, not an error */
-    char **skipped;      /* the folder, NUL, the reason (strerror): one malloc'ed block each */
-    size_t n_skipped;
-    /* With skip_unreadable: the files that are not images (reason
-     * CLIPC_SKIP_NOT_IMAGE) or cannot be reached (a broken link:
-     * CLIPC_SKIP_UNREADABLE), for the report. */
-    char **others;
-    int *other_why;
-    size_t n_others;
-} walk_list;
-
-/* Records a file the walk passes over (path is taken over, freed on error). */
-static clipc_status walk_other(walk_list *w, char *path, clipc_skip_reason why) {
-    char **np = realloc(w->others, sizeof *np * (w->n_others + 1));
-    if (np) w->others = np;
-    int *nw = np ? realloc(w->other_why, sizeof *nw * (w->n_others + 1)) : NULL;
-    if (nw) w->other_why = nw;
-    if (!np || !nw) {
-        free(path);
-        return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    }
-    w->others[w->n_others] = path;
-    w->other_why[w->n_others++] = why;
-    return CLIPC_OK;
-}
-
-static const char *const skip_names[CLIPC_SKIP_N] = {"not_image", "unsupported", "corrupt",
-                                                     "too_large", "unreadable", "other"};
-
-const char *clipc_skip_reason_name(clipc_skip_reason r) {
-    return r >= 0 && r < CLIPC_SKIP_N ? skip_names[r] : "other";
-}
-
-clipc_skip_reason clipc_skip_reason_of(clipc_status s) {
-    switch (s) {
-    case CLIPC_ERR_UNSUPPORTED: return CLIPC_SKIP_UNSUPPORTED;
-    case CLIPC_ERR_FORMAT: return CLIPC_SKIP_CORRUPT;
-    case CLIPC_ERR_RANGE: return CLIPC_SKIP_TOO_LARGE;
-    case CLIPC_ERR_IO: return CLIPC_SKIP_UNREADABLE;
-    default: return CLIPC_SKIP_OTHER;
-    }
-}
-
-/* One image file that could not be indexed: counted by reason, reported. */
-static void report_failed(const clipc_index_opts *o, clipc_index_stats *st, const char *path, clipc_status s) {
-    clipc_skip_reason why = clipc_skip_reason_of(s);
-    st->failed++;
-    st->skipped[why]++;
-    if (o->failed) o->failed(path, clipc_last_error(), o->ud);
-    if (o->skipped) o->skipped(path, why, clipc_last_error(), o->ud);
-}
-
-/* The walk's other files, counted and reported; frees them. */
-static void report_others(const clipc_index_opts *o, clipc_index_stats *st, walk_list *w) {
-    for (size_t i = 0; i < w->n_others; i++) {
-        clipc_skip_reason why = (clipc_skip_reason)w->other_why[i];
-        st->skipped[why]++;
-        char msg[8192];
-        snprintf(msg, sizeof msg, "%s: %s", w->others[i],
-                 why == CLIPC_SKIP_NOT_IMAGE ? "not an image file name"
-                                             : "a symbolic link to nothing (or to what is not a file)");
-        if (why != CLIPC_SKIP_NOT_IMAGE) {
-            st->failed++;
-            if (o->failed) o->failed(w->others[i], msg, o->ud);
-        }
-        if (o->skipped) o->skipped(w->others[i], why, msg, o->ud);
-        free(w->others[i]);
-    }
-    free(w->others);
-    free(w->other_why);
-    w->others = NULL, w->other_why = NULL, w->n_others = 0;
-}
-
-/* Records the subfolder dir that could not be opened (errno). */
-static clipc_status walk_skip(walk_list *w, const char *dir) {
-    const char *why = strerror(errno);
-    size_t dl = strlen(dir), wl = strlen(why);
-    char **ns = realloc(w->skipped, sizeof *ns * (w->n_skipped + 1)), *m = ns ? malloc(dl + wl + 2) : NULL;
-    if (ns) w->skipped = ns;
-    if (!m) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    memcpy(m, dir, dl + 1);
-    memcpy(m + dl + 1, why, wl + 1);
-    w->skipped[w->n_skipped++] = m;
-    return CLIPC_OK;
-}
-
-static clipc_status walk(walk_list *w, const char *dir, int depth) {
-    if (depth > 64) return CLIPC_OK; /* deeper than any sane tree: a bind-mount loop */
-    DIR *d = opendir(dir);
-    if (!d && depth > 0 && w->skip_unreadable) return walk_skip(w, dir);
-    if (!d) return clipc_error(CLIPC_ERR_IO, "%s: %s", dir, strerror(errno));
-    clipc_status s = CLIPC_OK;
-    for (struct dirent *de; !s && (de = readdir(d));) {
-        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        size_t len = strlen(dir) + strlen(de->d_name) + 2;
-        char *p = malloc(len);
-        if (!p) {
-            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-            break;
-        }
-        snprintf(p, len, "%s/%s", dir, de->d_name);
-        struct stat st;
-        if (lstat(p, &st)) {
-            free(p);
-            continue; /* vanished while walking */
-        }
-        if (S_ISLNK(st.st_mode)) {
-            /* A link to a file is indexed; a link to a folder is not followed (loops). */
-            struct stat lst = st;
-            if (stat(p, &st) || !S_ISREG(st.st_mode)) {
-                if (w->skip_unreadable && (!stat(p, &st) ? !S_ISDIR(st.st_mode) : S_ISLNK(lst.st_mode)))
-                    s = walk_other(w, p, CLIPC_SKIP_UNREADABLE);
-                else
-                    free(p);
-                continue;
-            }
-        }
-        if (S_ISDIR(st.st_mode)) {
-            s = walk(w, p, depth + 1);
-            free(p);
-        } else if (S_ISREG(st.st_mode) && clipc_image_path_supported(de->d_name)) {
-            if (w->n == w->cap) {
-                size_t nc = w->cap ? 2 * w->cap : 256;
-                walk_entry *ne = realloc(w->e, nc * sizeof *ne);
-                if (!ne) {
-                    free(p);
-                    s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                w->e = ne, w->cap = nc;
-            }
-            w->e[w->n++] = (walk_entry){p, (int64_t)st.st_mtim.tv_sec * 1000000000 + st.st_mtim.tv_nsec,
-                                        (int64_t)st.st_size};
-        } else if (w->skip_unreadable) {
-            s = walk_other(w, p, CLIPC_SKIP_NOT_IMAGE);
-        } else {
-            free(p);
-        }
-    }
-    closedir(d);
-    return s;
-}
-
-static int cmp_entry(const void *a, const void *b) {
-    return strcmp(((const walk_entry *)a)->path, ((const walk_entry *)b)->path);
-}
-
-clipc_status clipc_index_list_images(const char *dir, char ***paths, size_t *n) {
-    walk_list w = {0};
-    *paths = NULL;
-    *n = 0;
-    clipc_status s = walk(&w, dir, 0);
-    if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
-    char **p = s ? NULL : malloc(sizeof *p * (w.n + 1));
-    if (!s && !p) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < w.n; i++) {
-        if (p) p[i] = w.e[i].path;
-        else free(w.e[i].path);
-    }
-    free(w.e);
-    if (!s) *paths = p, *n = w.n;
-    return s;
-}
-
 /* ------------------------------------------------------------ the model meta */
 
-
-/* Records the model; *model_id receives the id rows embedded with it carry.
- * A different file content, config or precision (f32 / bf16) gets a new id
- * (everything re-embeds: one index, one kind of embedding). */
 static clipc_status record_model(sqlite3 *db, const clipc_model *m, const char *model_path, int64_t *model_id,
                                  int *changed) {
     char hex[65], *old_sha = NULL, *old_cfg = NULL, *old_prec = NULL, *cfg = clipc_config_json(&m->cfg);
@@ -644,14 +467,6 @@ static clipc_status upsert(sqlite3_stmt *st, const todo *t, int64_t model_id, co
     return sqlite3_step(st) == SQLITE_DONE ? CLIPC_OK : db_err(sqlite3_db_handle(st), "insert");
 }
 
-/* Whether path lies in a folder the walk skipped (its rows are kept as they are). */
-static int in_skipped(const walk_list *w, const char *path) {
-    for (size_t i = 0; i < w->n_skipped; i++) {
-        size_t l = strlen(w->skipped[i]);
-        if (!strncmp(w->skipped[i], path, l) && path[l] == '/') return 1;
-    }
-    return 0;
-}
 
 clipc_status clipc_index_update(const char *db_path, const char *dir, const clipc_model *m, const char *model_path,
                                 const clipc_index_opts *o, clipc_index_stats *stats) {
@@ -677,7 +492,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         size_t rl = strlen(root);
         if (rl > 1 && root[rl - 1] == '/') root[rl - 1] = 0;
         w.skip_unreadable = 1;
-        s = walk(&w, strcmp(root, "/") ? root : "", 0);
+        s = walk_folder(&w, strcmp(root, "/") ? root : "", 0);
     }
     for (size_t i = 0; !s && i < w.n_skipped; i++) {
         char msg[8192];
@@ -687,8 +502,8 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         stats->skipped_folders++;
         if (o->failed) o->failed(f, msg, o->ud);
     }
-    report_others(o, stats, &w);
-    if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, cmp_entry);
+    walk_report_others(o, stats, &w);
+    if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, walk_entry_cmp);
     if (!s) s = index_open(db_path, &db);
     if (!s) s = record_model(db, m, model_path, &model_id, &stats->model_changed);
     if (!s) s = load_rows(db, &rows, &n_rows);
@@ -701,7 +516,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         while (!s && (i < w.n || j < n_rows)) {
             int cmp = i == w.n ? 1 : j == n_rows ? -1 : strcmp(w.e[i].path, rows[j].path);
             if (cmp > 0) { /* in the index, gone from the folder (or in one that could not be read: kept) */
-                if (!in_skipped(&w, rows[j].path)) {
+                if (!walk_in_skipped(&w, rows[j].path)) {
                     s = delete_row(db, rows[j].id);
                     stats->removed++;
                 }
@@ -719,7 +534,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
             t->row = r;
             clipc_status hs = sha256_file(e->path, t->sha, NULL);
             if (hs) {
-                report_failed(o, stats, e->path, hs);
+                walk_report_failed(o, stats, e->path, hs);
                 if (r) s = delete_row(db, r->id);
                 continue;
             }
@@ -762,7 +577,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
                 clipc_image_free(&im);
             }
             if (is) {
-                report_failed(o, stats, td[i].e->path, is);
+                walk_report_failed(o, stats, td[i].e->path, is);
                 td[i].e->size = -1; /* marks the failure for the transaction below */
                 continue;
             }
