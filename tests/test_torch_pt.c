@@ -313,3 +313,20 @@ TEST(torch_f16_nonfinite_refused_after_conversion) {
                clipc_last_error());
     }
 }
+
+static void count_warning(const char *msg, void *ud) {
+    (void)msg;
+    ++*(int *)ud;
+}
+
+/* A TorchScript archive holds each block's causal mask as a tensor
+ * attribute (OpenAI's do too): ignored without a warning, as clipc builds
+ * its own mask. */
+TEST(torch_torchscript_attn_masks_ignored_quietly) {
+    int warnings = 0;
+    clipc_load_opts o = {.act_given = 1, .warn = count_warning, .warn_ud = &warnings};
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load("tests/data/torchscript/mini_vit_fp16_jit.pt", &o, &m));
+    CHECKF(warnings == 0, "%d warning(s)", warnings);
+    clipc_model_free(m);
+}

@@ -108,7 +108,9 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     int unused = m->file.n_tensors - m->tab.n;
     for (int i = 0; i < m->file.n_tensors; i++) {
         const char *n = m->file.tensors[i].name, *dot = strrchr(n, '.');
-        if (dot && !strcmp(dot, ".num_batches_tracked")) unused--;
+        /* ... and OpenAI's TorchScript archives keep each block's causal mask
+         * (attn_mask) as a tensor attribute; clipc builds its own. */
+        if (dot && (!strcmp(dot, ".num_batches_tracked") || !strcmp(dot, ".attn_mask"))) unused--;
     }
     if (unused > 0)
         warnf(opts ? opts->warn : NULL, opts ? opts->warn_ud : NULL,
