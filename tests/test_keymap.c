@@ -427,3 +427,65 @@ TEST(keymap_openai_shapes_mean_quickgelu_with_one_note) {
     free(h);
     param_table_free(&tab);
 }
+
+/* The same rule for OpenAI's released ModifiedResNet models (RN50.pt has no
+ * config either): the RN50 shapes mean QuickGELU, said once; the attention
+ * pool's heads follow from the width (OpenAI's code: width * 32 / 64), so
+ * only the text heads get the width/64 note.  A file of the same tower with
+ * another text width is no released model and is refused. */
+TEST(keymap_openai_resnet_shapes_mean_quickgelu_with_one_note) {
+    for (int variant = 0; variant < 2; variant++) {
+        clipc_config cfg, got;
+        REQUIRE_OK(clipc_config_named("RN50", &cfg));
+        if (variant) cfg.transformer_width = 256, cfg.transformer_heads = 4;
+        param_table tab;
+        REQUIRE_OK(param_table_init(&cfg, &tab));
+        size_t cap = 1 << 20, hl = 0;
+        char *h = malloc(cap);
+        REQUIRE(h);
+        hl += snprintf(h, cap, "{");
+        for (int i = 0; i < tab.n; i++) {
+            const param_info *p = &tab.p[i];
+            hl += snprintf(h + hl, cap - hl, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[", i ? "," : "", p->name);
+            for (int d = 0; d < p->ndim; d++) hl += snprintf(h + hl, cap - hl, "%s%d", d ? "," : "", p->shape[d]);
+            hl += snprintf(h + hl, cap - hl, "],\"data_offsets\":[%zu,%zu]}", p->offset * 4,
+                           (p->offset + p->numel) * 4);
+        }
+        hl += snprintf(h + hl, cap - hl, "}");
+        while ((8 + hl) % 8) h[hl++] = ' ';
+        REQUIRE(hl < cap);
+        size_t len = 8 + hl + tab.total * 4;
+        unsigned char *buf =
+            mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        REQUIRE(buf != MAP_FAILED);
+        uint64_t n = hl;
+        for (int i = 0; i < 8; i++) buf[i] = (unsigned char)(n >> (8 * i));
+        memcpy(buf + 8, h, hl);
+        char path[600];
+        snprintf(path, sizeof path, "%s/RN50.safetensors", test_tmpdir());
+        st_file f;
+        REQUIRE_OK(st_parse(buf, len, path, &f));
+        clipc_model_origins o;
+        reset_warn();
+        clipc_status s = model_config_from_file(&f, path, &(clipc_load_opts){.warn = keep_warn}, &got, &o);
+        char want[4096];
+        if (!variant) {
+            REQUIRE_OK(s);
+            CHECK(!memcmp(&got, &cfg, sizeof cfg));
+            CHECK(o.act == CLIPC_FROM_SHAPES && o.vision_heads == CLIPC_FROM_SHAPES && got.vision_heads == 32);
+            snprintf(want, sizeof want,
+                     "%s: text heads not recorded; using OpenAI's width/64 rule: 8 (override with --text-heads)\n"
+                     "%s: activation not recorded; the shapes are OpenAI's RN50, so QuickGELU (pass --act gelu for "
+                     "a GELU model such as LAION's open_clip ones)\n", path, path);
+            CHECKF(n_warn == 2 && !strcmp(warns, want), "%s", warns);
+        } else {
+            CHECK(s == CLIPC_ERR_INVALID);
+            CHECKF(strstr(clipc_last_error(), "not one of OpenAI's released models; pass --act quickgelu|gelu"), "%s",
+                   clipc_last_error());
+        }
+        st_close(&f);
+        munmap(buf, len);
+        free(h);
+        param_table_free(&tab);
+    }
+}
