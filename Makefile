@@ -135,6 +135,7 @@ clean:
 # (new inputs go to the first folder); tools/fuzz_campaign.sh SECONDS runs
 # them all in turn.
 FUZZ_CC   ?= clang
+FUZZ_CXX  ?= clang++
 FUZZ_SAN  := -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_LIB  := build-fuzz/lib
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
@@ -142,7 +143,7 @@ FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 fuzz: $(FUZZ_BINS)
 $(FUZZ_TARGETS:%=fuzz-%): fuzz-%: build-fuzz/fuzz_%
 fuzz-lib:
-	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIB) CC=$(FUZZ_CC) OPT="-O1" SAN="$(FUZZ_SAN) -Wno-error" \
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIB) CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) OPT="-O1" SAN="$(FUZZ_SAN) -Wno-error" \
 	    $(FUZZ_LIB)/libclipc.a $(FUZZ_LIB)/cli/options.o
 build-fuzz/fuzz_options: FUZZ_EXTRA := $(FUZZ_LIB)/cli/options.o
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h fuzz-lib
