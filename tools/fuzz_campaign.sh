@@ -13,7 +13,8 @@
 # (tests/test_fuzz_replay.c).  TARGETS="a b" runs only those.
 set -u
 SECONDS_EACH=${1:-600}
-TARGETS=${TARGETS:-"safetensors tokenizer captions config labels vecfile checkpoint decode options"}
+TARGETS=${TARGETS:-"safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy
+         image_webp image_tiff image_heif image_gif image_bmp"}
 make -s fuzz >/dev/null || exit 2
 OUT=build-fuzz/campaign
 mkdir -p "$OUT"
