@@ -401,7 +401,7 @@ clipc_status st_parse(const void *buf, size_t len, const char *name, st_file *f)
     return s;
 }
 
-clipc_status st_open(const char *path, st_file *f) {
+clipc_status st_open_mapped(const char *path, st_file *f, st_head_check check, st_parser parse) {
     memset(f, 0, sizeof *f);
     int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block: refused below */
     if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -417,6 +417,15 @@ clipc_status st_open(const char *path, st_file *f) {
                            S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
     }
     size_t len = (size_t)st.st_size;
+    if (check) { /* before the length check: a short file may still be a known other format */
+        uint8_t head[8];
+        ssize_t got = pread(fd, head, sizeof head, 0);
+        clipc_status s = check(path, head, got > 0 ? (size_t)got : 0);
+        if (s) {
+            close(fd);
+            return s;
+        }
+    }
     if (len < 8) { /* mmap of an empty file fails; say what is really wrong */
         close(fd);
         return clipc_error(CLIPC_ERR_FORMAT,
@@ -427,7 +436,7 @@ clipc_status st_open(const char *path, st_file *f) {
     int err = errno;
     close(fd); /* the mapping keeps the file alive */
     if (map == MAP_FAILED) return clipc_error(CLIPC_ERR_IO, "%s: mmap failed: %s", path, strerror(err));
-    clipc_status s = st_parse(map, len, path, f);
+    clipc_status s = parse(map, len, path, f);
     if (s != CLIPC_OK) {
         munmap(map, len);
         return s;
@@ -436,6 +445,8 @@ clipc_status st_open(const char *path, st_file *f) {
     f->map_len = len;
     return CLIPC_OK;
 }
+
+clipc_status st_open(const char *path, st_file *f) { return st_open_mapped(path, f, NULL, st_parse); }
 
 const st_tensor *st_get(const st_file *f, const char *name) {
     int lo = 0, hi = f->n_tensors - 1;

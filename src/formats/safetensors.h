@@ -48,6 +48,14 @@ typedef struct {
 
 /* Opens and validates a file.  On error *f is left empty (st_close is safe). */
 clipc_status st_open(const char *path, st_file *f);
+/* The mapping behind st_open, shared with the other weight formats
+ * (tensor_file.c): opens path (refusing FIFOs, directories and other
+ * non-regular files), runs `check` (may be NULL) on its first bytes (up to
+ * 8), maps it read-only and hands the mapping to `parse`, which fills *f
+ * with pointers into it; *f then owns the mapping.  On error *f is empty. */
+typedef clipc_status (*st_head_check)(const char *path, const uint8_t *head, size_t n);
+typedef clipc_status (*st_parser)(const void *buf, size_t len, const char *name, st_file *f);
+clipc_status st_open_mapped(const char *path, st_file *f, st_head_check check, st_parser parse);
 /* Parses an in-memory file (the buffer must outlive *f); `name` is used in
  * messages.  This is the fuzzing entry point. */
 clipc_status st_parse(const void *buf, size_t len, const char *name, st_file *f);

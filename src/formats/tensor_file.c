@@ -2,8 +2,9 @@
  * tensor_file.c — opening a weights file by content, and converting float
  * dtypes to f32.
  *
- * The file is mapped read-only once here and handed to the parser its first
- * bytes point at, so F32 tensors of either format can be used in place.
+ * The file is mapped read-only once (st_open_mapped, safetensors.c) and handed
+ * to the parser its first bytes point at, so F32 tensors of either format can
+ * be used in place.
  * Sniffing by content, not by extension: ".bin" and ".pt" are both used for
  * either format in the wild, and a wrong guess would give a confusing parse
  * error; the formats people hand over by mistake get a message naming them.
@@ -14,14 +15,9 @@
  * rounds to nearest-even as C's conversion does, with the values beyond
  * FLT_MAX handled explicitly (the C conversion is undefined for them).
  */
-#include <errno.h>
-#include <fcntl.h>
 #include <float.h>
 #include <math.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "formats/tensor_file.h"
 #include "formats/torch_zip.h"
@@ -94,44 +90,9 @@ static clipc_status refuse_known(const char *path, const uint8_t *b, size_t n) {
     return CLIPC_OK;
 }
 
-clipc_status tf_open(const char *path, st_file *f) {
-    memset(f, 0, sizeof *f);
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC); /* a FIFO must not block: refused below */
-    if (fd < 0) return clipc_error(CLIPC_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-        close(fd);
-        return s;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return clipc_error(CLIPC_ERR_IO, "%s: %s", path, S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
-    }
-    size_t len = (size_t)st.st_size;
-    uint8_t head[8];
-    ssize_t got = pread(fd, head, sizeof head, 0);
-    clipc_status s = refuse_known(path, head, got > 0 ? (size_t)got : 0);
-    if (s) {
-        close(fd);
-        return s;
-    }
-    if (len < 8) { /* mmap of an empty file fails; say what is really wrong */
-        close(fd);
-        return clipc_error(CLIPC_ERR_FORMAT,
-                           "%s: file is %zu bytes, too short for a safetensors header length (8 bytes)%s", path,
-                           len, len == 0 ? " (empty file)" : "");
-    }
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
-    int err = errno;
-    close(fd); /* the mapping keeps the file alive */
-    if (map == MAP_FAILED) return clipc_error(CLIPC_ERR_IO, "%s: mmap failed: %s", path, strerror(err));
-    s = !memcmp(map, "PK\x03\x04", 4) ? torch_zip_parse(map, len, path, f) : st_parse(map, len, path, f);
-    if (s != CLIPC_OK) {
-        munmap(map, len);
-        return s;
-    }
-    f->map = map;
-    f->map_len = len;
-    return CLIPC_OK;
+/* A zip archive is a PyTorch checkpoint; anything else must be safetensors. */
+static clipc_status parse_by_content(const void *buf, size_t len, const char *path, st_file *f) {
+    return !memcmp(buf, "PK\x03\x04", 4) ? torch_zip_parse(buf, len, path, f) : st_parse(buf, len, path, f);
 }
+
+clipc_status tf_open(const char *path, st_file *f) { return st_open_mapped(path, f, refuse_known, parse_by_content); }
