@@ -44,7 +44,18 @@ const char *clipc_status_name(clipc_status s);
 
 typedef enum { CLIPC_ACT_QUICKGELU = 0, CLIPC_ACT_GELU = 1 } clipc_act;
 /* The image tower: OpenAI's VisionTransformer or ModifiedResNet. */
-typedef enum { CLIPC_VISION_VIT = 0, CLIPC_VISION_RESNET = 1 } clipc_vision_arch;
+/* The image tower: OpenAI's VisionTransformer or ModifiedResNet, or the
+ * tutorial's torchvision/timm ResNet (seed 002: global average pool, no head
+ * of its own; its projection head is `head`). */
+typedef enum { CLIPC_VISION_VIT = 0, CLIPC_VISION_RESNET = 1, CLIPC_VISION_TV_RESNET = 2 } clipc_vision_arch;
+/* The text tower: OpenAI's causal transformer over BPE ids, or the
+ * tutorial's DistilBERT (post-LN, [CLS] pooling) over WordPiece ids. */
+typedef enum { CLIPC_TEXT_CLIP = 0, CLIPC_TEXT_DISTILBERT = 1 } clipc_text_arch;
+/* How the towers' features reach the shared space: OpenAI's bias-free
+ * matrices (visual.proj, text_projection), or the tutorial's projection
+ * heads: seed 002's bias-free Linear, or the notebook's MLP head (Linear,
+ * GELU, Linear, dropout, residual, LayerNorm). */
+typedef enum { CLIPC_HEAD_OPENAI = 0, CLIPC_HEAD_LINEAR = 1, CLIPC_HEAD_MLP = 2 } clipc_head;
 
 /* The shape of a CLIP model: OpenAI's constructor arguments plus the head
  * counts, which OpenAI derives (vision) or takes as an argument (text). */
@@ -70,6 +81,19 @@ typedef struct {
      * of 32; its vision_layers and vision_patch_size are 0 (ViT only). */
     clipc_vision_arch vision_arch;
     int vision_blocks[4];
+    /* ---- the tutorial's model (seed 002), appended for the same reason.
+     * CLIPC_VISION_TV_RESNET: vision_width is the stem width (64 for
+     * ResNet-50), vision_blocks[4] the Bottleneck blocks per stage ({3, 4,
+     * 6, 3}), the pooled feature 32 * vision_width wide (2048);
+     * vision_layers, vision_patch_size and vision_heads are 0.
+     * CLIPC_TEXT_DISTILBERT: transformer_width/heads/layers as DistilBERT's
+     * dim/n_heads/n_layers (768/12/6; the FFN is 4 x width), vocab_size its
+     * WordPiece vocabulary (30522), context_length the tokenizer's max
+     * length ([CLS] and [SEP] included; the tutorial's 200) and
+     * text_positions the rows of the position table (512). */
+    clipc_text_arch text_arch;
+    clipc_head head;
+    int text_positions;
 } clipc_config;
 
 /* Fills *cfg with a named config: "tiny", "emoji", "small", "seed-b16", "b32",

@@ -119,7 +119,7 @@ TEST(cli_encode_normalize_and_safetensors_output) {
     const char *tmp = test_tmpdir();
     char cmd[2048], *out, p[512], mp[512];
     /* A small random model with the real 49408-token vocabulary, saved by the library. */
-    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     REQUIRE_OK(clipc_model_create(&cfg, 7, &m));
     snprintf(mp, sizeof mp, "%s/model.safetensors", tmp);

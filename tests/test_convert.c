@@ -102,7 +102,7 @@ TEST(convert_f16_bf16_round_trip_within_rounding) {
 }
 
 TEST(convert_openai_f16_writes_rounded_halves) {
-    clipc_config cfg = {16, 16, 1, 32, 8, 2, 12, 300, 32, 4, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {16, 16, 1, 32, 8, 2, 12, 300, 32, 4, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     REQUIRE_OK(clipc_model_create(&cfg, 5, &m));
     char p[600];
@@ -190,7 +190,7 @@ TEST(info_prints_architecture_and_origins) {
                        "\"metadata\": {\"format\": \"pt\"}}\n"), "got:\n%s", out);
     free(out);
     /* open_clip: OpenAI names, open_clip_config.json beside; clipc's own file. */
-    clipc_config cfg = {16, 16, 1, 64, 8, 2, 12, 300, 32, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {16, 16, 1, 64, 8, 2, 12, 300, 32, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
     char p[600];

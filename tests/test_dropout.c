@@ -86,7 +86,7 @@ static float run_step(step_ctx *c, float p, uint64_t seed, float *grad) {
 static void make_step(step_ctx *c, clipc_model **m) {
     /* Wide enough that every elementwise pass crosses PAR_MIN and
      * really runs on several threads; causal T = 40 > one row block. */
-    clipc_config cfg = {32, 32, 1, 128, 8, 4, 48, 300, 128, 4, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {32, 32, 1, 128, 8, 4, 48, 300, 128, 4, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     int B = 8;
     if (clipc_model_create(&cfg, 5, m)) return;
     c->m = *m;

@@ -301,7 +301,7 @@ static void model_fwd(void *p, float *out) {
 TEST(gradcheck_whole_model_every_tensor) {
     /* A tiny random CLIP with several heads on both towers; every parameter
      * tensor is probed through the full forward/backward. */
-    clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     param_table tab;
     REQUIRE_OK(param_table_init(&cfg, &tab));
     clipc_model m = {0};
@@ -341,7 +341,7 @@ TEST(gradcheck_whole_model_dropout) {
     /* Dropout 0.2 with a fixed seed: a deterministic function of the
      * parameters, so backward (which recomputes every mask) must match
      * finite differences on every tensor. */
-    clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {12, 8, 2, 12, 4, 3, 6, 20, 8, 2, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     param_table tab;
     REQUIRE_OK(param_table_init(&cfg, &tab));
     clipc_model m = {0};

@@ -123,7 +123,7 @@ TEST(image_formats_extensions) {
 
 /* ------------------------------------------------ the index reports skips */
 
-static const clipc_config tiny_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+static const clipc_config tiny_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
 
 static void copy_file(const char *from, const char *to) {
     char *b;

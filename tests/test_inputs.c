@@ -46,7 +46,7 @@ static void write_png(const char *path, int w, int h, unsigned seed) {
     free(px);
 }
 
-static const clipc_config small_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+static const clipc_config small_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
 
 static void make_model(const char *path) {
     clipc_model *m;

@@ -255,7 +255,7 @@ TEST(keymap_hf_b32_key_set) {
     param_table_free(&tab);
 }
 
-static const clipc_config gelu_cfg = {32, 16, 1, 64, 8, 2, 12, 300, 64, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}};
+static const clipc_config gelu_cfg = {32, 16, 1, 64, 8, 2, 12, 300, 64, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
 static const char open_clip_json[] =
     "{\"model_cfg\": {\"embed_dim\": 32, \"vision_cfg\": {\"image_size\": 16, \"layers\": 1, \"width\": 64,"
     " \"patch_size\": 8, \"head_width\": 32}, \"text_cfg\": {\"context_length\": 12, \"vocab_size\": 300,"
@@ -336,7 +336,7 @@ TEST(keymap_open_clip_gelu_equals_openai_with_act) {
 TEST(keymap_gelu_without_activation_refused) {
     clipc_model *m, *l = NULL;
     /* OpenAI's vocabulary and context, for the CLI's tokenizer; small widths. */
-    const clipc_config cfg = {16, 16, 1, 32, 8, 2, 77, 49408, 32, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}};
+    const clipc_config cfg = {16, 16, 1, 32, 8, 2, 77, 49408, 32, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     REQUIRE_OK(clipc_model_create(&cfg, 12, &m));
     char p[600], want[1400];
     snprintf(p, sizeof p, "%s/m.safetensors", test_tmpdir());

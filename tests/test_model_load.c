@@ -48,7 +48,7 @@ static const clipc_load_opts quickgelu = {.act_given = 1, .act = CLIPC_ACT_QUICK
 
 static clipc_model *small_model(void) {
     /* Widths 96 and 128: width/64 gives 1 and 2 heads, the truth is 3 and 4. */
-    clipc_config cfg = {32, 16, 1, 96, 8, 3, 12, 300, 128, 4, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {32, 16, 1, 96, 8, 3, 12, 300, 128, 4, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     REQUIRE_OK(clipc_model_create(&cfg, 1, &m));
     return m;

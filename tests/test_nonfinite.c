@@ -24,7 +24,7 @@
 
 /* A small random model with 3 NaN and 1 inf in 'visual.proj'. */
 static void make_nan_model(const char *path) {
-    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
     const param_info *p = NULL;

@@ -40,7 +40,7 @@ static int make_ragged(ragged *r) {
     memset(r, 0, sizeof *r);
     /* Text width 128 with 4 heads; captions of 33-48 tokens cross the
      * attention's 32-row causal blocks. */
-    clipc_config cfg = {32, 32, 1, 128, 8, 4, CTX, 300, 128, 4, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {32, 32, 1, 128, 8, 4, CTX, 300, 128, 4, 2, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     if (clipc_model_create(&cfg, 11, &r->m)) return 0;
     r->px = malloc((size_t)NB * 3 * 32 * 32 * sizeof(float));
     uint64_t s = 7;

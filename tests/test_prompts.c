@@ -16,7 +16,7 @@
 
 #define TEMPLATES_FILE "tests/data/prompts/imagenet_templates.txt"
 
-static const clipc_config tiny_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+static const clipc_config tiny_cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
 
 /* The file's lines (its buffer is kept in *buf). */
 static int file_lines(char **buf, const char **lines, int cap) {

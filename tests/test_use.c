@@ -47,7 +47,7 @@ static void write_png(const char *path, int w, int h, unsigned seed) {
 }
 
 static void make_model(const char *path, uint64_t seed) {
-    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     REQUIRE_OK(clipc_model_create(&cfg, seed, &m));
     REQUIRE_OK(clipc_model_save(m, path));
@@ -143,7 +143,7 @@ TEST(use_eval_embeddings_hand_computed_4x4) {
 }
 
 TEST(use_zeroshot_ensembling_and_classify) {
-    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}};
+    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
     clipc_model *m;
     clipc_tokenizer *tok;
     REQUIRE_OK(clipc_model_create(&cfg, 3, &m));

@@ -19,30 +19,30 @@ typedef struct {
 /* Field order: embed, res, v_layers, v_width, patch, v_heads, ctx, vocab,
  * t_width, t_heads, t_layers, act. */
 static const named_config configs[] = {
-    {"tiny", {128, 32, 4, 128, 8, 2, 32, 49408, 128, 2, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"tiny", {128, 32, 4, 128, 8, 2, 32, 49408, 128, 2, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
     /* The emoji demo's shape, as shared/bench/torch_train.py's "emoji": tiny
      * with 3 + 3 layers and 4 heads. */
-    {"emoji", {128, 32, 3, 128, 8, 4, 32, 49408, 128, 4, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
-    {"small", {256, 64, 6, 256, 8, 4, 32, 49408, 256, 4, 4, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"emoji", {128, 32, 3, 128, 8, 4, 32, 49408, 128, 4, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"small", {256, 64, 6, 256, 8, 4, 32, 49408, 256, 4, 4, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
     /* The seed model card: ViT-B/16 image tower, 8-layer text tower. */
-    {"seed-b16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 8, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"seed-b16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 8, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
     /* The peer's b32 uses OpenAI's ViT-B/32 shapes, 12-layer text tower. */
-    {"b32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
-    {"ViT-B-32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
-    {"ViT-B-16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
-    {"ViT-L-14", {768, 224, 24, 1024, 14, 16, 77, 49408, 768, 12, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}}},
+    {"b32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"ViT-B-32", {512, 224, 12, 768, 32, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"ViT-B-16", {512, 224, 12, 768, 16, 12, 77, 49408, 512, 8, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"ViT-L-14", {768, 224, 24, 1024, 14, 16, 77, 49408, 768, 12, 12, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
     /* OpenAI's ModifiedResNet models (clip/model.py build_model on the released
      * files): vision_layers and patch size 0, heads = width * 32 / 64, then
      * the stage depths.  Text towers as released: width = embed_dim except
      * RN50 (512), heads = width / 64, 12 layers. */
 #define RN CLIPC_ACT_QUICKGELU, CLIPC_VISION_RESNET
-    {"RN50", {1024, 224, 0, 64, 0, 32, 77, 49408, 512, 8, 12, RN, {3, 4, 6, 3}}},
-    {"RN101", {512, 224, 0, 64, 0, 32, 77, 49408, 512, 8, 12, RN, {3, 4, 23, 3}}},
-    {"RN50x4", {640, 288, 0, 80, 0, 40, 77, 49408, 640, 10, 12, RN, {4, 6, 10, 6}}},
-    {"RN50x16", {768, 384, 0, 96, 0, 48, 77, 49408, 768, 12, 12, RN, {6, 8, 18, 8}}},
-    {"RN50x64", {1024, 448, 0, 128, 0, 64, 77, 49408, 1024, 16, 12, RN, {3, 15, 36, 10}}},
+    {"RN50", {1024, 224, 0, 64, 0, 32, 77, 49408, 512, 8, 12, RN, {3, 4, 6, 3}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"RN101", {512, 224, 0, 64, 0, 32, 77, 49408, 512, 8, 12, RN, {3, 4, 23, 3}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"RN50x4", {640, 288, 0, 80, 0, 40, 77, 49408, 640, 10, 12, RN, {4, 6, 10, 6}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"RN50x16", {768, 384, 0, 96, 0, 48, 77, 49408, 768, 12, 12, RN, {6, 8, 18, 8}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    {"RN50x64", {1024, 448, 0, 128, 0, 64, 77, 49408, 1024, 16, 12, RN, {3, 15, 36, 10}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
     /* A small ResNet for tests and demos (rn_tiny's vision shapes). */
-    {"rn-tiny", {64, 64, 0, 8, 0, 4, 32, 49408, 64, 2, 2, RN, {2, 1, 1, 1}}},
+    {"rn-tiny", {64, 64, 0, 8, 0, 4, 32, 49408, 64, 2, 2, RN, {2, 1, 1, 1}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
 #undef RN
 };
 
@@ -81,6 +81,10 @@ clipc_status clipc_config_validate(const clipc_config *c) {
     int rn = c->vision_arch == CLIPC_VISION_RESNET;
     if (c->vision_arch != CLIPC_VISION_VIT && !rn)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown vision architecture %d", (int)c->vision_arch);
+    if (c->text_arch != CLIPC_TEXT_CLIP)
+        return clipc_error(CLIPC_ERR_INVALID, "config: unknown text architecture %d", (int)c->text_arch);
+    if (c->head != CLIPC_HEAD_OPENAI)
+        return clipc_error(CLIPC_ERR_INVALID, "config: unknown projection head %d", (int)c->head);
     const struct { const char *name; int v, max; } f[] = {
         {"embed_dim", c->embed_dim, 1 << 16},
         {"image_resolution", c->image_resolution, 4096},
