@@ -13,7 +13,7 @@ warnings are ClipcWarning.  See docs/python.md.
 """
 
 from ._core import (ClipcWarning, Error, get_exif, get_threads, load_image, preprocess, set_exif,
-                    set_threads, tokenize)
+                    set_threads, templates, tokenize)
 from ._index import Index, SearchResults
 from ._lib import lib as _lib
 from ._model import Model, create, load
@@ -22,4 +22,4 @@ __version__ = "0.1.0"
 library_path = _lib.path  # the libclipc.so in use
 
 __all__ = ["ClipcWarning", "Error", "Index", "Model", "SearchResults", "create", "get_exif", "get_threads",
-           "load", "load_image", "preprocess", "set_exif", "set_threads", "tokenize", "library_path"]
+           "load", "load_image", "preprocess", "set_exif", "set_threads", "templates", "tokenize", "library_path"]

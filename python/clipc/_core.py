@@ -178,3 +178,14 @@ def preprocess(image, size):
     finally:
         lib.clipc_image_free(ctypes.byref(im))
     return out
+
+
+def templates(name):
+    """A built-in set of prompt templates as a list of str: "imagenet"
+    (OpenAI's 80 ImageNet templates, in their notebook's order) or
+    "default" (["a photo of a {}."])."""
+    n = ctypes.c_int()
+    tp = lib.clipc_prompt_templates(name.encode(), ctypes.byref(n))
+    if not tp:
+        raise ValueError(f"unknown template set {name!r} (known: {lib.clipc_prompt_template_names().decode()})")
+    return [tp[i].decode("utf-8") for i in range(n.value)]

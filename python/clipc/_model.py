@@ -283,7 +283,8 @@ class Model:
                 else:
                     emb[i] = self.encode_image(x, normalize=True)[0]
         probs = np.empty((emb.shape[0], w.shape[0]), dtype=np.float32)
-        if emb.shape[0]:
-            check(lib.clipc_classify(fptr(emb), emb.shape[0], fptr(w), w.shape[0], E, float(scale), fptr(probs),
-                                     None))
+        # One image per call, as `clipc classify`: the similarity is one sgemm,
+        # and BLAS may round a 1-row product differently from an n-row one.
+        for i in range(emb.shape[0]):
+            check(lib.clipc_classify(fptr(emb[i]), 1, fptr(w), w.shape[0], E, float(scale), fptr(probs[i]), None))
         return probs
