@@ -44,7 +44,8 @@ CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
 .PHONY: all test asan clean deps demo bench fuzz
-all: $(BUILD)/clipc $(BUILD)/clipc-testhooks $(BUILD)/clipc_tests
+# libclipc.so is in `all` for the Python package's tests (tests/test_python.c).
+all: $(BUILD)/clipc $(BUILD)/clipc-testhooks $(BUILD)/clipc_tests $(BUILD)/libclipc.so
 
 $(BUILD)/libclipc.a: $(LIB_OBJ)
 	@rm -f $@
