@@ -144,6 +144,24 @@ class ClipcTest(unittest.TestCase):
             np.testing.assert_array_equal(bits(m.encode_image(IMAGE_FILES[0])), bits(want[[0]]))
             np.testing.assert_array_equal(bits(m.encode_text("a cat")), bits(want[[1]]))
 
+    def test_one_model_from_several_threads(self):
+        # The library releases the GIL and a model is read-only: concurrent
+        # calls give the sequential bits.
+        import threading
+        want_i = self.m.encode_image(IMAGE_FILES)
+        want_t = self.m.encode_text(TEXTS[:4])
+        got = [None] * 6
+
+        def work(i):
+            got[i] = self.m.encode_image(IMAGE_FILES) if i % 2 else self.m.encode_text(TEXTS[:4])
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for i, g in enumerate(got):
+            np.testing.assert_array_equal(bits(g), bits(want_i if i % 2 else want_t))
+
     # -------------------------------------------------------------- tokenize
     def test_tokenize_equals_cli(self):
         texts = TEXTS[:4] + ["", "It's   a <|endoftext|> test", "&lt;b&gt;bold&lt;/b&gt;"]
