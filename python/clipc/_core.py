@@ -103,13 +103,33 @@ def tokenize(texts, context_length=77, truncate=False):
     return out
 
 
+_threads = None  # the set_threads value, None = the library's default
+_tls = threading.local()
+
+
 def set_threads(n):
-    """Threads of the library's OpenMP regions and BLAS (0 = all cores).
-    Results are deterministic for a given thread count."""
-    lib.clipc_set_threads(int(n))
+    """Threads of the library's OpenMP regions and BLAS (0 = all cores), for
+    every Python thread.  Results are deterministic for a given thread count;
+    when several Python threads call the library at once, set_threads(1)
+    gives each call the bits of a sequential run with one thread."""
+    global _threads
+    _threads = int(n)
+    apply_threads()
+
+
+def apply_threads():
+    """Applies set_threads' value in the calling thread.  clipc_set_threads
+    sets OpenMP's thread count of the calling OS thread only (an OpenMP
+    per-thread setting), so each Python thread must apply it once itself;
+    every call into the library that computes goes through here."""
+    if _threads is not None and getattr(_tls, "threads", None) != _threads:
+        lib.clipc_set_threads(_threads)
+        _tls.threads = _threads
 
 
 def get_threads():
+    """The library threads calls from this thread use."""
+    apply_threads()
     return lib.clipc_get_threads()
 
 

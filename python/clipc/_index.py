@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 
 from . import _lib
-from ._core import ClipcWarning, Error, check, fptr, fspath, text_bytes, tokenizer
+from ._core import ClipcWarning, Error, apply_threads, check, fptr, fspath
 from ._lib import lib, libc_free
 from ._model import load
 
@@ -58,6 +58,7 @@ class Index:
     def _handle(self):
         if not self._h:
             raise Error("the index is closed", 3)
+        apply_threads()
         return self._h
 
     def meta(self, key):
@@ -120,7 +121,7 @@ class Index:
             raise ValueError("k must be >= 1")
         q = self._query(query, image)
         if not np.all(np.isfinite(q)):
-            raise Error(f"search: the query's embedding holds nan/inf; nothing to rank", 3)
+            raise Error("search: the query's embedding holds nan/inf; nothing to rank", 3)
         scores = np.empty(k, dtype=np.float32)
         paths = (ctypes.c_void_p * k)()
         got = ctypes.c_int(0)

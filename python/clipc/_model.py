@@ -8,8 +8,8 @@ import warnings
 import numpy as np
 
 from . import _lib
-from ._core import (WARN, ClipcWarning, Error, check, fptr, fspath, image_struct, iptr, text_bytes,
-                    tokenizer)
+from ._core import (WARN, ClipcWarning, Error, apply_threads, check, fptr, fspath, image_struct, iptr,
+                    text_bytes, tokenizer)
 from ._lib import lib
 
 _ACTS = {"quickgelu": 0, "gelu": 1}
@@ -90,6 +90,7 @@ class Model:
     def _handle(self):
         if not self._h:
             raise Error("the model is closed", 3)
+        apply_threads()
         return self._h
 
     def close(self):
