@@ -18,6 +18,9 @@ from ._index import Index, SearchResults
 from ._lib import lib as _lib
 from ._model import Model, create, load
 
+for _c in (ClipcWarning, Error, Index, Model, SearchResults):
+    _c.__module__ = "clipc"  # tracebacks say clipc.Error, not clipc._core.Error
+
 __version__ = "0.1.0"
 library_path = _lib.path  # the libclipc.so in use
 

@@ -45,6 +45,24 @@ TEXTS = ["a photo of a cat", "A DOG &amp; a cat!", "ünïcödé — 東京 🚀"
          "word " * 40]  # the last one is longer than the context: truncated
 
 
+SHARED = os.environ.get("CLIPC_SHARED") or os.path.join(ROOT, "..", "shared")
+
+
+def read_safetensors(path):
+    """The tensors of a safetensors file as numpy arrays (F32, I32, I64, U8)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    n = int.from_bytes(data[:8], "little")
+    head = json.loads(data[8:8 + n])
+    types = {"F32": np.float32, "I32": np.int32, "I64": np.int64, "U8": np.uint8}
+    out = {}
+    for k, v in head.items():
+        if k != "__metadata__":
+            a, b = v["data_offsets"]
+            out[k] = np.frombuffer(data[8 + n + a:8 + n + b], dtype=types[v["dtype"]]).reshape(v["shape"])
+    return out
+
+
 def run_cli(*args, stdin=None, expect=0):
     p = subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True)
     if expect is not None and p.returncode != expect:
@@ -171,6 +189,39 @@ class ClipcTest(unittest.TestCase):
         self.assertEqual(seen, [1] * 6)
         for i, g in enumerate(got):
             np.testing.assert_allclose(g, want_i if i % 2 else want_t, rtol=1e-5, atol=1e-6)
+
+    def test_openai_reference_models(self):
+        # OpenAI-layout models (a PyTorch .pt and a ModifiedResNet) from
+        # ../shared: the package equals the CLI bit for bit, and PyTorch's
+        # outputs within float32 rounding.
+        ref = os.path.join(SHARED, "reference", "openai_clip")
+        if not os.path.isdir(ref):
+            if os.environ.get("CLIPC_REQUIRE_SHARED") == "1":
+                self.fail(f"{ref} is missing (CLIPC_REQUIRE_SHARED=1)")
+            self.skipTest("../shared/reference is absent")
+        for name, weights in (("vit_tiny", "weights.pt"), ("rn_tiny", "weights.safetensors")):
+            d = os.path.join(ref, name)
+            with open(os.path.join(d, "inputs", "inputs.json"), encoding="utf-8") as f:
+                inputs = json.load(f)
+            files = [os.path.join(d, "inputs", im["file"]) for im in inputs["images"]]
+            captions = inputs["captions"]
+            tin = read_safetensors(os.path.join(d, "inputs", "inputs.safetensors"))
+            tout = read_safetensors(os.path.join(d, "outputs", "outputs.safetensors"))
+            path = os.path.join(d, weights)
+            with clipc.load(path, act="quickgelu") as m:  # OpenAI's activation, recorded nowhere in a .pt
+                img, txt = m.encode_image(files), m.encode_text(captions)
+                out = run_cli("encode", "--model", path, "--act", "quickgelu", *[a for f in files for a in ("--image", f)],
+                              *[a for t in captions for a in ("--text", t)]).stdout
+                want = np.array([json.loads(x)["embedding"] for x in out.splitlines()]).astype(np.float32)
+                np.testing.assert_array_equal(bits(img), bits(want[:len(files)]), err_msg=name)
+                np.testing.assert_array_equal(bits(txt), bits(want[len(files):]), err_msg=name)
+                np.testing.assert_array_equal(clipc.tokenize(captions), tin["input_ids"], err_msg=name)
+                # PyTorch's embeddings of the same pixels and ids (README: f32 vs f64 differ by <= 1.3e-5).
+                np.testing.assert_allclose(m.encode_image(tin["pixel_values"]), tout["image_embeds"], atol=1e-4,
+                                           err_msg=name)
+                np.testing.assert_allclose(txt, tout["text_embeds"], atol=1e-4, err_msg=name)
+                np.testing.assert_allclose(img[:5], tout["image_embeds"][:5], atol=1e-4, err_msg=name)  # PNGs
+                np.testing.assert_allclose(m.logit_scale, float(tout["logit_scale_exp"]), rtol=1e-6)
 
     # -------------------------------------------------------------- tokenize
     def test_tokenize_equals_cli(self):
