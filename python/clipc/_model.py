@@ -72,6 +72,23 @@ def _is_path(x):
     return isinstance(x, (str, bytes, os.PathLike))
 
 
+def _is_pixels(x):
+    """Whether x is preprocessed pixels (a floating-point array)."""
+    return isinstance(x, np.ndarray) and x.dtype.kind == "f"
+
+
+def _image_list(images):
+    """images (not preprocessed) as a list of paths and uint8 arrays: one path,
+    one image [H, W(, C)], a batch [N, H, W, C] or a sequence of them."""
+    if isinstance(images, np.ndarray):
+        if images.dtype != np.uint8:
+            raise TypeError(f"image arrays must be uint8 pixels or float32 preprocessed pixels, not {images.dtype}")
+        return list(images) if images.ndim == 4 else [images]
+    if _is_path(images):
+        return [images]
+    return list(images)
+
+
 class Model:
     """A CLIP model (from clipc.load or clipc.create).  Read-only: one Model
     may be used from several threads at once (the library releases the GIL
@@ -134,16 +151,14 @@ class Model:
         """The images as preprocessed float32 [n, 3, R, R], without a copy
         when they already are (C-contiguous float32)."""
         R = self.image_resolution
-        if isinstance(images, np.ndarray) and images.dtype != np.uint8:
+        if _is_pixels(images):
             a = np.ascontiguousarray(images, dtype=np.float32)
             if a.ndim == 3:
                 a = a[None]
             if a.ndim != 4 or a.shape[1:] != (3, R, R):
                 raise ValueError(f"preprocessed images must be float32 [n, 3, {R}, {R}], not {list(images.shape)}")
             return a
-        if _is_path(images) or isinstance(images, np.ndarray):
-            images = [images]  # one path or one uint8 image [H, W(, C)]
-        images = list(images)
+        images = _image_list(images)
         px = np.empty((len(images), 3, R, R), dtype=np.float32)
         for i, x in enumerate(images):
             if isinstance(x, np.ndarray):
@@ -167,8 +182,8 @@ class Model:
         """Image embeddings, float32 [n, embed_dim].
 
         images: a path, a list of paths, a uint8 array [H, W] / [H, W, C]
-        (grey, grey + alpha, RGB, RGBA: decoded pixels, as load_image gives)
-        or a list of them, or float32 pixels already preprocessed
+        (grey, grey + alpha, RGB, RGBA: decoded pixels, as load_image gives),
+        a batch [N, H, W, C] or a list of them, or float32 pixels already preprocessed
         ([n, 3, R, R] or [3, R, R], passed to the encoder without a copy).
         The raw encoder output (as `clipc encode`) unless normalize; encoded
         batch_size images at a time (`clipc encode` uses 64, and so the same
@@ -176,16 +191,14 @@ class Model:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         h = self._handle()
-        if isinstance(images, np.ndarray) and images.dtype != np.uint8:
+        if _is_pixels(images):
             px = self._pixels(images)  # preprocessed: encoded in place
             out = np.empty((px.shape[0], self.embed_dim), dtype=np.float32)
             for s in range(0, px.shape[0], batch_size):
                 cnt = min(batch_size, px.shape[0] - s)
                 check(lib.clipc_encode_image(h, fptr(px[s:]), cnt, fptr(out[s:])))
         else:
-            if _is_path(images) or isinstance(images, np.ndarray):
-                images = [images]
-            images = list(images)
+            images = _image_list(images)
             out = np.empty((len(images), self.embed_dim), dtype=np.float32)
             for s in range(0, len(images), batch_size):
                 px = self._pixels(images[s:s + batch_size])
@@ -275,12 +288,10 @@ class Model:
             scale = self.logit_scale
         h = self._handle()
         E = self.embed_dim
-        if _is_path(images):
-            images = [images]
-        if isinstance(images, np.ndarray):
+        if _is_pixels(images):
             emb = self.encode_image(images, normalize=True)
         else:
-            images = list(images)
+            images = _image_list(images)
             emb = np.empty((len(images), E), dtype=np.float32)
             for i, x in enumerate(images):
                 if _is_path(x):

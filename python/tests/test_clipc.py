@@ -123,6 +123,12 @@ class ClipcTest(unittest.TestCase):
         # A grey [H, W] array and an RGBA one are accepted.
         self.assertEqual(self.m.encode_image(np.full((20, 30), 128, np.uint8)).shape, (1, 24))
         self.assertEqual(self.m.encode_image([np.zeros((9, 9, 4), np.uint8)] * 2).shape, (2, 24))
+        # A uint8 batch [N, H, W, C] is N images.
+        batch = np.stack([u8, u8[::-1]])
+        np.testing.assert_array_equal(bits(self.m.encode_image(batch)),
+                                      bits(self.m.encode_image([u8, np.ascontiguousarray(u8[::-1])])))
+        with self.assertRaises(TypeError):
+            self.m.encode_image(u8.astype(np.int64))  # neither pixels nor preprocessed floats
         # Batches of any size give the CLI's bits (the CLI encodes 64 at a time).
         np.testing.assert_array_equal(bits(self.m.encode_image(IMAGE_FILES, batch_size=3)),
                                       bits(self.m.encode_image(IMAGE_FILES)))
