@@ -292,9 +292,12 @@ class ClipcTest(unittest.TestCase):
         for f in IMAGE_FILES:
             shutil.copy(f, pics)
         db = os.path.join(self.tmp, "pics.db")
-        run_cli("index", pics, "--model", self.model_path, "--db", db)
+        model = os.path.join(self.tmp, "index-model.safetensors")  # a copy: replaced at the end
+        shutil.copy(self.model_path, model)
+        run_cli("index", pics, "--model", model, "--db", db)
         with clipc.Index(db) as ix:
-            self.assertEqual(ix.meta("model_path"), self.model_path)
+            self.assertEqual(ix.meta("model_path"), model)
+            self.assertIsNone(ix.meta("no such key"))
             for q in ("a photo of a cat", "red"):
                 want = json.loads(run_cli("search", "--db", db, "--json", "--top", "5", q).stdout)["results"]
                 got = ix.search(q, k=5)
@@ -314,6 +317,18 @@ class ClipcTest(unittest.TestCase):
             self.assertEqual(["%.6f" % s for s in got.scores], ["%.6f" % r["score"] for r in want["results"]])
             # k over the collection's size gives every image.
             self.assertEqual(len(ix.search("cat", k=100).paths), len(IMAGE_FILES))
+        # The index's model file replaced by another model: refused, with the CLI's message.
+        with clipc.create("tiny", seed=12, embed_dim=24, image_resolution=32, vision_layers=2, vision_width=32,
+                          vision_patch_size=8, vision_heads=2, transformer_width=32, transformer_heads=2,
+                          transformer_layers=2) as other:
+            other.save(model)
+        with clipc.Index(db) as ix:
+            with self.assertRaises(clipc.Error) as cm:
+                ix.search("cat")
+            self.assertEqual(str(cm.exception), self.cli_error("search", "--db", db, "cat"))
+            self.assertIn("index-model.safetensors", str(cm.exception))
+            # A vector query needs no model.
+            self.assertEqual(len(ix.search(np.ones(24, np.float32), k=3).paths), 3)
 
     # ---------------------------------------------------------------- errors
     def cli_error(self, *args):
