@@ -23,10 +23,23 @@
  * 51 vs 950 images/s.  So unless the user chose a policy, set PASSIVE and
  * start over once (the variable then being set, there is no loop; if exec
  * fails we simply go on). */
-static void prefer_passive_wait(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
-    execv("/proc/self/exe", argv);
+static int prefer_passive_wait(void) {
+    return !getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
+}
+
+/* OpenBLAS chose its kernels when it was loaded; on a CPU newer than the
+ * library it falls back to SSE3 ones, 3-4x slower (clipc_blas_core_override).
+ * The variable that fixes it is read only at load time: set it and start
+ * over, once, with the OpenMP policy above. */
+static int prefer_native_blas(void) {
+    const char *core = clipc_blas_core_override();
+    return core && !setenv("OPENBLAS_CORETYPE", core, 1);
+}
+
+static void restart_with_env(char **argv) {
+    int passive = prefer_passive_wait();
+    int blas = prefer_native_blas();
+    if (passive || blas) execv("/proc/self/exe", argv);
 }
 
 typedef struct {
@@ -100,7 +113,7 @@ int main(int argc, char **argv) {
 }
 
 static int run(int argc, char **argv) {
-    prefer_passive_wait(argv);
+    restart_with_env(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -125,7 +138,7 @@ static int run(int argc, char **argv) {
     int rc = cli_parse(&global, argc, argv, &at);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (version) {
-        printf("clipc 0.1\n");
+        printf("clipc 0.1\nOpenBLAS kernels: %s\n", clipc_blas_core_name());
         return 0;
     }
     if (at >= argc) {

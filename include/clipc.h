@@ -119,6 +119,18 @@ size_t clipc_config_param_count(const clipc_config *cfg);
 void clipc_set_threads(int n);
 int clipc_get_threads(void);
 
+/* OpenBLAS's kernels are chosen once, when the library is loaded, from
+ * OPENBLAS_CORETYPE or else the CPU's model number; Debian 12's OpenBLAS
+ * gives CPUs newer than itself its slowest (SSE3) kernels, 3-4x below what
+ * they run.  This returns the OPENBLAS_CORETYPE value ("SkylakeX",
+ * "Haswell", ...) that this process should have been started with, or NULL
+ * when the choice is fine or OPENBLAS_CORETYPE is set.  A program fixes it
+ * by setting the variable and executing itself again before any work, as
+ * the clipc program does. */
+const char *clipc_blas_core_override(void);
+/* The OpenBLAS core in use ("SkylakeX", "Zen", "Prescott", ...). */
+const char *clipc_blas_core_name(void);
+
 /* ------------------------------------------------------------------ images */
 
 /* A decoded image: interleaved 8-bit samples, channels 1 (grey), 2 (grey +

@@ -15,6 +15,7 @@
  *   CLIPC_REQUIRE_SHARED=1 ../shared must be there (implies strict skips).
  */
 #include "harness.h"
+#include "clipc.h"
 
 #include <setjmp.h>
 #include <signal.h>
@@ -237,6 +238,12 @@ static int cmp_test(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
+    /* The CLI starts over with OPENBLAS_CORETYPE set when OpenBLAS chose
+     * kernels below the CPU (clipc_blas_core_override); so does the runner,
+     * so that the library in this process and the CLIs it runs compute with
+     * the same kernels. */
+    const char *core = clipc_blas_core_override();
+    if (core && !setenv("OPENBLAS_CORETYPE", core, 1)) execv("/proc/self/exe", argv);
     int slow = 0, list = 0, n_filters = 0;
     const char *filters[64];
     for (int i = 1; i < argc; i++) {
