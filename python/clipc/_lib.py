@@ -142,6 +142,18 @@ def _open():
 
 
 lib = _open()
+# OpenBLAS chose its kernels when libclipc loaded it, from OPENBLAS_CORETYPE
+# or the CPU's model number; Debian 12's OpenBLAS gives CPUs newer than
+# itself SSE3 kernels, 3-4x slower.  A process cannot change that any more
+# (the clipc program restarts itself); say what to set.
+for _fn in (lib.clipc_blas_core_override, lib.clipc_blas_core_name):
+    _fn.restype, _fn.argtypes = c_char_p, []
+_better = lib.clipc_blas_core_override()
+if _better:
+    import warnings
+    warnings.warn("clipc: OpenBLAS runs its %s kernels on this CPU; start Python with OPENBLAS_CORETYPE=%s "
+                  "for about 3x faster training and ResNet encoding (docs/python.md)" %
+                  (lib.clipc_blas_core_name().decode(), _better.decode()), RuntimeWarning, stacklevel=2)
 # The C library's strings (index paths, meta values) are malloc'ed; the C API
 # says to release them with free().  The process's libc is the one libclipc
 # links to, so its free is the right one.
