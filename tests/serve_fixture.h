@@ -36,7 +36,7 @@ typedef struct {
     int n;
 } serve_fx;
 
-static void sfx_copy(const char *from, const char *to) {
+static inline void sfx_copy(const char *from, const char *to) {
     char *data;
     size_t len;
     REQUIRE_OK(clipc_read_file(from, &data, &len));
@@ -225,7 +225,7 @@ static int sfx_read_response_ex(int fd, int *status, char **body, size_t *len, i
     return 0;
 }
 
-static int sfx_read_response(int fd, int *status, char **body, size_t *len) {
+static inline int sfx_read_response(int fd, int *status, char **body, size_t *len) {
     return sfx_read_response_ex(fd, status, body, len, NULL);
 }
 
@@ -244,13 +244,13 @@ static int sfx_request(int port, const char *method, const char *target, char **
     return status;
 }
 
-static int sfx_get(int port, const char *target, char **body) {
+static inline int sfx_get(int port, const char *target, char **body) {
     size_t len;
     return sfx_request(port, "GET", target, body, &len);
 }
 
 /* Percent-encodes s for a query value (unreserved characters kept). */
-static void sfx_urlencode(const char *s, char *out, size_t cap) {
+static inline void sfx_urlencode(const char *s, char *out, size_t cap) {
     size_t w = 0;
     for (const unsigned char *p = (const unsigned char *)s; *p && w + 4 < cap; p++) {
         if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || strchr("-_.~", *p))
