@@ -147,15 +147,17 @@ static void sfx_start(serve_proc *sp, const char *db, const char *const *extra) 
     REQUIREF(sp->port > 0, "clipc serve did not start: '%s'", line);
 }
 
-/* SIGTERM, then the exit status (0 = clean shutdown; under ASan a leak
- * makes it non-zero). */
-static int sfx_stop(serve_proc *sp) {
+/* SIGTERM (or SIGINT: sfx_stop_with), then the exit status (0 = clean
+ * shutdown; under ASan a leak makes it non-zero). */
+static inline int sfx_stop_with(serve_proc *sp, int sig) {
     int status = -1;
-    kill(sp->pid, SIGTERM);
+    kill(sp->pid, sig);
     waitpid(sp->pid, &status, 0);
     sfx_live = 0;
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
+
+static int sfx_stop(serve_proc *sp) { return sfx_stop_with(sp, SIGTERM); }
 
 /* --------------------------------------------------------- a raw client */
 

@@ -78,7 +78,7 @@ static clipc_status list_cache(const char *dir, cache_file **files, int *n, int6
             *files = nf;
         }
         cache_file *f = &(*files)[(*n)++];
-        snprintf(f->name, sizeof f->name, "%s", e->d_name);
+        memcpy(f->name, e->d_name, 45); /* is_thumb_name: 44 characters and the NUL */
         f->size = (int64_t)st.st_size;
         f->mtime = st.st_mtim;
         *total += f->size;
