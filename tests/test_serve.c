@@ -486,3 +486,41 @@ TEST(serve_thumbs_made_once_and_bounded) {
     CHECK(clipc_thumbs_get(t, src, &a, &la, &made) == CLIPC_ERR_IO && strstr(clipc_last_error(), "gone.jpg"));
     clipc_thumbs_close(t);
 }
+
+/* Usage and start-up errors: exit status and message. */
+TEST(serve_cli_errors) {
+    serve_fx fx;
+    sfx_build(&fx);
+    char cmd[2048], other[600], *out;
+    int rc = run_capture("clipc serve 2>&1", &out);
+    CHECKF(rc == 2 && strstr(out, "clipc serve: --db FILE is required"), "%d %s", rc, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "clipc serve --db '%s/none.db' 2>&1", test_tmpdir());
+    rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && strstr(out, "none.db: no such index (run clipc index first)"), "%d %s", rc, out);
+    free(out);
+    /* Another model than the index's is refused (its embeddings would not match). */
+    clipc_config cfg = {20, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0},
+                        CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 12, &m));
+    snprintf(other, sizeof other, "%s/other.safetensors", test_tmpdir());
+    REQUIRE_OK(clipc_model_save(m, other));
+    clipc_model_free(m);
+    snprintf(cmd, sizeof cmd, "clipc serve --db '%s' --model '%s' --port 0 2>&1", fx.db, other);
+    rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && strstr(out, "changed since it was indexed"), "%d %s", rc, out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "clipc serve --db '%s' --host localhost --port 0 2>&1", fx.db);
+    rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && strstr(out, "--host localhost: not an IPv4 address"), "%d %s", rc, out);
+    free(out);
+    /* A port in use: a clear error, not a hang. */
+    serve_proc sp;
+    sfx_start(&sp, fx.db, NULL);
+    snprintf(cmd, sizeof cmd, "clipc serve --db '%s' --port %d 2>&1", fx.db, sp.port);
+    rc = run_capture(cmd, &out);
+    CHECKF(rc == 1 && strstr(out, "cannot listen on 127.0.0.1:"), "%d %s", rc, out);
+    free(out);
+    CHECK(sfx_stop(&sp) == 0);
+}
