@@ -105,7 +105,7 @@ int cmd_serve(int argc, char **argv) {
     struct stat sb;
     if (stat(a.db, &sb)) return cli_report(clipc_error(CLIPC_ERR_IO, "%s: no such index (run clipc index first)", a.db));
     clipc_set_threads(a.threads);
-    serve_ctx x = {0};
+    serve_ctx x = {.db = a.db};
     clipc_status s = open_all(&a, &x);
     if (s) {
         close_all(&x);

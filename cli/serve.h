@@ -24,6 +24,8 @@ extern const char serve_page_html[], serve_page_css[], serve_page_js[];
  * the model's scratch is not shared between threads); thumbnails are made
  * outside it (the cache has its own lock). */
 typedef struct {
+    const char *db;
+    char generation[32]; /* the index's, when last looked at (serve_http.c: refresh_index) */
     clipc_index *ix;
     clipc_model *model;
     clipc_tokenizer *tok;

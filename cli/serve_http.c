@@ -133,6 +133,29 @@ static unsigned status_of(clipc_status s) {
     return s == CLIPC_ERR_INVALID || s == CLIPC_ERR_RANGE ? MHD_HTTP_BAD_REQUEST : MHD_HTTP_INTERNAL_SERVER_ERROR;
 }
 
+/* Under x->mu: when `clipc index` has changed the index since it was
+ * opened (its generation moved), opens it again, so the server follows a
+ * re-index without a restart.  On a failure the old handle stays and the
+ * next request retries. */
+static void refresh_index(serve_ctx *x) {
+    char *g = NULL;
+    if (clipc_index_meta(x->ix, "generation", &g) || !g) return;
+    if (x->generation[0] && strcmp(g, x->generation)) {
+        clipc_index *nix = NULL;
+        if (clipc_index_open(x->db, &nix) == CLIPC_OK && clipc_index_size(nix) >= 0) {
+            clipc_index_close(x->ix);
+            x->ix = nix;
+        } else {
+            fprintf(stderr, "clipc serve: %s changed but cannot be reopened: %s\n", x->db, clipc_last_error());
+            clipc_index_close(nix);
+            free(g);
+            return;
+        }
+    }
+    snprintf(x->generation, sizeof x->generation, "%s", g);
+    free(g);
+}
+
 /* ------------------------------------------------------------ arguments */
 
 /* A decimal integer argument in [lo, hi], dflt when absent: 0, or -1 when
@@ -201,6 +224,7 @@ static enum MHD_Result api_search(serve_ctx *x, struct MHD_Connection *c, int si
     int got = 0, more = 0, trunc = 0;
     clipc_page pg = {(int)offset, (int)k, folder};
     pthread_mutex_lock(&x->mu);
+    refresh_index(x);
     clipc_status s = similar ? clipc_index_image(x->ix, id, NULL, vec, x->dim)
                              : clipc_embed_texts(x->model, x->tok, &q, 1, vec, &trunc);
     unsigned fail = similar && s == CLIPC_ERR_RANGE ? MHD_HTTP_NOT_FOUND : status_of(s);
@@ -237,6 +261,7 @@ static enum MHD_Result api_folders(serve_ctx *x, struct MHD_Connection *c) {
     char **f = NULL;
     int n = 0;
     pthread_mutex_lock(&x->mu);
+    refresh_index(x);
     int64_t images = clipc_index_size(x->ix);
     clipc_status s = images < 0 ? CLIPC_ERR_IO : clipc_index_folders(x->ix, &f, &n);
     pthread_mutex_unlock(&x->mu);
@@ -264,6 +289,7 @@ static char *path_of(serve_ctx *x, long long id) {
     char *p = NULL;
     if (id < 0) return NULL;
     pthread_mutex_lock(&x->mu);
+    refresh_index(x);
     if (clipc_index_image(x->ix, id, &p, NULL, 0)) p = NULL;
     pthread_mutex_unlock(&x->mu);
     return p;

@@ -524,3 +524,37 @@ TEST(serve_cli_errors) {
     free(out);
     CHECK(sfx_stop(&sp) == 0);
 }
+
+/* A `clipc index` run while the server runs: the next request sees it. */
+TEST(serve_follows_a_reindex) {
+    serve_fx fx;
+    sfx_build(&fx);
+    serve_proc sp;
+    sfx_start(&sp, fx.db, NULL);
+    int st;
+    cJSON *f = get_json(sp.port, "/api/folders", &st);
+    CHECK(st == 200 && f && jnum(f, "images") == 24);
+    cJSON_Delete(f);
+    char p[800], cmd[2048], *out;
+    snprintf(p, sizeof p, "%s/faces/new 1f607.png", fx.pics);
+    sfx_copy("data/emoji-mini/twemoji/1f607.png", p);
+    REQUIRE(unlink(fx.paths[0]) == 0);
+    snprintf(cmd, sizeof cmd, "clipc index '%s' --model '%s' --db '%s' 2>&1", fx.pics, fx.model, fx.db);
+    int rc = run_capture(cmd, &out);
+    CHECKF(rc == 0, "clipc index: %s", out);
+    free(out);
+    f = get_json(sp.port, "/api/folders", &st);
+    CHECK(st == 200 && f && jnum(f, "images") == 24);
+    cJSON_Delete(f);
+    cJSON *all = get_json(sp.port, "/api/search?q=face&k=100", &st);
+    REQUIRE(st == 200 && all);
+    int has_new = 0, has_gone = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, cJSON_GetObjectItem(all, "results")) {
+        has_new |= !strcmp(jstr(it, "path"), p);
+        has_gone |= !strcmp(jstr(it, "path"), fx.paths[0]);
+    }
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(all, "results")) == 24 && has_new && !has_gone);
+    cJSON_Delete(all);
+    CHECK(sfx_stop(&sp) == 0);
+}
