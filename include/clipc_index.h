@@ -2,7 +2,9 @@
  * clipc_index.h — the image index behind `clipc index` and `clipc search`:
  * an SQLite database (WAL) of image files, their stat/hash and unit
  * embeddings, and beside it FILE.vec, the same embeddings as one mmap'able
- * matrix, so a search is one matrix-vector product.
+ * matrix, so a search is one matrix-vector product.  Also what `clipc serve`
+ * browses with: result pages with a folder filter, rows by id, and a
+ * thumbnail cache.
  */
 #ifndef CLIPC_INDEX_PUBLIC_H
 #define CLIPC_INDEX_PUBLIC_H
