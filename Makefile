@@ -10,7 +10,7 @@ CC      ?= cc
 BUILD   ?= build
 OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
-PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libwebpdemux libtiff-4 libheif libgif \
+PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libwebpdemux libtiff-4 libheif libgif libmicrohttpd \
            ompi-c
 
 # libdnnl (oneDNN, no pkg-config file in Debian 12): the inference backends (src/kernels/onednn.c).

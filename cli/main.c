@@ -56,6 +56,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "retrieval Recall@K / zero-shot accuracy on a dataset"},
     {"index", cmd_index, "index a folder of images (SQLite + an mmap'd matrix)"},
     {"search", cmd_search, "search an index by text or by image"},
+    {"serve", cmd_serve, "a local search page for an index in the browser (libmicrohttpd)"},
     {"train", cmd_train, "train a CLIP model on image-caption data (checkpoints, resume, evaluation)"},
     {"convert", cmd_convert, "rewrite a model file: OpenAI or Hugging Face layout, f32/f16/bf16"},
     {"info", cmd_info, "describe a model file: layout, architecture, parameters, dtypes, metadata"},

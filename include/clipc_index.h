@@ -2,7 +2,9 @@
  * clipc_index.h — the image index behind `clipc index` and `clipc search`:
  * an SQLite database (WAL) of image files, their stat/hash and unit
  * embeddings, and beside it FILE.vec, the same embeddings as one mmap'able
- * matrix, so a search is one matrix-vector product.
+ * matrix, so a search is one matrix-vector product.  Also what `clipc serve`
+ * browses with: result pages with a folder filter, rows by id, and a
+ * thumbnail cache.
  */
 #ifndef CLIPC_INDEX_PUBLIC_H
 #define CLIPC_INDEX_PUBLIC_H
@@ -91,6 +93,57 @@ clipc_status clipc_index_check_model(clipc_index *ix, const char *model_path);
  * malloc'ed) for j < *got, best first; ties go to the earlier row. */
 clipc_status clipc_index_search(clipc_index *ix, const float *q, int dim, int k, float *scores, char **paths,
                                 int *got);
+
+/* ---- browsing an index (what `clipc serve` needs) */
+
+/* A result with its row id (stable for as long as the file stays indexed). */
+typedef struct {
+    int64_t id;
+    float score;
+    char *path; /* as stored, malloc'ed */
+} clipc_hit;
+void clipc_hits_free(clipc_hit *h, int n); /* frees the paths of h[0..n) */
+
+/* A page of results: ranks offset .. offset+k-1 (0-based) among the images
+ * under folder (a folder as stored, as clipc_index_folders gives it; NULL
+ * or "" = all; "a/b" holds "a/b/x.jpg" and "a/b/c/y.jpg", not "a/bc/z.jpg"). */
+typedef struct {
+    int offset, k; /* 0..1000000, 1..100000 (CLIPC_ERR_RANGE otherwise) */
+    const char *folder;
+} clipc_page;
+
+/* The page of the search for the unit query q (CLIPC_SEARCH_AUTO, as
+ * clipc_index_search: without a folder, page 0 of k is its top k).
+ * hits holds pg->k; *more = 1 when a later page has results. */
+clipc_status clipc_index_search_page(clipc_index *ix, const float *q, int dim, const clipc_page *pg, clipc_hit *hits,
+                                     int *got, int *more);
+/* Row id's path (malloc'ed; path may be NULL) and stored unit embedding
+ * (vec: dim floats, may be NULL); CLIPC_ERR_RANGE when no image has id. */
+clipc_status clipc_index_image(clipc_index *ix, int64_t id, char **path, float *vec, int dim);
+/* The number of searchable images, -1 on error (clipc_last_error says). */
+int64_t clipc_index_size(clipc_index *ix);
+/* The distinct folders of the indexed paths (the part before the last
+ * '/', "/" for a file at the root; paths without '/' have none), sorted
+ * by bytes: *folders a malloc'ed array of malloc'ed strings. */
+clipc_status clipc_index_folders(clipc_index *ix, char ***folders, int *n);
+
+/* ---- the thumbnail cache: small JPEGs of indexed images, made once */
+
+typedef struct clipc_thumbs clipc_thumbs;
+/* Opens (creating it, mode 0700) the cache folder dir for thumbnails that
+ * fit in size x size pixels (16..1024), holding at most max_bytes of files
+ * (>= 64 KiB): past it, the oldest thumbnails are removed.  Safe to use
+ * from several threads. */
+clipc_status clipc_thumbs_open(const char *dir, int size, int64_t max_bytes, clipc_thumbs **out);
+/* The JPEG thumbnail of the image file at path (malloc'ed, *len bytes):
+ * read from the cache when a thumbnail of this path, size and mtime is
+ * there, else decoded (clipc_image_load), resized (Pillow's bicubic),
+ * encoded (libjpeg-turbo, quality 85) and stored atomically.  *made = 1
+ * when it was made now (may be NULL). */
+clipc_status clipc_thumbs_get(clipc_thumbs *t, const char *path, uint8_t **jpeg, size_t *len, int *made);
+/* Bytes of thumbnails in the cache folder, as counted by the cache. */
+int64_t clipc_thumbs_bytes(clipc_thumbs *t);
+void clipc_thumbs_close(clipc_thumbs *t);
 
 /* How a search finds the top k. */
 typedef enum {

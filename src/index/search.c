@@ -387,3 +387,186 @@ clipc_status clipc_vecfile_search(clipc_vecfile *v, const float *q, int k, const
     clipc_search_mode used;
     return store_search(v, q, k, o, rows, scores, got, &used);
 }
+
+/* ------------------------------------------------ pages, rows and folders */
+
+/* 1 when path lies under folder (as stored; "" or NULL = everywhere):
+ * folder is a prefix ending at a '/' of path, so "a/b" holds "a/b/x.jpg"
+ * but not "a/bc/x.jpg". */
+static int under_folder(const char *path, const char *folder) {
+    if (!folder || !*folder) return 1;
+    size_t n = strlen(folder);
+    while (n > 1 && folder[n - 1] == '/') n--;
+    if (n == 1 && folder[0] == '/') return path[0] == '/';
+    return strncmp(path, folder, n) == 0 && path[n] == '/';
+}
+
+void clipc_hits_free(clipc_hit *h, int n) {
+    for (int i = 0; h && i < n; i++) {
+        free(h[i].path);
+        h[i].path = NULL;
+    }
+}
+
+/* The rank window [offset, offset + k) of the results under folder, from
+ * the top `want` rows of the whole index: *avail counts the matching rows
+ * seen; the window's hits are filled (paths malloc'ed). */
+static clipc_status window_of(clipc_index *ix, const int64_t *rows, const float *sc, int n, const char *folder,
+                              int offset, int k, clipc_hit *hits, int *got, int *avail) {
+    clipc_status s = CLIPC_OK;
+    int seen = 0;
+    *got = 0;
+    for (int i = 0; i < n && !s; i++) {
+        int64_t id = ix->vs.v.ids[rows[i]];
+        char *p = NULL;
+        int need_path = (folder && *folder) || (seen >= offset && seen < offset + k);
+        if (!need_path) {
+            seen++;
+            continue;
+        }
+        if ((s = index_row_path(ix->db, id, &p))) break;
+        if (!under_folder(p, folder)) {
+            free(p);
+            continue;
+        }
+        if (seen >= offset && seen < offset + k) {
+            hits[*got] = (clipc_hit){id, sc[i], p};
+            (*got)++;
+        } else {
+            free(p);
+        }
+        seen++;
+    }
+    if (s) {
+        clipc_hits_free(hits, *got);
+        *got = 0;
+    }
+    *avail = seen;
+    return s;
+}
+
+clipc_status clipc_index_search_page(clipc_index *ix, const float *q, int dim, const clipc_page *pg, clipc_hit *hits,
+                                     int *got, int *more) {
+    *got = 0;
+    *more = 0;
+    if (pg->offset < 0 || pg->k < 1 || pg->offset > 1000000 || pg->k > 100000)
+        return clipc_error(CLIPC_ERR_RANGE, "search: offset %d and k %d out of range (0..1000000, 1..100000)",
+                           pg->offset, pg->k);
+    clipc_status s = prepare(ix, dim, CLIPC_SEARCH_AUTO);
+    if (s) return s;
+    int64_t n = ix->vs.v.n;
+    /* One more than the window, to tell whether a next page exists; with a
+     * folder, widen the top-K until the window is filled or all rows seen. */
+    int64_t need = (int64_t)pg->offset + pg->k + 1, want = need < n ? need : n;
+    int64_t *rows = NULL;
+    float *sc = NULL;
+    for (;;) {
+        int64_t *nr = realloc(rows, sizeof(int64_t) * (size_t)(want > 0 ? want : 1));
+        float *ns = nr ? realloc(sc, sizeof(float) * (size_t)(want > 0 ? want : 1)) : NULL;
+        if (nr) rows = nr;
+        if (ns) sc = ns;
+        if (!nr || !ns) {
+            s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+            break;
+        }
+        int n_got = 0, avail = 0;
+        clipc_search_mode used;
+        if (want > 0) s = store_search(&ix->vs, q, (int)want, NULL, rows, sc, &n_got, &used);
+        if (s) break;
+        s = window_of(ix, rows, sc, n_got, pg->folder, pg->offset, pg->k, hits, got, &avail);
+        if (s) break;
+        if (avail >= need || want >= n) {
+            *more = avail >= need;
+            break;
+        }
+        clipc_hits_free(hits, *got);
+        *got = 0;
+        want = want * 4 < n ? want * 4 : n;
+    }
+    free(rows);
+    free(sc);
+    return s;
+}
+
+/* The row of id in the mapped matrix (ids ascending, as write_vec orders
+ * them), or -1. */
+static int64_t row_of(const vecfile *v, int64_t id) {
+    int64_t lo = 0, hi = v->n - 1;
+    while (lo <= hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (v->ids[mid] == id) return mid;
+        if (v->ids[mid] < id) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+/* Maps FILE.vec (rebuilt when stale) if it is not mapped yet. */
+static clipc_status map_vec(clipc_index *ix) {
+    if (ix->mapped) return CLIPC_OK;
+    clipc_status s = index_open_vec(ix->db, ix->path, &ix->vs.v);
+    if (!s) ix->mapped = 1;
+    return s;
+}
+
+clipc_status clipc_index_image(clipc_index *ix, int64_t id, char **path, float *vec, int dim) {
+    if (path) *path = NULL;
+    clipc_status s = map_vec(ix);
+    if (s) return s;
+    int64_t r = row_of(&ix->vs.v, id);
+    if (r < 0) return clipc_error(CLIPC_ERR_RANGE, "%s: no image with id %lld", ix->path, (long long)id);
+    if (vec && dim != ix->vs.v.dim)
+        return clipc_error(CLIPC_ERR_FORMAT, "%s.vec: %d-d vectors, asked for %d", ix->path, ix->vs.v.dim, dim);
+    if (vec) memcpy(vec, ix->vs.v.data + (size_t)r * (size_t)dim, sizeof(float) * (size_t)dim);
+    return path ? index_row_path(ix->db, id, path) : CLIPC_OK;
+}
+
+int64_t clipc_index_size(clipc_index *ix) { return map_vec(ix) ? -1 : ix->vs.v.n; }
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+clipc_status clipc_index_folders(clipc_index *ix, char ***folders, int *n) {
+    *folders = NULL;
+    *n = 0;
+    clipc_status s = map_vec(ix);
+    if (s) return s;
+    char **f = NULL;
+    int cnt = 0, cap = 0;
+    for (int64_t r = 0; r < ix->vs.v.n && !s; r++) {
+        char *p = NULL;
+        if ((s = index_row_path(ix->db, ix->vs.v.ids[r], &p))) break;
+        char *slash = strrchr(p, '/');
+        if (!slash) {
+            free(p);
+            continue;
+        }
+        *(slash == p ? slash + 1 : slash) = 0; /* the folder of "/x.jpg" is "/" */
+        if (cnt == cap) {
+            char **nf = realloc(f, sizeof(char *) * (size_t)(cap = cap ? 2 * cap : 16));
+            if (!nf) {
+                free(p);
+                s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+                break;
+            }
+            f = nf;
+        }
+        f[cnt++] = p;
+    }
+    if (!s && cnt) {
+        qsort(f, (size_t)cnt, sizeof *f, cmp_str);
+        int w = 0;
+        for (int i = 0; i < cnt; i++) {
+            if (w && !strcmp(f[w - 1], f[i])) free(f[i]);
+            else f[w++] = f[i];
+        }
+        cnt = w;
+    }
+    if (s) {
+        for (int i = 0; i < cnt; i++) free(f[i]);
+        free(f);
+        return s;
+    }
+    *folders = f;
+    *n = cnt;
+    return CLIPC_OK;
+}
