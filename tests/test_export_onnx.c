@@ -4,8 +4,10 @@
  * give clipc's own embeddings within 1e-4 relative, for the golden ViT
  * (whose ORT embeddings also match OpenAI's reference outputs) and for
  * random emoji-shaped models (QuickGELU and GELU, a 32-token context,
- * Immich's input names); the folder holds what Immich reads; ResNets and
- * files over the size limit are refused with their messages.
+ * Immich's input names); the folder holds what Immich reads, and its
+ * tokenizer.json gives OpenAI's ids in Hugging Face's tokenizers
+ * (tools/ort/tokenize.js); ResNets and files over the size limit are
+ * refused with their messages.
  *
  * Without node or ONNX Runtime the ORT tests SKIP with the command to run;
  * CI installs both (.ci/run) and its strict mode fails on such a skip.
@@ -298,4 +300,73 @@ TEST(export_onnx_refuses_resnet_and_oversize) {
            "%s", clipc_last_error());
     CHECK(stat(out, &st) != 0);
     clipc_model_free(m);
+}
+
+/* textual/tokenizer.json in Hugging Face's Rust tokenizers (what Immich
+ * loads it with) gives OpenAI's ids for every golden string except where a
+ * tokenizer.json cannot follow OpenAI (as Hugging Face's own CLIP file
+ * cannot): HTML entities (OpenAI unescapes them twice), Greek final sigma
+ * (Python's lower()), and special tokens in upper case (matched before
+ * lowercasing). */
+TEST(export_onnx_tokenizer_json_in_hf_tokenizers) {
+    const char *gpath = shared_path("reference/tokenizer/tokenizer_goldens.json");
+    if (!gpath) SKIP("../shared/reference not found");
+    need_ort();
+    struct stat st;
+    if (stat("tools/ort/node_modules/@anush008/tokenizers/package.json", &st) != 0)
+        SKIP("the tokenizers binding is not installed: run tools/ort/install.sh");
+    const char *dir = test_tmpdir();
+    char out[1024], cmd[4096], in[1100], res[1100], tj[1100];
+    clipc_config cfg;
+    clipc_model *m;
+    REQUIRE_OK(clipc_config_named("emoji", &cfg));
+    REQUIRE_OK(clipc_model_create(&cfg, 5, &m));
+    snprintf(out, sizeof out, "%s/onnx", dir);
+    REQUIRE_OK(clipc_model_export_onnx(m, out, 0));
+    clipc_model_free(m);
+    char *txt = NULL;
+    size_t len;
+    REQUIRE_OK(clipc_read_file(gpath, &txt, &len));
+    cJSON *g = cJSON_Parse(txt), *cases = cJSON_GetObjectItem(g, "cases"), *texts = cJSON_CreateArray();
+    free(txt);
+    int n = cJSON_GetArraySize(cases);
+    REQUIRE(n >= 300);
+    for (int i = 0; i < n; i++)
+        cJSON_AddItemToArray(texts, cJSON_CreateString(cJSON_GetObjectItem(cJSON_GetArrayItem(cases, i), "text")->valuestring));
+    char *js = cJSON_PrintUnformatted(texts);
+    cJSON_Delete(texts);
+    snprintf(in, sizeof in, "%s/texts.json", dir);
+    snprintf(res, sizeof res, "%s/ids.json", dir);
+    snprintf(tj, sizeof tj, "%s/textual/tokenizer.json", out);
+    REQUIRE_OK(clipc_write_file_atomic(in, js, strlen(js)));
+    free(js);
+    snprintf(cmd, sizeof cmd, "node tools/ort/tokenize.js %s %s %s 2>&1", tj, in, res);
+    char *log = NULL;
+    int rc = run_capture(cmd, &log);
+    CHECKF(rc == 0, "%s: %d %s", cmd, rc, log);
+    free(log);
+    REQUIRE(rc == 0);
+    REQUIRE_OK(clipc_read_file(res, &txt, &len));
+    cJSON *got = cJSON_Parse(txt);
+    free(txt);
+    REQUIRE(cJSON_GetArraySize(got) == n);
+    int same = 0, differ = 0;
+    for (int i = 0; i < n; i++) {
+        cJSON *c = cJSON_GetArrayItem(cases, i), *ids = cJSON_GetObjectItem(c, "ids"), *h = cJSON_GetArrayItem(got, i);
+        int k = cJSON_GetArraySize(ids), eq = cJSON_GetArraySize(h) == k + 2 &&
+                                                cJSON_GetArrayItem(h, 0)->valueint == 49406 &&
+                                                cJSON_GetArrayItem(h, k + 1)->valueint == 49407;
+        for (int j = 0; eq && j < k; j++) eq = cJSON_GetArrayItem(h, j + 1)->valueint == cJSON_GetArrayItem(ids, j)->valueint;
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        const char *cat = cJSON_GetObjectItem(c, "category")->valuestring;
+        int known = !strcmp(cat, "html") || !strcmp(text, "ΟΔΟΣ") || !strcmp(text, "ΣΟΦΙΑ ΣΟΦΟΣ") ||
+                    !strcmp(text, "<|ENDOFTEXT|>");
+        if (eq) same++;
+        else differ++;
+        CHECKF(eq || known, "case %d (%s) \"%s\": tokenizer.json's ids differ from OpenAI's", i, cat, text);
+    }
+    printf("    tokenizer.json = OpenAI on %d of %d golden strings (%d known differences)\n", same, n, differ);
+    CHECKF(same >= 290, "only %d agree", same);
+    cJSON_Delete(got);
+    cJSON_Delete(g);
 }
