@@ -483,8 +483,9 @@ clipc_status clipc_model_export(const clipc_model *m, const char *path, clipc_la
  * written atomically; dir is created if missing and refused when it holds
  * anything unless flags has CLIPC_ONNX_FORCE.  CLIPC_ONNX_IMMICH_IO names
  * the inputs as Immich feeds them: `image`, and `text` as int32 ids.
- * Only OpenAI's ViT image tower and text transformer are exported
- * (CLIPC_ERR_UNSUPPORTED otherwise), and each file must stay under 2 GB. */
+ * Only OpenAI's towers (ViT or ModifiedResNet, the text transformer) are
+ * exported (CLIPC_ERR_UNSUPPORTED otherwise), and each file must stay
+ * under 2 GB. */
 #define CLIPC_ONNX_FORCE 1u
 #define CLIPC_ONNX_IMMICH_IO 2u
 clipc_status clipc_model_export_onnx(const clipc_model *m, const char *dir, unsigned flags);

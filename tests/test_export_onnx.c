@@ -4,10 +4,10 @@
  * give clipc's own embeddings within 1e-4 relative, for the golden ViT
  * (whose ORT embeddings also match OpenAI's reference outputs) and for
  * random emoji-shaped models (QuickGELU and GELU, a 32-token context,
- * Immich's input names); the folder holds what Immich reads, and its
- * tokenizer.json gives OpenAI's ids in Hugging Face's tokenizers
- * (tools/ort/tokenize.js); ResNets and files over the size limit are
- * refused with their messages.
+ * Immich's input names) and for the golden ModifiedResNet; the folder holds
+ * what Immich reads, and its tokenizer.json gives OpenAI's ids in Hugging
+ * Face's tokenizers (tools/ort/tokenize.js); the tutorial's towers and
+ * files over the size limit are refused with their messages.
  *
  * Without node or ONNX Runtime the ORT tests SKIP with the command to run;
  * CI installs both (.ci/run) and its strict mode fails on such a skip.
@@ -25,6 +25,7 @@
 #include "formats/onnx_writer.h"
 #include "formats/safetensors.h"
 #include "model/export_onnx.h"
+#include "model/model.h"
 #include "harness.h"
 
 static void need_ort(void) {
@@ -275,30 +276,54 @@ TEST(export_onnx_cli_folder_and_tokenizer_json) {
     free(log);
 }
 
-/* A ModifiedResNet is refused before anything is written; a file over the
- * size limit too (a small limit stands in for protobuf's 2 GB). */
-TEST(export_onnx_refuses_resnet_and_oversize) {
+/* The tutorial's torchvision ResNet is refused before anything is written;
+ * a file over the size limit too (a small limit stands in for protobuf's
+ * 2 GB). */
+TEST(export_onnx_refuses_tv_resnet_and_oversize) {
     const char *dir = test_tmpdir();
     char out[1024];
     clipc_config cfg;
     clipc_model *m;
-    REQUIRE_OK(clipc_config_named("rn-tiny", &cfg));
-    REQUIRE_OK(clipc_model_create(&cfg, 1, &m));
-    snprintf(out, sizeof out, "%s/rn", dir);
-    CHECK(clipc_model_export_onnx(m, out, 0) == CLIPC_ERR_UNSUPPORTED);
-    CHECK(!strcmp(clipc_last_error(), "ONNX export: the image tower is a ModifiedResNet; only OpenAI's "
-                                      "VisionTransformer is exported (ModifiedResNet graphs are not built yet)"));
-    struct stat st;
-    CHECK(stat(out, &st) != 0);
-    clipc_model_free(m);
     REQUIRE_OK(clipc_config_named("tiny", &cfg));
     REQUIRE_OK(clipc_model_create(&cfg, 1, &m));
+    struct clipc_model fake = *m; /* the config alone decides; no such model can be built yet */
+    fake.cfg.vision_arch = CLIPC_VISION_TV_RESNET;
+    snprintf(out, sizeof out, "%s/tv", dir);
+    CHECK(clipc_model_export_onnx(&fake, out, 0) == CLIPC_ERR_UNSUPPORTED);
+    CHECK(!strcmp(clipc_last_error(), "ONNX export: the image tower is the tutorial's torchvision ResNet; only "
+                                      "OpenAI's VisionTransformer and ModifiedResNet are exported"));
+    struct stat st;
+    CHECK(stat(out, &st) != 0);
     snprintf(out, sizeof out, "%s/big.onnx", dir);
     CHECK(export_onnx_graph(m, 1, 0, out, 1u << 20) == CLIPC_ERR_UNSUPPORTED);
     CHECKF(strstr(clipc_last_error(), "big.onnx: the ONNX model would be 0.03 GB, over protobuf's 2 GB limit for "
                                       "one file (ONNX external data is not supported); nothing written") != NULL,
            "%s", clipc_last_error());
     CHECK(stat(out, &st) != 0);
+    clipc_model_free(m);
+}
+
+/* The golden ModifiedResNet (BatchNorm with running statistics, strided
+ * average pools, the attention pool) on its reference inputs. */
+TEST(export_onnx_golden_resnet_in_ort) {
+    const char *w = shared_path("reference/openai_clip/rn_tiny/weights.safetensors");
+    const char *inp = shared_path("reference/openai_clip/rn_tiny/inputs/inputs.safetensors");
+    const char *outp = shared_path("reference/openai_clip/rn_tiny/outputs/outputs.safetensors");
+    if (!w) SKIP("../shared/reference not found");
+    need_ort();
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load(w, NULL, &m));
+    st_file fi, fo;
+    REQUIRE_OK(st_open(inp, &fi));
+    REQUIRE_OK(st_open(outp, &fo));
+    const st_tensor *px = st_get(&fi, "pixel_values"), *ids = st_get(&fi, "input_ids");
+    const st_tensor *ie = st_get(&fo, "image_embeds"), *te = st_get(&fo, "text_embeds");
+    REQUIRE(px && ids && ie && te && ids->dtype == ST_I32 && px->dtype == ST_F32);
+    int n = (int)px->shape[0];
+    REQUIRE(ids->shape[0] == n && ie->shape[0] == n && te->shape[0] == n);
+    check_model(m, CLIPC_ONNX_IMMICH_IO, px->data, ids->data, n, ie->data, te->data);
+    st_close(&fi);
+    st_close(&fo);
     clipc_model_free(m);
 }
 

@@ -64,10 +64,17 @@ static cJSON *model_config(const clipc_config *c) {
     cJSON_AddBoolToObject(o, "quick_gelu", c->act == CLIPC_ACT_QUICKGELU);
     cJSON *v = cJSON_AddObjectToObject(o, "vision_cfg");
     cJSON_AddNumberToObject(v, "image_size", c->image_resolution);
-    cJSON_AddNumberToObject(v, "layers", c->vision_layers);
-    cJSON_AddNumberToObject(v, "width", c->vision_width);
-    cJSON_AddNumberToObject(v, "head_width", c->vision_width / c->vision_heads);
-    cJSON_AddNumberToObject(v, "patch_size", c->vision_patch_size);
+    if (c->vision_arch == CLIPC_VISION_RESNET) { /* open_clip: a list of stage depths, no patch size */
+        cJSON_AddItemToObject(v, "layers", cJSON_CreateIntArray(c->vision_blocks, 4));
+        cJSON_AddNumberToObject(v, "width", c->vision_width);
+        cJSON_AddNumberToObject(v, "head_width", 32 * c->vision_width / c->vision_heads);
+        cJSON_AddNullToObject(v, "patch_size");
+    } else {
+        cJSON_AddNumberToObject(v, "layers", c->vision_layers);
+        cJSON_AddNumberToObject(v, "width", c->vision_width);
+        cJSON_AddNumberToObject(v, "head_width", c->vision_width / c->vision_heads);
+        cJSON_AddNumberToObject(v, "patch_size", c->vision_patch_size);
+    }
     cJSON *t = cJSON_AddObjectToObject(o, "text_cfg");
     cJSON_AddNumberToObject(t, "context_length", c->context_length);
     cJSON_AddNumberToObject(t, "vocab_size", c->vocab_size);
