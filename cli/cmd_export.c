@@ -19,9 +19,9 @@ static const char usage[] =
     "  DIR/textual/tokenizer_config.json, DIR/textual/special_tokens_map.json\n"
     "The embeddings are NOT normalised: they are `clipc encode`'s (without --normalize).\n"
     "Input images are preprocessed as OpenAI's (bicubic resize of the short side, centre\n"
-    "crop, mean/std); texts are 77-token contexts as `clipc tokenize` gives.  OpenAI's\n"
-    "towers (ViT or ModifiedResNet, the text transformer) are exported; each file must stay\n"
-    "under 2 GB.\n"
+    "crop, mean/std); texts are context_length-token contexts (77 for OpenAI's models) as\n"
+    "`clipc tokenize` gives.  OpenAI's towers (ViT or ModifiedResNet, the text transformer)\n"
+    "are exported; each file must stay under 2 GB.\n"
     "DIR is created if missing and must be empty unless --force.\n\n"
     "options:\n";
 
