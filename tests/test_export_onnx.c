@@ -215,6 +215,12 @@ TEST(export_onnx_cli_folder_and_tokenizer_json) {
     char *log = NULL;
     CHECK(run_capture("clipc export --help", &log) == 0 && strstr(log, "--onnx DIR") && strstr(log, "NOT normalised"));
     free(log);
+    CHECK(run_capture("clipc export --model m.safetensors 2>&1", &log) == 2 &&
+          !strcmp(log, "clipc export: give --onnx DIR (the only export format) (see clipc export --help)\n"));
+    free(log);
+    CHECK(run_capture("clipc export --onnx d 2>&1", &log) == 2 &&
+          !strcmp(log, "clipc export: give --model M (see clipc export --help)\n"));
+    free(log);
     clipc_config cfg;
     REQUIRE_OK(clipc_config_named("emoji", &cfg));
     clipc_model *m;
