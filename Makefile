@@ -11,14 +11,14 @@ BUILD   ?= build
 OPT     ?= -O2
 BLASDIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS    := libcjson libutf8proc spng libjpeg libexif zlib libcrypto libwebp libwebpdemux libtiff-4 libheif libgif libmicrohttpd \
-           ompi-c
+           ompi-c libprotobuf-c
 
 # libdnnl (oneDNN, no pkg-config file in Debian 12): the inference backends (src/kernels/onednn.c).
 # No -march=native here: the binary must run on AVX2-only and AVX-512 machines
 # alike; code paths that need wider vectors are chosen at run time.
 CFLAGS  ?= $(OPT) -g
 CFLAGS  += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -fopenmp -fPIC \
-           -Iinclude -Isrc -I/usr/include/x86_64-linux-gnu/openblas-openmp \
+           -Iinclude -Isrc -I$(BUILD)/gen -I/usr/include/x86_64-linux-gnu/openblas-openmp \
            $(shell pkg-config --cflags $(PKGS))
 LDLIBS  += -lfaiss -L$(BLASDIR) -Wl,-rpath,$(BLASDIR) -lopenblas -ldnnl \
            $(shell pkg-config --libs $(PKGS)) -lsqlite3 -lm -lpthread -fopenmp
@@ -39,7 +39,7 @@ CLI_SRC  := $(sort $(wildcard cli/*.c))
 FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy \
                 image_webp image_tiff image_heif image_gif image_bmp
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ := $(TEST_SRC:%.c=$(BUILD)/%.o)
 
@@ -87,6 +87,19 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo "  CC    $<"
 	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+# ONNX's message definitions (src/formats/onnx.proto, the subset clipc writes)
+# compiled to C by protoc-c at build time: the .proto is the one source, so
+# nothing generated is committed and nothing can drift from it.  The writer
+# includes the generated header, so it waits for it.
+$(BUILD)/gen/onnx.pb-c.c $(BUILD)/gen/onnx.pb-c.h &: src/formats/onnx.proto
+	@mkdir -p $(BUILD)/gen
+	@echo "  PROTOC-C $<"
+	@protoc-c --c_out=$(BUILD)/gen -Isrc/formats $<
+$(BUILD)/gen/onnx.pb-c.o: $(BUILD)/gen/onnx.pb-c.c
+	@echo "  CC    $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+$(BUILD)/src/formats/onnx_writer.o: $(BUILD)/gen/onnx.pb-c.h
 
 $(BUILD)/%.o: %.cc
 	@mkdir -p $(dir $@)

@@ -60,6 +60,7 @@ static const command commands[] = {
     {"train", cmd_train, "train a CLIP model on image-caption data (checkpoints, resume, evaluation)"},
     {"convert", cmd_convert, "rewrite a model file: OpenAI or Hugging Face layout, f32/f16/bf16"},
     {"info", cmd_info, "describe a model file: layout, architecture, parameters, dtypes, metadata"},
+    {"export", cmd_export, "write the encoders as ONNX models (Immich's CLIP folder layout)"},
 };
 
 static void usage(FILE *f) {

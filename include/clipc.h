@@ -484,6 +484,23 @@ int clipc_dtype_parse(const char *name, clipc_dtype *out);
  * split, projections transposed) and a config.json beside path (written
  * atomically too).  F16/BF16 round to nearest even. */
 clipc_status clipc_model_export(const clipc_model *m, const char *path, clipc_layout layout, clipc_dtype dtype);
+/* Writes m's encoders as ONNX models (opset 17, float32) in the folder
+ * layout of Immich's CLIP models: dir/visual/model.onnx (input
+ * pixel_values float32 [N,3,R,R], output image_embeds [N,E]),
+ * dir/textual/model.onnx (input_ids int64 [N,context_length] ->
+ * text_embeds [N,E]), dir/config.json (open_clip's model config),
+ * dir/visual/preprocess_cfg.json and dir/textual/{tokenizer.json,
+ * tokenizer_config.json, special_tokens_map.json}.  The embeddings are
+ * unnormalised (clipc_encode_image / clipc_encode_text's).  Each file is
+ * written atomically; dir is created if missing and refused when it holds
+ * anything unless flags has CLIPC_ONNX_FORCE.  CLIPC_ONNX_IMMICH_IO names
+ * the inputs as Immich feeds them: `image`, and `text` as int32 ids.
+ * Only OpenAI's towers (ViT or ModifiedResNet, the text transformer) are
+ * exported (CLIPC_ERR_UNSUPPORTED otherwise), and each file must stay
+ * under 2 GB. */
+#define CLIPC_ONNX_FORCE 1u
+#define CLIPC_ONNX_IMMICH_IO 2u
+clipc_status clipc_model_export_onnx(const clipc_model *m, const char *dir, unsigned flags);
 
 /* What `clipc info` prints about a model file. */
 typedef struct {

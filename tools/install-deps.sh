@@ -5,7 +5,7 @@ set -e
 PKGS="build-essential pkg-config libopenblas-openmp-dev libcjson-dev libutf8proc-dev
 libspng-dev libjpeg62-turbo-dev libexif-dev zlib1g-dev libsqlite3-dev libssl-dev libdnnl-dev
 libwebp-dev libtiff-dev libheif-dev libgif-dev libopenmpi-dev openmpi-bin libfaiss-dev libmicrohttpd-dev
-chromium python3 python3-numpy python3-venv python3-pip python3-setuptools python3-wheel"
+chromium python3 python3-numpy python3-venv python3-pip python3-setuptools python3-wheel libprotobuf-c-dev protobuf-c-compiler"
 [ -n "$CLIPC_EXTRA_PKGS" ] && PKGS="$PKGS $CLIPC_EXTRA_PKGS"
 missing=""
 for p in $PKGS; do
