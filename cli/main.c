@@ -15,18 +15,24 @@
 #include "clipc.h"
 #include "cli.h"
 
-/* libgomp spins ~300,000 iterations at every barrier before sleeping, and
- * reads OMP_WAIT_POLICY only when the program starts.  On a shared machine
- * (more runnable threads than cores) a descheduled worker makes the others
- * spin through whole time slices: measured on 2 cores at load 8, tiny
- * training ran at 26 pairs/s spinning and 118 passive, and tiny encoding at
- * 51 vs 950 images/s.  So unless the user chose a policy, set PASSIVE and
- * start over once (the variable then being set, there is no loop; if exec
- * fails we simply go on). */
-static void prefer_passive_wait(char **argv) {
-    if (getenv("OMP_WAIT_POLICY")) return;
-    if (setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) return;
-    execv("/proc/self/exe", argv);
+/* Two settings that their libraries read only when the program starts, so
+ * the program sets them and starts over once (both then being set, there is
+ * no loop; if exec fails we simply go on):
+ * - libgomp spins ~300,000 iterations at every barrier before sleeping.  On
+ *   a shared machine (more runnable threads than cores) a descheduled worker
+ *   makes the others spin through whole time slices: measured on 2 cores at
+ *   load 8, tiny training ran at 26 pairs/s spinning and 118 passive, and
+ *   tiny encoding at 51 vs 950 images/s.  So unless the user chose a policy,
+ *   OMP_WAIT_POLICY=PASSIVE.
+ * - OpenBLAS 0.3.21 runs SSE3 kernels on CPUs newer than itself (see
+ *   clipc_blas_coretype_hint); unless the user chose OPENBLAS_CORETYPE, the
+ *   core type the CPU's features call for. */
+static void prefer_startup_env(char **argv) {
+    int again = 0;
+    if (!getenv("OMP_WAIT_POLICY") && !setenv("OMP_WAIT_POLICY", "PASSIVE", 1)) again = 1;
+    const char *core = getenv("OPENBLAS_CORETYPE") ? NULL : clipc_blas_coretype_hint();
+    if (core && !setenv("OPENBLAS_CORETYPE", core, 1)) again = 1;
+    if (again) execv("/proc/self/exe", argv);
 }
 
 typedef struct {
@@ -100,7 +106,7 @@ int main(int argc, char **argv) {
 }
 
 static int run(int argc, char **argv) {
-    prefer_passive_wait(argv);
+    prefer_startup_env(argv);
     if (argc < 2) {
         usage(stderr);
         return 2;

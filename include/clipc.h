@@ -119,6 +119,16 @@ size_t clipc_config_param_count(const clipc_config *cfg);
 void clipc_set_threads(int n);
 int clipc_get_threads(void);
 
+/* The OPENBLAS_CORETYPE to run this CPU with when the loaded OpenBLAS did not
+ * recognise it and fell back to pre-AVX2 kernels (e.g. "SkylakeX" on a Xeon
+ * newer than OpenBLAS 0.3.21), or NULL when its own choice is fine.
+ * OpenBLAS reads the variable only at load time: a program sets it and
+ * restarts itself (the clipc program does). */
+const char *clipc_blas_coretype_hint(void);
+/* One line naming the kernels in use: oneDNN's version and instruction set
+ * (as DNNL_MAX_CPU_ISA caps it) and OpenBLAS's core type. */
+void clipc_kernels_describe(char *buf, size_t n);
+
 /* ------------------------------------------------------------------ images */
 
 /* A decoded image: interleaved 8-bit samples, channels 1 (grey), 2 (grey +
