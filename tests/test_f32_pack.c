@@ -181,3 +181,48 @@ TEST(f32pack_bench_kernels_line_and_model_file) {
     CHECK(rc == 2 && strstr(out, "clipc bench: --config and --model exclude each other (see clipc bench --help)"));
     free(out);
 }
+
+/* Small encodes reuse the activations the model keeps (encode.c), grown
+ * when a later call needs more rows; the results are those of a model
+ * that never kept any (the same model under a second handle). */
+TEST(f32pack_kept_activations_reused_and_grown) {
+    clipc_config cfg;
+    REQUIRE_OK(clipc_config_named("tiny", &cfg));
+    clipc_model *m, *fresh;
+    REQUIRE_OK(clipc_model_create(&cfg, 24, &m));
+    REQUIRE_OK(clipc_model_create(&cfg, 24, &fresh));
+    int n = 8, E = cfg.embed_dim, ctx = cfg.context_length;
+    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
+    int32_t *ids = malloc(sizeof(int32_t) * n * ctx);
+    float *a = malloc(sizeof(float) * n * E), *b = malloc(sizeof(float) * n * E);
+    bench_random_batch(&cfg, n, 7, px, ids);
+    /* caption 0 short, caption 1 the full context: text rows grow 3 -> ctx */
+    memset(ids, 0, sizeof(int32_t) * 2 * ctx);
+    ids[0] = cfg.vocab_size - 2, ids[1] = 5, ids[2] = cfg.vocab_size - 1;
+    for (int t = 0; t < ctx; t++) ids[ctx + t] = t ? 7 + t : cfg.vocab_size - 2;
+    ids[2 * ctx - 1] = cfg.vocab_size - 1;
+    const int32_t *order[3] = {ids, ids + ctx, ids}; /* short, long (grows), short again */
+    for (int r = 0; r < 3; r++) {
+        REQUIRE_OK(clipc_encode_text(m, order[r], 1, a));
+        fresh->keep.t_busy = 1; /* the second handle allocates per call */
+        REQUIRE_OK(clipc_encode_text(fresh, order[r], 1, b));
+        fresh->keep.t_busy = 0;
+        CHECKF(memcmp(a, b, sizeof(float) * E) == 0, "text call %d differs from a fresh buffer", r);
+        CHECK(m->keep.t_ok && !fresh->keep.t_ok);
+    }
+    CHECK(m->keep.t.R >= ctx);
+    for (int bsz = 1; bsz <= n; bsz *= 2) { /* images: 1, 2, 4, 8, each growing the kept batch */
+        REQUIRE_OK(clipc_encode_image(m, px, bsz, a));
+        fresh->keep.v_busy = 1;
+        REQUIRE_OK(clipc_encode_image(fresh, px, bsz, b));
+        fresh->keep.v_busy = 0;
+        CHECKF(memcmp(a, b, sizeof(float) * bsz * E) == 0, "images at batch %d differ", bsz);
+        CHECK(m->keep.v_ok && m->keep.v.B == bsz && !fresh->keep.v_ok);
+    }
+    free(px);
+    free(ids);
+    free(a);
+    free(b);
+    clipc_model_free(m);
+    clipc_model_free(fresh);
+}

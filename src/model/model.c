@@ -69,6 +69,8 @@ void clipc_model_free(clipc_model *m) {
     if (!m) return;
     onednn_free(m->bf16);
     onednn_free(m->f32pack);
+    if (m->keep.v_ok) vision_acts_free(&m->keep.v);
+    if (m->keep.t_ok) text_acts_free(&m->keep.t);
     if (m->owns_params) free(m->params);
     st_close(&m->file);
     clip_weights_free(&m->w);

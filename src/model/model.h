@@ -9,6 +9,20 @@
 #include "formats/safetensors.h"
 #include "kernels/onednn.h"
 #include "nn/params.h"
+#include "nn/text_tower.h"
+#include "nn/vision_tower.h"
+
+/* Activations of small encodes (at most ENCODE_KEEP images or texts a
+ * chunk) kept by the model from call to call (encode.c): a fresh buffer per
+ * call cost page faults and munmap on every batch-1 query.  One caller at a
+ * time holds each (busy, taken with an atomic exchange, never waited for:
+ * a second thread encoding at once allocates its own, as before). */
+typedef struct {
+    int v_busy, t_busy; /* 0 free, 1 held */
+    int v_ok, t_ok;     /* 1: v / t allocated */
+    vision_acts v;
+    text_acts t;
+} encode_keep;
 
 struct clipc_model {
     clipc_config cfg;
@@ -24,6 +38,7 @@ struct clipc_model {
      * the weights in f32pack, made on first use (model_backend). */
     int weights_fixed;
     onednn_ctx *f32pack; /* set once, atomically (encodes may race to make it) */
+    encode_keep keep;    /* small encodes' activations, reused */
     clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
 
