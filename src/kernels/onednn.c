@@ -19,6 +19,14 @@
  * towers; nothing is bound per thread.
  * Products accumulate in f32; layer norms and softmax are f32.
  *
+ * A third kind of context, one model's packed f32 (onednn_f32_packed_create,
+ * made by model_backend for a model whose weights no longer change), runs
+ * products of at most PACK_MAX_ROWS rows on weights reordered once into
+ * the blocked layout the primitive asks for (format "any"): at batch 1-8
+ * the per-call copy of plain weights into that layout was a large share
+ * of each small GEMM.  One packed copy per weight, kept until the context
+ * is freed (model_make_writable, clipc_model_free).
+ *
  * Primitives are cached per key (shape, layout, fusions, precision)
  * without eviction, so a primitive is never destroyed while another thread
  * runs it; past CACHE_MAX keys a call builds a primitive for itself and
