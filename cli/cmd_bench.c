@@ -10,8 +10,8 @@
 #include "cli.h"
 
 static const char usage_fmt[] =
-    "usage: clipc bench --config NAME [--batch N] [--steps N] [--warmup N] [--reps N]\n"
-    "                   [--threads N] [--mode train|infer|all] [--seed N]\n"
+    "usage: clipc bench (--config NAME | --model FILE) [--batch N] [--steps N] [--warmup N]\n"
+    "                   [--reps N] [--threads N] [--mode train|infer|all] [--seed N]\n"
     "                   [--precision f32|bf16|both] [--json]\n\n"
     "Times training steps (forward + backward + AdamW) and encoding for a named config\n"
     "on random inputs shaped like the PyTorch peer's (shared/bench/torch_clip.py).\n"
@@ -21,7 +21,10 @@ static const char usage_fmt[] =
     "encode_txt_per_s, peak_rss_mib, GFLOP/s and an SGEMM probe taken in the same run.\n"
     "--precision (default both): encoding in f32, bf16 (AVX512_BF16 CPUs; f32 elsewhere),\n"
     "or both alternating call by call; the encode keys are f32's unless only bf16 ran,\n"
-    "the bf16_* keys bf16's (null when not measured).  Training is always f32.\n\n"
+    "the bf16_* keys bf16's (null when not measured).  Training is always f32.\n"
+    "--model FILE times a model file's weights instead of random ones (its config is the\n"
+    "file's; bench/compare --peer ort uses it to run the peer's exact weights).  The\n"
+    "kernels line (and \"kernels\" key) names oneDNN's instruction set and OpenBLAS's core.\n\n"
     "options:\n";
 
 static void log_line(const char *msg, void *ud) {
@@ -31,11 +34,13 @@ static void log_line(const char *msg, void *ud) {
 
 int cmd_bench(int argc, char **argv) {
     clipc_bench_opts o = {0};
-    const char *name = NULL, *mode = "all", *prec = "both";
+    const char *name = NULL, *model = NULL, *mode = "all", *prec = "both";
     int json = 0, threads = 2, steps = -1, warmup = -1, reps = -1, seed = 0;
     o.batch = 64;
     const cli_opt opts[] = {
         {.name = "--config", .kind = CLI_STRING, .dest = &name, .metavar = "NAME", .help = "the model config (see above)"},
+        {.name = "--model", .kind = CLI_STRING, .dest = &model, .metavar = "FILE",
+         .help = "weights from this model file instead of random ones"},
         {.name = "--batch", .kind = CLI_INT, .dest = &o.batch, .min = 1, .max = 4096, .metavar = "N",
          .help = "pairs per training step and images/texts per encode call"},
         {.name = "--steps", .kind = CLI_INT, .dest = &steps, .min = 1, .max = 100000, .metavar = "N",
@@ -58,9 +63,21 @@ int cmd_bench(int argc, char **argv) {
                              .n_opts = (int)(sizeof opts / sizeof opts[0])};
     int rc = cli_parse(&cmd, argc, argv, NULL);
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
-    if (!name) return cli_usage_error("bench", "--config NAME is required (one of: %s)", clipc_config_names());
-    clipc_status s = clipc_config_named(name, &o.cfg);
-    if (s) return cli_report(s);
+    if (!name && !model)
+        return cli_usage_error("bench", "--config NAME or --model FILE is required (configs: %s)", clipc_config_names());
+    if (name && model) return cli_usage_error("bench", "--config and --model exclude each other");
+    clipc_status s = CLIPC_OK;
+    o.model_path = model;
+    if (model) {
+        /* the defaults below go by the image size: read it from the file */
+        clipc_model *m;
+        if ((s = clipc_model_load(model, NULL, &m))) return cli_report(s);
+        o.cfg = *clipc_model_config(m);
+        clipc_model_free(m);
+        name = model;
+    } else if ((s = clipc_config_named(name, &o.cfg))) {
+        return cli_report(s);
+    }
     if (strcmp(mode, "train") && strcmp(mode, "infer") && strcmp(mode, "all"))
         return cli_usage_error("bench", "--mode must be train, infer or all");
     if (!strcmp(prec, "both")) o.bf16 = 2;
@@ -89,15 +106,15 @@ int cmd_bench(int argc, char **argv) {
            "\"fwd_flops_per_pair\": %.6g, \"train_batch\": %d, \"train_steps\": %d, "
            "\"train_pairs_per_s\": %.6g, \"train_step_s_median\": %.6g, \"train_gflops_per_s\": %.6g, "
            "\"encode_img_per_s\": %.6g, \"encode_txt_per_s\": %.6g, \"encode_img_gflops_per_s\": %.6g, "
-           "\"encode_txt_gflops_per_s\": %.6g, \"img_latency_b1_s\": %.6g, \"txt_latency_b1_s\": %.6g, "
+           "\"encode_txt_gflops_per_s\": %.6g, \"img_latency_b1_s\": %.6g, \"txt_latency_b1_s\": %.6g, \"txt_b1_tokens\": %d, "
            "\"probe_mm2048_gflops_start\": %.6g, \"probe_mm2048_gflops_end\": %.6g, "
            "\"train_share_of_sgemm\": %.4g, \"peak_rss_mib\": %.6g, \"first_loss\": %.6g, \"last_loss\": %.6g, "
-           "\"encode_precision\": \"%s\", %s}\n",
+           "\"encode_precision\": \"%s\", \"kernels\": \"%s\", %s}\n",
            json ? "RESULT " : "", name, clipc_get_threads(), r.params, r.fwd_flops_per_pair, o.batch, o.steps,
            r.train_pairs_per_s, r.train_step_s_median, r.train_gflops, r.encode_img_per_s, r.encode_txt_per_s,
-           r.encode_img_gflops, r.encode_txt_gflops, r.img_latency_b1_s, r.txt_latency_b1_s, r.sgemm_gflops_start,
+           r.encode_img_gflops, r.encode_txt_gflops, r.img_latency_b1_s, r.txt_latency_b1_s, r.txt_b1_tokens, r.sgemm_gflops_start,
            r.sgemm_gflops_end,
            r.sgemm_gflops_start > 0 ? r.train_gflops / (r.sgemm_gflops_start > r.sgemm_gflops_end ? r.sgemm_gflops_start : r.sgemm_gflops_end) : 0,
-           r.peak_rss_mib, r.first_loss, r.last_loss, o.bf16 == 1 && r.bf16_used ? "bf16" : "f32", bf16_keys);
+           r.peak_rss_mib, r.first_loss, r.last_loss, o.bf16 == 1 && r.bf16_used ? "bf16" : "f32", r.kernels, bf16_keys);
     return 0;
 }

@@ -130,6 +130,9 @@ int clipc_get_threads(void);
 const char *clipc_blas_core_override(void);
 /* The OpenBLAS core in use ("SkylakeX", "Zen", "Prescott", ...). */
 const char *clipc_blas_core_name(void);
+/* One line naming the kernels in use: oneDNN's version and instruction set
+ * (as DNNL_MAX_CPU_ISA caps it) and OpenBLAS's core type. */
+void clipc_kernels_describe(char *buf, size_t n);
 
 /* ------------------------------------------------------------------ images */
 
@@ -549,8 +552,10 @@ void clipc_l2_normalize(float *x, int n, int d);
 
 /* ------------------------------------------------------- using a model ---- */
 /* Thread safety: a clipc_model is read-only after load/create, and
- * clipc_encode_image / clipc_encode_text allocate their activations per call,
- * so one model handle may be used from several threads at once (each call
+ * clipc_encode_image / clipc_encode_text reuse activations the model keeps for
+ * small batches (a second caller at the same moment allocates its own) and
+ * make its packed f32 weights once, so one model handle may be used from
+ * several threads at once (each call
  * also uses OpenMP/BLAS threads: set clipc_set_threads(1) when you run
  * your own threads).  A clipc_tokenizer guards its cache with a mutex and may
  * be shared too.  Training mutates a model: do not encode while it runs.

@@ -22,6 +22,7 @@ typedef struct {
     int batch, steps, warmup, infer_reps, train, infer;
     uint64_t seed;
     int bf16;         /* 0: encode in f32 only; 1: bf16 only; 2: both, interleaved rep by rep */
+    const char *model_path; /* weights from this file (its config replaces cfg), or NULL: random */
     void (*log)(const char *msg, void *ud);
     void *log_ud;
 } clipc_bench_opts;
@@ -31,6 +32,7 @@ typedef struct {
     double fwd_flops_per_pair, fwd_flops_vision, fwd_flops_text;
     double train_pairs_per_s, train_step_s_median, train_gflops;
     double encode_img_per_s, encode_txt_per_s, img_latency_b1_s, txt_latency_b1_s;
+    int txt_b1_tokens; /* length of the batch-1 caption (packed up to its EOT) */
     double encode_img_gflops, encode_txt_gflops;
     /* bf16 encoding (0 when not measured; bf16_used = 0 when the CPU lacks
      * AVX512_BF16 and bf16 was asked for: the figures above are then f32). */
@@ -39,6 +41,7 @@ typedef struct {
     double sgemm_gflops_start, sgemm_gflops_end;
     double peak_rss_mib;
     float first_loss, last_loss;
+    char kernels[160]; /* clipc_kernels_describe: oneDNN's ISA, OpenBLAS's core type */
 } clipc_bench_result;
 
 clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r);

@@ -104,13 +104,16 @@ static void time_encode(clipc_model *m, onednn_ctx *g, int want_f32, const float
 clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
     memset(r, 0, sizeof *r);
     const clipc_config *c = &o->cfg;
-    clipc_status s = clipc_config_validate(c);
+    clipc_status s = o->model_path ? CLIPC_OK : clipc_config_validate(c);
     if (s) return s;
     int B = o->batch;
+    clipc_kernels_describe(r->kernels, sizeof r->kernels);
     r->sgemm_gflops_start = bench_sgemm_probe(2048);
     clipc_model *m;
-    s = clipc_model_create(c, o->seed, &m);
+    /* A model file: the same weights a peer runs (bench/compare --peer ort) */
+    s = o->model_path ? clipc_model_load(o->model_path, NULL, &m) : clipc_model_create(c, o->seed, &m);
     if (s) return s;
+    c = &m->cfg;
     r->params = m->tab.total;
     double fv, ft, tot;
     flops(c, B, &fv, &ft, &tot);
@@ -128,6 +131,7 @@ clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
     bench_random_batch(c, B, o->seed, px, ids);
     warnf(o->log, o->log_ud, "config: %zu params (%.2fM), fwd %.3f GFLOP/pair, batch %d, threads %d", r->params,
           r->params / 1e6, tot / 1e9, B, clipc_get_threads());
+    warnf(o->log, o->log_ud, "kernels: %s", r->kernels);
     if (o->train) {
         clip_workspace ws;
         optimizer opt;
@@ -175,6 +179,9 @@ clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
     }
     if (o->infer) {
         bench_random_batch(c, B, o->seed + 1, px, ids);
+        /* The weights change no more: f32 may pack them (model_backend), as
+         * for a loaded model. */
+        m->weights_fixed = 1;
         /* The bf16 weights are converted after training (which changed them). */
         onednn_ctx *g = NULL;
         if (o->bf16 && !onednn_bf16_available())
@@ -195,8 +202,15 @@ clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
         r->encode_txt_gflops = ft * r->encode_txt_per_s / 1e9;
         r->img_latency_b1_s = li[k];
         r->txt_latency_b1_s = lt[k];
-        warnf(o->log, o->log_ud, "  encode %s: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt",
-              k ? "bf16" : "f32", r->encode_img_per_s, r->encode_txt_per_s, B, r->img_latency_b1_s * 1e3, r->txt_latency_b1_s * 1e3);
+        /* the batch-1 caption runs up to its EOT (packed): say how long it is */
+        for (int t = 0; t < c->context_length; t++)
+            if (ids[t] == c->vocab_size - 1) {
+                r->txt_b1_tokens = t + 1;
+                break;
+            }
+        warnf(o->log, o->log_ud, "  encode %s: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt "
+              "(%d tokens)", k ? "bf16" : "f32", r->encode_img_per_s, r->encode_txt_per_s, B, r->img_latency_b1_s * 1e3,
+              r->txt_latency_b1_s * 1e3, r->txt_b1_tokens);
         if (g) {
             r->bf16_used = 1;
             r->bf16_encode_img_per_s = B / ti[1];

@@ -19,6 +19,14 @@
  * towers; nothing is bound per thread.
  * Products accumulate in f32; layer norms and softmax are f32.
  *
+ * A third kind of context, one model's packed f32 (onednn_f32_packed_create,
+ * made by model_backend for a model whose weights no longer change), runs
+ * products of at most PACK_MAX_ROWS rows on weights reordered once into
+ * the blocked layout the primitive asks for (format "any"): at batch 1-8
+ * the per-call copy of plain weights into that layout was a large share
+ * of each small GEMM.  One packed copy per weight, kept until the context
+ * is freed (model_make_writable, clipc_model_free).
+ *
  * Primitives are cached per key (shape, layout, fusions, precision)
  * without eviction, so a primitive is never destroyed while another thread
  * runs it; past CACHE_MAX keys a call builds a primitive for itself and
@@ -52,17 +60,39 @@ typedef struct {
     int kind, M, K, N, out_in;
     int bias, act, res, in_bf16, out_bf16; /* what the primitive fuses (backend_gemm_ops) */
     int f32;                               /* src and weights float32 (the f32 context) */
+    int packed;                            /* weights in the layout oneDNN chose (packed_w) */
 } prim_key;
 
 typedef struct {
     prim_key key;
     dnnl_primitive_t prim;
+    dnnl_memory_desc_t wmd; /* its weights' layout (packed keys) */
 } cache_entry;
+
+/* A weight matrix of the model reordered once into the blocked layout the
+ * small-M primitives chose (see PACK_MAX_ROWS). */
+typedef struct {
+    size_t off;             /* its offset in params (floats) */
+    int K, N, out_in;
+    dnnl_memory_desc_t md;  /* the layout */
+    dnnl_memory_t mem;      /* owns the packed values */
+} packed_w;
+
+/* Products of at most this many rows (batch 1-8 images of 50 tokens, a few
+ * captions) read packed weights.  Why: with the weights in PyTorch's plain
+ * layout, brgemm copies each block of them into its own layout on every
+ * call, and at 20-50 rows that copy is not amortised: measured on 2 threads
+ * (AVX-512), M 50 K 768 N 3072 119 -> 140 GFLOP/s, M 50 K 3072 N 768 66 ->
+ * 111, M 20 K 512 N 2048 72 -> 126 with the weights packed once.  Taller
+ * products amortise the copy and keep the plain weights (no second copy
+ * of a layout chosen for them). */
+#define PACK_MAX_ROWS 1024
 
 struct onednn_ctx {
     infer_backend be;    /* this context's kernels, as the layers see them */
-    int f32;             /* 1: the process-wide float32 context (no twin) */
-    const float *params; /* the f32 buffer the bf16 copy mirrors */
+    int f32;             /* 1: a float32 context (no twin) */
+    int pack;            /* 1: an f32 context of one model's params, packing them (packed) */
+    const float *params; /* the f32 buffer the bf16 copy mirrors (or the packed one packs) */
     size_t n;
     uint16_t *w;         /* n bf16 values, same offsets as params */
     dnnl_engine_t engine;
@@ -74,6 +104,8 @@ struct onednn_ctx {
     size_t x_cap;           /* elements */
     float *s;               /* attention scores of a group of sequences */
     size_t s_cap;           /* elements */
+    packed_w *packed;       /* pack: the weights packed so far (under lock) */
+    int n_packed, packed_cap;
 };
 
 static int forced_off;
@@ -163,8 +195,34 @@ const onednn_ctx *onednn_f32_context(void) {
 
 void onednn_test_f32_off(int on) { f32_off = on; }
 
+clipc_status onednn_f32_packed_create(onednn_ctx **out, const float *params, size_t n) {
+    *out = NULL;
+    onednn_ctx *g = mem_calloc(1, sizeof *g, "packed f32 context");
+    if (!g) return CLIPC_ERR_NOMEM;
+    if (dnnl_engine_create(&g->engine, dnnl_cpu, 0) != dnnl_success) {
+        free(g);
+        return clipc_error(CLIPC_ERR_INVALID, "f32: oneDNN could not create a CPU engine");
+    }
+    pthread_mutex_init(&g->lock, NULL);
+    pthread_mutex_init(&g->x_lock, NULL);
+    g->f32 = g->pack = 1;
+    g->params = params;
+    g->n = n;
+    set_backend(g);
+    *out = g;
+    return CLIPC_OK;
+}
+
+size_t onednn_packed_bytes(const onednn_ctx *g) {
+    size_t b = 0;
+    for (int i = 0; g && i < g->n_packed; i++) b += dnnl_memory_desc_get_size(&g->packed[i].md);
+    return b;
+}
+
 void onednn_free(onednn_ctx *g) {
     if (!g) return;
+    for (int i = 0; i < g->n_packed; i++) dnnl_memory_destroy(g->packed[i].mem);
+    free(g->packed);
     for (int i = 0; i < g->n_cache; i++) dnnl_primitive_destroy(g->cache[i].prim);
     dnnl_engine_destroy(g->engine);
     pthread_mutex_destroy(&g->lock);
@@ -178,7 +236,7 @@ void onednn_free(onednn_ctx *g) {
 static int same_key(const prim_key *e, const prim_key *k) {
     return e->kind == k->kind && e->M == k->M && e->K == k->K && e->N == k->N && e->out_in == k->out_in &&
            e->bias == k->bias && e->act == k->act && e->res == k->res && e->in_bf16 == k->in_bf16 &&
-           e->out_bf16 == k->out_bf16 && e->f32 == k->f32;
+           e->out_bf16 == k->out_bf16 && e->f32 == k->f32 && e->packed == k->packed;
 }
 
 /* The memory descriptors of a matmul src (M, K) bf16 x weights (K, N) bf16
@@ -190,7 +248,7 @@ static int descs(const prim_key *k, dnnl_memory_desc_t *a, dnnl_memory_desc_t *b
     dnnl_dims_t ad = {k->M, k->K}, bd = {k->K, k->N}, cd = {k->M, k->N}, biasd = {1, k->N};
     dnnl_data_type_t t = k->f32 ? dnnl_f32 : dnnl_bf16;
     return dnnl_memory_desc_init_by_tag(a, 2, ad, t, dnnl_ab) ||
-           dnnl_memory_desc_init_by_tag(b, 2, bd, t, k->out_in ? dnnl_ba : dnnl_ab) ||
+           dnnl_memory_desc_init_by_tag(b, 2, bd, t, k->packed ? dnnl_format_tag_any : k->out_in ? dnnl_ba : dnnl_ab) ||
            dnnl_memory_desc_init_by_tag(bias, 2, biasd, dnnl_f32, dnnl_ab) ||
            dnnl_memory_desc_init_by_tag(c, 2, cd, k->out_bf16 ? dnnl_bf16 : dnnl_f32, dnnl_ab) ||
            dnnl_memory_desc_init_by_tag(res, 2, cd, dnnl_f32, dnnl_ab);
@@ -254,22 +312,40 @@ done:
     return p;
 }
 
+/* The layout primitive p expects its weights in. */
+static int weights_md(dnnl_primitive_t p, dnnl_memory_desc_t *md) {
+    const_dnnl_primitive_desc_t pd;
+    if (dnnl_primitive_get_primitive_desc(p, &pd)) return 1;
+    const dnnl_memory_desc_t *w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!w) return 1;
+    *md = *w;
+    return 0;
+}
+
 /* The cached primitive for a key (*own = 0), or a fresh one the caller
- * destroys (*own = 1) once the cache is full. */
-static dnnl_primitive_t get_prim(onednn_ctx *g, const prim_key *k, int *own) {
+ * destroys (*own = 1) once the cache is full; *wmd (when not NULL) gets
+ * its weights' layout. */
+static dnnl_primitive_t get_prim(onednn_ctx *g, const prim_key *k, int *own, dnnl_memory_desc_t *wmd) {
     *own = 0;
     pthread_mutex_lock(&g->lock);
     for (int i = 0; i < g->n_cache; i++) {
         cache_entry *e = &g->cache[i];
         if (same_key(&e->key, k)) {
             dnnl_primitive_t p = e->prim;
+            if (wmd) *wmd = e->wmd;
             pthread_mutex_unlock(&g->lock);
             return p;
         }
     }
     dnnl_primitive_t p = make_prim(g->engine, k);
+    cache_entry e = {*k, p, {0}};
+    if (p && weights_md(p, &e.wmd)) {
+        dnnl_primitive_destroy(p);
+        p = NULL;
+    }
+    if (p && wmd) *wmd = e.wmd;
     if (p && g->n_cache < CACHE_MAX)
-        g->cache[g->n_cache++] = (cache_entry){*k, p};
+        g->cache[g->n_cache++] = e;
     else if (p)
         *own = 1;
     pthread_mutex_unlock(&g->lock);
@@ -308,6 +384,61 @@ done:
     return ok;
 }
 
+/* The packed copy of the weight at params + off in layout md (k's shape),
+ * reordered from its plain layout on first use; NULL when it cannot be
+ * made or that weight was packed in another layout (the caller then runs
+ * the plain primitive): at most one packed copy per weight. */
+static void *packed_weights(onednn_ctx *g, size_t off, const prim_key *k, const dnnl_memory_desc_t *md) {
+    void *h = NULL;
+    pthread_mutex_lock(&g->lock);
+    for (int i = 0; i < g->n_packed; i++) {
+        packed_w *e = &g->packed[i];
+        if (e->off == off && e->K == k->K && e->N == k->N && e->out_in == k->out_in) {
+            if (dnnl_memory_desc_equal(&e->md, md) && dnnl_memory_get_data_handle(e->mem, &h)) h = NULL;
+            pthread_mutex_unlock(&g->lock);
+            return h;
+        }
+    }
+    if (g->n_packed == g->packed_cap) {
+        int cap = g->packed_cap ? 2 * g->packed_cap : 64;
+        packed_w *a = realloc(g->packed, (size_t)cap * sizeof *a);
+        if (!a) goto out;
+        g->packed = a;
+        g->packed_cap = cap;
+    }
+    dnnl_memory_desc_t plain;
+    dnnl_dims_t bd = {k->K, k->N};
+    dnnl_memory_t src = NULL, dst = NULL;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t rp = NULL;
+    dnnl_stream_t st = NULL;
+    int ok = !dnnl_memory_desc_init_by_tag(&plain, 2, bd, dnnl_f32, k->out_in ? dnnl_ba : dnnl_ab) &&
+             !dnnl_memory_create(&src, &plain, g->engine, (void *)(uintptr_t)(g->params + off)) &&
+             !dnnl_memory_create(&dst, md, g->engine, DNNL_MEMORY_ALLOCATE) &&
+             !dnnl_reorder_primitive_desc_create(&rpd, &plain, g->engine, md, g->engine, NULL) &&
+             !dnnl_primitive_create(&rp, rpd) && !dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags);
+    if (ok) {
+        dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, src}, {DNNL_ARG_TO, dst}};
+        pthread_mutex_lock(&exec_lock);
+        ok = dnnl_primitive_execute(rp, st, 2, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success;
+        pthread_mutex_unlock(&exec_lock);
+    }
+    if (ok && !dnnl_memory_get_data_handle(dst, &h)) {
+        g->packed[g->n_packed++] = (packed_w){off, k->K, k->N, k->out_in, *md, dst};
+        dst = NULL;
+    } else {
+        h = NULL;
+    }
+    if (st) dnnl_stream_destroy(st);
+    if (rp) dnnl_primitive_destroy(rp);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (dst) dnnl_memory_destroy(dst);
+    if (src) dnnl_memory_destroy(src);
+out:
+    pthread_mutex_unlock(&g->lock);
+    return h;
+}
+
 /* The backend's GEMM (backend.h): 0 also when w is not in a bf16 context's
  * twin, or when an f32 context is asked for bf16 activations. */
 static int gemm_kernel(const void *ctx, void *out, const void *inp, const float *w, int N, int IN, int OUT,
@@ -320,21 +451,35 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
     if (!ops) ops = &plain;
     if ((test_fail & ONEDNN_FAIL_FUSED) && (ops->in_bf16 || ops->out_bf16 || ops->residual)) return 0;
     const void *wp = w; /* the weights as oneDNN reads them */
+    size_t off = 0;
+    int pack = 0;
     if (g->f32) {
         if (ops->in_bf16 || ops->out_bf16) return 0; /* no bf16 in the f32 context */
+        uintptr_t lo = (uintptr_t)g->params, at = (uintptr_t)w;
+        pack = g->pack && N <= PACK_MAX_ROWS && at >= lo && at < lo + g->n * sizeof(float) &&
+               (at - lo) % sizeof(float) == 0 && (size_t)IN * OUT <= g->n - (at - lo) / sizeof(float);
+        off = pack ? (at - lo) / sizeof(float) : 0;
     } else {
         /* Integer compare: relational operators on pointers into different
          * objects are undefined. */
         uintptr_t lo = (uintptr_t)g->params, at = (uintptr_t)w;
         if (at < lo || at >= lo + g->n * sizeof(float) || (at - lo) % sizeof(float)) return 0;
-        size_t off = (at - lo) / sizeof(float);
+        off = (at - lo) / sizeof(float);
         if ((size_t)IN * OUT > g->n - off) return 0;
         wp = g->w + off;
     }
     prim_key k = {KIND_LINEAR, N, IN, OUT, w_is_out_in, ops->bias != NULL, ops->act, ops->residual != NULL, ops->in_bf16,
-                  ops->out_bf16, g->f32};
+                  ops->out_bf16, g->f32, pack};
     int own;
-    dnnl_primitive_t p = get_prim(g, &k, &own);
+    dnnl_memory_desc_t wmd;
+    dnnl_primitive_t p = get_prim(g, &k, &own, &wmd);
+    if (p && pack && !(wp = packed_weights(g, off, &k, &wmd))) {
+        /* not packable: the plain primitive */
+        if (own) dnnl_primitive_destroy(p);
+        k.packed = 0;
+        wp = w;
+        p = get_prim(g, &k, &own, NULL);
+    }
     if (!p) return 0;
     int done = 0;
     /* The input in bf16: as given (in_bf16), or converted into the
@@ -362,6 +507,7 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
     if (!x) goto done;
     if (!ops->in_bf16 && !g->f32) to_bf16(x, inp, nx);
     if (descs(&k, &d[0], &d[1], &d[2], &d[3], &d[4])) goto done;
+    if (k.packed) d[1] = wmd;
     /* The residual is the last post-op: index 1 after an activation, else 0. */
     int arg[5] = {DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_BIAS, DNNL_ARG_DST,
                   DNNL_ARG_ATTR_MULTIPLE_POST_OP(ops->act ? 1 : 0) | DNNL_ARG_SRC_1};
@@ -418,10 +564,10 @@ static int attention_kernel(const void *ctx, void *out, const void *qkv, int B, 
     uint16_t *P16 = S ? (uint16_t *)(S + per * grp) : NULL;
     for (int b0 = 0; S && b0 < B; b0 += grp) {
         int m = B - b0 < grp ? B - b0 : grp, own1 = 0, own2 = 0;
-        prim_key ks = {KIND_SCORES, m, T, C, NH, 0, 0, 0, in_bf16, 0, g->f32}, km = ks;
+        prim_key ks = {KIND_SCORES, m, T, C, NH, 0, 0, 0, in_bf16, 0, g->f32, 0}, km = ks;
         km.kind = KIND_MIXING;
         km.out_bf16 = out_bf16;
-        dnnl_primitive_t ps = get_prim(g, &ks, &own1), pm = ps ? get_prim(g, &km, &own2) : NULL;
+        dnnl_primitive_t ps = get_prim(g, &ks, &own1, NULL), pm = ps ? get_prim(g, &km, &own2, NULL) : NULL;
         const char *q = (const char *)qkv + (size_t)b0 * T * 3 * C * esz;
         int done = pm && exec3(g, ps, &ks, q, q + C * esz, S);
         if (done) {

@@ -38,6 +38,15 @@ void onednn_free(onednn_ctx *g);
  * needs no elementwise passes between GEMMs. */
 const onednn_ctx *onednn_f32_context(void);
 
+/* A float32 context of one model's n params (which must not change while
+ * it lives: free it before the weights do): like the process-wide one,
+ * but products of at most PACK_MAX_ROWS rows (batch 1-8 encodes) read the
+ * weights in the blocked layout oneDNN's kernels want, each weight
+ * reordered once on first use and kept (up to the size of params again). */
+clipc_status onednn_f32_packed_create(onednn_ctx **out, const float *params, size_t n);
+/* Bytes of packed weights g holds (0 for NULL or other contexts). */
+size_t onednn_packed_bytes(const onednn_ctx *g);
+
 /* The backend that runs its kernels on g (NULL for NULL).  Its GEMM does
  * a product only when w lies in g's twin (bf16) and, in f32, only on float
  * inputs and outputs; its attention is the batched one of onednn.c. */

@@ -6,6 +6,7 @@
  */
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "model/model.h"
 #include "model/precision.h"
@@ -19,6 +20,17 @@
 /* Images or texts per forward: batch 64 at once keeps GEMMs tall for small
  * models; inference views are shared by all blocks, so memory stays modest. */
 #define ENCODE_CHUNK 64
+/* Chunks of at most this many inputs (the latency of a query or a few)
+ * reuse the model's kept activations (encode_keep in model.h); bigger ones
+ * allocate per call, where the allocation is a small share of the work and
+ * holding their buffers would cost memory between calls. */
+#define ENCODE_KEEP 8
+
+/* Takes a kept buffer (1) or finds it in use (0: allocate your own). */
+static int keep_take(int *busy) { return __atomic_exchange_n(busy, 1, __ATOMIC_ACQUIRE) == 0; }
+static void keep_give(int *busy) { __atomic_store_n(busy, 0, __ATOMIC_RELEASE); }
+/* The handle is logically const: only its kept buffers change. */
+static encode_keep *keep_of(const clipc_model *m) { return &((clipc_model *)(uintptr_t)m)->keep; }
 
 void clipc_l2_normalize(float *x, int n, int d) {
     for (int i = 0; i < n; i++) {
@@ -58,19 +70,32 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     const clipc_config *c = &m->cfg;
     if (c->vision_arch == CLIPC_VISION_RESNET) return encode_image_resnet(m, pixels, n, out);
     int chunk = n < ENCODE_CHUNK ? n : ENCODE_CHUNK;
-    vision_acts a;
-    clipc_status s = vision_acts_alloc(&a, c, chunk, 0);
-    if (s) return s;
+    encode_keep *k = keep_of(m);
+    int kept = chunk <= ENCODE_KEEP && keep_take(&k->v_busy);
+    vision_acts own, *a = &own;
+    clipc_status s = CLIPC_OK;
+    if (kept && k->v_ok && k->v.B < chunk) {
+        vision_acts_free(&k->v);
+        k->v_ok = 0;
+    }
+    if (kept && !k->v_ok && !(s = vision_acts_alloc(&k->v, c, chunk, 0))) k->v_ok = 1;
+    if (kept) a = &k->v;
+    else s = vision_acts_alloc(&own, c, chunk, 0);
+    if (s) {
+        if (kept) keep_give(&k->v_busy);
+        return s;
+    }
     size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
     const infer_backend *be = model_backend(m);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         float *o = out + (size_t)i * c->embed_dim;
         const float *px = pixels + (size_t)i * img;
-        if (vision_forward(&a, o, px, &m->w.v, c, b, be)) /* the backend failed halfway: again on OpenBLAS f32 */
-            vision_forward(&a, o, px, &m->w.v, c, b, NULL);
+        if (vision_forward(a, o, px, &m->w.v, c, b, be)) /* the backend failed halfway: again on OpenBLAS f32 */
+            vision_forward(a, o, px, &m->w.v, c, b, NULL);
     }
-    vision_acts_free(&a);
+    if (kept) keep_give(&k->v_busy);
+    else vision_acts_free(&own);
     return CLIPC_OK;
 }
 
@@ -91,17 +116,30 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
         int b = n - i < chunk ? n - i : chunk, r = text_packed_rows(ids + (size_t)i * ctx, b, ctx);
         if (r > R) R = r;
     }
-    text_acts a;
-    clipc_status s = text_acts_alloc(&a, c, chunk, R, 0);
-    if (s) return s;
+    encode_keep *k = keep_of(m);
+    int kept = chunk <= ENCODE_KEEP && keep_take(&k->t_busy);
+    text_acts own, *a = &own;
+    clipc_status s = CLIPC_OK;
+    if (kept && k->t_ok && (k->t.B < chunk || k->t.R < R)) {
+        text_acts_free(&k->t);
+        k->t_ok = 0;
+    }
+    if (kept && !k->t_ok && !(s = text_acts_alloc(&k->t, c, chunk, R, 0))) k->t_ok = 1;
+    if (kept) a = &k->t;
+    else s = text_acts_alloc(&own, c, chunk, R, 0);
+    if (s) {
+        if (kept) keep_give(&k->t_busy);
+        return s;
+    }
     const infer_backend *be = model_backend(m);
     for (int i = 0; i < n; i += chunk) {
         int b = n - i < chunk ? n - i : chunk;
         float *o = out + (size_t)i * c->embed_dim;
         const int32_t *id = ids + (size_t)i * ctx;
-        if (text_forward(&a, o, id, &m->w.t, c, b, 0, be)) /* as for images */
-            text_forward(&a, o, id, &m->w.t, c, b, 0, NULL);
+        if (text_forward(a, o, id, &m->w.t, c, b, 0, be)) /* as for images */
+            text_forward(a, o, id, &m->w.t, c, b, 0, NULL);
     }
-    text_acts_free(&a);
+    if (kept) keep_give(&k->t_busy);
+    else text_acts_free(&own);
     return CLIPC_OK;
 }

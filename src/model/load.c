@@ -136,6 +136,7 @@ bind:
         s = clipc_model_set_precision(m, opts->precision, opts->warn, opts->warn_ud);
         if (s) goto fail;
     }
+    m->weights_fixed = 1; /* until model_make_writable (training) */
     *out = m;
     return CLIPC_OK;
 fail:

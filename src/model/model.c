@@ -51,6 +51,9 @@ size_t model_count_nonfinite(const void *data, size_t n) {
 clipc_status model_make_writable(clipc_model *m) {
     onednn_free(m->bf16);
     m->bf16 = NULL;
+    onednn_free(m->f32pack);
+    m->f32pack = NULL;
+    m->weights_fixed = 0;
     if (m->owns_params) return CLIPC_OK;
     float *p = mem_alloc(m->tab.total * sizeof(float), "model parameters");
     if (!p) return CLIPC_ERR_NOMEM;
@@ -65,6 +68,9 @@ clipc_status model_make_writable(clipc_model *m) {
 void clipc_model_free(clipc_model *m) {
     if (!m) return;
     onednn_free(m->bf16);
+    onednn_free(m->f32pack);
+    if (m->keep.v_ok) vision_acts_free(&m->keep.v);
+    if (m->keep.t_ok) text_acts_free(&m->keep.t);
     if (m->owns_params) free(m->params);
     st_close(&m->file);
     clip_weights_free(&m->w);

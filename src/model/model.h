@@ -9,6 +9,20 @@
 #include "formats/safetensors.h"
 #include "kernels/onednn.h"
 #include "nn/params.h"
+#include "nn/text_tower.h"
+#include "nn/vision_tower.h"
+
+/* Activations of small encodes (at most ENCODE_KEEP images or texts a
+ * chunk) kept by the model from call to call (encode.c): a fresh buffer per
+ * call cost page faults and munmap on every batch-1 query.  One caller at a
+ * time holds each (busy, taken with an atomic exchange, never waited for:
+ * a second thread encoding at once allocates its own, as before). */
+typedef struct {
+    int v_busy, t_busy; /* 0 free, 1 held */
+    int v_ok, t_ok;     /* 1: v / t allocated */
+    vision_acts v;
+    text_acts t;
+} encode_keep;
 
 struct clipc_model {
     clipc_config cfg;
@@ -19,6 +33,12 @@ struct clipc_model {
     clip_weights w;      /* views into params */
     char *source;        /* path it was loaded from, or NULL */
     onednn_ctx *bf16;    /* bf16 twin of params, or NULL: encoding is then f32 */
+    /* 1: params no longer change (a loaded model until model_make_writable,
+     * or one a benchmark froze), so f32 encoding may keep packed copies of
+     * the weights in f32pack, made on first use (model_backend). */
+    int weights_fixed;
+    onednn_ctx *f32pack; /* set once, atomically (encodes may race to make it) */
+    encode_keep keep;    /* small encodes' activations, reused */
     clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
 
@@ -37,7 +57,8 @@ clipc_status model_export_keys(const param_table *tab, clipc_layout layout, st_o
                                int *n);
 
 /* Makes the parameters private and writable (copies them out of a mapped
- * file), as training needs.  Drops the bf16 copy (it would go stale). */
+ * file), as training needs.  Drops the bf16 copy and the packed f32
+ * weights (they would go stale) and clears weights_fixed. */
 clipc_status model_make_writable(clipc_model *m);
 
 /* How many of the n float32 values at data (any alignment) are NaN or

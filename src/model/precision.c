@@ -37,10 +37,25 @@ clipc_status clipc_model_set_precision(clipc_model *m, clipc_precision p, void (
     return onednn_bf16_create(&m->bf16, m->params, m->tab.total);
 }
 
-/* The f32 context is process-wide and made on first use (and a test may
- * switch it off), so it is looked up per call rather than stored. */
+/* f32: the model's packed context when its weights are fixed, made on
+ * first use (two threads may both make one: the first stored wins, the
+ * other is freed); else the process-wide f32 context, made on first use
+ * (and a test may switch it off), so it is looked up per call rather than
+ * stored. */
 const infer_backend *model_backend(const clipc_model *m) {
-    return onednn_backend(m->bf16 ? m->bf16 : onednn_f32_context());
+    if (m->bf16) return onednn_backend(m->bf16);
+    const onednn_ctx *f32 = onednn_f32_context();
+    if (!f32 || !m->weights_fixed) return onednn_backend(f32);
+    clipc_model *mm = (clipc_model *)(uintptr_t)m; /* the handle is logically const: only its cache changes */
+    onednn_ctx *g = __atomic_load_n(&mm->f32pack, __ATOMIC_ACQUIRE), *expect = NULL;
+    if (!g) {
+        if (onednn_f32_packed_create(&g, m->params, m->tab.total)) return onednn_backend(f32);
+        if (!__atomic_compare_exchange_n(&mm->f32pack, &expect, g, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            onednn_free(g);
+            g = expect;
+        }
+    }
+    return onednn_backend(g);
 }
 
 clipc_precision clipc_model_precision(const clipc_model *m) {
