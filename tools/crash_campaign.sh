@@ -7,7 +7,8 @@
 #   tools/crash_campaign.sh [TRAIN_KILLS [INDEX_KILLS]]     (defaults 200 100)
 #
 # PARTS="train fault points index ipoints full" (the default) picks the parts
-# to run; STRIDE=K tries every Kth I/O point only (default 1: every one).
+# to run; STRIDE=K tries every Kth I/O point only (default 1: every one),
+# from point START (default 1).
 # Run from the repository root after `make`.  CLIPC=path picks the program
 # (default build/clipc).  It prints one line per finding and a summary:
 #
@@ -54,7 +55,7 @@ CLIPC=${CLIPC:-$ROOT/build/clipc}
 N_TRAIN=${1:-200}
 N_INDEX=${2:-100}
 PARTS=${PARTS:-"train fault points index ipoints full"}
-STRIDE=${STRIDE:-1}
+STRIDE=${STRIDE:-1} START=${START:-1}
 HOOKS=${CLIPC_HOOKS:-$(dirname "$CLIPC")/clipc-testhooks}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 [ -x "$CLIPC" ] && [ -d data/emoji-mini/twemoji ] || { echo "run from the repository root after make" >&2; exit 2; }
@@ -186,7 +187,7 @@ if part points && [ -x "$HOOKS" ]; then
     CLIPC_TRAIN_FAULT=pointer:4 "$HOOKS" train $PARGS --out pall >/dev/null 2>&1
     PTOTAL=$(sed -n 's/^clipc-testhooks: \([0-9]*\) I\/O points$/\1/p' pref.log)
     echo "points: the 4-step run has ${PTOTAL:-?} I/O points"
-    for ((n = 1; n <= ${PTOTAL:-0}; n += STRIDE)); do
+    for ((n = START; n <= ${PTOTAL:-0}; n += STRIDE)); do
         for mode in kill enospc; do
             rm -rf prun
             CLIPC_IO_FAULT=$mode:$n "$HOOKS" train $PARGS --out prun >run.log 2>&1
@@ -219,7 +220,7 @@ if part points && [ -x "$HOOKS" ]; then
         done
         [ $((ppoints % 50)) -eq 0 ] && echo "  points: $ppoints faults so far, up to point $n; bad $pbad, corrupt $corrupt"
     done
-    echo "points: $ppoints faults at $((ppoints / 2)) I/O points of ${PTOTAL:-?} (kill and ENOSPC at each):" \
+    echo "points: $ppoints faults at $((ppoints / 2)) I/O points ($START..${PTOTAL:-?} by $STRIDE) of ${PTOTAL:-?} (kill and ENOSPC at each):" \
          "$pkills kills landed, $penospc ENOSPC exits 1, $pclean absorbed (a clean-up call failed, exit 0);" \
          "corrupt checkpoints $corrupt; differing files, failed resumes, leftovers or bad messages: $pbad"
 fi
@@ -292,7 +293,7 @@ if part ipoints && [ -x "$HOOKS" ]; then
     CLIPC_IO_FAULT=count "$HOOKS" index iall --model "$MODEL" --db ip.db --batch 8 --threads 1 >ip.log 2>&1
     ITOTAL=$(sed -n 's/^clipc-testhooks: \([0-9]*\) I\/O points$/\1/p' ip.log)
     echo "ipoints: indexing 32 more images has ${ITOTAL:-?} I/O points"
-    for ((n = 1; n <= ${ITOTAL:-0}; n += STRIDE)); do
+    for ((n = START; n <= ${ITOTAL:-0}; n += STRIDE)); do
         for mode in kill enospc; do
             ipre_db
             CLIPC_IO_FAULT=$mode:$n "$HOOKS" index iall --model "$MODEL" --db ip.db --batch 8 --threads 1 >ip.log 2>&1 &
