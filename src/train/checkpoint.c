@@ -305,10 +305,20 @@ clipc_status ckpt_prune(const char *out_dir, int keep_last) {
         int keep = kp && stat(kp, &st) == 0;
         free(kp);
         if (keep) continue;
+        /* Renamed to ckpt-<step>.tmp first, then emptied: a kill or a failed
+         * unlink half way never leaves a ckpt-<step> folder that lacks its
+         * model (found by tools/crash_campaign.sh's I/O points); the next
+         * start removes a *.tmp folder left behind. */
+        char tname[80];
         snprintf(name, sizeof name, "ckpt-%lld", (long long)steps[i]);
-        char *p = join(out_dir, name);
-        if (p) remove_ckpt_dir(p);
+        snprintf(tname, sizeof tname, "ckpt-%lld.tmp", (long long)steps[i]);
+        char *p = join(out_dir, name), *t = join(out_dir, tname);
+        if (p && t) {
+            remove_ckpt_dir(t);
+            if (io_rename(p, t) == 0) remove_ckpt_dir(t);
+        }
         free(p);
+        free(t);
     }
     free(steps);
     return CLIPC_OK;

@@ -199,8 +199,9 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
     s = run_lock_take(r->o.out_dir, &r->lock_fd);
     if (s) return s;
     if (r->ckpt_dir) run_check_finished(r);
-    if (r->finished) return CLIPC_OK;
-    ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale temporary folders and files only */
+    /* removes stale temporary folders and files only; a finished run too (a
+     * kill during its last metrics or `best` write left one) */
+    ckpt_prune(r->o.out_dir, 1 << 30);
     clipc_error_clear();
     return CLIPC_OK;
 }
