@@ -29,6 +29,7 @@
 #include "clipc_index.h"
 #include "clipc_util.h"
 #include "harness.h"
+#include "train/checkpoint.h"
 
 static char *slurp(const char *path, size_t *len) {
     char *b = NULL;
@@ -44,6 +45,9 @@ static int same_files(const char *a, const char *b) {
     free(y);
     return same;
 }
+
+/* The child ended with exit status `code`. */
+static int exited(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 
 /* A name in folder dir containing ".tmp" (a temporary file or folder left). */
 static int has_temp(const char *dir) {
@@ -96,6 +100,7 @@ TEST(crash_io_points_during_a_checkpoint) {
     long at_model = find_point(out, "write", "ref/ckpt-4.tmp/model.safetensors");
     long at_folder = find_point(out, "rename", "ref/ckpt-4");
     long at_last = find_point(out, "rename", "ref/last");
+    printf("    points: model write %ld, folder rename %ld, `last` rename %ld\n", at_model, at_folder, at_last);
     free(out);
     CHECKF(at_model > 0 && at_folder > at_model && at_last > at_folder, "points %ld %ld %ld", at_model, at_folder,
            at_last);
@@ -158,6 +163,85 @@ TEST(crash_io_points_during_a_checkpoint) {
         }
         snprintf(p, sizeof p, "%s/run", dir);
         CHECKF(!has_temp(p), "%s:%ld: a temporary file was left in run/", cases[c].mode, cases[c].at);
+    }
+}
+
+/* ------------------------------------------------------------- pruning */
+
+static long prune_count, prune_at;
+static int prune_errno;
+
+static int prune_hook(const char *op, const char *path, void *ud) {
+    (void)op, (void)path, (void)ud;
+    if (++prune_count != prune_at) return 0;
+    if (!prune_errno) raise(SIGKILL);
+    return prune_errno;
+}
+
+/* dir/name/{model,state}.safetensors with the given contents. */
+static void fake_ckpt(const char *dir, const char *name) {
+    char p[1200];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    REQUIRE(mkdir(p, 0755) == 0);
+    snprintf(p, sizeof p, "%s/%s/model.safetensors", dir, name);
+    REQUIRE_OK(clipc_write_file_atomic(p, "model", 5));
+    snprintf(p, sizeof p, "%s/%s/state.safetensors", dir, name);
+    REQUIRE_OK(clipc_write_file_atomic(p, "state", 5));
+}
+
+/* Pruning an old checkpoint, killed or failed at each of its I/O points:
+ * ckpt-2 is whole or gone, never a folder without its model (it was
+ * emptied in place: a kill between two unlinks left one), and the next
+ * prune leaves no ckpt-2.tmp. */
+TEST(crash_io_points_pruning_never_leaves_half_a_checkpoint) {
+    char dir[600], p[1200];
+    snprintf(dir, sizeof dir, "%s/run", test_tmpdir());
+    for (long n = 1;; n++) {
+        int mode, total = 0;
+        for (mode = 0; mode < 2; mode++) {
+            char cmd[1400], *out = NULL;
+            snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+            REQUIRE(run_capture(cmd, &out) == 0);
+            free(out);
+            REQUIRE(mkdir(dir, 0755) == 0);
+            fake_ckpt(dir, "ckpt-2");
+            fake_ckpt(dir, "ckpt-4");
+            snprintf(p, sizeof p, "%s/last", dir);
+            REQUIRE_OK(clipc_write_file_atomic(p, "ckpt-4\n", 7));
+            snprintf(p, sizeof p, "%s/best", dir);
+            REQUIRE_OK(clipc_write_file_atomic(p, "ckpt-4\n", 7));
+            fflush(stdout);
+            pid_t pid = fork();
+            REQUIRE(pid >= 0);
+            if (pid == 0) {
+                prune_count = 0, prune_at = n, prune_errno = mode ? ENOSPC : 0;
+                clipc_set_io_hook(prune_hook, NULL);
+                ckpt_prune(dir, 1);
+                _exit(prune_count < n ? 3 : 0); /* 3: point n was never reached */
+            }
+            int st;
+            REQUIRE(waitpid(pid, &st, 0) == pid);
+            if (exited(st, 3)) break;
+            total++;
+            CHECKF(mode || (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL), "kill:%ld: status %d", n, st);
+            struct stat sb;
+            snprintf(p, sizeof p, "%s/ckpt-2", dir);
+            if (stat(p, &sb) == 0) {
+                size_t len;
+                snprintf(p, sizeof p, "%s/ckpt-2/model.safetensors", dir);
+                char *m = slurp(p, &len);
+                CHECKF(m && len == 5, "%s:%ld: ckpt-2 is there without its model", mode ? "enospc" : "kill", n);
+                free(m);
+            }
+            snprintf(p, sizeof p, "%s/ckpt-4/model.safetensors", dir);
+            CHECKF(stat(p, &sb) == 0, "%s:%ld: ckpt-4 touched", mode ? "enospc" : "kill", n);
+            REQUIRE_OK(ckpt_prune(dir, 1 << 30)); /* the next start */
+            CHECKF(!has_temp(dir), "%s:%ld: ckpt-2.tmp left after the next start", mode ? "enospc" : "kill", n);
+        }
+        if (total == 0) {
+            CHECKF(n > 4, "only %ld I/O points in pruning", n - 1); /* rename, 2 unlinks, rmdir */
+            break;
+        }
     }
 }
 
@@ -258,8 +342,6 @@ static int update_in_child(const char *db, const char *imgs, const clipc_model *
     return status;
 }
 
-/* The child ended with exit status `code`. */
-static int exited(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 
 TEST(crash_io_points_every_point_of_an_index_update) {
     struct stat st;
