@@ -36,7 +36,7 @@ CLI_SRC  := $(sort $(wildcard cli/*.c))
 # The fuzz targets replayed over their committed corpora by the test binary
 # (`fuzz_corpus_replays_clean`); a new target in tests/fuzz/ goes here and in
 # the table of tests/test_fuzz_replay.c.
-FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy \
+FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile vec8 checkpoint decode options pickle ftfy \
                 image_webp image_tiff image_heif image_gif image_bmp
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
@@ -61,10 +61,11 @@ $(BUILD)/dump_preprocessed: tools/dump_preprocessed.c $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
-# The CLI with its fault-injection hooks (CLIPC_TRAIN_FAULT) for the crash
-# tests: the same objects but cmd_train.c compiled with -DCLIPC_TEST_HOOKS.
-# Never shipped; build/clipc ignores the variable.
-HOOK_OBJ := $(filter-out $(BUILD)/cli/cmd_train.o,$(CLI_OBJ)) $(BUILD)/testhooks/cli/cmd_train.o
+# The CLI with its fault-injection hooks (CLIPC_TRAIN_FAULT, CLIPC_IO_FAULT)
+# for the crash tests: the same objects but cmd_train.c and main.c compiled
+# with -DCLIPC_TEST_HOOKS.  Never shipped; build/clipc ignores the variables.
+HOOKED   := cli/cmd_train cli/main
+HOOK_OBJ := $(filter-out $(HOOKED:%=$(BUILD)/%.o),$(CLI_OBJ)) $(HOOKED:%=$(BUILD)/testhooks/%.o)
 $(BUILD)/clipc-testhooks: $(HOOK_OBJ) $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
@@ -106,7 +107,7 @@ $(BUILD)/%.o: %.cc
 	@echo "  CXX   $<"
 	@$(CXX) $(CXXFLAGS) -MMD -MP -c -o $@ $<
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BUILD)/testhooks/cli/cmd_train.d
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(HOOKED:%=$(BUILD)/testhooks/%.d)
 
 # An -O3 -march=native build for benchmarks only (bench/compare prefers it).
 # The default build stays portable; vec.c picks AVX2/AVX-512 at run time.

@@ -88,7 +88,7 @@ int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *d
 
 /* search_bench.c: `clipc search --bench N` (clustered synthetic vectors; see the file). */
 int search_bench(const char *db, long n, int dim, int clusters, int queries, double sigma, const char *ann_kinds,
-                 int effort, uint64_t seed);
+                 int effort, int rerank, uint64_t seed);
 
 int cmd_encode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

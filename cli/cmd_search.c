@@ -108,7 +108,7 @@ static void print_results(const char *text, const char *image, char *const *path
 
 typedef struct {
     const char *db, *text, *image, *html, *grid, *bench_ann;
-    int top, json, threads, dim, bench_n, allow_nonfinite, exact, f32, ann, check_recall, effort, clusters, queries;
+    int top, json, threads, dim, bench_n, allow_nonfinite, exact, f32, ann, check_recall, effort, rerank, clusters, queries;
     double sigma;
     clipc_load_opts act_lo; /* --act */
     clipc_precision prec;
@@ -146,6 +146,8 @@ static int parse_args(search_args *a, int argc, char **argv) {
         {.name = "--ann", .kind = CLI_FLAG, .dest = &a->ann, .help = "FILE.ann only (an error when missing or stale)"},
         {.name = "--effort", .kind = CLI_INT, .dest = &a->effort, .min = 1, .max = 100000, .metavar = "E",
          .help = "ANN: nprobe (ivf,pq; default 32) or efSearch (hnsw; default 64)"},
+        {.name = "--rerank", .kind = CLI_INT, .dest = &a->rerank, .min = 1, .max = 100000, .metavar = "K",
+         .help = "ANN: candidates re-ranked in f32 (default 256, or 4 x --top when larger)"},
         {.name = "--check-recall", .kind = CLI_INT, .dest = &a->check_recall, .min = 1, .max = 100000,
          .metavar = "N", .help = "report recall@10 of the int8 scan and the ANN vs f32 on N images"},
         {.name = "--bench", .kind = CLI_INT, .dest = &a->bench_n, .min = 100, .max = 100000000, .metavar = "N",
@@ -193,11 +195,11 @@ int cmd_search(int argc, char **argv) {
             strcmp(a.bench_ann, "hnsw"))
             return cli_usage_error("search", "--bench-ann is ivf,pq, hnsw, both or none, not '%s'", a.bench_ann);
         if (!(a.sigma >= 0 && a.sigma < 1e6)) return cli_usage_error("search", "--sigma must be >= 0");
-        return search_bench(db, a.bench_n, a.dim, a.clusters, a.queries, a.sigma, a.bench_ann, a.effort, 1);
+        return search_bench(db, a.bench_n, a.dim, a.clusters, a.queries, a.sigma, a.bench_ann, a.effort, a.rerank, 1);
     }
     clipc_search_opts so = {a.exact ? CLIPC_SEARCH_EXACT : a.f32 ? CLIPC_SEARCH_F32 : a.ann ? CLIPC_SEARCH_ANN
                                                                                         : CLIPC_SEARCH_AUTO,
-                            0, 0, a.effort};
+                            0, 0, a.effort, a.rerank};
     if (!text && !image && !a.check_recall)
         return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");
     if (text && image) return cli_usage_error("search", "give a query TEXT or --image PATH (one of them)");

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "clipc.h"
+#include "clipc_util.h"
 #include "cli.h"
 
 /* libgomp spins ~300,000 iterations at every barrier before sleeping, and
@@ -106,6 +107,42 @@ static int stdout_checked(int rc) {
 
 static int run(int argc, char **argv);
 
+#ifdef CLIPC_TEST_HOOKS
+/* Only in clipc-testhooks (the Makefile compiles this file a second time
+ * with -DCLIPC_TEST_HOOKS); the shipped clipc never installs the hook.
+ * CLIPC_IO_FAULT picks what happens at the I/O points of durable writes
+ * (clipc_set_io_hook, counted from 1 in the order they come):
+ *   count      count them; "clipc-testhooks: N I/O points" on stderr at exit
+ *   kill:N     SIGKILL before point N (as kill -9 at that moment)
+ *   enospc:N   point N fails with ENOSPC (a full disk), eio:N with EIO
+ * CLIPC_IO_TRACE=1 prints each point ("io N OP PATH") on stderr. */
+static long long io_points, io_at;
+static int io_errno, io_kill, io_trace;
+
+static int io_hook(const char *op, const char *path, void *ud) {
+    (void)ud;
+    long long n = __atomic_add_fetch(&io_points, 1, __ATOMIC_SEQ_CST);
+    if (io_trace) fprintf(stderr, "io %lld %s %s\n", n, op, path);
+    if (n != io_at) return 0;
+    if (io_kill) raise(SIGKILL);
+    return io_errno;
+}
+
+static void io_report(void) { fprintf(stderr, "clipc-testhooks: %lld I/O points\n", io_points); }
+
+static void install_io_hook(void) {
+    const char *f = getenv("CLIPC_IO_FAULT"), *t = getenv("CLIPC_IO_TRACE");
+    io_trace = t && !strcmp(t, "1");
+    if (!f && !io_trace) return;
+    if (f && !strcmp(f, "count")) atexit(io_report);
+    else if (f && !strncmp(f, "kill:", 5)) io_kill = 1, io_at = atoll(f + 5);
+    else if (f && !strncmp(f, "enospc:", 7)) io_errno = ENOSPC, io_at = atoll(f + 7);
+    else if (f && !strncmp(f, "eio:", 4)) io_errno = EIO, io_at = atoll(f + 4);
+    else if (f) fprintf(stderr, "clipc-testhooks: CLIPC_IO_FAULT=%s not understood (ignored)\n", f);
+    clipc_set_io_hook(io_hook, NULL);
+}
+#endif
+
 int main(int argc, char **argv) {
     /* A file-size limit (ulimit -f) makes write() fail with EFBIG, which the
      * library reports naming the file, instead of killing the process with
@@ -116,6 +153,9 @@ int main(int argc, char **argv) {
 
 static int run(int argc, char **argv) {
     restart_with_env(argv);
+#ifdef CLIPC_TEST_HOOKS
+    install_io_hook();
+#endif
     if (argc < 2) {
         usage(stderr);
         return 2;

@@ -83,13 +83,15 @@ static double cpu_s(void) {
 static double last_cpu_ms; /* of the last time_mode: CPU ms per query */
 
 /* Times Q queries in mode; fills rows (Q x 10) and the median/p90. */
+static int bench_rerank; /* --rerank K of the ANN runs (0: the default) */
+
 static clipc_status time_mode(clipc_vecfile *v, const float *qs, int Q, int dim, clipc_search_mode mode, int effort,
                               int64_t *rows, double *med, double *p90) {
     double c0 = cpu_s();
     double *t = malloc(sizeof(double) * (size_t)Q);
     float sc[10];
     int got;
-    clipc_search_opts o = {mode, 0, 0, effort};
+    clipc_search_opts o = {mode, 0, 0, effort, bench_rerank};
     clipc_status s = t ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     for (int i = 0; i < Q && !s; i++) {
         double a = clipc_now();
@@ -141,7 +143,8 @@ static clipc_status generate(const char *vp, long n, int dim, const float *centr
 }
 
 int search_bench(const char *db, long n, int dim, int C, int Q, double sigma, const char *kinds, int effort,
-                 uint64_t seed) {
+                 int rerank, uint64_t seed) {
+    bench_rerank = rerank;
     size_t len = strlen(db) + 8;
     char *vp = malloc(len), *cp = malloc(len), *ap = malloc(len);
     float *centres = malloc(sizeof(float) * (size_t)C * dim), *qs = malloc(sizeof(float) * (size_t)Q * dim);

@@ -160,6 +160,7 @@ typedef struct {
     int threads; /* EXACT's scan threads (0: clipc_set_threads') */
     int cand;    /* EXACT: rows re-ranked in f32 (0: k + 256) */
     int effort;  /* ANN: nprobe for ivf,pq, efSearch for hnsw (0: 32 / 64) */
+    int rerank;  /* ANN: candidates FAISS returns, re-ranked in f32 (0: max(256, 4k)) */
 } clipc_search_opts;
 
 typedef struct {

@@ -37,6 +37,15 @@ void clipc_atomic_abort(clipc_atomic_file *f);           /* frees f, removes tem
 /* One-shot form. */
 clipc_status clipc_write_file_atomic(const char *path, const void *buf, size_t n);
 
+/* Test hook of the crash campaigns (installed by clipc-testhooks only):
+ * called before each step of a durable write (op is "create", "write",
+ * "fsync", "rename", "unlink", "rmdir", "mkdir", "sqlite-begin",
+ * "sqlite-commit", "sqlite-committed"; path the file or folder concerned).
+ * It may kill the process, or return an errno value that the step then
+ * fails with (0: go on).  NULL removes it.  Not thread-safe to install. */
+typedef int (*clipc_io_hook)(const char *op, const char *path, void *ud);
+void clipc_set_io_hook(clipc_io_hook hook, void *ud);
+
 /* Monotonic seconds. */
 double clipc_now(void);
 

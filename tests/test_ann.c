@@ -44,7 +44,7 @@ static double ann_recall(const char *kind, int64_t n, int nq, double *ms) {
         int gf, ga;
         REQUIRE_OK(vecfile_topk(&v, q, 10, all, rf, sf, &gf));
         double t0 = clipc_now();
-        REQUIRE_OK(ann_search(a, &v, q, 10, 0, ra, sa, &ga));
+        REQUIRE_OK(ann_search(a, &v, q, 10, 0, 0, ra, sa, &ga));
         t += clipc_now() - t0;
         REQUIRE(gf == 10 && ga == 10);
         rec += fx_overlap(rf, ra, 10);
@@ -112,7 +112,7 @@ TEST(ann_refuses_bad_input) {
     int64_t rows[5];
     float sc[5];
     int got;
-    CHECK(!ann_matches(a, &other) && ann_search(a, &other, x, 5, 0, rows, sc, &got) == CLIPC_ERR_FORMAT &&
+    CHECK(!ann_matches(a, &other) && ann_search(a, &other, x, 5, 0, 0, rows, sc, &got) == CLIPC_ERR_FORMAT &&
           strstr(clipc_last_error(), "generation 9) is not of this vector file (500 rows, generation 10)"));
     ann_free(a);
     vecfile_close(&v);
@@ -161,7 +161,7 @@ TEST(ann_index_used_and_stale_detected) {
                                  "generation 2): run clipc index --ann ivf,pq"));
     CHECKF(got && !strcmp(paths[0], "img/3005.jpg"), "best %s", got ? paths[0] : "-");
     for (int i = 0; i < got; i++) free(paths[i]);
-    clipc_search_opts o = {CLIPC_SEARCH_ANN, 0, 0, 0};
+    clipc_search_opts o = {CLIPC_SEARCH_ANN, 0, 0, 0, 0};
     CHECK(clipc_index_search_with(ix, x, dim, 3, &o, sc, paths, &got, &info) == CLIPC_ERR_FORMAT && got == 0 &&
           strstr(clipc_last_error(), "is stale"));
     clipc_index_close(ix);

@@ -18,6 +18,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "harness.h"
+#include "formats/vec8.h"
 #include "formats/vecfile.h"
 #include "train/checkpoint.h"
 #include "train/options.h"
@@ -28,6 +29,7 @@ int fuzz_captions(const uint8_t *data, size_t size);
 int fuzz_config(const uint8_t *data, size_t size);
 int fuzz_labels(const uint8_t *data, size_t size);
 int fuzz_vecfile(const uint8_t *data, size_t size);
+int fuzz_vec8(const uint8_t *data, size_t size);
 int fuzz_checkpoint(const uint8_t *data, size_t size);
 int fuzz_decode(const uint8_t *data, size_t size);
 int fuzz_options(const uint8_t *data, size_t size);
@@ -48,7 +50,7 @@ static const struct {
     {"checkpoint", fuzz_checkpoint},   {"decode", fuzz_decode},       {"options", fuzz_options},
     {"pickle", fuzz_pickle},           {"ftfy", fuzz_ftfy},           {"image_webp", fuzz_image_webp},
     {"image_tiff", fuzz_image_tiff},   {"image_heif", fuzz_image_heif}, {"image_gif", fuzz_image_gif},
-    {"image_bmp", fuzz_image_bmp},
+    {"image_bmp", fuzz_image_bmp},     {"vec8", fuzz_vec8},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -183,5 +185,34 @@ TEST(fuzz_finding_pointer_names_only_ckpt_digits) {
         REQUIRE_OK(clipc_write_file_atomic(p, names[i], strlen(names[i])));
         long long got = (long long)ckpt_pointer_step(dir, "last");
         CHECKF(got == want[i], "pointer '%s': step %lld, expected %lld", names[i], got, want[i]);
+    }
+}
+
+/* The vec8 seeds are what their names say: the valid ones open with their
+ * sizes (so the fuzzer starts from files that reach the scan), the damaged
+ * ones are refused with the format message. */
+TEST(fuzz_vec8_seeds_open_or_are_refused) {
+    const struct {
+        const char *name;
+        int dim;
+        int64_t n;
+    } ok[] = {{"valid_3x4", 4, 3}, {"valid_1x1", 1, 1}, {"valid_2x65", 65, 2}};
+    for (int i = 0; i < 3; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_vec8/%s", ok[i].name);
+        vec8file c;
+        REQUIRE_OK(vec8_open(p, &c));
+        CHECKF(c.dim == ok[i].dim && c.n == ok[i].n && c.stride == (ok[i].dim > 64 ? 128 : 64), "%s: %d x %lld",
+               p, c.dim, (long long)c.n);
+        vec8_close(&c);
+    }
+    const char *bad[] = {"truncated", "bad_stride", "bad_scales_offset"};
+    for (int i = 0; i < 3; i++) {
+        char p[256], want[400];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_vec8/%s", bad[i]);
+        snprintf(want, sizeof want, "%s: not a clipc int8 vector copy or truncated", p);
+        vec8file c;
+        CHECK(vec8_open(p, &c) == CLIPC_ERR_FORMAT);
+        CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
     }
 }

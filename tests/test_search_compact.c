@@ -212,7 +212,7 @@ TEST(search_compact_file_checks) {
 
 static void search_db(clipc_index *ix, const float *q, int dim, clipc_search_mode mode, char **paths, float *sc,
                       int *got) {
-    clipc_search_opts o = {mode, 2, 0, 0};
+    clipc_search_opts o = {mode, 2, 0, 0, 0};
     clipc_search_info info;
     REQUIRE_OK(clipc_index_search_with(ix, q, dim, 5, &o, sc, paths, got, &info));
     CHECK(info.used == mode);

@@ -49,7 +49,7 @@ TEST(search_page_windows_folders_and_rows) {
     static float sc[N];
     static char *paths[N];
     int got;
-    clipc_search_opts f32 = {CLIPC_SEARCH_F32, 0, 0, 0};
+    clipc_search_opts f32 = {CLIPC_SEARCH_F32, 0, 0, 0, 0};
     REQUIRE_OK(clipc_index_search_with(ix, q, D, N, &f32, sc, paths, &got, NULL));
     REQUIRE(got == N && !strcmp(paths[0], "a/b/123.jpg"));
     clipc_hit hits[100];

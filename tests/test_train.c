@@ -470,6 +470,64 @@ TEST(train_resume_bit_exact) {
     }
 }
 
+/* Exact resume with what train_resume_bit_exact does not use: --accum 2,
+ * a preprocessed --cache, and the plateau rule stopped while it counts bad
+ * epochs (mid-patience: the next bad epochs reduce the lr only if the
+ * count survived the resume).  Stopped at that epoch's end and mid-epoch
+ * after it, each resumed: the uninterrupted run's bits. */
+TEST(train_resume_bit_exact_accum_plateau_cache) {
+    char dir[512], data[1024], cache[1024], a[1024], b[1024], p1[1200], p2[1200];
+    snprintf(dir, sizeof dir, "%s", test_tmpdir());
+    make_shapes(dir, 48, 16, 0, 0);
+    snprintf(data, sizeof data, "%s/shapes.json", dir);
+    snprintf(cache, sizeof cache, "%s/shapes.cache", dir);
+    snprintf(a, sizeof a, "%s/full", dir);
+    clipc_train_opts o;
+    run_log l;
+    const int epochs = 3, per_epoch = 3; /* 48 pairs, batches of 16 in 2 micro-batches of 8 */
+#define VARIANT(out)                                                                                   \
+    tiny_opts(&o, data, out, epochs, &l);                                                                \
+    o.batch_size = 8, o.accum = 2, o.cache = cache, o.keep_last = 100, o.dropout = 0.1;                \
+    o.plateau = 1, o.plateau_patience = 1, o.plateau_factor = 0.5
+    VARIANT(a);
+    REQUIRE_OK(clipc_train_run(&o, NULL));
+    /* the first epoch end with bad epochs pending */
+    int stop = 0;
+    for (int e = 1; e < epochs; e++) {
+        run_state rs;
+        snprintf(p1, sizeof p1, "%s/ckpt-%d", a, e * per_epoch);
+        REQUIRE_OK(ckpt_load_state(p1, &rs, NULL, NULL));
+        if (!stop && rs.plateau_bad == 1) stop = e * per_epoch;
+        if (stop) printf("    epoch %d: %lld bad epochs pending, lr multiplier %g\n", e, (long long)rs.plateau_bad,
+                         rs.plateau_mult);
+    }
+    REQUIRE(stop > 0); /* else the plateau state at the stop would be trivial */
+    int at[2] = {stop, stop + 1};
+    for (int k = 0; k < 2; k++) {
+        clipc_train_result r;
+        snprintf(b, sizeof b, "%s/stop%d", dir, at[k]);
+        VARIANT(b);
+        o.stop_after_steps = at[k];
+        REQUIRE_OK(clipc_train_run(&o, &r));
+        CHECK(r.stopped && r.step == at[k]);
+        clipc_train_opts ro;
+        clipc_train_opts_default(&ro);
+        ro.resume = b;
+        ro.epochs = 0;
+        ro.threads = 2;
+        ro.warn = quiet;
+        REQUIRE_OK(clipc_train_run(&ro, &r));
+        CHECK(!r.stopped && r.step == epochs * per_epoch);
+        const char *f[2] = {"model", "state"};
+        for (int i = 0; i < 2; i++) {
+            snprintf(p1, sizeof p1, "%s/ckpt-%d/%s.safetensors", a, epochs * per_epoch, f[i]);
+            snprintf(p2, sizeof p2, "%s/ckpt-%d/%s.safetensors", b, epochs * per_epoch, f[i]);
+            CHECKF(files_equal(p1, p2), "stopped after step %d: final %s differs", at[k], f[i]);
+        }
+    }
+#undef VARIANT
+}
+
 /* kill -9 of a real `clipc train` (a checkpoint every 2 steps; killed while
  * writing the one of step 5... i.e. after step 4's was complete), then
  * --resume: the same final bits as the uninterrupted run. */

@@ -2,7 +2,8 @@
  * test_train_runs.c — `clipc train` as a whole run over its folder: a
  * finished run resumed does nothing, one run per folder (the lock), a run
  * resumed from another working directory, and the shipped CLI without the
- * crash tests' fault hook (CLIPC_TRAIN_FAULT).  Tiny runs (config tiny,
+ * crash tests' fault hook (CLIPC_TRAIN_FAULT), and a real SIGINT then
+ * --resume giving the uninterrupted bits.  Tiny runs (config tiny,
  * batch 4) on eight emoji-mini images, through the CLI.
  */
 #include <dirent.h>
@@ -257,4 +258,49 @@ TEST(train_shipped_cli_ignores_fault_variable) {
     CHECKF(rc == 137, "clipc-testhooks with CLIPC_TRAIN_FAULT: rc %d (expected 137, killed): %s", rc,
            out ? out : "");
     free(out);
+}
+
+/* A real Ctrl-C (SIGINT to the process, not --stop-after-steps): sent as
+ * soon as the first checkpoint exists, the run finishes its step, writes a
+ * checkpoint and exits 130; --resume then ends with the uninterrupted
+ * run's bits (model and optimizer state). */
+TEST(train_sigint_then_resume_gives_the_uninterrupted_bits) {
+    env e;
+    env_setup(&e);
+    char args[1024], cmd[8192], *out = NULL;
+    snprintf(args, sizeof args, "--data pairs.csv --image-root emoji %s --steps 8 --ckpt-every-steps 2", common);
+    char full[1200];
+    snprintf(full, sizeof full, "%s --out full", args);
+    int rc = train(&e, NULL, e.clipc, full, &out);
+    CHECKF(rc == 0, "uninterrupted run: rc %d: %s", rc, out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && { '%s' train %s --out sig 2>sig.log & pid=$!; "
+             "while [ ! -f sig/last ] && kill -0 $pid 2>/dev/null; do sleep 0.02; done; "
+             "kill -INT $pid; wait $pid; echo \"rc=$?\"; cat sig.log; }",
+             e.dir, e.clipc, args);
+    rc = run_capture(cmd, &out);
+    CHECKF(rc == 0 && out && strstr(out, "rc=130") && strstr(out, "clipc: stopped at step"),
+           "interrupted run: %s", out ? out : "");
+    free(out);
+    char run[PLEN + 32];
+    snprintf(run, sizeof run, "%s/sig", e.dir);
+    int64_t at = ckpt_pointer_step(run, "last");
+    CHECKF(at >= 2 && at < 8, "interrupted at step %lld: the signal did not land mid-run", (long long)at);
+    rc = train(&e, NULL, e.clipc, "--resume sig --threads 2", &out);
+    CHECKF(rc == 0, "resume: rc %d: %s", rc, out ? out : "");
+    free(out);
+    const char *f[2] = {"model", "state"};
+    for (int i = 0; i < 2; i++) {
+        char a[PLEN + 64], b[PLEN + 64];
+        snprintf(a, sizeof a, "%s/full/ckpt-8/%s.safetensors", e.dir, f[i]);
+        snprintf(b, sizeof b, "%s/sig/ckpt-8/%s.safetensors", e.dir, f[i]);
+        char *x = NULL, *y = NULL;
+        size_t nx = 0, ny = 0;
+        CHECK(clipc_read_file(a, &x, &nx) == CLIPC_OK && clipc_read_file(b, &y, &ny) == CLIPC_OK);
+        CHECKF(x && y && nx == ny && !memcmp(x, y, nx), "ckpt-8/%s differs after SIGINT at step %lld and resume",
+               f[i], (long long)at);
+        free(x);
+        free(y);
+    }
 }

@@ -6,7 +6,9 @@
 #
 #   tools/crash_campaign.sh [TRAIN_KILLS [INDEX_KILLS]]     (defaults 200 100)
 #
-# PARTS="train fault index full" (the default) picks the parts to run.
+# PARTS="train fault points index ipoints full" (the default) picks the parts
+# to run; STRIDE=K tries every Kth I/O point only (default 1: every one),
+# from point START (default 1).
 # Run from the repository root after `make`.  CLIPC=path picks the program
 # (default build/clipc).  It prints one line per finding and a summary:
 #
@@ -23,6 +25,22 @@
 #   CLIPC_TRAIN_FAULT) at every stage of every checkpoint write (after the
 #   model file, after the state file, after the folder's rename, after the
 #   `last` pointer) of steps 2 to 12, then resumed: the same checks.
+# points: every I/O point of a run with 2 checkpoints (steps 4, a
+#   checkpoint every 2): clipc-testhooks counts them (CLIPC_IO_FAULT=count:
+#   each create, write, fsync, rename, unlink, rmdir, mkdir of the durable
+#   writes), then for each N: SIGKILL at point N (kill:N), and a failure of
+#   point N with ENOSPC (enospc:N).  After each: every checkpoint folder
+#   loads and is byte-identical to the uninterrupted run's at the same step
+#   (nothing torn, nothing clobbered), `last` names one; an ENOSPC failure
+#   is exit 1 with "No space left on device" and the file named (or exit 0
+#   when the failing call was a clean-up whose failure changes nothing);
+#   the resumed run ends byte-identical to the uninterrupted one and leaves
+#   no temporary file.
+# ipoints: the same for `clipc index` (64 images over an index of 32 of
+#   them): every vector-file write and the points around each SQLite
+#   transaction (before BEGIN, before COMMIT, after COMMIT), with `clipc
+#   search` looping beside it: after each kill or ENOSPC the index searches,
+#   and the next `clipc index` gives the reference results.
 # index: `clipc index` of 600 images (batches of 8, one commit each) is
 #   killed at a random moment while `clipc search` runs in a loop beside it
 #   (every search must succeed or fail cleanly, never crash); after the kill
@@ -36,7 +54,8 @@ ROOT=$(pwd)
 CLIPC=${CLIPC:-$ROOT/build/clipc}
 N_TRAIN=${1:-200}
 N_INDEX=${2:-100}
-PARTS=${PARTS:-"train fault index full"}
+PARTS=${PARTS:-"train fault points index ipoints full"}
+STRIDE=${STRIDE:-1} START=${START:-1}
 HOOKS=${CLIPC_HOOKS:-$(dirname "$CLIPC")/clipc-testhooks}
 part() { case " $PARTS " in *" $1 "*) return 0 ;; esac; return 1; }
 [ -x "$CLIPC" ] && [ -d data/emoji-mini/twemoji ] || { echo "run from the repository root after make" >&2; exit 2; }
@@ -148,6 +167,66 @@ if part fault && [ -x "$HOOKS" ]; then
          "corrupt checkpoints so far: $corrupt; failed resumes, differing bytes or leftovers: $fbad"
 fi
 
+# ---------------------------------------------------------------- points
+# Every I/O point of a 4-step run with checkpoints at 2 and 4.
+same_as_ref() { # every checkpoint file in run folder $1 equals $2's
+    local f
+    for f in "$1"/ckpt-*/*.safetensors; do
+        [ -f "$f" ] || continue
+        case "$f" in *.tmp/*) continue ;; esac
+        cmp -s "$f" "$2/${f#$1/}" || { echo "$f"; return 1; }
+    done
+    return 0
+}
+ppoints=0 pkills=0 pbad=0 penospc=0 pclean=0
+if part points && [ -x "$HOOKS" ]; then
+    PARGS="${ARGS/--steps 12/--steps 4}"
+    CLIPC_IO_FAULT=count "$HOOKS" train $PARGS --out pref >pref.log 2>&1
+    # every checkpoint of that run (pref keeps only the last): killed after
+    # the `last` pointer of ckpt-4, before ckpt-2 is pruned
+    CLIPC_TRAIN_FAULT=pointer:4 "$HOOKS" train $PARGS --out pall >/dev/null 2>&1
+    PTOTAL=$(sed -n 's/^clipc-testhooks: \([0-9]*\) I\/O points$/\1/p' pref.log)
+    echo "points: the 4-step run has ${PTOTAL:-?} I/O points"
+    for ((n = START; n <= ${PTOTAL:-0}; n += STRIDE)); do
+        for mode in kill enospc; do
+            rm -rf prun
+            CLIPC_IO_FAULT=$mode:$n "$HOOKS" train $PARGS --out prun >run.log 2>&1
+            st=$?
+            ppoints=$((ppoints + 1))
+            if [ $mode = kill ]; then
+                [ $st -eq 137 ] && pkills=$((pkills + 1)) || { finding "points kill:$n: exit $st, not killed"; pbad=$((pbad + 1)); }
+            elif [ $st -eq 1 ]; then
+                penospc=$((penospc + 1))
+                grep -q 'No space left on device' run.log && grep -q 'clipc: error: .*prun' run.log ||
+                    { finding "points enospc:$n: message: $(tail -c 300 run.log)"; pbad=$((pbad + 1)); }
+            elif [ $st -eq 0 ]; then
+                pclean=$((pclean + 1))
+            else
+                finding "points enospc:$n: exit $st: $(tail -c 300 run.log)"; pbad=$((pbad + 1))
+            fi
+            kills=$mode:$n
+            check_run prun
+            bad=$(same_as_ref prun pall) || { finding "points $mode:$n: $bad differs from the uninterrupted run's"; pbad=$((pbad + 1)); }
+            if [ -f prun/last ]; then set -- train --resume prun --threads 1; else set -- train $PARGS --out prun; fi
+            # the next run (after an absorbed failure too: a resume of the
+            # finished run) must leave no temporary file
+            if ! "$CLIPC" "$@" >run.log 2>&1; then
+                finding "points $mode:$n: the next run failed: $(tail -c 300 run.log)"; pbad=$((pbad + 1)); continue
+            fi
+            for f in model state; do
+                cmp -s "pref/ckpt-4/$f.safetensors" "prun/ckpt-4/$f.safetensors" ||
+                    { finding "points $mode:$n: ckpt-4/$f.safetensors differs"; pbad=$((pbad + 1)); }
+            done
+            left=$(find prun -name '*.tmp*' | head -3)
+            [ -z "$left" ] || { finding "points $mode:$n: temporary files left: $left"; pbad=$((pbad + 1)); }
+        done
+        [ $((ppoints % 50)) -eq 0 ] && echo "  points: $ppoints faults so far, up to point $n; bad $pbad, corrupt $corrupt"
+    done
+    echo "points: $ppoints faults at $((ppoints / 2)) I/O points ($START..${PTOTAL:-?} by $STRIDE) of ${PTOTAL:-?} (kill and ENOSPC at each):" \
+         "$pkills kills landed, $penospc ENOSPC exits 1, $pclean absorbed (a clean-up call failed, exit 0);" \
+         "corrupt checkpoints $corrupt; differing files, failed resumes, leftovers or bad messages: $pbad"
+fi
+
 # ---------------------------------------------------------------- index
 mkdir -p imgs
 ls emoji/twemoji | head -600 | while read -r f; do ln -s "$W/emoji/twemoji/$f" "imgs/$f"; done
@@ -197,6 +276,70 @@ done
 part index && echo "index: $ikills kills, $ilanded landed while indexing; $searches searches beside it ($sclean clean refusals," \
      "$sfail crashes or corrupt reads); after the kill $early_refused indexes had nothing committed yet (refused" \
      "cleanly: run clipc index first), unusable indexes: $ibad; results differing after re-index: $idiff"
+
+# ---------------------------------------------------------------- ipoints
+# Every I/O point of `clipc index` adding 32 images to an index of 32.
+ipn=0 iplanded=0 ipbad=0 ipenospc=0 ipclean=0 ipsearches=0
+if part ipoints && [ -x "$HOOKS" ]; then
+    # the reference: all 64 images; the index before: the first 32 (same paths)
+    mkdir -p iall
+    ls imgs | head -64 | while read -r f; do ln -s "$W/emoji/twemoji/$f" "iall/$f"; done
+    "$CLIPC" index iall --model "$MODEL" --db iref.db --batch 8 --threads 1 >/dev/null 2>&1
+    "$CLIPC" search --db iref.db --top 10 "$Q" >iref.search 2>&1
+    mkdir -p ihold
+    ls iall | tail -32 | while read -r f; do mv "iall/$f" ihold/; done
+    "$CLIPC" index iall --model "$MODEL" --db ipre.db --batch 8 --threads 1 >/dev/null 2>&1
+    mv ihold/* iall/
+    ipre_db() { rm -f ip.db ip.db-wal ip.db-shm ip.db.vec ip.db.vec8; cp ipre.db ip.db; cp ipre.db.vec ip.db.vec; cp ipre.db.vec8 ip.db.vec8; }
+    ipre_db
+    CLIPC_IO_FAULT=count "$HOOKS" index iall --model "$MODEL" --db ip.db --batch 8 --threads 1 >ip.log 2>&1
+    ITOTAL=$(sed -n 's/^clipc-testhooks: \([0-9]*\) I\/O points$/\1/p' ip.log)
+    echo "ipoints: indexing 32 more images has ${ITOTAL:-?} I/O points"
+    for ((n = START; n <= ${ITOTAL:-0}; n += STRIDE)); do
+        for mode in kill enospc; do
+            ipre_db
+            CLIPC_IO_FAULT=$mode:$n "$HOOKS" index iall --model "$MODEL" --db ip.db --batch 8 --threads 1 >ip.log 2>&1 &
+            pid=$!
+            ( while kill -0 "$pid" 2>/dev/null; do
+                  "$CLIPC" search --db ip.db --top 5 "$Q" >s.out 2>s.err
+                  st=$?
+                  [ $st -eq 0 ] || echo "BAD $st $(head -c 200 s.err)"
+                  echo "S $st"
+              done ) >searches.log &
+            spid=$!
+            wait "$pid"
+            st=$?
+            wait "$spid"
+            ipn=$((ipn + 1))
+            ipsearches=$((ipsearches + $(grep -c '^S ' searches.log)))
+            if grep -q '^BAD' searches.log; then finding "ipoints $mode:$n: a search beside: $(grep '^BAD' searches.log | head -1)"; ipbad=$((ipbad + 1)); fi
+            if [ $mode = kill ]; then
+                [ $st -eq 137 ] && iplanded=$((iplanded + 1)) || { finding "ipoints kill:$n: exit $st"; ipbad=$((ipbad + 1)); }
+            elif [ $st -eq 1 ]; then
+                ipenospc=$((ipenospc + 1))
+                grep -q 'No space left on device' ip.log && grep -q 'clipc: error: .*ip\.db' ip.log ||
+                    { finding "ipoints enospc:$n: message: $(tail -c 300 ip.log)"; ipbad=$((ipbad + 1)); }
+            elif [ $st -eq 0 ]; then
+                ipclean=$((ipclean + 1))
+            else
+                finding "ipoints enospc:$n: exit $st: $(tail -c 300 ip.log)"; ipbad=$((ipbad + 1))
+            fi
+            # the index searches after the fault (it held 32 images before)
+            "$CLIPC" search --db ip.db --top 5 "$Q" >/dev/null 2>s.err ||
+                { finding "ipoints $mode:$n: search after the fault: $(head -c 200 s.err)"; ipbad=$((ipbad + 1)); }
+            if ! "$CLIPC" index iall --model "$MODEL" --db ip.db --batch 8 --threads 1 >ip.log 2>&1; then
+                finding "ipoints $mode:$n: re-index failed: $(tail -c 300 ip.log)"; ipbad=$((ipbad + 1)); continue
+            fi
+            "$CLIPC" search --db ip.db --top 10 "$Q" >ip.search 2>&1
+            cmp -s iref.search ip.search || { finding "ipoints $mode:$n: results differ after re-index"; ipbad=$((ipbad + 1)); }
+            left=$(ls | grep '^ip\.db.*\.tmp\.' | head -3)
+            [ -z "$left" ] || { finding "ipoints $mode:$n: temporary files left after re-index: $left"; ipbad=$((ipbad + 1)); }
+        done
+    done
+    echo "ipoints: $ipn faults at $((ipn / 2)) I/O points of ${ITOTAL:-?} (kill and ENOSPC at each), $ipsearches" \
+         "searches beside them; $iplanded kills landed, $ipenospc ENOSPC exits 1, $ipclean absorbed (exit 0);" \
+         "unusable indexes, differing results, leftovers, failed searches or bad messages: $ipbad"
+fi
 
 # ---------------------------------------------------------------- disk full
 # The limit counts 1 KiB blocks; ignoring SIGXFSZ is what clipc does itself.

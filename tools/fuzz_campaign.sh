@@ -13,9 +13,12 @@
 # (tests/test_fuzz_replay.c).  TARGETS="a b" runs only those.
 set -u
 SECONDS_EACH=${1:-600}
-TARGETS=${TARGETS:-"safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy
+TARGETS=${TARGETS:-"safetensors tokenizer captions config labels vecfile vec8 checkpoint decode options pickle ftfy
          image_webp image_tiff image_heif image_gif image_bmp"}
 make -s fuzz >/dev/null || exit 2
+# leaks inside libraries, each with its evidence (tests/fuzz/lsan.supp)
+LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+export LSAN_OPTIONS
 OUT=build-fuzz/campaign
 mkdir -p "$OUT"
 status=0

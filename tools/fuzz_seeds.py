@@ -70,6 +70,24 @@ put("vecfile", "valid_3x3", vecfile(3, 3))
 put("vecfile", "truncated", vecfile(5, 8, bad_size=9))
 put("vecfile", "bad_offset", vecfile(2, 2, data_off=4096))
 
+# ---- vec8: the int8 copy beside it (src/formats/vec8.h)
+def vec8(n, dim, gen=7, stride=None, sc_off=None, bad_size=0):
+    stride = stride if stride is not None else (dim + 63) // 64 * 64
+    sc = sc_off if sc_off is not None else 64 + n * stride
+    hdr = b"CLIPCV8\0" + struct.pack("<IIQQIIQ", 1, dim, n, gen, stride, 0, sc) + b"\0" * 16
+    rows = b"".join(bytes(((i * 7 + d) % 255 - 127) & 255 if d < dim else 0 for d in range(stride))
+                    for i in range(n))
+    scales = b"".join(struct.pack("<f", 0.01 * (i + 1)) for i in range(n))
+    out = hdr + rows + scales
+    return out[:len(out) - bad_size] if bad_size else out
+
+put("vec8", "valid_3x4", vec8(3, 4))
+put("vec8", "valid_1x1", vec8(1, 1))
+put("vec8", "valid_2x65", vec8(2, 65))
+put("vec8", "truncated", vec8(5, 8, bad_size=3))
+put("vec8", "bad_stride", vec8(2, 4, stride=4))
+put("vec8", "bad_scales_offset", vec8(2, 4, sc_off=64))
+
 # ---- config: safetensors header JSON [+ NUL + config.json]; 4096 zero bytes of data follow
 def tiny_model(w=4, patch=2, grid=2, tw=4, ctx=5, vocab=7, embed=3, meta=None, layers=1):
     t = [("visual.conv1.weight", "F32", [w, 3, patch, patch]),

@@ -58,7 +58,7 @@ class Image(ctypes.Structure):
 
 class SearchOpts(ctypes.Structure):
     """clipc_search_opts (include/clipc_index.h)."""
-    _fields_ = [("mode", c_int), ("threads", c_int), ("cand", c_int), ("effort", c_int)]
+    _fields_ = [("mode", c_int), ("threads", c_int), ("cand", c_int), ("effort", c_int), ("rerank", c_int)]
 
 
 class SearchInfo(ctypes.Structure):

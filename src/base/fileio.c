@@ -19,10 +19,21 @@
  * Inputs are opened with O_NONBLOCK and checked with fstat before anything
  * is read, so a FIFO or a device given as an input file is refused at once
  * instead of blocking in open().
+ *
+ * Every step of a durable write that can fail or be interrupted (creating
+ * the temporary file, each write(), fsync, rename, the folder's fsync, an
+ * unlink, a mkdir) passes through io_fault() first.  Normally that is one
+ * test of a NULL pointer; the crash campaigns' CLI (clipc-testhooks, never
+ * the shipped clipc) installs a hook there (clipc_set_io_hook) that counts
+ * the points and, at the Nth, kills the process or fails the call with an
+ * injected errno (ENOSPC, EIO), so every point of every write is tried.
+ * Errors name the file being written (the target), not its temporary name.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +53,36 @@ struct clipc_atomic_file {
     char *tmp;  /* NULL: written directly (standard output, a device, a FIFO) */
     int close_fd; /* 0 for standard output */
 };
+
+static clipc_io_hook io_hook;
+static void *io_hook_ud;
+
+void clipc_set_io_hook(clipc_io_hook hook, void *ud) {
+    io_hook_ud = ud;
+    io_hook = hook;
+}
+
+int io_fault(const char *op, const char *path) { return io_hook ? io_hook(op, path, io_hook_ud) : 0; }
+
+/* The system call, unless the hook injects a failure (errno set, -1). */
+#define IO_POINT(op, path, call)          \
+    do {                                  \
+        int injected_ = io_fault(op, path); \
+        if (injected_) {                  \
+            errno = injected_;            \
+            return -1;                    \
+        }                                 \
+        return call;                      \
+    } while (0)
+
+int io_mkdir(const char *path, mode_t mode) { IO_POINT("mkdir", path, mkdir(path, mode)); }
+int io_rename(const char *from, const char *to) { IO_POINT("rename", to, rename(from, to)); }
+int io_unlink(const char *path) { IO_POINT("unlink", path, unlink(path)); }
+int io_rmdir(const char *path) { IO_POINT("rmdir", path, rmdir(path)); }
+static int io_fsync(int fd, const char *path) { IO_POINT("fsync", path, fsync(fd)); }
+static ssize_t io_write(int fd, const void *buf, size_t n, const char *path) {
+    IO_POINT("write", path, write(fd, buf, n));
+}
 
 double clipc_now(void) {
     struct timespec ts;
@@ -109,11 +150,12 @@ clipc_status fsync_dir_of(const char *path) {
         free(copy);
         return s;
     }
-    int rc = fsync(fd);
+    int rc = io_fsync(fd, dir);
+    int err = errno;
     close(fd);
     clipc_status s = CLIPC_OK;
-    if (rc != 0 && errno != EINVAL) /* some filesystems refuse fsync on dirs */
-        s = clipc_error(CLIPC_ERR_IO, "%s: fsync failed: %s", dir, strerror(errno));
+    if (rc != 0 && err != EINVAL) /* some filesystems refuse fsync on dirs */
+        s = clipc_error(CLIPC_ERR_IO, "%s: fsync of its folder %s failed: %s", path, dir, strerror(err));
     free(copy);
     return s;
 }
@@ -165,14 +207,16 @@ static int open_temp(const char *target, char **tmp_out) {
     for (int tries = 0; tries < 100; tries++) {
         r = r * 6364136223846793005ull + 1442695040888963407ull + __atomic_add_fetch(&counter, 1, __ATOMIC_RELAXED);
         snprintf(tmp, n, "%s.tmp.%ld.%08llx", target, (long)getpid(), (unsigned long long)(r >> 32));
-        int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        int injected = io_fault("create", target);
+        int fd = injected ? -1 : open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (injected) errno = injected;
         if (fd >= 0) {
             *tmp_out = tmp;
             return fd;
         }
         if (errno != EEXIST) break;
     }
-    clipc_error(CLIPC_ERR_IO, "%s: cannot create a temporary file: %s", tmp, strerror(errno));
+    clipc_error(CLIPC_ERR_IO, "%s: cannot create a temporary file (%s): %s", target, tmp, strerror(errno));
     free(tmp);
     return -1;
 }
@@ -222,11 +266,11 @@ clipc_status clipc_atomic_open(const char *path, clipc_atomic_file **out) {
 clipc_status clipc_atomic_write(clipc_atomic_file *f, const void *buf, size_t n) {
     const char *p = buf;
     while (n > 0) {
-        ssize_t w = write(f->fd, p, n);
+        const char *name = f->path ? f->path : "-";
+        ssize_t w = io_write(f->fd, p, n, name);
         if (w < 0) {
             if (errno == EINTR) continue;
-            return clipc_error(CLIPC_ERR_IO, "%s: write failed: %s", f->tmp ? f->tmp : f->path ? f->path : "-",
-                               strerror(errno));
+            return clipc_error(CLIPC_ERR_IO, "%s: write failed: %s", name, strerror(errno));
         }
         p += w;
         n -= (size_t)w;
@@ -243,7 +287,7 @@ static void atomic_free(clipc_atomic_file *f) {
 void clipc_atomic_abort(clipc_atomic_file *f) {
     if (!f) return;
     if (f->fd >= 0 && f->close_fd) close(f->fd);
-    if (f->tmp) unlink(f->tmp);
+    if (f->tmp) io_unlink(f->tmp);
     atomic_free(f);
 }
 
@@ -260,20 +304,20 @@ static clipc_status commit_direct(clipc_atomic_file *f) {
 
 clipc_status clipc_atomic_commit(clipc_atomic_file *f) {
     if (!f->tmp) return commit_direct(f);
-    if (fsync(f->fd) != 0) {
-        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: fsync failed: %s", f->tmp, strerror(errno));
+    if (io_fsync(f->fd, f->path) != 0) {
+        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: fsync failed: %s", f->path, strerror(errno));
         clipc_atomic_abort(f);
         return s;
     }
     if (close(f->fd) != 0) {
         f->fd = -1;
-        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: close failed: %s", f->tmp, strerror(errno));
+        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: close failed: %s", f->path, strerror(errno));
         clipc_atomic_abort(f);
         return s;
     }
     f->fd = -1;
-    if (rename(f->tmp, f->path) != 0) {
-        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: rename to %s failed: %s", f->tmp, f->path,
+    if (io_rename(f->tmp, f->path) != 0) {
+        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: rename of %s failed: %s", f->path, f->tmp,
                                      strerror(errno));
         clipc_atomic_abort(f);
         return s;
@@ -293,4 +337,31 @@ clipc_status clipc_write_file_atomic(const char *path, const void *buf, size_t n
         return s;
     }
     return clipc_atomic_commit(f);
+}
+
+/* "<base>.tmp.<pid>.<8 hex>" (open_temp's names) of a process that is gone. */
+static int stale_temp_of(const char *name, const char *base) {
+    size_t nb = strlen(base);
+    if (strncmp(name, base, nb) || strncmp(name + nb, ".tmp.", 5)) return 0;
+    const char *t = name + nb + 5;
+    size_t nd = strspn(t, "0123456789");
+    if (!nd || nd > 9 || t[nd] != '.' || strlen(t + nd + 1) != 8 || strspn(t + nd + 1, "0123456789abcdef") != 8)
+        return 0;
+    long pid = atol(t);
+    return pid > 0 && kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+}
+
+void remove_stale_temps(const char *target) {
+    char *copy = strdup(target), *copy2 = strdup(target);
+    const char *dir = copy ? dirname(copy) : NULL, *base = copy2 ? basename(copy2) : NULL;
+    DIR *d = dir && base ? opendir(dir) : NULL;
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        if (!stale_temp_of(e->d_name, base)) continue;
+        char p[4096];
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, e->d_name) < sizeof p) io_unlink(p);
+    }
+    if (d) closedir(d);
+    free(copy);
+    free(copy2);
 }

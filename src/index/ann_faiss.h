@@ -51,7 +51,7 @@ int ann_matches(const ann_index *a, const vecfile *v);
 /* Top-k rows of v for the unit query q: FAISS's candidates (effort:
  * nprobe / efSearch, 0 = 32 / 64) re-ranked by f32 dot product.  rows[j],
  * scores[j] for j < *got, best first. */
-clipc_status ann_search(ann_index *a, const vecfile *v, const float *q, int k, int effort, int64_t *rows,
+clipc_status ann_search(ann_index *a, const vecfile *v, const float *q, int k, int effort, int rerank, int64_t *rows,
                         float *scores, int *got);
 
 #endif

@@ -74,15 +74,35 @@ static clipc_status db_err(sqlite3 *db, const char *what) {
     return clipc_error(CLIPC_ERR_IO, "%s: %s: %s", sqlite3_db_filename(db, "main"), what, sqlite3_errmsg(db));
 }
 
+/* The I/O points of a transaction for the crash campaigns' hook (see
+ * fileio.c): before BEGIN, before COMMIT and after it.  SQLite's own writes
+ * inside are SQLite's business (its journal makes them atomic); what the
+ * campaigns check is clipc's use of them: a kill on either side of a
+ * commit, or a commit that fails, leaves an index that searches. */
+static const char *tx_point(const char *sql) {
+    if (!strcmp(sql, "BEGIN IMMEDIATE")) return "sqlite-begin";
+    if (!strcmp(sql, "COMMIT")) return "sqlite-commit";
+    return NULL;
+}
+
 static clipc_status exec(sqlite3 *db, const char *sql) {
     char *msg = NULL;
+    const char *point = tx_point(sql);
+    const char *file = sqlite3_db_filename(db, "main");
+    int injected = point ? io_fault(point, file) : 0;
+    if (injected) return clipc_error(CLIPC_ERR_IO, "%s: %s failed: %s", file, sql, strerror(injected));
     if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: %s", sqlite3_db_filename(db, "main"), msg ? msg : "sqlite error");
+        clipc_status s = clipc_error(CLIPC_ERR_IO, "%s: %s", file, msg ? msg : "sqlite error");
         sqlite3_free(msg);
         return s;
     }
+    if (point && !strcmp(sql, "COMMIT")) io_fault("sqlite-committed", file); /* a kill only: it is done */
     return CLIPC_OK;
 }
+
+/* After a failed statement: its error stays the one reported (a ROLLBACK
+ * with no transaction open, when BEGIN itself failed, would replace it). */
+static void rollback(sqlite3 *db) { sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL); }
 
 static const char *SCHEMA =
     "PRAGMA journal_mode=WAL;"
@@ -248,7 +268,7 @@ static clipc_status record_model(sqlite3 *db, const clipc_model *m, const char *
         if (!s) s = set_meta_int(db, "dim", m->cfg.embed_dim);
         if (!s) s = set_meta(db, "precision", prec);
         if (!s) s = exec(db, "COMMIT");
-        else exec(db, "ROLLBACK");
+        else rollback(db);
     }
     free(abs);
     free(old_sha);
@@ -505,6 +525,14 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
     walk_report_others(o, stats, &w);
     if (!s && w.n) qsort(w.e, w.n, sizeof *w.e, walk_entry_cmp);
     if (!s) s = index_open(db_path, &db);
+    /* temporary files a killed run left beside the index (found by the
+     * crash campaign: a kill while FILE.vec was written kept its temp) */
+    const char *sfx[3] = {".vec", ".vec8", ".ann"};
+    for (int i = 0; !s && i < 3; i++) {
+        char *t = suffixed(db_path, sfx[i]);
+        if (t) remove_stale_temps(t);
+        free(t);
+    }
     if (!s) s = record_model(db, m, model_path, &model_id, &stats->model_changed);
     if (!s) s = load_rows(db, &rows, &n_rows);
     if (!s && !(td = calloc(w.n + 1, sizeof *td))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
@@ -547,7 +575,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         }
         if (!s) s = bump_generation(db);
         if (!s) s = exec(db, "COMMIT");
-        else exec(db, "ROLLBACK");
+        else rollback(db);
     }
 
     if (!s && sqlite3_prepare_v2(db,
@@ -598,7 +626,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
             if (td[i].e->size == -1 && td[i].row) s = delete_row(db, td[i].row->id);
         if (!s) s = bump_generation(db);
         if (!s) s = exec(db, "COMMIT");
-        else exec(db, "ROLLBACK");
+        else rollback(db);
         done = end;
         if (!s && o->progress) o->progress((int)done, (int)n_todo, o->ud);
     }

@@ -57,7 +57,7 @@ static clipc_status store_search(struct clipc_vecfile *st, const float *q, int k
     *used = m;
     if (m == CLIPC_SEARCH_ANN) {
         if (!st->ann) return clipc_error(CLIPC_ERR_INVALID, "search: no ANN index to search");
-        return ann_search(st->ann, &st->v, q, k, o->effort, rows, scores, got);
+        return ann_search(st->ann, &st->v, q, k, o->effort, o->rerank, rows, scores, got);
     }
     if (m == CLIPC_SEARCH_EXACT) return scan_topk(&st->v, &st->c, q, k, o->cand, o->threads, rows, scores, got);
     if (!st->scratch && !(st->scratch = malloc(sizeof(float) * (size_t)(st->v.n + 1))))

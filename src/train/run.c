@@ -34,6 +34,7 @@
 
 #include "clipc.h"
 #include "clipc_util.h"
+#include "base/fileio.h"
 #include "data/loader.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
@@ -193,13 +194,14 @@ static clipc_status run_setup_options(train_run *r, const clipc_train_opts *user
         if (r->ckpt_dir) run_check_finished(r);
         return CLIPC_OK;
     }
-    if (mkdir(r->o.out_dir, 0777) != 0 && errno != EEXIST)
+    if (io_mkdir(r->o.out_dir, 0777) != 0 && errno != EEXIST)
         return clipc_error(CLIPC_ERR_IO, "%s: cannot create folder: %s", r->o.out_dir, strerror(errno));
     s = run_lock_take(r->o.out_dir, &r->lock_fd);
     if (s) return s;
     if (r->ckpt_dir) run_check_finished(r);
-    if (r->finished) return CLIPC_OK;
-    ckpt_prune(r->o.out_dir, 1 << 30); /* removes stale temporary folders and files only */
+    /* removes stale temporary folders and files only; a finished run too (a
+     * kill during its last metrics or `best` write left one) */
+    ckpt_prune(r->o.out_dir, 1 << 30);
     clipc_error_clear();
     return CLIPC_OK;
 }
@@ -408,8 +410,7 @@ static clipc_status run_resume(train_run *r) {
     clipc_status s = ckpt_load_state(r->ckpt_dir, rs, &r->tr.opt, NULL);
     if (!s) s = loader_set_state(r->ld, rs->loader);
     if (s) return s;
-    r->pl.bad_epochs = (int)rs->plateau_bad, r->pl.seen = (int)rs->plateau_seen;
-    r->pl.best = rs->plateau_best, r->pl.mult = rs->plateau_mult;
+    plateau_restore(&r->pl, (int)rs->plateau_bad, (int)rs->plateau_seen, rs->plateau_best, rs->plateau_mult);
     metrics_log_reload(&r->ml, r->metrics_path, rs->step);
     char msg[1024];
     snprintf(msg, sizeof msg, "resumed from %s: step %lld, epoch %lld", r->ckpt_dir, (long long)rs->step,
@@ -511,7 +512,7 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     double now = run_clock(r);
     double lr = r->timed ? sched_lr_frac(&r->sc, (now - r->loop_t0 - r->paused) / r->budget, o->warmup_frac)
                          : sched_lr(&r->sc, (long)rs->step, (int)rs->epoch);
-    lr *= r->pl.mult;
+    lr = plateau_lr(&r->pl, lr);
     clipc_status s = r->timed ? dist_bcast(&lr, sizeof lr, 0) : CLIPC_OK; /* rank 0's clock */
     if (s) return s;
     int nm = r->tr.micro;
@@ -575,7 +576,7 @@ static void run_report_epoch(train_run *r, double tl, const val_result *vr, int 
     p.kind = CLIPC_TRAIN_EPOCH;
     p.epoch = rs->epoch, p.epochs = r->o.epochs, p.step = rs->step, p.total_steps = rs->total_steps;
     p.train_loss = tl, p.val_loss = vr->loss, p.mean_recall = vr->mean_recall, p.chance = r->chance_B;
-    p.lr = sched_lr(&r->sc, (long)rs->step, (int)rs->epoch + 1) * r->pl.mult;
+    p.lr = plateau_lr(&r->pl, sched_lr(&r->sc, (long)rs->step, (int)rs->epoch + 1));
     for (int k = 0; k < 3; k++) p.i2t[k] = vr->i2t[k], p.t2i[k] = vr->t2i[k];
     p.bad_images = bad_images;
     emit(&r->o, &p);

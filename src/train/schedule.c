@@ -72,8 +72,30 @@ int plateau_update(plateau *p, double metric) {
     }
     if (++p->bad_epochs > p->patience) {
         p->mult *= p->factor;
+        p->reductions++;
         p->bad_epochs = 0;
         return 1;
     }
     return 0;
+}
+
+void plateau_restore(plateau *p, int bad_epochs, int seen, double best, double mult) {
+    p->bad_epochs = bad_epochs, p->seen = seen, p->best = best, p->mult = mult;
+    /* mult = factor^k, so k comes back exactly by rounding (k below ~10^6) */
+    p->reductions = 0;
+    if (p->factor > 0 && p->factor < 1 && mult > 0 && mult < 1) {
+        double k = log(mult) / log(p->factor);
+        if (k > 0 && k < 1e6) p->reductions = (int)lround(k);
+    }
+}
+
+double plateau_lr(const plateau *p, double lr) {
+    /* ((lr * f) * f) * ...: PyTorch multiplies the optimizer's current lr
+     * at each reduction; lr * f^k rounds differently in the last bit. */
+    for (int i = 0; i < p->reductions; i++) {
+        double next = lr * p->factor;
+        if (!(lr - next > 1e-8)) break; /* PyTorch's eps: no change once below */
+        lr = next;
+    }
+    return lr;
 }

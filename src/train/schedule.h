@@ -31,16 +31,24 @@ int sched_parse(const char *name);
 const char *sched_name(sched_kind k);
 
 /* torch.optim.lr_scheduler.ReduceLROnPlateau (threshold 1e-4 relative,
- * cooldown 0): after `patience` epochs without improvement the multiplier
- * is scaled by `factor`. */
+ * cooldown 0, min_lr 0): after `patience` epochs without improvement the
+ * lr is scaled by `factor`.  `mult` (factor^reductions) is what checkpoints
+ * store; the lr itself is plateau_lr's, reduced one factor at a time as
+ * PyTorch does, so it is PyTorch's to the bit (tests/test_plateau.c).
+ * A NaN metric is skipped (PyTorch would count it as a bad epoch). */
 typedef struct {
     int enabled, maximize, patience;
     double factor, best, mult;
-    int bad_epochs, seen;
+    int bad_epochs, seen, reductions;
 } plateau;
 
 void plateau_init(plateau *p, int enabled, int maximize, double factor, int patience);
-/* Feeds one epoch's metric; returns 1 when the multiplier was reduced. */
+/* Feeds one epoch's metric; returns 1 when the lr was reduced. */
 int plateau_update(plateau *p, double metric);
+/* The state a checkpoint recorded (its multiplier): the reductions made. */
+void plateau_restore(plateau *p, int bad_epochs, int seen, double best, double mult);
+/* lr after the reductions so far: lr * factor, again and again, each
+ * applied only while it lowers the lr by more than 1e-8 (PyTorch's eps). */
+double plateau_lr(const plateau *p, double lr);
 
 #endif
