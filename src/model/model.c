@@ -51,6 +51,8 @@ size_t model_count_nonfinite(const void *data, size_t n) {
 clipc_status model_make_writable(clipc_model *m) {
     onednn_free(m->bf16);
     m->bf16 = NULL;
+    int8_free(m->int8); /* s28-int8 */
+    m->int8 = NULL;
     if (m->owns_params) return CLIPC_OK;
     float *p = mem_alloc(m->tab.total * sizeof(float), "model parameters");
     if (!p) return CLIPC_ERR_NOMEM;
@@ -65,6 +67,7 @@ clipc_status model_make_writable(clipc_model *m) {
 void clipc_model_free(clipc_model *m) {
     if (!m) return;
     onednn_free(m->bf16);
+    int8_free(m->int8); /* s28-int8 */
     if (m->owns_params) free(m->params);
     st_close(&m->file);
     clip_weights_free(&m->w);

@@ -8,6 +8,7 @@
 #include "clipc.h"
 #include "formats/safetensors.h"
 #include "kernels/onednn.h"
+#include "kernels/int8.h"
 #include "nn/params.h"
 
 struct clipc_model {
@@ -19,6 +20,7 @@ struct clipc_model {
     clip_weights w;      /* views into params */
     char *source;        /* path it was loaded from, or NULL */
     onednn_ctx *bf16;    /* bf16 twin of params, or NULL: encoding is then f32 */
+    int8_ctx *int8;      /* int8 copies of the GEMM weights, or NULL (s28-int8) */
     clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
 
@@ -37,7 +39,8 @@ clipc_status model_export_keys(const param_table *tab, clipc_layout layout, st_o
                                int *n);
 
 /* Makes the parameters private and writable (copies them out of a mapped
- * file), as training needs.  Drops the bf16 copy (it would go stale). */
+ * file), as training needs.  Drops the bf16 and int8 copies (they would go
+ * stale). */
 clipc_status model_make_writable(clipc_model *m);
 
 /* How many of the n float32 values at data (any alignment) are NaN or
