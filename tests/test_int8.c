@@ -18,6 +18,8 @@
 #include "formats/safetensors.h"
 #include "kernels/int8.h"
 #include "model/model.h"
+#include "nn/clip.h"
+#include "train/optim.h"
 #include "harness.h"
 
 /* Worst and mean cosine between rows of a and b (n rows of d). */
@@ -125,4 +127,116 @@ TEST(int8_openai_reference_models_cosine) {
     snprintf(r, sizeof r, "%s", rn);
     golden(v, "inputs/inputs.safetensors", 0);
     golden(r, "inputs/inputs.safetensors", 1);
+}
+
+/* A model trained here: the `tiny` config fitted for 12 AdamW steps to 16
+ * random pairs (its loss falls several-fold), so its weights have moved
+ * away from the initialisation's uniform ranges as trained weights do. */
+TEST(int8_trained_model_cosine) {
+    clipc_config cfg;
+    clipc_model *m;
+    REQUIRE_OK(clipc_config_named("tiny", &cfg));
+    REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
+    REQUIRE_OK(model_make_writable(m));
+    int B = 16;
+    float *px = malloc(sizeof(float) * B * 3 * cfg.image_resolution * cfg.image_resolution);
+    int32_t *ids = malloc(sizeof(int32_t) * B * cfg.context_length);
+    float *grad = calloc(m->tab.total, sizeof(float));
+    REQUIRE(px && ids && grad);
+    bench_random_batch(&cfg, B, 9, px, ids);
+    clip_workspace ws;
+    optimizer opt;
+    clip_weights gw;
+    REQUIRE_OK(clip_workspace_alloc(&ws, &cfg, B));
+    REQUIRE_OK(optim_init(&opt, OPT_ADAMW, m->tab.total));
+    REQUIRE_OK(clip_weights_bind(&gw, &cfg, &m->tab, grad));
+    float first = 0, loss = 0;
+    for (int i = 0; i < 12; i++) {
+        memset(grad, 0, m->tab.total * sizeof(float));
+        loss = clip_forward(&ws, &m->w, px, ids, B, 0);
+        if (!i) first = loss;
+        clip_backward(&ws, &gw, &m->w, ids, B);
+        optim_step(&opt, &m->tab, m->params, grad, 1e-3f);
+    }
+    if (getenv("CLIPC_TEST_VERBOSE")) printf("    trained tiny: loss %.4f -> %.4f\n", first, loss);
+    CHECKF(loss < 0.5f * first, "training did not fit: loss %.4f -> %.4f", first, loss);
+    int warnings = 0;
+    check_int8(m, "trained tiny", px, ids, B, 0.99, &warnings);
+    CHECK(warnings == 0);
+    clip_weights_free(&gw);
+    optim_free(&opt);
+    clip_workspace_free(&ws);
+    free(grad);
+    free(px);
+    free(ids);
+    clipc_model_free(m);
+}
+
+/* Integer sums are exact whatever oneDNN's blocking, and every float step
+ * is per element: int8 embeddings are bit-identical on 1, 2 and 3 threads. */
+TEST(int8_threads_bitwise) {
+    clipc_config cfg;
+    clipc_model *m;
+    REQUIRE_OK(clipc_config_named("small", &cfg));
+    REQUIRE_OK(clipc_model_create(&cfg, 5, &m));
+    int n = 8, E = cfg.embed_dim, keep = clipc_get_threads();
+    float *px = malloc(sizeof(float) * n * 3 * cfg.image_resolution * cfg.image_resolution);
+    int32_t *ids = malloc(sizeof(int32_t) * n * cfg.context_length);
+    float *ref = malloc(sizeof(float) * n * E * 2), *got = malloc(sizeof(float) * n * E * 2);
+    REQUIRE(px && ids && ref && got);
+    bench_random_batch(&cfg, n, 4, px, ids);
+    REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_INT8, NULL, NULL));
+    for (int t = 1; t <= 3; t++) {
+        clipc_set_threads(t);
+        float *o = t == 1 ? ref : got;
+        REQUIRE_OK(clipc_encode_image(m, px, n, o));
+        REQUIRE_OK(clipc_encode_text(m, ids, n, o + (size_t)n * E));
+        if (t > 1) CHECKF(memcmp(ref, got, sizeof(float) * n * E * 2) == 0, "%d threads differ from 1", t);
+    }
+    clipc_set_threads(keep);
+    free(px);
+    free(ids);
+    free(ref);
+    free(got);
+    clipc_model_free(m);
+}
+
+static void grab(const char *msg, void *ud) { snprintf(ud, 200, "%s", msg); }
+
+TEST(int8_names_and_errors) {
+    clipc_precision p;
+    CHECK(clipc_precision_parse("int8", &p) == 0 && p == CLIPC_PRECISION_INT8);
+    CHECK(strcmp(clipc_precision_name(CLIPC_PRECISION_INT8), "int8") == 0);
+    CHECK(clipc_precision_parse("i8", &p) == -1);
+    char msg[200] = "";
+    clipc_config cfg;
+    clipc_model *m;
+    REQUIRE_OK(clipc_config_named("rn-tiny", &cfg));
+    REQUIRE_OK(clipc_model_create(&cfg, 1, &m));
+    REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_INT8, grab, msg));
+    CHECK(strcmp(msg, "int8: the ResNet image tower has no int8 kernels; images encode in f32 (the text tower in "
+                      "int8)") == 0);
+    CHECK(clipc_model_precision(m) == CLIPC_PRECISION_INT8);
+    /* int8 then bf16 drops the int8 copies (either way round) */
+    REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_BF16, NULL, NULL));
+    CHECK(m->int8 == NULL && clipc_model_precision(m) != CLIPC_PRECISION_INT8);
+    clipc_model_free(m);
+    int8_ctx *g;
+    int8_matrix bad = {NULL, 2, 2, 1};
+    CHECK(int8_create(&g, &bad, 1) == CLIPC_ERR_INVALID);
+    CHECK(strcmp(clipc_last_error(), "int8: matrix 0 is empty") == 0);
+}
+
+/* oneDNN on an AVX2-only CPU (DNNL_MAX_CPU_ISA caps what it uses; read at
+ * its first call, hence a child process): the int8 bench runs and says
+ * which kernel it used. */
+TEST(int8_avx2_isa) {
+    char *out = NULL;
+    int rc = run_capture("DNNL_MAX_CPU_ISA=AVX2 clipc bench --config tiny --mode infer --precision int8 "
+                         "--batch 4 --reps 1 2>&1", &out);
+    CHECKF(rc == 0, "rc %d: %s", rc, out ? out : "");
+    CHECKF(out && strstr(out, "int8 kernels:") && !strstr(out, "avx512") && !strstr(out, "amx"), "%s",
+           out ? out : "");
+    if (getenv("CLIPC_TEST_VERBOSE") && out) printf("%s", out);
+    free(out);
 }
