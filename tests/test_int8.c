@@ -129,7 +129,7 @@ TEST(int8_openai_reference_models_cosine) {
     golden(r, "inputs/inputs.safetensors", 1);
 }
 
-/* A model trained here: the `tiny` config fitted for 12 AdamW steps to 16
+/* A model trained here: the `tiny` config fitted for 6 AdamW steps to 16
  * random pairs (its loss falls several-fold), so its weights have moved
  * away from the initialisation's uniform ranges as trained weights do. */
 TEST(int8_trained_model_cosine) {
@@ -138,7 +138,7 @@ TEST(int8_trained_model_cosine) {
     REQUIRE_OK(clipc_config_named("tiny", &cfg));
     REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
     REQUIRE_OK(model_make_writable(m));
-    int B = 16;
+    int B = 8;
     float *px = malloc(sizeof(float) * B * 3 * cfg.image_resolution * cfg.image_resolution);
     int32_t *ids = malloc(sizeof(int32_t) * B * cfg.context_length);
     float *grad = calloc(m->tab.total, sizeof(float));
@@ -151,14 +151,15 @@ TEST(int8_trained_model_cosine) {
     REQUIRE_OK(optim_init(&opt, OPT_ADAMW, m->tab.total));
     REQUIRE_OK(clip_weights_bind(&gw, &cfg, &m->tab, grad));
     float first = 0, loss = 0;
-    for (int i = 0; i < 12; i++) {
+    double t0 = clipc_now();
+    for (int i = 0; i < 6; i++) {
         memset(grad, 0, m->tab.total * sizeof(float));
         loss = clip_forward(&ws, &m->w, px, ids, B, 0);
         if (!i) first = loss;
         clip_backward(&ws, &gw, &m->w, ids, B);
-        optim_step(&opt, &m->tab, m->params, grad, 1e-3f);
+        optim_step(&opt, &m->tab, m->params, grad, 2e-3f);
     }
-    if (getenv("CLIPC_TEST_VERBOSE")) printf("    trained tiny: loss %.4f -> %.4f\n", first, loss);
+    if (getenv("CLIPC_TEST_VERBOSE")) printf("    trained tiny: loss %.4f -> %.4f (%.1f s)\n", first, loss, clipc_now() - t0);
     CHECKF(loss < 0.5f * first, "training did not fit: loss %.4f -> %.4f", first, loss);
     int warnings = 0;
     check_int8(m, "trained tiny", px, ids, B, 0.99, &warnings);
