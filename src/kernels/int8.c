@@ -14,9 +14,9 @@
  * images share its batch.  s8 rather than u8 inputs: layer norm output is
  * signed, and a zero point would need a compensation pass of our own.
  *
- * After the product, one pass per row in float32: acc x (sx[row] x sw[col])
- * + bias, then the activation (QuickGELU or GELU), then the residual, in
- * the f32 backend's order.  The s32 products are written into the caller's
+ * After the product, per row in float32: acc x (sx[row] x sw[col]) + bias,
+ * then the activation (QuickGELU or GELU), then the residual, in the f32
+ * backend's order (the row still in cache between the steps).  The s32 products are written into the caller's
  * output buffer (same size as its floats) and converted in place, so no
  * accumulator buffer exists.
  *
@@ -32,6 +32,7 @@
 #include "clipc_util.h"
 #include "base/error.h"
 #include "kernels/onednn.h"
+#include "kernels/vec.h"
 
 #include <dnnl.h>
 #include <math.h>
@@ -250,6 +251,11 @@ static dnnl_primitive_t get_prim(int8_ctx *g, int M, int K, int N, int out_in, s
     return p;
 }
 
+/* Rounds v (|v| <= 2^22) to the nearest integer, ties to even, with two
+ * additions the compiler vectorises (nearbyintf is a libm call without
+ * SSE4.1, and the default build targets plain x86-64). */
+static inline float round_even(float v) { return (v + 0x1.8p23f) - 0x1.8p23f; }
+
 /* Quantises the M rows of x (K floats each) to s8 with one scale per row.
  * A row holding NaN or inf gets scale NaN (its outputs become NaN, as in
  * f32) and zeros, never a float-to-int conversion out of range. */
@@ -258,48 +264,49 @@ static void quantise_rows(int8_t *q, float *sx, const float *x, int M, int K) {
     for (int m = 0; m < M; m++) {
         const float *r = x + (size_t)m * K;
         int8_t *o = q + (size_t)m * K;
-        float mx = 0.0f, z = 0.0f;
+        float mx = 0.0f;
+        int bad = 0;
         for (int i = 0; i < K; i++) {
             float a = fabsf(r[i]);
             mx = a > mx ? a : mx;
-            z += r[i] * 0.0f; /* NaN when any value is NaN or inf */
+            bad |= !(a <= 3.4e38f); /* NaN or inf */
         }
-        if (z != 0.0f || !(mx > 0.0f)) {
+        if (bad || !(mx > 0.0f)) {
             for (int i = 0; i < K; i++) o[i] = 0;
-            sx[m] = z != 0.0f ? NAN : 0.0f;
+            sx[m] = bad ? NAN : 0.0f;
             continue;
         }
         float inv = 127.0f / mx;
         for (int i = 0; i < K; i++) {
-            float v = nearbyintf(r[i] * inv);
-            o[i] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+            float v = round_even(r[i] * inv);
+            v = v > 127.0f ? 127.0f : v < -127.0f ? -127.0f : v;
+            o[i] = (int8_t)(int)v;
         }
         sx[m] = mx / 127.0f;
     }
 }
 
-static inline float act_f(float v, int act) {
-    if (act == BACKEND_ACT_QUICKGELU) return v / (1.0f + expf(-1.702f * v));
-    if (act == BACKEND_ACT_GELU) return 0.5f * v * (1.0f + erff(v * 0.70710678118654752f));
-    return v;
-}
-
-/* out (M, N) holds s32 products; into floats in place: dequantised, + bias,
- * activation, + residual. */
+/* out (M, N) holds s32 products; into floats in place, row by row:
+ * dequantised + bias, the activation (QuickGELU through vec.h's vectorised
+ * kernel, the one the f32 path uses), + residual. */
 static void epilogue(float *out, const float *sx, const float *sw, int M, int N, const backend_gemm_ops *ops) {
 #pragma omp parallel for schedule(static) if ((size_t)M * N > PAR_MIN)
     for (int m = 0; m < M; m++) {
         float *y = out + (size_t)m * N;
-        const float *res = ops->residual ? ops->residual + (size_t)m * N : NULL;
         float s = sx[m];
         for (int n = 0; n < N; n++) {
             int32_t acc;
             memcpy(&acc, &y[n], sizeof acc); /* the s32 oneDNN wrote there */
-            float v = (float)acc * (s * sw[n]);
-            if (ops->bias) v += ops->bias[n];
-            v = act_f(v, ops->act);
-            if (res) v += res[n];
-            y[n] = v;
+            y[n] = (float)acc * (s * sw[n]);
+        }
+        if (ops->bias)
+            for (int n = 0; n < N; n++) y[n] += ops->bias[n];
+        if (ops->act == BACKEND_ACT_QUICKGELU) vec_quickgelu(y, y, (size_t)N);
+        else if (ops->act == BACKEND_ACT_GELU)
+            for (int n = 0; n < N; n++) y[n] = 0.5f * y[n] * (1.0f + erff(y[n] * 0.70710678118654752f));
+        if (ops->residual) {
+            const float *res = ops->residual + (size_t)m * N;
+            for (int n = 0; n < N; n++) y[n] += res[n];
         }
     }
 }
