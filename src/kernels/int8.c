@@ -71,7 +71,7 @@ struct int8_ctx {
     int n_cache;
     char impl[64];
     pthread_mutex_t x_lock; /* held by the call using x */
-    void *x;                /* quantised input and its row scales */
+    void *x;                /* quantised input, its row scales, the scratchpad */
     size_t x_cap;           /* bytes */
     atomic_long n_int8, n_f32;
 };
@@ -311,15 +311,15 @@ static void epilogue(float *out, const float *sx, const float *sw, int M, int N,
     }
 }
 
+/* Runs p with the scratchpad sp (scratch bytes; NULL when 0). */
 static int execute(int8_ctx *g, dnnl_primitive_t p, const cache_entry *k, const int8_t *x, const int8_t *w,
-                   void *out, size_t scratch) {
+                   void *out, void *sp, size_t scratch) {
     dnnl_memory_desc_t d[4];
     dnnl_memory_t mem[4] = {0};
     dnnl_exec_arg_t args[4];
     dnnl_stream_t st = NULL;
-    void *sp = scratch ? malloc(scratch) : NULL;
     int ok = 0;
-    if ((scratch && !sp) || descs(k->M, k->K, k->N, k->out_in, &d[0], &d[1], &d[2])) goto done;
+    if (descs(k->M, k->K, k->N, k->out_in, &d[0], &d[1], &d[2])) goto done;
     dnnl_dims_t sd = {(dnnl_dim_t)(scratch ? scratch : 1)};
     if (dnnl_memory_desc_init_by_tag(&d[3], 1, sd, dnnl_u8, dnnl_a)) goto done;
     const void *buf[4] = {x, w, out, sp};
@@ -336,7 +336,6 @@ done:
     if (st) dnnl_stream_destroy(st);
     for (int i = 0; i < 4; i++)
         if (mem[i]) dnnl_memory_destroy(mem[i]);
-    free(sp);
     return ok;
 }
 
@@ -358,27 +357,30 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
     int own, ok = 0, shared = 0;
     dnnl_primitive_t p = get_prim(g, N, IN, OUT, w_is_out_in, &scratch, &own);
     if (!p) return 0;
-    /* The quantised input: the context's buffer, grown to the largest
-     * GEMM seen, or a private one when another thread holds it. */
-    size_t nx = (size_t)N * IN, need = nx + (size_t)N * sizeof(float) + sizeof(float);
+    /* The quantised input, its row scales and oneDNN's scratchpad: the
+     * context's buffer, grown to the largest GEMM seen (a fresh one per
+     * call would fault its pages in every time), or a private one when
+     * another thread holds it. */
+    size_t nx = (size_t)N * IN, xs = ((nx + 63) / 64) * 64 + ((size_t)N * sizeof(float) + 63) / 64 * 64;
+    size_t need = xs + scratch;
     void *buf = NULL, *mine = NULL;
     if ((shared = pthread_mutex_trylock(&g->x_lock) == 0)) {
         if (g->x_cap < need) {
             free(g->x);
-            g->x = malloc(need);
+            g->x = aligned_alloc(64, (need + 63) / 64 * 64);
             g->x_cap = g->x ? need : 0;
         }
         buf = g->x;
     } else {
-        buf = mine = malloc(need);
+        buf = mine = aligned_alloc(64, (need + 63) / 64 * 64);
     }
     if (buf) {
         int8_t *xq = buf;
         /* the row scales after the bytes, float-aligned */
-        float *sx = (float *)(void *)((char *)buf + ((nx + sizeof(float) - 1) / sizeof(float)) * sizeof(float));
+        float *sx = (float *)(void *)((char *)buf + ((nx + 63) / 64) * 64);
         quantise_rows(xq, sx, inp, N, IN);
         cache_entry k = {N, IN, OUT, w_is_out_in, p, scratch};
-        ok = execute(g, p, &k, xq, e->q, out, scratch);
+        ok = execute(g, p, &k, xq, e->q, out, scratch ? (char *)buf + xs : NULL, scratch);
         if (ok) epilogue(out, sx, e->scale, N, OUT, ops);
     }
     if (own) dnnl_primitive_destroy(p);
