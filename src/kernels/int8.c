@@ -103,7 +103,9 @@ static void quantise_matrix(const float *w, int rows, int cols, int out_in, int8
         for (int c = 0; c < cols; c++) {
             float mx = s[out_in ? r : c], v = mx > 0 ? w[(size_t)r * cols + c] * (127.0f / mx) : 0.0f;
             v = nearbyintf(v);
-            q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : (int)v);
+            /* NaN (a model loaded with --allow-nonfinite) becomes 0, never an
+             * out-of-range conversion; its channel's scale is then non-finite */
+            q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? (int)v : 0);
         }
     for (int c = 0; c < nch; c++) s[c] /= 127.0f;
 }
@@ -350,7 +352,7 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
     const qmat *e = g && N > 0 ? find_mat(g, w) : NULL;
     int rows = w_is_out_in ? OUT : IN, cols = w_is_out_in ? IN : OUT;
     if (!e || e->out_in != w_is_out_in || e->rows != rows || e->cols != cols || ops->in_bf16 || ops->out_bf16) {
-        atomic_fetch_add(&g->n_f32, 1);
+        if (g) atomic_fetch_add(&g->n_f32, 1);
         return backend_gemm(fallback(), out, inp, w, N, IN, OUT, w_is_out_in, ops);
     }
     size_t scratch = 0;
