@@ -134,6 +134,7 @@ TEST(cli_options_help_from_the_tables) {
     free(out);
     rc = run("clipc encode --help", &out);
     CHECK(rc == 0 && strstr(out, "\n  --precision P        f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
-                                 "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning)\n"));
+                                 "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning); or int8\n"
+                                 "                       (s8 weights and inputs, oneDNN integer GEMMs; cosine >= 0.99)\n"));
     free(out);
 }
