@@ -241,3 +241,44 @@ TEST(int8_avx2_isa) {
     if (getenv("CLIPC_TEST_VERBOSE") && out) printf("%s", out);
     free(out);
 }
+
+/* `clipc encode --precision int8` end to end: the same texts and image in
+ * f32 and int8 through the CLI, every embedding's cosine >= 0.99, and no
+ * warning on a ViT model. */
+TEST(int8_cli_encode_precision_flag) {
+    const char *tmp = test_tmpdir();
+    char cmd[2048], p[2][512], model[512];
+    clipc_config cfg;
+    clipc_model *m;
+    REQUIRE_OK(clipc_config_named("tiny", &cfg));
+    REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
+    snprintf(model, sizeof model, "%s/int8_cli_model.safetensors", tmp);
+    REQUIRE_OK(clipc_model_save(m, model));
+    clipc_model_free(m);
+    const char *prec[2] = {"f32", "int8"};
+    for (int k = 0; k < 2; k++) {
+        char *log = NULL;
+        snprintf(p[k], sizeof p[k], "%s/int8_cli_%s.safetensors", tmp, prec[k]);
+        snprintf(cmd, sizeof cmd,
+                 "clipc encode --model %s --precision %s --format safetensors --out %s --text 'a cat' "
+                 "--image tests/data/images/ycc444_prog_37x23.jpg --text 'two dogs on a sofa' 2>&1",
+                 model, prec[k], p[k]);
+        int rc = run_capture(cmd, &log);
+        REQUIREF(rc == 0, "exit %d: %s", rc, log ? log : "");
+        CHECKF(strcmp(log, "") == 0, "%s", log);
+        free(log);
+    }
+    st_file f[2];
+    REQUIRE_OK(st_open(p[0], &f[0]));
+    REQUIRE_OK(st_open(p[1], &f[1]));
+    const char *names[2] = {"text_embeds", "image_embeds"};
+    for (int j = 0; j < 2; j++) {
+        const st_tensor *a = st_get(&f[0], names[j]), *b = st_get(&f[1], names[j]);
+        REQUIRE(a && b && a->nbytes == b->nbytes && a->ndim == 2);
+        double w, mean;
+        cosines(a->data, b->data, (int)a->shape[0], (int)a->shape[1], &w, &mean);
+        CHECKF(w >= 0.99 && memcmp(a->data, b->data, a->nbytes) != 0, "%s: worst cosine %.6f", names[j], w);
+    }
+    st_close(&f[0]);
+    st_close(&f[1]);
+}
