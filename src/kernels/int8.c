@@ -51,12 +51,15 @@ typedef struct {
     int rows, cols, out_in;
     int8_t *q;      /* rows x cols, same layout as the floats */
     float *scale;   /* one per output channel */
+    void *packed;   /* q reordered into the layout oneDNN's kernel wants, or NULL */
+    dnnl_memory_desc_t packed_md;
 } qmat;
 
 typedef struct {
     int M, K, N, out_in;
     dnnl_primitive_t prim;
-    size_t scratch; /* bytes of user scratchpad it needs */
+    size_t scratch;          /* bytes of user scratchpad it needs */
+    dnnl_memory_desc_t wmd;  /* the weights layout it chose */
 } cache_entry;
 
 struct int8_ctx {
@@ -138,7 +141,7 @@ clipc_status int8_create(int8_ctx **out, const int8_matrix *m, int n) {
     size_t oq = 0, os = 0;
     for (int i = 0; i < n; i++) {
         qmat *e = &g->mats[i];
-        *e = (qmat){(uintptr_t)m[i].w, m[i].rows, m[i].cols, m[i].out_in, g->qbuf + oq, g->sbuf + os};
+        *e = (qmat){(uintptr_t)m[i].w, m[i].rows, m[i].cols, m[i].out_in, g->qbuf + oq, g->sbuf + os, NULL, {0}};
         oq += (size_t)m[i].rows * m[i].cols;
         os += (size_t)(m[i].out_in ? m[i].rows : m[i].cols);
     }
@@ -164,6 +167,7 @@ void int8_free(int8_ctx *g) {
         pthread_mutex_destroy(&g->x_lock);
     }
     free(g->x);
+    for (int i = 0; g->mats && i < g->n_mats; i++) free(g->mats[i].packed);
     free(g->mats);
     free(g->qbuf);
     free(g->sbuf);
@@ -205,13 +209,20 @@ static int descs(int M, int K, int N, int out_in, dnnl_memory_desc_t *a, dnnl_me
            dnnl_memory_desc_init_by_tag(c, 2, cd, dnnl_s32, dnnl_ab);
 }
 
-static dnnl_primitive_t make_prim(int8_ctx *g, const cache_entry *k, size_t *scratch) {
+/* The primitive for k's shape, its weights in the layout oneDNN prefers
+ * (format "any": AMX and VNNI kernels want blocked weights, which a plain
+ * layout would make them repack on every call); *wmd receives it. */
+static dnnl_primitive_t make_prim(int8_ctx *g, const cache_entry *k, size_t *scratch, dnnl_memory_desc_t *wmd) {
     dnnl_memory_desc_t a, b, c;
     dnnl_matmul_desc_t md;
     dnnl_primitive_attr_t attr = NULL;
     dnnl_primitive_desc_t pd = NULL;
     dnnl_primitive_t p = NULL;
-    if (descs(k->M, k->K, k->N, k->out_in, &a, &b, &c) || dnnl_matmul_desc_init(&md, &a, &b, NULL, &c)) goto done;
+    dnnl_dims_t bd = {k->K, k->N};
+    if (descs(k->M, k->K, k->N, k->out_in, &a, &b, &c) ||
+        dnnl_memory_desc_init_by_tag(&b, 2, bd, dnnl_s8, dnnl_format_tag_any) ||
+        dnnl_matmul_desc_init(&md, &a, &b, NULL, &c))
+        goto done;
     if (dnnl_primitive_attr_create(&attr) || dnnl_primitive_attr_set_scratchpad_mode(attr, dnnl_scratchpad_mode_user))
         goto done;
     if (dnnl_primitive_desc_create(&pd, &md, attr, g->engine, NULL)) goto done;
@@ -220,6 +231,9 @@ static dnnl_primitive_t make_prim(int8_ctx *g, const cache_entry *k, size_t *scr
         snprintf(g->impl, sizeof g->impl, "%s", impl);
     const dnnl_memory_desc_t *sd = dnnl_primitive_desc_query_md(pd, dnnl_query_scratchpad_md, 0);
     *scratch = sd ? dnnl_memory_desc_get_size(sd) : 0;
+    const dnnl_memory_desc_t *w = dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    if (!w) goto done;
+    *wmd = *w;
     if (dnnl_primitive_create(&p, pd)) p = NULL;
 done:
     if (pd) dnnl_primitive_desc_destroy(pd);
@@ -229,22 +243,25 @@ done:
 
 /* The cached primitive for a shape (*own = 0), or a fresh one the caller
  * destroys (*own = 1) once the cache is full. */
-static dnnl_primitive_t get_prim(int8_ctx *g, int M, int K, int N, int out_in, size_t *scratch, int *own) {
+static dnnl_primitive_t get_prim(int8_ctx *g, int M, int K, int N, int out_in, size_t *scratch,
+                                 dnnl_memory_desc_t *wmd, int *own) {
     *own = 0;
     pthread_mutex_lock(&g->lock);
     for (int i = 0; i < g->n_cache; i++) {
         cache_entry *e = &g->cache[i];
         if (e->M == M && e->K == K && e->N == N && e->out_in == out_in) {
             *scratch = e->scratch;
+            *wmd = e->wmd;
             pthread_mutex_unlock(&g->lock);
             return e->prim;
         }
     }
-    cache_entry k = {M, K, N, out_in, NULL, 0};
-    dnnl_primitive_t p = make_prim(g, &k, scratch);
+    cache_entry k = {M, K, N, out_in, NULL, 0, {0}};
+    dnnl_primitive_t p = make_prim(g, &k, scratch, wmd);
     if (p && g->n_cache < CACHE_MAX) {
         k.prim = p;
         k.scratch = *scratch;
+        k.wmd = *wmd;
         g->cache[g->n_cache++] = k;
     } else if (p) {
         *own = 1;
@@ -314,14 +331,15 @@ static void epilogue(float *out, const float *sx, const float *sw, int M, int N,
 }
 
 /* Runs p with the scratchpad sp (scratch bytes; NULL when 0). */
-static int execute(int8_ctx *g, dnnl_primitive_t p, const cache_entry *k, const int8_t *x, const int8_t *w,
-                   void *out, void *sp, size_t scratch) {
+static int execute(int8_ctx *g, dnnl_primitive_t p, const cache_entry *k, const int8_t *x, const void *w,
+                   const dnnl_memory_desc_t *wmd, void *out, void *sp, size_t scratch) {
     dnnl_memory_desc_t d[4];
     dnnl_memory_t mem[4] = {0};
     dnnl_exec_arg_t args[4];
     dnnl_stream_t st = NULL;
     int ok = 0;
     if (descs(k->M, k->K, k->N, k->out_in, &d[0], &d[1], &d[2])) goto done;
+    d[1] = *wmd;
     dnnl_dims_t sd = {(dnnl_dim_t)(scratch ? scratch : 1)};
     if (dnnl_memory_desc_init_by_tag(&d[3], 1, sd, dnnl_u8, dnnl_a)) goto done;
     const void *buf[4] = {x, w, out, sp};
@@ -341,6 +359,54 @@ done:
     return ok;
 }
 
+/* Reorders e's plain s8 weights into layout wmd (a new buffer, or NULL). */
+static void *pack(int8_ctx *g, const qmat *e, const dnnl_memory_desc_t *wmd) {
+    dnnl_memory_desc_t plain, unused_a, unused_c;
+    dnnl_primitive_desc_t rpd = NULL;
+    dnnl_primitive_t r = NULL;
+    dnnl_memory_t from = NULL, to = NULL;
+    dnnl_stream_t st = NULL;
+    int K = e->out_in ? e->cols : e->rows, N = e->out_in ? e->rows : e->cols;
+    size_t bytes = dnnl_memory_desc_get_size(wmd);
+    void *buf = bytes ? aligned_alloc(64, (bytes + 63) / 64 * 64) : NULL;
+    int ok = 0;
+    if (!buf || descs(1, K, N, e->out_in, &unused_a, &plain, &unused_c)) goto done;
+    if (dnnl_reorder_primitive_desc_create(&rpd, &plain, g->engine, wmd, g->engine, NULL) ||
+        dnnl_primitive_create(&r, rpd) || dnnl_memory_create(&from, &plain, g->engine, e->q) ||
+        dnnl_memory_create(&to, wmd, g->engine, buf) || dnnl_stream_create(&st, g->engine, dnnl_stream_default_flags))
+        goto done;
+    dnnl_exec_arg_t args[2] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    ok = dnnl_primitive_execute(r, st, 2, args) == dnnl_success && dnnl_stream_wait(st) == dnnl_success;
+done:
+    if (st) dnnl_stream_destroy(st);
+    if (to) dnnl_memory_destroy(to);
+    if (from) dnnl_memory_destroy(from);
+    if (r) dnnl_primitive_destroy(r);
+    if (rpd) dnnl_primitive_desc_destroy(rpd);
+    if (!ok) {
+        free(buf);
+        buf = NULL;
+    }
+    return buf;
+}
+
+/* e's weights in layout wmd: its packed copy, made on first use (one per
+ * matrix: oneDNN picks the layout from K, N and the ISA, so every batch
+ * size asks for the same one), or *tmp, a copy for this call only when a
+ * primitive wants another layout.  NULL when the reorder failed. */
+static const void *weights_for(int8_ctx *g, qmat *e, const dnnl_memory_desc_t *wmd, void **tmp) {
+    *tmp = NULL;
+    pthread_mutex_lock(&g->lock);
+    if (!e->packed) {
+        e->packed = pack(g, e, wmd);
+        if (e->packed) e->packed_md = *wmd;
+    }
+    const void *w = e->packed && dnnl_memory_desc_equal(&e->packed_md, wmd) ? e->packed : NULL;
+    pthread_mutex_unlock(&g->lock);
+    if (!w) w = *tmp = pack(g, e, wmd);
+    return w;
+}
+
 /* The oneDNN float32 backend, for what this one does not hold. */
 static const infer_backend *fallback(void) { return onednn_backend(onednn_f32_context()); }
 
@@ -357,8 +423,11 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
     }
     size_t scratch = 0;
     int own, ok = 0, shared = 0;
-    dnnl_primitive_t p = get_prim(g, N, IN, OUT, w_is_out_in, &scratch, &own);
+    dnnl_memory_desc_t wmd;
+    dnnl_primitive_t p = get_prim(g, N, IN, OUT, w_is_out_in, &scratch, &wmd, &own);
     if (!p) return 0;
+    void *wtmp;
+    const void *wq = weights_for(g, (qmat *)(uintptr_t)e, &wmd, &wtmp);
     /* The quantised input, its row scales and oneDNN's scratchpad: the
      * context's buffer, grown to the largest GEMM seen (a fresh one per
      * call would fault its pages in every time), or a private one when
@@ -376,18 +445,19 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
     } else {
         buf = mine = aligned_alloc(64, (need + 63) / 64 * 64);
     }
-    if (buf) {
+    if (buf && wq) {
         int8_t *xq = buf;
         /* the row scales after the bytes, float-aligned */
         float *sx = (float *)(void *)((char *)buf + ((nx + 63) / 64) * 64);
         quantise_rows(xq, sx, inp, N, IN);
-        cache_entry k = {N, IN, OUT, w_is_out_in, p, scratch};
-        ok = execute(g, p, &k, xq, e->q, out, scratch ? (char *)buf + xs : NULL, scratch);
+        cache_entry k = {N, IN, OUT, w_is_out_in, p, scratch, wmd};
+        ok = execute(g, p, &k, xq, wq, &wmd, out, scratch ? (char *)buf + xs : NULL, scratch);
         if (ok) epilogue(out, sx, e->scale, N, OUT, ops);
     }
     if (own) dnnl_primitive_destroy(p);
     if (shared) pthread_mutex_unlock(&g->x_lock);
     free(mine);
+    free(wtmp);
     if (ok) atomic_fetch_add(&g->n_int8, 1);
     return ok;
 }
