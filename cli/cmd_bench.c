@@ -12,7 +12,7 @@
 static const char usage_fmt[] =
     "usage: clipc bench (--config NAME | --model FILE) [--batch N] [--steps N] [--warmup N]\n"
     "                   [--reps N] [--threads N] [--mode train|infer|all] [--seed N]\n"
-    "                   [--precision f32|bf16|both] [--json]\n\n"
+    "                   [--precision f32|bf16|both|int8] [--json]\n\n"
     "Times training steps (forward + backward + AdamW) and encoding for a named config\n"
     "on random inputs shaped like the PyTorch peer's (shared/bench/torch_clip.py).\n"
     "Configs: %s.  Defaults: batch 64, 3 timed steps after 1 warm-up for seed-b16/b32/\n"
@@ -21,7 +21,9 @@ static const char usage_fmt[] =
     "encode_txt_per_s, peak_rss_mib, GFLOP/s and an SGEMM probe taken in the same run.\n"
     "--precision (default both): encoding in f32, bf16 (AVX512_BF16 CPUs; f32 elsewhere),\n"
     "or both alternating call by call; the encode keys are f32's unless only bf16 ran,\n"
-    "the bf16_* keys bf16's (null when not measured).  Training is always f32.\n"
+    "the bf16_* keys bf16's (null when not measured).  --precision int8: f32 and int8\n"
+    "alternating call by call; the int8_* keys are int8's, and the log names the oneDNN\n"
+    "kernel its GEMMs ran on.  Training is always f32.\n"
     "--model FILE times a model file's weights instead of random ones (its config is the\n"
     "file's; bench/compare --peer ort uses it to run the peer's exact weights).  The\n"
     "kernels line (and \"kernels\" key) names oneDNN's instruction set and OpenBLAS's core.\n\n"
@@ -54,7 +56,7 @@ int cmd_bench(int argc, char **argv) {
         {.name = "--mode", .kind = CLI_STRING, .dest = &mode, .metavar = "M", .help = "train, infer or all (default)"},
         {.name = "--seed", .kind = CLI_INT, .dest = &seed, .min = 0, .max = 1 << 30, .metavar = "N",
          .help = "seed of the random weights and inputs"},
-        {.name = "--precision", .kind = CLI_STRING, .dest = &prec, .metavar = "P", .help = "f32, bf16 or both (default)"},
+        {.name = "--precision", .kind = CLI_STRING, .dest = &prec, .metavar = "P", .help = "f32, bf16, both (default) or int8"},
         {.name = "--json", .kind = CLI_FLAG, .dest = &json, .help = "print RESULT {json}"},
     };
     char usage[2048];
@@ -82,7 +84,8 @@ int cmd_bench(int argc, char **argv) {
         return cli_usage_error("bench", "--mode must be train, infer or all");
     if (!strcmp(prec, "both")) o.bf16 = 2;
     else if (!strcmp(prec, "bf16")) o.bf16 = 1;
-    else if (strcmp(prec, "f32")) return cli_usage_error("bench", "--precision must be f32, bf16 or both");
+    else if (!strcmp(prec, "int8")) o.int8 = 1;
+    else if (strcmp(prec, "f32")) return cli_usage_error("bench", "--precision must be f32, bf16, both or int8");
     o.train = strcmp(mode, "infer") != 0;
     o.infer = strcmp(mode, "train") != 0;
     int big = o.cfg.image_resolution >= 224;
@@ -102,6 +105,13 @@ int cmd_bench(int argc, char **argv) {
                  "\"bf16_encode_img_per_s\": %.6g, \"bf16_encode_txt_per_s\": %.6g, "
                  "\"bf16_img_latency_b1_s\": %.6g, \"bf16_txt_latency_b1_s\": %.6g",
                  r.bf16_encode_img_per_s, r.bf16_encode_txt_per_s, r.bf16_img_latency_b1_s, r.bf16_txt_latency_b1_s);
+    char int8_keys[400] = ""; /* s28-int8 */
+    if (r.int8_used)
+        snprintf(int8_keys, sizeof int8_keys,
+                 ", \"int8_encode_img_per_s\": %.6g, \"int8_encode_txt_per_s\": %.6g, "
+                 "\"int8_img_latency_b1_s\": %.6g, \"int8_txt_latency_b1_s\": %.6g, \"int8_kernel\": \"%s\"",
+                 r.int8_encode_img_per_s, r.int8_encode_txt_per_s, r.int8_img_latency_b1_s, r.int8_txt_latency_b1_s,
+                 r.int8_kernel);
     printf("%s{\"impl\": \"clipc\", \"config\": \"%s\", \"threads\": %d, \"params\": %zu, "
            "\"fwd_flops_per_pair\": %.6g, \"train_batch\": %d, \"train_steps\": %d, "
            "\"train_pairs_per_s\": %.6g, \"train_step_s_median\": %.6g, \"train_gflops_per_s\": %.6g, "
@@ -109,12 +119,13 @@ int cmd_bench(int argc, char **argv) {
            "\"encode_txt_gflops_per_s\": %.6g, \"img_latency_b1_s\": %.6g, \"txt_latency_b1_s\": %.6g, \"txt_b1_tokens\": %d, "
            "\"probe_mm2048_gflops_start\": %.6g, \"probe_mm2048_gflops_end\": %.6g, "
            "\"train_share_of_sgemm\": %.4g, \"peak_rss_mib\": %.6g, \"first_loss\": %.6g, \"last_loss\": %.6g, "
-           "\"encode_precision\": \"%s\", \"kernels\": \"%s\", %s}\n",
+           "\"encode_precision\": \"%s\", \"kernels\": \"%s\", %s%s}\n",
            json ? "RESULT " : "", name, clipc_get_threads(), r.params, r.fwd_flops_per_pair, o.batch, o.steps,
            r.train_pairs_per_s, r.train_step_s_median, r.train_gflops, r.encode_img_per_s, r.encode_txt_per_s,
            r.encode_img_gflops, r.encode_txt_gflops, r.img_latency_b1_s, r.txt_latency_b1_s, r.txt_b1_tokens, r.sgemm_gflops_start,
            r.sgemm_gflops_end,
            r.sgemm_gflops_start > 0 ? r.train_gflops / (r.sgemm_gflops_start > r.sgemm_gflops_end ? r.sgemm_gflops_start : r.sgemm_gflops_end) : 0,
-           r.peak_rss_mib, r.first_loss, r.last_loss, o.bf16 == 1 && r.bf16_used ? "bf16" : "f32", r.kernels, bf16_keys);
+           r.peak_rss_mib, r.first_loss, r.last_loss, o.bf16 == 1 && r.bf16_used ? "bf16" : "f32", r.kernels, bf16_keys,
+           int8_keys);
     return 0;
 }

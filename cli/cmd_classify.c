@@ -119,7 +119,7 @@ int cmd_classify(int argc, char **argv) {
         {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
-         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+         .help = "f32 (default), bf16 (faster on AVX512_BF16 CPUs) or int8"},
         CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "classify", .usage = usage, .width = 20, .opts = opts,

@@ -102,7 +102,8 @@ static int parse_args(encode_args *a, int argc, char **argv) {
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->lo.precision, .fn = cli_opt_precision, .metavar = "P",
          .help = "f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
-                 "cosine >= 0.999 to f32 (elsewhere f32, with a warning)"},
+                 "cosine >= 0.999 to f32 (elsewhere f32, with a warning); or int8\n"
+                 "(s8 weights and inputs, oneDNN integer GEMMs; cosine >= 0.99)"},
         {.name = "--dir", .kind = CLI_STRING, .dest = &a->dir, .metavar = "DIR",
          .help = "bulk: every image under DIR (recursive) -> --out X.npy\n(float32 [n, dim]) + X.npy.paths"},
         {.name = "--list", .kind = CLI_STRING, .dest = &a->list, .metavar = "FILE",

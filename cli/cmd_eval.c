@@ -28,7 +28,8 @@ static const char usage[] =
     "accuracy (labels = class folder names with '_' as spaces, or the CSV's image,label rows,\n"
     "quoted as in RFC 4180 when a field holds a comma, or --classes-file's names; prompts\n"
     "from --template, --templates, --templates-file, default \"a photo of a {}.\").  --batch N images per encode call (default 32).\n"
-    "--precision f32|bf16: bf16 encodes about 2x faster on AVX512_BF16 CPUs.\n\n"
+    "--precision f32|bf16|int8: bf16 encodes about 2x faster on AVX512_BF16 CPUs; int8\n"
+    "quantises the GEMMs (docs/performance.md gives both their speed and accuracy).\n\n"
     "options:\n";
 
 static int push_str(char ***a, int *n, const char *s) {
@@ -149,7 +150,7 @@ static int parse_args(eval_args *a, int argc, char **argv) {
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
-         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+         .help = "f32 (default), bf16 (faster on AVX512_BF16 CPUs) or int8"},
         {.name = "--json", .kind = CLI_FLAG, .dest = &a->json, .help = "one JSON object instead of a table"},
         CLI_OPT_EXIF,
     };

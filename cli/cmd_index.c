@@ -20,7 +20,7 @@ static void on_sigint(int sig) {
 
 static const char usage[] =
     "usage: clipc index DIR --model FILE --db FILE [--batch N] [--threads N]\n"
-    "                   [--precision f32|bf16] [--exif apply|ignore] [--verbose]\n\n"
+    "                   [--precision f32|bf16|int8] [--exif apply|ignore] [--verbose]\n\n"
     "Embeds every image (JPEG, PNG, WebP, TIFF, GIF, BMP, HEIC, AVIF; by file name) under\n"
     "DIR (recursively) into an SQLite index (WAL) and FILE.vec (the embeddings as one matrix,\n"
     "for clipc search).  Incremental: only new or\n"
@@ -102,7 +102,7 @@ int cmd_index(int argc, char **argv) {
         {.name = "--threads", .kind = CLI_INT, .dest = &threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &prec, .fn = cli_opt_precision, .metavar = "P",
-         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+         .help = "f32 (default), bf16 (faster on AVX512_BF16 CPUs) or int8"},
         {.name = "--verbose", .kind = CLI_FLAG, .dest = &verbose,
          .help = "also list each file that is not an image (failures are always listed)"},
         CLI_OPT_EXIF,

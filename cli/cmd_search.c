@@ -139,7 +139,7 @@ static int parse_args(search_args *a, int argc, char **argv) {
         {.name = "--threads", .kind = CLI_INT, .dest = &a->threads, .min = 0, .max = 1024, .metavar = "N",
          .help = "threads (default: all cores)"},
         {.name = "--precision", .kind = CLI_CUSTOM, .dest = &a->prec, .fn = cli_opt_precision, .metavar = "P",
-         .help = "f32 (default) or bf16 (faster on AVX512_BF16 CPUs)"},
+         .help = "f32 (default), bf16 (faster on AVX512_BF16 CPUs) or int8"},
         {.name = "--exact", .kind = CLI_FLAG, .dest = &a->exact,
          .help = "exact search even when FILE.ann exists (int8 scan + f32 re-rank)"},
         {.name = "--f32", .kind = CLI_FLAG, .dest = &a->f32, .help = "the plain f32 scan (the reference; slower)"},

@@ -418,8 +418,11 @@ typedef struct clipc_model clipc_model;
 /* Arithmetic of clipc_encode_image / clipc_encode_text (inference only;
  * training is always float32).  BF16: weight matrices and GEMM inputs in
  * bfloat16, products accumulated and everything else kept in float32
- * (docs/performance.md gives its accuracy: cosine >= 0.999 to f32). */
-typedef enum { CLIPC_PRECISION_F32 = 0, CLIPC_PRECISION_BF16 = 1 } clipc_precision;
+ * (docs/performance.md gives its accuracy: cosine >= 0.999 to f32).
+ * INT8: the towers' weight matrices in s8 (per output channel), GEMM
+ * inputs in s8 (per row), products in s32; the ResNet image tower, layer
+ * norms, attention and the residual stream stay float32. */
+typedef enum { CLIPC_PRECISION_F32 = 0, CLIPC_PRECISION_BF16 = 1, CLIPC_PRECISION_INT8 = 2 } clipc_precision;
 
 /* Options for clipc_model_load.  Head counts and the activation are taken,
  * in this order, from the file's metadata, the config file beside it
@@ -536,7 +539,7 @@ const clipc_config *clipc_model_config(const clipc_model *m);
 clipc_status clipc_model_set_precision(clipc_model *m, clipc_precision p, void (*warn)(const char *msg, void *ud),
                                        void *warn_ud);
 clipc_precision clipc_model_precision(const clipc_model *m);
-/* "f32" / "bf16"; parse returns 0, or -1 for an unknown name. */
+/* "f32" / "bf16" / "int8"; parse returns 0, or -1 for an unknown name. */
 const char *clipc_precision_name(clipc_precision p);
 int clipc_precision_parse(const char *name, clipc_precision *out);
 

@@ -23,6 +23,7 @@ typedef struct {
     uint64_t seed;
     int bf16;         /* 0: encode in f32 only; 1: bf16 only; 2: both, interleaved rep by rep */
     const char *model_path; /* weights from this file (its config replaces cfg), or NULL: random */
+    int int8;         /* 1: f32 and int8, interleaved rep by rep (bf16 then ignored) (s28-int8) */
     void (*log)(const char *msg, void *ud);
     void *log_ud;
 } clipc_bench_opts;
@@ -38,6 +39,13 @@ typedef struct {
      * AVX512_BF16 and bf16 was asked for: the figures above are then f32). */
     int bf16_used;
     double bf16_encode_img_per_s, bf16_encode_txt_per_s, bf16_img_latency_b1_s, bf16_txt_latency_b1_s;
+    /* int8 encoding (int8_used = 0 when not measured); which oneDNN kernel
+     * its GEMMs ran on, and how many GEMMs ran in int8 / on the f32
+     * fallback during the timing (s28-int8). */
+    int int8_used;
+    double int8_encode_img_per_s, int8_encode_txt_per_s, int8_img_latency_b1_s, int8_txt_latency_b1_s;
+    char int8_kernel[64];
+    long int8_gemms, int8_f32_gemms;
     double sgemm_gflops_start, sgemm_gflops_end;
     double peak_rss_mib;
     float first_loss, last_loss;

@@ -81,7 +81,7 @@ TEST(cli_options_usage_errors) {
                        "clipc train: --seed: 'x' is not an integer (see clipc train --help)");
     expect_usage_error("clipc train --data d --batch", "clipc train: --batch needs a value (see clipc train --help)");
     expect_usage_error("clipc encode --model m --precision f16 --text a",
-                       "clipc encode: --precision must be f32 or bf16, not 'f16' (see clipc encode --help)");
+                       "clipc encode: --precision must be f32, bf16 or int8, not 'f16' (see clipc encode --help)");
     expect_usage_error("clipc index a b --model m --db d",
                        "clipc index: one folder at a time ('a' and 'b') (see clipc index --help)");
     /* --recipe is applied before the other options, wherever it stands. */
@@ -134,6 +134,7 @@ TEST(cli_options_help_from_the_tables) {
     free(out);
     rc = run("clipc encode --help", &out);
     CHECK(rc == 0 && strstr(out, "\n  --precision P        f32 (default) or bf16: about 2x faster on AVX512_BF16 CPUs,\n"
-                                 "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning)\n"));
+                                 "                       cosine >= 0.999 to f32 (elsewhere f32, with a warning); or int8\n"
+                                 "                       (s8 weights and inputs, oneDNN integer GEMMs; cosine >= 0.99)\n"));
     free(out);
 }

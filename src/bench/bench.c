@@ -15,6 +15,7 @@
 #include "base/error.h"
 #include "base/rng.h"
 #include "kernels/onednn.h"
+#include "kernels/int8.h"
 #include "model/model.h"
 #include "nn/clip.h"
 #include "nn/params.h"
@@ -81,16 +82,18 @@ static int cmp_double(const void *a, const void *b) {
 }
 
 /* Mean seconds per call after one warm-up call, for f32 (t[0], when
- * want_f32) and bf16 (t[1], when g): the two alternate call by call, each
- * going first every other time, so machine load drifts hit both alike. */
-static void time_encode(clipc_model *m, onednn_ctx *g, int want_f32, const float *px, const int32_t *ids, int B,
-                        int reps, int text, float *out, double t[2]) {
+ * want_f32) and bf16 (t[1], when g) or int8 (t[1], when q): the two
+ * alternate call by call, each going first every other time, so machine
+ * load drifts hit both alike. */
+static void time_encode(clipc_model *m, onednn_ctx *g, int8_ctx *q, int want_f32, const float *px,
+                        const int32_t *ids, int B, int reps, int text, float *out, double t[2]) {
     t[0] = t[1] = 0;
     for (int i = 0; i < reps + 1; i++) {
         for (int k = 0; k < 2; k++) {
             int bf = (i + k) % 2;
-            if (bf ? !g : !want_f32) continue;
+            if (bf ? !g && !q : !want_f32) continue;
             m->bf16 = bf ? g : NULL;
+            m->int8 = bf ? q : NULL;
             double t0 = clipc_now();
             if (text) clipc_encode_text(m, ids, B, out);
             else clipc_encode_image(m, px, B, out);
@@ -99,6 +102,25 @@ static void time_encode(clipc_model *m, onednn_ctx *g, int want_f32, const float
         }
     }
     m->bf16 = NULL;
+    m->int8 = NULL;
+}
+
+/* s28-int8: the int8 figures, and which kernels ran them. */
+static void bench_int8_report(const clipc_bench_opts *o, clipc_bench_result *r, const int8_ctx *q, int B,
+                              const double ti[2], const double tt[2], const double li[2], const double lt[2]) {
+    r->int8_used = 1;
+    r->int8_encode_img_per_s = B / ti[1];
+    r->int8_encode_txt_per_s = B / tt[1];
+    r->int8_img_latency_b1_s = li[1];
+    r->int8_txt_latency_b1_s = lt[1];
+    int8_kernel_name(q, r->int8_kernel, sizeof r->int8_kernel);
+    int8_counts(q, &r->int8_gemms, &r->int8_f32_gemms);
+    warnf(o->log, o->log_ud, "  int8 kernels: GEMMs on oneDNN s8s8->s32 matmul \"%s\" (%ld calls; %ld on the f32 "
+          "fallback), attention on %s, layer norms and epilogues f32", r->int8_kernel, r->int8_gemms,
+          r->int8_f32_gemms, onednn_f32_context() ? "onednn-f32" : "OpenBLAS");
+    warnf(o->log, o->log_ud, "  encode int8: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt "
+          "(x%.2f, x%.2f, x%.2f, x%.2f vs f32)", r->int8_encode_img_per_s, r->int8_encode_txt_per_s, B,
+          li[1] * 1e3, lt[1] * 1e3, ti[0] / ti[1], tt[0] / tt[1], li[0] / li[1], lt[0] / lt[1]);
 }
 
 clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
@@ -184,17 +206,24 @@ clipc_status clipc_bench_run(const clipc_bench_opts *o, clipc_bench_result *r) {
         m->weights_fixed = 1;
         /* The bf16 weights are converted after training (which changed them). */
         onednn_ctx *g = NULL;
-        if (o->bf16 && !onednn_bf16_available())
+        int8_ctx *q = NULL;
+        if (o->int8) { /* s28-int8: quantised as clipc_model_set_precision does, then held here */
+            if ((s = clipc_model_set_precision(m, CLIPC_PRECISION_INT8, o->log, o->log_ud))) goto done;
+            q = m->int8;
+            m->int8 = NULL;
+        } else if (o->bf16 && !onednn_bf16_available())
             warnf(o->log, o->log_ud, "bf16: this CPU has no AVX512_BF16; encoding in f32 only");
         else if (o->bf16 && (s = onednn_bf16_create(&g, m->params, m->tab.total)))
             goto done;
-        int f32 = o->bf16 != 1 || !g;
+        int f32 = o->bf16 != 1 || !g || q;
         double ti[2], tt[2], li[2], lt[2];
-        time_encode(m, g, f32, px, ids, B, o->infer_reps, 0, feat, ti);
-        time_encode(m, g, f32, px, ids, B, o->infer_reps, 1, feat, tt);
-        time_encode(m, g, f32, px, ids, 1, o->infer_reps, 0, feat, li);
-        time_encode(m, g, f32, px, ids, 1, o->infer_reps, 1, feat, lt);
+        time_encode(m, g, q, f32, px, ids, B, o->infer_reps, 0, feat, ti);
+        time_encode(m, g, q, f32, px, ids, B, o->infer_reps, 1, feat, tt);
+        time_encode(m, g, q, f32, px, ids, 1, o->infer_reps, 0, feat, li);
+        time_encode(m, g, q, f32, px, ids, 1, o->infer_reps, 1, feat, lt);
         onednn_free(g);
+        if (q) bench_int8_report(o, r, q, B, ti, tt, li, lt);
+        int8_free(q);
         int k = f32 ? 0 : 1; /* the main figures: f32 when measured */
         r->encode_img_per_s = B / ti[k];
         r->encode_txt_per_s = B / tt[k];

@@ -9,7 +9,8 @@
  * which pass it to linear_forward, matmul_forward and block_forward.  NULL
  * means none: every product is OpenBLAS float32 through gemm_f32 (gemm.h),
  * as training always computes.  Today's backends are oneDNN's (onednn.h:
- * float32, and bf16 on a twin of the weights); another (CUDA, int8) is one
+ * float32, and bf16 on a twin of the weights; int8.h: s8 copies of the
+ * weight matrices); another (CUDA) is one
  * more set of these kernels, the layers stay as they are.
  */
 #ifndef CLIPC_BACKEND_H

@@ -54,6 +54,8 @@ clipc_status model_make_writable(clipc_model *m) {
     onednn_free(m->f32pack);
     m->f32pack = NULL;
     m->weights_fixed = 0;
+    int8_free(m->int8); /* s28-int8 */
+    m->int8 = NULL;
     if (m->owns_params) return CLIPC_OK;
     float *p = mem_alloc(m->tab.total * sizeof(float), "model parameters");
     if (!p) return CLIPC_ERR_NOMEM;
@@ -71,6 +73,7 @@ void clipc_model_free(clipc_model *m) {
     onednn_free(m->f32pack);
     if (m->keep.v_ok) vision_acts_free(&m->keep.v);
     if (m->keep.t_ok) text_acts_free(&m->keep.t);
+    int8_free(m->int8); /* s28-int8 */
     if (m->owns_params) free(m->params);
     st_close(&m->file);
     clip_weights_free(&m->w);

@@ -8,6 +8,7 @@
 #include "clipc.h"
 #include "formats/safetensors.h"
 #include "kernels/onednn.h"
+#include "kernels/int8.h"
 #include "nn/params.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
@@ -39,6 +40,7 @@ struct clipc_model {
     int weights_fixed;
     onednn_ctx *f32pack; /* set once, atomically (encodes may race to make it) */
     encode_keep keep;    /* small encodes' activations, reused */
+    int8_ctx *int8;      /* int8 copies of the GEMM weights, or NULL (s28-int8) */
     clipc_model_origins origin; /* the file's layout, where act/heads came from */
 };
 
@@ -57,8 +59,8 @@ clipc_status model_export_keys(const param_table *tab, clipc_layout layout, st_o
                                int *n);
 
 /* Makes the parameters private and writable (copies them out of a mapped
- * file), as training needs.  Drops the bf16 copy and the packed f32
- * weights (they would go stale) and clears weights_fixed. */
+ * file), as training needs.  Drops the bf16 and int8 copies and the packed
+ * f32 weights (they would go stale) and clears weights_fixed. */
 clipc_status model_make_writable(clipc_model *m);
 
 /* How many of the n float32 values at data (any alignment) are NaN or
