@@ -74,11 +74,12 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
     int kept = chunk <= ENCODE_KEEP && keep_take(&k->v_busy);
     vision_acts own, *a = &own;
     clipc_status s = CLIPC_OK;
-    if (kept && k->v_ok && k->v.B < chunk) {
+    int threads = clipc_get_threads();
+    if (kept && k->v_ok && (k->v.B < chunk || k->v_threads < threads)) {
         vision_acts_free(&k->v);
         k->v_ok = 0;
     }
-    if (kept && !k->v_ok && !(s = vision_acts_alloc(&k->v, c, chunk, 0))) k->v_ok = 1;
+    if (kept && !k->v_ok && !(s = vision_acts_alloc(&k->v, c, chunk, 0))) k->v_ok = 1, k->v_threads = threads;
     if (kept) a = &k->v;
     else s = vision_acts_alloc(&own, c, chunk, 0);
     if (s) {
@@ -120,11 +121,12 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     int kept = chunk <= ENCODE_KEEP && keep_take(&k->t_busy);
     text_acts own, *a = &own;
     clipc_status s = CLIPC_OK;
-    if (kept && k->t_ok && (k->t.B < chunk || k->t.R < R)) {
+    int threads = clipc_get_threads();
+    if (kept && k->t_ok && (k->t.B < chunk || k->t.R < R || k->t_threads < threads)) {
         text_acts_free(&k->t);
         k->t_ok = 0;
     }
-    if (kept && !k->t_ok && !(s = text_acts_alloc(&k->t, c, chunk, R, 0))) k->t_ok = 1;
+    if (kept && !k->t_ok && !(s = text_acts_alloc(&k->t, c, chunk, R, 0))) k->t_ok = 1, k->t_threads = threads;
     if (kept) a = &k->t;
     else s = text_acts_alloc(&own, c, chunk, R, 0);
     if (s) {

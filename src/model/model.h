@@ -21,6 +21,8 @@
 typedef struct {
     int v_busy, t_busy; /* 0 free, 1 held */
     int v_ok, t_ok;     /* 1: v / t allocated */
+    int v_threads, t_threads; /* the OpenMP thread count each was sized for (attention
+                               * keeps a tile per thread: more threads need a new buffer) */
     vision_acts v;
     text_acts t;
 } encode_keep;
