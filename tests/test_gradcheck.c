@@ -20,6 +20,8 @@
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
+#include "nn/loss_soft.h"
+#include "nn/proj_head.h"
 #include "nn/params.h"
 #include "nn/seqs.h"
 #include "harness.h"
@@ -290,6 +292,60 @@ TEST(clip_loss_chance_level) {
     clip_loss_cache_bind(&lc, mem, B, E);
     CHECK_NEAR(clip_loss_forward(&lc, img, txt, 2.0f, B, E), log(8.0), 1e-6);
     free(mem); free(img); free(txt);
+}
+
+/* ------------------------------------------- the tutorial's heads and soft loss */
+typedef struct { proj_head_acts a; proj_head_weights w; float *x; int B; } head_ctx;
+static void head_fwd(void *p, float *out) {
+    head_ctx *c = p;
+    proj_head_forward(&c->a, out, c->x, &c->w, c->B);
+}
+TEST(gradcheck_tutorial_mlp_head_with_dropout) {
+    /* Dropout 0.3 with a fixed seed is a deterministic function of the
+     * inputs: backward recomputes the same mask. */
+    int B = 5, D = 7, E = 6;
+    head_ctx c = {0};
+    REQUIRE_OK(proj_head_acts_alloc(&c.a, CLIPC_HEAD_MLP, B, D, E));
+    c.a.dropout = 0.3f, c.a.dropout_seed = 99, c.a.site = 1, c.B = B;
+    c.x = randv((size_t)B * D, 1.f);
+    c.w = (proj_head_weights){randv((size_t)E * D, .5f), randv(E, .5f), randv((size_t)E * E, .5f), randv(E, .5f),
+                              randv(E, 1.f), randv(E, .5f)};
+    proj_head_weights g = {zeros((size_t)E * D), zeros(E), zeros((size_t)E * E), zeros(E), zeros(E), zeros(E)};
+    float *out = zeros((size_t)B * E), *R = randv((size_t)B * E, 1.f), *dx = zeros((size_t)B * D);
+    head_fwd(&c, out);
+    proj_head_backward(&c.a, dx, &g, R, c.x, &c.w, B);
+    size_t BE = (size_t)B * E;
+    numcheck("head d x", head_fwd, &c, out, BE, R, c.x, dx, (size_t)B * D, 1e-3f);
+    numcheck("head d projection.weight", head_fwd, &c, out, BE, R, c.w.proj_w, g.proj_w, (size_t)E * D, 1e-3f);
+    numcheck("head d projection.bias", head_fwd, &c, out, BE, R, c.w.proj_b, g.proj_b, E, 1e-3f);
+    numcheck("head d fc.weight", head_fwd, &c, out, BE, R, c.w.fc_w, g.fc_w, (size_t)E * E, 1e-3f);
+    numcheck("head d fc.bias", head_fwd, &c, out, BE, R, c.w.fc_b, g.fc_b, E, 1e-3f);
+    numcheck("head d layer_norm.weight", head_fwd, &c, out, BE, R, c.w.ln_w, g.ln_w, E, 1e-3f);
+    numcheck("head d layer_norm.bias", head_fwd, &c, out, BE, R, c.w.ln_b, g.ln_b, E, 1e-3f);
+    float *pw[6] = {c.w.proj_w, c.w.proj_b, c.w.fc_w, c.w.fc_b, c.w.ln_w, c.w.ln_b};
+    float *pg[6] = {g.proj_w, g.proj_b, g.fc_w, g.fc_b, g.ln_w, g.ln_b};
+    for (int i = 0; i < 6; i++) free(pw[i]), free(pg[i]);
+    free(c.x), free(out), free(R), free(dx);
+    proj_head_acts_free(&c.a);
+}
+
+typedef struct { float *img, *txt, t; soft_loss_cache lc; int B, E; } soft_ctx;
+static void soft_fwd(void *p, float *out) {
+    soft_ctx *c = p;
+    out[0] = soft_loss_forward(&c->lc, c->img, c->txt, c->t, c->B, c->E);
+}
+TEST(gradcheck_tutorial_soft_loss) {
+    int B = 4, E = 6;
+    float *mem = zeros(soft_loss_cache_floats(B));
+    soft_ctx c = {randv((size_t)B * E, 1.f), randv((size_t)B * E, 1.f), 0.7f, {0}, B, E};
+    soft_loss_cache_bind(&c.lc, mem, B);
+    float out, R = 1.f, *dimg = zeros((size_t)B * E), *dtxt = zeros((size_t)B * E);
+    soft_fwd(&c, &out);
+    CHECK(out > 0);
+    soft_loss_backward(dimg, dtxt, &c.lc, c.img, c.txt, c.t, B, E);
+    numcheck("soft loss d img", soft_fwd, &c, &out, 1, &R, c.img, dimg, (size_t)B * E, 1e-3f);
+    numcheck("soft loss d txt", soft_fwd, &c, &out, 1, &R, c.txt, dtxt, (size_t)B * E, 1e-3f);
+    free(mem), free(c.img), free(c.txt), free(dimg), free(dtxt);
 }
 
 /* ------------------------------------------------------------ whole model */
