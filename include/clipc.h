@@ -99,8 +99,13 @@ typedef struct {
 /* Fills *cfg with a named config: "tiny", "emoji", "small", "seed-b16", "b32",
  * "ViT-B-32" (= b32 with a 12-layer text tower), "ViT-B-16", "ViT-L-14",
  * and OpenAI's ModifiedResNet shapes "RN50", "RN101", "RN50x4", "RN50x16",
- * "RN50x64" (plus "rn-tiny", a small ResNet for tests and demos). */
+ * "RN50x64" (plus "rn-tiny", a small ResNet for tests and demos), and the
+ * tutorial's model (seed 002) "tutorial-rn50" (ResNet-50 + DistilBERT +
+ * linear heads to 256) with "tutorial-tiny" for tests. */
 clipc_status clipc_config_named(const char *name, clipc_config *cfg);
+/* 1 for the tutorial's family (torchvision ResNet + DistilBERT + projection
+ * heads): its text goes through WordPiece, not OpenAI's BPE. */
+int clipc_config_is_tutorial(const clipc_config *cfg);
 /* Checks that every field is positive and consistent (widths divisible by
  * heads, resolution divisible by patch size). */
 clipc_status clipc_config_validate(const clipc_config *cfg);

@@ -44,9 +44,19 @@ static const named_config configs[] = {
     /* A small ResNet for tests and demos (rn_tiny's vision shapes). */
     {"rn-tiny", {64, 64, 0, 8, 0, 4, 32, 49408, 64, 2, 2, RN, {2, 1, 1, 1}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
 #undef RN
+    /* ---- the tutorial's model (seed 002): torchvision/timm ResNet-50 +
+     * DistilBERT (uncased, 30522 WordPiece ids, 512 positions, the
+     * tutorial's max_length 200) + bias-free Linear heads to 256.
+     * tutorial-tiny: the same family at test widths (stem 8, one block per
+     * stage: 256-d pooled features; DistilBERT 32 wide, 2 heads, 2 layers;
+     * its vocab_size is replaced by the vocabulary given at init). */
+#define TU CLIPC_ACT_GELU, CLIPC_VISION_TV_RESNET
+    {"tutorial-rn50", {256, 224, 0, 64, 0, 0, 200, 30522, 768, 12, 6, TU, {3, 4, 6, 3}, CLIPC_TEXT_DISTILBERT, CLIPC_HEAD_LINEAR, 512}},
+    {"tutorial-tiny", {32, 32, 0, 8, 0, 0, 32, 30522, 32, 2, 2, TU, {1, 1, 1, 1}, CLIPC_TEXT_DISTILBERT, CLIPC_HEAD_LINEAR, 64}},
+#undef TU
 };
 
-const char *clipc_config_names(void) { return "tiny emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14 RN50 RN101 RN50x4 RN50x16 RN50x64 rn-tiny"; }
+const char *clipc_config_names(void) { return "tiny emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14 RN50 RN101 RN50x4 RN50x16 RN50x64 rn-tiny tutorial-rn50 tutorial-tiny"; }
 
 clipc_status clipc_config_named(const char *name, clipc_config *cfg) {
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
@@ -77,7 +87,58 @@ static clipc_status validate_resnet(const clipc_config *c) {
     return CLIPC_OK;
 }
 
+/* ---- the tutorial's family (seed 002): a torchvision ResNet image tower,
+ * DistilBERT, projection heads; only as a whole (a DistilBERT beside a ViT
+ * is no model anyone has weights for). */
+int clipc_config_is_tutorial(const clipc_config *c) {
+    return c->vision_arch == CLIPC_VISION_TV_RESNET || c->text_arch == CLIPC_TEXT_DISTILBERT ||
+           c->head != CLIPC_HEAD_OPENAI;
+}
+
+static clipc_status validate_tutorial(const clipc_config *c) {
+    if (c->vision_arch != CLIPC_VISION_TV_RESNET || c->text_arch != CLIPC_TEXT_DISTILBERT ||
+        (c->head != CLIPC_HEAD_LINEAR && c->head != CLIPC_HEAD_MLP))
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: the tutorial model needs all three of the torchvision ResNet image tower, "
+                           "DistilBERT and a linear or mlp head (got vision %d, text %d, head %d)",
+                           (int)c->vision_arch, (int)c->text_arch, (int)c->head);
+    for (int i = 0; i < 4; i++)
+        if (c->vision_blocks[i] <= 0 || c->vision_blocks[i] > 256)
+            return clipc_error(CLIPC_ERR_INVALID, "config: vision_layers[%d] = %d is out of range [1, 256]", i,
+                               c->vision_blocks[i]);
+    const struct { const char *name; int v, max; } f[] = {
+        {"embed_dim", c->embed_dim, 1 << 16},
+        {"image_resolution", c->image_resolution, 4096},
+        {"vision_width", c->vision_width, 4096},
+        {"context_length", c->context_length, 1 << 14},
+        {"text_positions", c->text_positions, 1 << 14},
+        {"vocab_size", c->vocab_size, 1 << 24},
+        {"transformer_width", c->transformer_width, 1 << 15},
+        {"transformer_heads", c->transformer_heads, 1024},
+        {"transformer_layers", c->transformer_layers, 256},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].v <= 0 || f[i].v > f[i].max)
+            return clipc_error(CLIPC_ERR_INVALID, "config: %s = %d is out of range [1, %d]", f[i].name, f[i].v,
+                               f[i].max);
+    if (c->image_resolution % 32)
+        return clipc_error(CLIPC_ERR_INVALID, "config: ResNet image_resolution %d is not a multiple of 32 (the "
+                           "tower's stride)", c->image_resolution);
+    if (c->transformer_width % c->transformer_heads)
+        return clipc_error(CLIPC_ERR_INVALID, "config: transformer_width %d is not divisible by transformer_heads %d",
+                           c->transformer_width, c->transformer_heads);
+    if (c->context_length > c->text_positions)
+        return clipc_error(CLIPC_ERR_INVALID, "config: context_length %d exceeds the %d positions of DistilBERT's "
+                           "position table", c->context_length, c->text_positions);
+    if (c->context_length < 2)
+        return clipc_error(CLIPC_ERR_INVALID, "config: context_length %d leaves no room for [CLS] and [SEP]",
+                           c->context_length);
+    return CLIPC_OK;
+}
+/* ---- end of the tutorial's family */
+
 clipc_status clipc_config_validate(const clipc_config *c) {
+    if (clipc_config_is_tutorial(c)) return validate_tutorial(c);
     int rn = c->vision_arch == CLIPC_VISION_RESNET;
     if (c->vision_arch != CLIPC_VISION_VIT && !rn)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown vision architecture %d", (int)c->vision_arch);
@@ -145,6 +206,14 @@ char *clipc_config_json(const clipc_config *c) {
     cJSON_AddStringToObject(o, "act", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu");
     /* Only for ResNets: a ViT's JSON stays as before (indexes compare it). */
     if (c->vision_arch == CLIPC_VISION_RESNET) cJSON_AddStringToObject(o, "vision_type", "ModifiedResNet");
+    if (clipc_config_is_tutorial(c)) { /* the tutorial's family: what no OpenAI field says */
+        cJSON_DeleteItemFromObject(o, "vision_layers");
+        cJSON_AddItemToObject(o, "vision_layers", cJSON_CreateIntArray(c->vision_blocks, 4));
+        cJSON_AddStringToObject(o, "vision_type", "TorchvisionResNet");
+        cJSON_AddStringToObject(o, "text_type", "DistilBERT");
+        cJSON_AddStringToObject(o, "head", c->head == CLIPC_HEAD_MLP ? "mlp" : "linear");
+        cJSON_AddNumberToObject(o, "text_positions", c->text_positions);
+    }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;

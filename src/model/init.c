@@ -15,6 +15,7 @@
  * so the result does not depend on the order tensors are filled in.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clipc.h"
@@ -55,6 +56,30 @@ static void init_resnet_tensor(const param_info *p, float *x, const clipc_config
     else if (p->ndim == 1) fill_const(x, p->numel, !strncmp(n, "visual.layer", 12) && ends_with(n, "bn3.weight") ? 0.0f : 1.0f);
     else fill_uniform(x, p->numel, 1.0 / sqrt((double)p->numel / p->shape[0]), r);
 }
+
+/* ---- the tutorial's family.  Heads: PyTorch's nn.Linear and nn.LayerNorm
+ * defaults (weights and biases U(+-1/sqrt(fan_in)) with the fan-in of the
+ * Linear they belong to; LayerNorm 1, 0); logit_scale ln(1/0.07), the
+ * seed's fixed temperature. */
+static void init_tutorial_tensor(const param_table *t, const param_info *p, float *x, const clipc_config *c,
+                                 rng_state *r) {
+    const char *n = p->name;
+    (void)c;
+    if (!strcmp(n, "logit_scale")) {
+        x[0] = (float)log(1.0 / 0.07);
+    } else if (!strncmp(n, "image_projection.", 17) || !strncmp(n, "text_projection.", 16)) {
+        if (strstr(n, ".layer_norm.")) {
+            fill_const(x, p->numel, ends_with(n, ".weight") ? 1.0f : 0.0f);
+        } else { /* the weight of this Linear: its fan-in is shape[1] */
+            char w[96];
+            snprintf(w, sizeof w, "%.*s.weight", (int)(strrchr(n, '.') - n), n);
+            int i = param_table_find(t, w);
+            fill_uniform(x, p->numel, 1.0 / sqrt(i >= 0 ? (double)t->p[i].shape[1] : 1.0), r);
+        }
+    }
+    /* TUTORIAL-TOWERS: the towers' tensors are initialised here */
+}
+/* ---- end of the tutorial's family */
 
 static void init_tensor(const param_info *p, float *x, const clipc_config *c, rng_state *r) {
     const char *n = p->name;
@@ -116,7 +141,10 @@ clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_mo
     for (int i = 0; i < m->tab.n; i++) {
         rng_state r;
         rng_seed(&r, rng_derive(seed, (uint64_t)i));
-        init_tensor(&m->tab.p[i], m->params + m->tab.p[i].offset, cfg, &r);
+        if (clipc_config_is_tutorial(cfg))
+            init_tutorial_tensor(&m->tab, &m->tab.p[i], m->params + m->tab.p[i].offset, cfg, &r);
+        else
+            init_tensor(&m->tab.p[i], m->params + m->tab.p[i].offset, cfg, &r);
     }
     s = clip_weights_bind(&m->w, cfg, &m->tab, m->params);
     if (s) goto fail;

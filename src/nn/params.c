@@ -118,6 +118,40 @@ static int add_resnet(table_builder *b, const clipc_config *c) {
     return rc;
 }
 
+/* ---- the tutorial's projection heads (seed 002 / the notebook), under the
+ * seed's CLIPModel.state_dict() names.  Every head tensor decays: the seed's
+ * AdamW group for the heads has weight_decay 1e-3 on all of them. */
+static int add_head(table_builder *b, const char *prefix, clipc_head kind, int D, int E) {
+    int rc = add(b, PG_PROJ, -1, 1, 2, E, D, 0, 0, "%s.projection.weight", prefix);
+    if (kind != CLIPC_HEAD_MLP) return rc;
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.projection.bias", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 2, E, E, 0, 0, "%s.fc.weight", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.fc.bias", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.layer_norm.weight", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.layer_norm.bias", prefix);
+    return rc;
+}
+
+static int add_tutorial(table_builder *b, const clipc_config *c) {
+    int rc = add_head(b, "image_projection", c->head, 32 * c->vision_width, c->embed_dim);
+    rc |= add_head(b, "text_projection", c->head, c->transformer_width, c->embed_dim);
+    rc |= add(b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
+    /* TUTORIAL-TOWERS: the ResNet-50 and DistilBERT tables are added here */
+    return rc;
+}
+
+static float *at(const param_table *t, float *base, const char *name);
+static void bind_head(proj_head_weights *h, const param_table *t, float *base, const char *prefix) {
+    char n[128];
+    snprintf(n, sizeof n, "%s.projection.weight", prefix), h->proj_w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.projection.bias", prefix), h->proj_b = at(t, base, n);
+    snprintf(n, sizeof n, "%s.fc.weight", prefix), h->fc_w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.fc.bias", prefix), h->fc_b = at(t, base, n);
+    snprintf(n, sizeof n, "%s.layer_norm.weight", prefix), h->ln_w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.layer_norm.bias", prefix), h->ln_b = at(t, base, n);
+}
+/* ---- end of the tutorial's heads */
+
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const param_info *)a)->name, ((const param_info *)b)->name);
 }
@@ -130,6 +164,10 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     int W = c->vision_width, P = c->vision_patch_size, G = P > 0 ? c->image_resolution / P : 0;
     int C = c->transformer_width, E = c->embed_dim;
     int rc = 0;
+    if (clipc_config_is_tutorial(c)) {
+        rc = add_tutorial(&b, c);
+        goto sort;
+    }
     /* Text tower. */
     rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
     rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
@@ -263,6 +301,13 @@ static clipc_status bind_resnet(resnet_weights *r, const clipc_config *c, const 
 
 clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const param_table *t, float *base) {
     memset(w, 0, sizeof *w);
+    if (clipc_config_is_tutorial(c)) { /* the tutorial's family */
+        bind_head(&w->img_head, t, base, "image_projection");
+        bind_head(&w->txt_head, t, base, "text_projection");
+        w->logit_scale = at(t, base, "logit_scale");
+        /* TUTORIAL-TOWERS: the towers' views are bound here */
+        return CLIPC_OK;
+    }
     int rn = c->vision_arch == CLIPC_VISION_RESNET;
     w->v.blocks = rn ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
     w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include "clipc.h"
+#include "nn/proj_head.h"
 
 /* Which optimiser group a parameter belongs to (per-group learning rates). */
 typedef enum { PG_VISION = 0, PG_TEXT = 1, PG_PROJ = 2, PG_LOGIT_SCALE = 3 } param_group;
@@ -94,6 +95,9 @@ typedef struct {
     vision_weights v;
     text_weights t;
     float *logit_scale;             /* () log of the logit scale */
+    /* the tutorial's projection heads (image_projection.*, text_projection.*);
+     * NULL views for OpenAI's models, whose projections are v.proj / t.proj */
+    proj_head_weights img_head, txt_head;
 } clip_weights;
 
 /* Points the views of *w into `base` (a flat buffer laid out by *t).
