@@ -77,9 +77,30 @@ static clipc_status validate_resnet(const clipc_config *c) {
     return CLIPC_OK;
 }
 
+/* tvresnet: torchvision's/timm's ResNet (the tutorial's image tower). */
+static clipc_status validate_tv_resnet(const clipc_config *c) {
+    for (int i = 0; i < 4; i++)
+        if (c->vision_blocks[i] <= 0 || c->vision_blocks[i] > 256)
+            return clipc_error(CLIPC_ERR_INVALID, "config: vision_layers[%d] = %d is out of range [1, 256]", i,
+                               c->vision_blocks[i]);
+    if (c->vision_width <= 0 || c->vision_width % 2 || c->vision_width > 4096)
+        return clipc_error(CLIPC_ERR_INVALID, "config: ResNet vision_width %d must be even and in [2, 4096]",
+                           c->vision_width);
+    if (c->image_resolution % 32)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: ResNet image_resolution %d is not a multiple of 32 (the tower's stride)",
+                           c->image_resolution);
+    if (c->vision_layers || c->vision_patch_size || c->vision_heads)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: a torchvision ResNet has no vision_layers, vision_patch_size or vision_heads "
+                           "(got %d, %d, %d; they must be 0)", c->vision_layers, c->vision_patch_size,
+                           c->vision_heads);
+    return CLIPC_OK;
+}
+
 clipc_status clipc_config_validate(const clipc_config *c) {
-    int rn = c->vision_arch == CLIPC_VISION_RESNET;
-    if (c->vision_arch != CLIPC_VISION_VIT && !rn)
+    int rn = c->vision_arch == CLIPC_VISION_RESNET, tv = c->vision_arch == CLIPC_VISION_TV_RESNET;
+    if (c->vision_arch != CLIPC_VISION_VIT && !rn && !tv)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown vision architecture %d", (int)c->vision_arch);
     if (c->text_arch != CLIPC_TEXT_CLIP)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown text architecture %d", (int)c->text_arch);
@@ -99,12 +120,15 @@ clipc_status clipc_config_validate(const clipc_config *c) {
         {"transformer_layers", c->transformer_layers, 256},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (rn && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size"))) continue;
+        if (tv && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size") ||
+                   !strcmp(f[i].name, "vision_heads")))
+            continue;
+        else if (rn && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size"))) continue;
         else if (f[i].v <= 0 || f[i].v > f[i].max)
             return clipc_error(CLIPC_ERR_INVALID, "config: %s = %d is out of range [1, %d]", f[i].name,
                                f[i].v, f[i].max);
-    if (rn) {
-        clipc_status s = validate_resnet(c);
+    if (rn || tv) {
+        clipc_status s = rn ? validate_resnet(c) : validate_tv_resnet(c);
         if (s) return s;
     } else if (c->vision_width % c->vision_heads)
         return clipc_error(CLIPC_ERR_INVALID, "config: vision_width %d is not divisible by vision_heads %d",
@@ -113,7 +137,7 @@ clipc_status clipc_config_validate(const clipc_config *c) {
         return clipc_error(CLIPC_ERR_INVALID,
                            "config: transformer_width %d is not divisible by transformer_heads %d",
                            c->transformer_width, c->transformer_heads);
-    if (!rn && c->image_resolution % c->vision_patch_size)
+    if (!rn && !tv && c->image_resolution % c->vision_patch_size)
         return clipc_error(CLIPC_ERR_INVALID,
                            "config: image_resolution %d is not divisible by vision_patch_size %d",
                            c->image_resolution, c->vision_patch_size);

@@ -10,7 +10,8 @@
  *   MultiheadAttention in_proj: xavier_uniform, its biases 0;
  *   class/positional embedding, proj: width^-0.5 * N(0, 1);
  *   LayerNorm: weight 1, bias 0;  logit_scale: ln(1/0.07).
- * A ModifiedResNet image tower: see init_resnet_tensor.
+ * A ModifiedResNet image tower: see init_resnet_tensor; torchvision's
+ * ResNet (the tutorial's): init_tv_resnet_tensor.
  * Every tensor draws from its own stream derived from (seed, tensor index),
  * so the result does not depend on the order tensors are filled in.
  */
@@ -56,8 +57,23 @@ static void init_resnet_tensor(const param_info *p, float *x, const clipc_config
     else fill_uniform(x, p->numel, 1.0 / sqrt((double)p->numel / p->shape[0]), r);
 }
 
+/* tvresnet: torchvision's ResNet.__init__ (zero_init_residual False):
+ * convolutions kaiming_normal_(mode='fan_out', nonlinearity='relu'), i.e.
+ * N(0, sqrt(2 / (out_channels * k * k))); BatchNorm weight 1, bias 0,
+ * running mean 0, var 1. */
+static void init_tv_resnet_tensor(const param_info *p, float *x, rng_state *r) {
+    const char *n = p->name;
+    if (p->ndim == 4) fill_normal(x, p->numel, sqrt(2.0 / ((double)p->shape[0] * p->shape[2] * p->shape[3])), r);
+    else if (ends_with(n, "running_var") || ends_with(n, ".weight")) fill_const(x, p->numel, 1.0f);
+    else fill_const(x, p->numel, 0.0f); /* bias, running_mean */
+}
+
 static void init_tensor(const param_info *p, float *x, const clipc_config *c, rng_state *r) {
     const char *n = p->name;
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET && !strncmp(n, "image_encoder.model.", 20)) {
+        init_tv_resnet_tensor(p, x, r);
+        return;
+    }
     if (c->vision_arch == CLIPC_VISION_RESNET && !strncmp(n, "visual.", 7)) {
         init_resnet_tensor(p, x, c, r);
         return;
