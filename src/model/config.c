@@ -87,65 +87,60 @@ static clipc_status validate_resnet(const clipc_config *c) {
     return CLIPC_OK;
 }
 
-/* ---- the tutorial's family (seed 002): a torchvision ResNet image tower,
- * DistilBERT, projection heads; only as a whole (a DistilBERT beside a ViT
- * is no model anyone has weights for). */
+/* tvresnet: torchvision's/timm's ResNet (the tutorial's image tower). */
+static clipc_status validate_tv_resnet(const clipc_config *c) {
+    for (int i = 0; i < 4; i++)
+        if (c->vision_blocks[i] <= 0 || c->vision_blocks[i] > 256)
+            return clipc_error(CLIPC_ERR_INVALID, "config: vision_layers[%d] = %d is out of range [1, 256]", i,
+                               c->vision_blocks[i]);
+    if (c->vision_width <= 0 || c->vision_width % 2 || c->vision_width > 4096)
+        return clipc_error(CLIPC_ERR_INVALID, "config: ResNet vision_width %d must be even and in [2, 4096]",
+                           c->vision_width);
+    if (c->image_resolution % 32)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: ResNet image_resolution %d is not a multiple of 32 (the tower's stride)",
+                           c->image_resolution);
+    if (c->vision_layers || c->vision_patch_size || c->vision_heads)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: a torchvision ResNet has no vision_layers, vision_patch_size or vision_heads "
+                           "(got %d, %d, %d; they must be 0)", c->vision_layers, c->vision_patch_size,
+                           c->vision_heads);
+    return CLIPC_OK;
+}
+
+/* ---- the tutorial's family (seed 002): the torchvision ResNet, DistilBERT
+ * and the projection heads are each chosen by their own field (the tower
+ * tests combine them with OpenAI's parts); a model "is a tutorial model"
+ * when it uses any of them.  The heads need the features they project. */
 int clipc_config_is_tutorial(const clipc_config *c) {
     return c->vision_arch == CLIPC_VISION_TV_RESNET || c->text_arch == CLIPC_TEXT_DISTILBERT ||
            c->head != CLIPC_HEAD_OPENAI;
 }
 
-static clipc_status validate_tutorial(const clipc_config *c) {
-    if (c->vision_arch != CLIPC_VISION_TV_RESNET || c->text_arch != CLIPC_TEXT_DISTILBERT ||
-        (c->head != CLIPC_HEAD_LINEAR && c->head != CLIPC_HEAD_MLP))
-        return clipc_error(CLIPC_ERR_INVALID,
-                           "config: the tutorial model needs all three of the torchvision ResNet image tower, "
-                           "DistilBERT and a linear or mlp head (got vision %d, text %d, head %d)",
-                           (int)c->vision_arch, (int)c->text_arch, (int)c->head);
-    for (int i = 0; i < 4; i++)
-        if (c->vision_blocks[i] <= 0 || c->vision_blocks[i] > 256)
-            return clipc_error(CLIPC_ERR_INVALID, "config: vision_layers[%d] = %d is out of range [1, 256]", i,
-                               c->vision_blocks[i]);
-    const struct { const char *name; int v, max; } f[] = {
-        {"embed_dim", c->embed_dim, 1 << 16},
-        {"image_resolution", c->image_resolution, 4096},
-        {"vision_width", c->vision_width, 4096},
-        {"context_length", c->context_length, 1 << 14},
-        {"text_positions", c->text_positions, 1 << 14},
-        {"vocab_size", c->vocab_size, 1 << 24},
-        {"transformer_width", c->transformer_width, 1 << 15},
-        {"transformer_heads", c->transformer_heads, 1024},
-        {"transformer_layers", c->transformer_layers, 256},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (f[i].v <= 0 || f[i].v > f[i].max)
-            return clipc_error(CLIPC_ERR_INVALID, "config: %s = %d is out of range [1, %d]", f[i].name, f[i].v,
-                               f[i].max);
-    if (c->image_resolution % 32)
-        return clipc_error(CLIPC_ERR_INVALID, "config: ResNet image_resolution %d is not a multiple of 32 (the "
-                           "tower's stride)", c->image_resolution);
-    if (c->transformer_width % c->transformer_heads)
-        return clipc_error(CLIPC_ERR_INVALID, "config: transformer_width %d is not divisible by transformer_heads %d",
-                           c->transformer_width, c->transformer_heads);
-    if (c->context_length > c->text_positions)
-        return clipc_error(CLIPC_ERR_INVALID, "config: context_length %d exceeds the %d positions of DistilBERT's "
-                           "position table", c->context_length, c->text_positions);
-    if (c->context_length < 2)
-        return clipc_error(CLIPC_ERR_INVALID, "config: context_length %d leaves no room for [CLS] and [SEP]",
-                           c->context_length);
+static clipc_status validate_head(const clipc_config *c) {
+    if (c->head != CLIPC_HEAD_OPENAI && c->head != CLIPC_HEAD_LINEAR && c->head != CLIPC_HEAD_MLP)
+        return clipc_error(CLIPC_ERR_INVALID, "config: unknown projection head %d", (int)c->head);
+    if (c->head != CLIPC_HEAD_OPENAI &&
+        (c->vision_arch != CLIPC_VISION_TV_RESNET || c->text_arch != CLIPC_TEXT_DISTILBERT))
+        return clipc_error(CLIPC_ERR_INVALID, "config: the %s projection head projects the torchvision ResNet's "
+                           "and DistilBERT's features; this config has vision %d, text %d",
+                           c->head == CLIPC_HEAD_MLP ? "mlp" : "linear", (int)c->vision_arch, (int)c->text_arch);
+    if (c->head == CLIPC_HEAD_OPENAI && c->vision_arch == CLIPC_VISION_TV_RESNET &&
+        c->text_arch == CLIPC_TEXT_DISTILBERT)
+        return clipc_error(CLIPC_ERR_INVALID, "config: a ResNet + DistilBERT model needs a linear or mlp "
+                           "projection head");
     return CLIPC_OK;
 }
 /* ---- end of the tutorial's family */
 
 clipc_status clipc_config_validate(const clipc_config *c) {
-    if (clipc_config_is_tutorial(c)) return validate_tutorial(c);
-    int rn = c->vision_arch == CLIPC_VISION_RESNET;
-    if (c->vision_arch != CLIPC_VISION_VIT && !rn)
+    clipc_status hs = validate_head(c);
+    if (hs) return hs;
+    int rn = c->vision_arch == CLIPC_VISION_RESNET, tv = c->vision_arch == CLIPC_VISION_TV_RESNET;
+    if (c->vision_arch != CLIPC_VISION_VIT && !rn && !tv)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown vision architecture %d", (int)c->vision_arch);
     if (c->text_arch != CLIPC_TEXT_CLIP)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown text architecture %d", (int)c->text_arch);
-    if (c->head != CLIPC_HEAD_OPENAI)
-        return clipc_error(CLIPC_ERR_INVALID, "config: unknown projection head %d", (int)c->head);
     const struct { const char *name; int v, max; } f[] = {
         {"embed_dim", c->embed_dim, 1 << 16},
         {"image_resolution", c->image_resolution, 4096},
@@ -160,12 +155,15 @@ clipc_status clipc_config_validate(const clipc_config *c) {
         {"transformer_layers", c->transformer_layers, 256},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
-        if (rn && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size"))) continue;
+        if (tv && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size") ||
+                   !strcmp(f[i].name, "vision_heads")))
+            continue;
+        else if (rn && (!strcmp(f[i].name, "vision_layers") || !strcmp(f[i].name, "vision_patch_size"))) continue;
         else if (f[i].v <= 0 || f[i].v > f[i].max)
             return clipc_error(CLIPC_ERR_INVALID, "config: %s = %d is out of range [1, %d]", f[i].name,
                                f[i].v, f[i].max);
-    if (rn) {
-        clipc_status s = validate_resnet(c);
+    if (rn || tv) {
+        clipc_status s = rn ? validate_resnet(c) : validate_tv_resnet(c);
         if (s) return s;
     } else if (c->vision_width % c->vision_heads)
         return clipc_error(CLIPC_ERR_INVALID, "config: vision_width %d is not divisible by vision_heads %d",
@@ -174,7 +172,7 @@ clipc_status clipc_config_validate(const clipc_config *c) {
         return clipc_error(CLIPC_ERR_INVALID,
                            "config: transformer_width %d is not divisible by transformer_heads %d",
                            c->transformer_width, c->transformer_heads);
-    if (!rn && c->image_resolution % c->vision_patch_size)
+    if (!rn && !tv && c->image_resolution % c->vision_patch_size)
         return clipc_error(CLIPC_ERR_INVALID,
                            "config: image_resolution %d is not divisible by vision_patch_size %d",
                            c->image_resolution, c->vision_patch_size);
@@ -207,12 +205,16 @@ char *clipc_config_json(const clipc_config *c) {
     /* Only for ResNets: a ViT's JSON stays as before (indexes compare it). */
     if (c->vision_arch == CLIPC_VISION_RESNET) cJSON_AddStringToObject(o, "vision_type", "ModifiedResNet");
     if (clipc_config_is_tutorial(c)) { /* the tutorial's family: what no OpenAI field says */
-        cJSON_DeleteItemFromObject(o, "vision_layers");
-        cJSON_AddItemToObject(o, "vision_layers", cJSON_CreateIntArray(c->vision_blocks, 4));
-        cJSON_AddStringToObject(o, "vision_type", "TorchvisionResNet");
-        cJSON_AddStringToObject(o, "text_type", "DistilBERT");
-        cJSON_AddStringToObject(o, "head", c->head == CLIPC_HEAD_MLP ? "mlp" : "linear");
-        cJSON_AddNumberToObject(o, "text_positions", c->text_positions);
+        if (c->vision_arch == CLIPC_VISION_TV_RESNET) {
+            cJSON_DeleteItemFromObject(o, "vision_layers");
+            cJSON_AddItemToObject(o, "vision_layers", cJSON_CreateIntArray(c->vision_blocks, 4));
+            cJSON_AddStringToObject(o, "vision_type", "TorchvisionResNet");
+        }
+        if (c->text_arch == CLIPC_TEXT_DISTILBERT) {
+            cJSON_AddStringToObject(o, "text_type", "DistilBERT");
+            cJSON_AddNumberToObject(o, "text_positions", c->text_positions);
+        }
+        cJSON_AddStringToObject(o, "head", c->head == CLIPC_HEAD_MLP ? "mlp" : c->head ? "linear" : "openai");
     }
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

@@ -118,6 +118,38 @@ static int add_resnet(table_builder *b, const clipc_config *c) {
     return rc;
 }
 
+/* ---- torchvision's/timm's ResNet (the tutorial's image tower) under
+ * image_encoder.model.: torchvision's names without fc.* (the pooled
+ * features are the output) and without num_batches_tracked (an int64
+ * counter PyTorch uses only when momentum is None).  Decay as above. */
+#define TV "image_encoder.model."
+static int add_tv_resnet(table_builder *b, const clipc_config *c) {
+    int w = c->vision_width, rc = 0, inpl = w;
+    char n[80];
+    rc |= add(b, PG_VISION, -1, 1, 4, w, 3, 7, 7, TV "conv1.weight");
+    rc |= add_bn(b, w, TV "bn1");
+    for (int l = 0; l < 4; l++) {
+        int P = w << l;
+        for (int k = 0; k < c->vision_blocks[l]; k++) {
+            const char *f = TV "layer%d.%d.%s";
+            rc |= add(b, PG_VISION, -1, 1, 4, P, inpl, 1, 1, f, l + 1, k, "conv1.weight");
+            rc |= add(b, PG_VISION, -1, 1, 4, P, P, 3, 3, f, l + 1, k, "conv2.weight");
+            rc |= add(b, PG_VISION, -1, 1, 4, 4 * P, P, 1, 1, f, l + 1, k, "conv3.weight");
+            for (int i = 1; i <= 3; i++) {
+                snprintf(n, sizeof n, TV "layer%d.%d.bn%d", l + 1, k, i);
+                rc |= add_bn(b, i == 3 ? 4 * P : P, n);
+            }
+            if (k == 0 && (l > 0 || inpl != 4 * P)) { /* stride > 1 or channels change */
+                rc |= add(b, PG_VISION, -1, 1, 4, 4 * P, inpl, 1, 1, f, l + 1, k, "downsample.0.weight");
+                snprintf(n, sizeof n, TV "layer%d.%d.downsample.1", l + 1, k);
+                rc |= add_bn(b, 4 * P, n);
+            }
+            inpl = 4 * P;
+        }
+    }
+    return rc;
+}
+
 /* ---- the tutorial's projection heads (seed 002 / the notebook), under the
  * seed's CLIPModel.state_dict() names.  Every head tensor decays: the seed's
  * AdamW group for the heads has weight_decay 1e-3 on all of them. */
@@ -132,12 +164,10 @@ static int add_head(table_builder *b, const char *prefix, clipc_head kind, int D
     return rc;
 }
 
-static int add_tutorial(table_builder *b, const clipc_config *c) {
-    int rc = add_head(b, "image_projection", c->head, 32 * c->vision_width, c->embed_dim);
-    rc |= add_head(b, "text_projection", c->head, c->transformer_width, c->embed_dim);
-    rc |= add(b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
-    /* TUTORIAL-TOWERS: the ResNet-50 and DistilBERT tables are added here */
-    return rc;
+static int add_heads(table_builder *b, const clipc_config *c) {
+    if (c->head == CLIPC_HEAD_OPENAI) return 0;
+    return add_head(b, "image_projection", c->head, 32 * c->vision_width, c->embed_dim) |
+           add_head(b, "text_projection", c->head, c->transformer_width, c->embed_dim);
 }
 
 static float *at(const param_table *t, float *base, const char *name);
@@ -164,10 +194,6 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     int W = c->vision_width, P = c->vision_patch_size, G = P > 0 ? c->image_resolution / P : 0;
     int C = c->transformer_width, E = c->embed_dim;
     int rc = 0;
-    if (clipc_config_is_tutorial(c)) {
-        rc = add_tutorial(&b, c);
-        goto sort;
-    }
     /* Text tower. */
     rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
     rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
@@ -176,7 +202,12 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.weight");
     rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
     rc |= add(&b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
+    rc |= add_heads(&b, c); /* the tutorial's projection heads, if any */
     /* Vision tower. */
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET) { /* tvresnet: the tower only; the head is added apart */
+        rc |= add_tv_resnet(&b, c);
+        goto sort;
+    }
     if (c->vision_arch == CLIPC_VISION_RESNET) {
         rc |= add_resnet(&b, c);
         goto sort;
@@ -299,23 +330,43 @@ static clipc_status bind_resnet(resnet_weights *r, const clipc_config *c, const 
     return CLIPC_OK;
 }
 
+static clipc_status bind_tv_resnet(tv_resnet_weights *r, const clipc_config *c, const param_table *t,
+                                   float *base) {
+    int nb = c->vision_blocks[0] + c->vision_blocks[1] + c->vision_blocks[2] + c->vision_blocks[3];
+    r->blocks = mem_calloc((size_t)nb, sizeof(bottleneck_weights), "resnet blocks");
+    if (!r->blocks) return CLIPC_ERR_NOMEM;
+    char n[128];
+    r->conv1 = at(t, base, TV "conv1.weight");
+    bind_bn(&r->bn1, t, base, TV "bn1");
+    for (int l = 0, i = 0; l < 4; l++)
+        for (int k = 0; k < c->vision_blocks[l]; k++, i++) {
+            bottleneck_weights *bw = &r->blocks[i];
+            snprintf(n, sizeof n, TV "layer%d.%d.conv1.weight", l + 1, k), bw->conv1 = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.conv2.weight", l + 1, k), bw->conv2 = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.conv3.weight", l + 1, k), bw->conv3 = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.bn1", l + 1, k), bind_bn(&bw->bn1, t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.bn2", l + 1, k), bind_bn(&bw->bn2, t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.bn3", l + 1, k), bind_bn(&bw->bn3, t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.downsample.0.weight", l + 1, k), bw->ds_conv = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.downsample.1", l + 1, k), bind_bn(&bw->ds_bn, t, base, n);
+        }
+    return CLIPC_OK;
+}
+
 clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const param_table *t, float *base) {
     memset(w, 0, sizeof *w);
-    if (clipc_config_is_tutorial(c)) { /* the tutorial's family */
-        bind_head(&w->img_head, t, base, "image_projection");
-        bind_head(&w->txt_head, t, base, "text_projection");
-        w->logit_scale = at(t, base, "logit_scale");
-        /* TUTORIAL-TOWERS: the towers' views are bound here */
-        return CLIPC_OK;
-    }
-    int rn = c->vision_arch == CLIPC_VISION_RESNET;
-    w->v.blocks = rn ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
-    w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
-    if ((!rn && !w->v.blocks) || !w->t.blocks || (rn && bind_resnet(&w->v.rn, c, t, base))) {
+    int rn = c->vision_arch == CLIPC_VISION_RESNET, tv = c->vision_arch == CLIPC_VISION_TV_RESNET;
+    if (tv && bind_tv_resnet(&w->v.tv, c, t, base)) { /* tvresnet */
         clip_weights_free(w);
         return CLIPC_ERR_NOMEM;
     }
-    if (rn) goto text;
+    w->v.blocks = rn || tv ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
+    w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
+    if ((!rn && !tv && !w->v.blocks) || !w->t.blocks || (rn && bind_resnet(&w->v.rn, c, t, base))) {
+        clip_weights_free(w);
+        return CLIPC_ERR_NOMEM;
+    }
+    if (rn || tv) goto text;
     w->v.conv1 = at(t, base, "visual.conv1.weight");
     w->v.class_emb = at(t, base, "visual.class_embedding");
     w->v.pos_emb = at(t, base, "visual.positional_embedding");
@@ -333,6 +384,10 @@ text:
     w->t.proj = at(t, base, "text_projection");
     bind_blocks(w->t.blocks, c->transformer_layers, t, base, "transformer.");
     w->logit_scale = at(t, base, "logit_scale");
+    if (c->head != CLIPC_HEAD_OPENAI) { /* the tutorial's projection heads */
+        bind_head(&w->img_head, t, base, "image_projection");
+        bind_head(&w->txt_head, t, base, "text_projection");
+    }
     return CLIPC_OK;
 }
 
@@ -340,6 +395,8 @@ void clip_weights_free(clip_weights *w) {
     free(w->v.blocks);
     free(w->t.blocks);
     free(w->v.rn.blocks);
+    free(w->v.tv.blocks);
     w->v.blocks = w->t.blocks = NULL;
     w->v.rn.blocks = NULL;
+    w->v.tv.blocks = NULL;
 }

@@ -72,6 +72,15 @@ typedef struct {
     float *c_w, *c_b;               /* attnpool.c_proj (E, D), (E) */
 } resnet_weights;
 
+/* ---- torchvision's/timm's ResNet (nn/tv_resnet_tower.h), the tutorial's
+ * image tower, under image_encoder.model.<torchvision name>.  Its blocks
+ * have the ModifiedResNet's tensors (the stride sits on conv2 instead). */
+typedef struct {
+    float *conv1;                   /* stem (w, 3, 7, 7) */
+    bn_weights bn1;                 /* (w) */
+    bottleneck_weights *blocks;     /* layer1.0 ... layer4.N, stage by stage */
+} tv_resnet_weights;
+
 typedef struct {
     float *conv1;                   /* (W, 3, P, P), no bias */
     float *class_emb;               /* (W) */
@@ -81,6 +90,7 @@ typedef struct {
     float *ln_post_w, *ln_post_b;   /* (W) */
     float *proj;                    /* (W, E): used as x @ proj */
     resnet_weights rn;              /* a ModifiedResNet's (cfg->vision_arch); the ViT fields are then NULL */
+    tv_resnet_weights tv;           /* a torchvision ResNet's (CLIPC_VISION_TV_RESNET) */
 } vision_weights;
 
 typedef struct {
