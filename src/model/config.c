@@ -133,14 +133,31 @@ static clipc_status validate_head(const clipc_config *c) {
 }
 /* ---- end of the tutorial's family */
 
+/* A DistilBERT text tower: its position table must cover the context
+ * (the other text fields are checked below as for any text tower). */
+static clipc_status validate_distilbert(const clipc_config *c) {
+    if (c->text_positions <= 0 || c->text_positions > (1 << 16))
+        return clipc_error(CLIPC_ERR_INVALID, "config: text_positions = %d is out of range [1, %d]",
+                           c->text_positions, 1 << 16);
+    if (c->text_positions < c->context_length)
+        return clipc_error(CLIPC_ERR_INVALID,
+                           "config: text_positions %d is smaller than context_length %d (DistilBERT needs a "
+                           "position embedding for every token)", c->text_positions, c->context_length);
+    return CLIPC_OK;
+}
+
 clipc_status clipc_config_validate(const clipc_config *c) {
     clipc_status hs = validate_head(c);
     if (hs) return hs;
     int rn = c->vision_arch == CLIPC_VISION_RESNET, tv = c->vision_arch == CLIPC_VISION_TV_RESNET;
     if (c->vision_arch != CLIPC_VISION_VIT && !rn && !tv)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown vision architecture %d", (int)c->vision_arch);
-    if (c->text_arch != CLIPC_TEXT_CLIP)
+    if (c->text_arch != CLIPC_TEXT_CLIP && c->text_arch != CLIPC_TEXT_DISTILBERT)
         return clipc_error(CLIPC_ERR_INVALID, "config: unknown text architecture %d", (int)c->text_arch);
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT) {
+        clipc_status s = validate_distilbert(c);
+        if (s) return s;
+    }
     const struct { const char *name; int v, max; } f[] = {
         {"embed_dim", c->embed_dim, 1 << 16},
         {"image_resolution", c->image_resolution, 4096},

@@ -11,7 +11,8 @@
  *   class/positional embedding, proj: width^-0.5 * N(0, 1);
  *   LayerNorm: weight 1, bias 0;  logit_scale: ln(1/0.07).
  * A ModifiedResNet image tower: see init_resnet_tensor; torchvision's
- * ResNet (the tutorial's): init_tv_resnet_tensor.
+ * ResNet (the tutorial's): init_tv_resnet_tensor; a DistilBERT text tower:
+ * init_distilbert_tensor; the tutorial's heads: init_head_tensor.
  * Every tensor draws from its own stream derived from (seed, tensor index),
  * so the result does not depend on the order tensors are filled in.
  */
@@ -86,10 +87,25 @@ static int init_head_tensor(const param_table *t, const param_info *p, float *x,
     return 1;
 }
 
+/* DistilBERT (HF's DistilBertPreTrainedModel._init_weights): nn.Linear
+ * weights and both embeddings N(0, 0.02), biases 0, LayerNorm weight 1 and
+ * bias 0; the word embedding's padding row ([PAD] = 0) zero. */
+static void init_distilbert_tensor(const param_info *p, float *x, rng_state *r) {
+    const char *n = p->name;
+    if (strstr(n, "LayerNorm.") || strstr(n, "layer_norm.")) fill_const(x, p->numel, ends_with(n, ".weight") ? 1.0f : 0.0f);
+    else if (ends_with(n, ".bias")) fill_const(x, p->numel, 0.0f);
+    else fill_normal(x, p->numel, 0.02, r);
+    if (ends_with(n, "embeddings.word_embeddings.weight")) fill_const(x, (size_t)p->shape[1], 0.0f);
+}
+
 static void init_tensor(const param_info *p, float *x, const clipc_config *c, rng_state *r) {
     const char *n = p->name;
     if (c->vision_arch == CLIPC_VISION_TV_RESNET && !strncmp(n, "image_encoder.model.", 20)) {
         init_tv_resnet_tensor(p, x, r);
+        return;
+    }
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT && !strncmp(n, "text_encoder.model.", 19)) {
+        init_distilbert_tensor(p, x, r);
         return;
     }
     if (c->vision_arch == CLIPC_VISION_RESNET && !strncmp(n, "visual.", 7)) {

@@ -150,6 +150,38 @@ static int add_tv_resnet(table_builder *b, const clipc_config *c) {
     return rc;
 }
 
+/* ---- DistilBERT text tower (Hugging Face DistilBertModel's names under
+ * text_encoder.model., as the tutorial's CLIPModel.state_dict() has them).
+ * Linear weights decay, embeddings, biases and LayerNorms do not. */
+#define DB_PREFIX "text_encoder.model."
+static int add_distilbert(table_builder *b, const clipc_config *c) {
+    int C = c->transformer_width, rc = 0;
+    rc |= add(b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, DB_PREFIX "embeddings.word_embeddings.weight");
+    rc |= add(b, PG_TEXT, -1, 0, 2, c->text_positions, C, 0, 0, DB_PREFIX "embeddings.position_embeddings.weight");
+    rc |= add(b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, DB_PREFIX "embeddings.LayerNorm.weight");
+    rc |= add(b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, DB_PREFIX "embeddings.LayerNorm.bias");
+    for (int l = 0; l < c->transformer_layers; l++) {
+        const char *f = DB_PREFIX "transformer.layer.%d.%s";
+        static const char *const lin[] = {"q", "k", "v", "out"};
+        for (int i = 0; i < 4; i++) {
+            char n[32];
+            snprintf(n, sizeof n, "attention.%s_lin.weight", lin[i]);
+            rc |= add(b, PG_TEXT, l, 1, 2, C, C, 0, 0, f, l, n);
+            snprintf(n, sizeof n, "attention.%s_lin.bias", lin[i]);
+            rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, n);
+        }
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "sa_layer_norm.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "sa_layer_norm.bias");
+        rc |= add(b, PG_TEXT, l, 1, 2, 4 * C, C, 0, 0, f, l, "ffn.lin1.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, 4 * C, 0, 0, 0, f, l, "ffn.lin1.bias");
+        rc |= add(b, PG_TEXT, l, 1, 2, C, 4 * C, 0, 0, f, l, "ffn.lin2.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "ffn.lin2.bias");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "output_layer_norm.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "output_layer_norm.bias");
+    }
+    return rc;
+}
+
 /* ---- the tutorial's projection heads (seed 002 / the notebook), under the
  * seed's CLIPModel.state_dict() names.  Every head tensor decays: the seed's
  * AdamW group for the heads has weight_decay 1e-3 on all of them. */
@@ -195,12 +227,16 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     int C = c->transformer_width, E = c->embed_dim;
     int rc = 0;
     /* Text tower. */
-    rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
-    rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
-    rc |= add_blocks(&b, "transformer.", PG_TEXT, c->transformer_layers, C);
-    rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.bias");
-    rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.weight");
-    rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT) {
+        rc |= add_distilbert(&b, c);
+    } else {
+        rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
+        rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
+        rc |= add_blocks(&b, "transformer.", PG_TEXT, c->transformer_layers, C);
+        rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.bias");
+        rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.weight");
+        rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
+    }
     rc |= add(&b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
     rc |= add_heads(&b, c); /* the tutorial's projection heads, if any */
     /* Vision tower. */
@@ -353,16 +389,41 @@ static clipc_status bind_tv_resnet(tv_resnet_weights *r, const clipc_config *c, 
     return CLIPC_OK;
 }
 
+static clipc_status bind_distilbert(distilbert_weights *d, const clipc_config *c, const param_table *t,
+                                    float *base) {
+    d->layers = mem_calloc((size_t)c->transformer_layers, sizeof(distilbert_layer_weights), "DistilBERT layers");
+    if (!d->layers) return CLIPC_ERR_NOMEM;
+    d->word_emb = at(t, base, DB_PREFIX "embeddings.word_embeddings.weight");
+    d->pos_emb = at(t, base, DB_PREFIX "embeddings.position_embeddings.weight");
+    d->emb_ln_w = at(t, base, DB_PREFIX "embeddings.LayerNorm.weight");
+    d->emb_ln_b = at(t, base, DB_PREFIX "embeddings.LayerNorm.bias");
+    char n[128];
+    for (int l = 0; l < c->transformer_layers; l++) {
+        distilbert_layer_weights *w = &d->layers[l];
+#define L(field, suffix)                                                                     \
+    snprintf(n, sizeof n, DB_PREFIX "transformer.layer.%d.%s", l, suffix);                  \
+    w->field = at(t, base, n)
+        L(q_w, "attention.q_lin.weight"); L(q_b, "attention.q_lin.bias");
+        L(k_w, "attention.k_lin.weight"); L(k_b, "attention.k_lin.bias");
+        L(v_w, "attention.v_lin.weight"); L(v_b, "attention.v_lin.bias");
+        L(o_w, "attention.out_lin.weight"); L(o_b, "attention.out_lin.bias");
+        L(ln1_w, "sa_layer_norm.weight"); L(ln1_b, "sa_layer_norm.bias");
+        L(fc1_w, "ffn.lin1.weight"); L(fc1_b, "ffn.lin1.bias");
+        L(fc2_w, "ffn.lin2.weight"); L(fc2_b, "ffn.lin2.bias");
+        L(ln2_w, "output_layer_norm.weight"); L(ln2_b, "output_layer_norm.bias");
+#undef L
+    }
+    return CLIPC_OK;
+}
+
 clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const param_table *t, float *base) {
     memset(w, 0, sizeof *w);
     int rn = c->vision_arch == CLIPC_VISION_RESNET, tv = c->vision_arch == CLIPC_VISION_TV_RESNET;
-    if (tv && bind_tv_resnet(&w->v.tv, c, t, base)) { /* tvresnet */
-        clip_weights_free(w);
-        return CLIPC_ERR_NOMEM;
-    }
+    int db = c->text_arch == CLIPC_TEXT_DISTILBERT;
     w->v.blocks = rn || tv ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
-    w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
-    if ((!rn && !tv && !w->v.blocks) || !w->t.blocks || (rn && bind_resnet(&w->v.rn, c, t, base))) {
+    w->t.blocks = db ? NULL : mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
+    if ((!rn && !tv && !w->v.blocks) || (!db && !w->t.blocks) || (rn && bind_resnet(&w->v.rn, c, t, base)) ||
+        (tv && bind_tv_resnet(&w->v.tv, c, t, base)) || (db && bind_distilbert(&w->t.db, c, t, base))) {
         clip_weights_free(w);
         return CLIPC_ERR_NOMEM;
     }
@@ -377,12 +438,14 @@ clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const par
     w->v.proj = at(t, base, "visual.proj");
     bind_blocks(w->v.blocks, c->vision_layers, t, base, "visual.transformer.");
 text:
+    if (db) goto done;
     w->t.tok_emb = at(t, base, "token_embedding.weight");
     w->t.pos_emb = at(t, base, "positional_embedding");
     w->t.ln_final_w = at(t, base, "ln_final.weight");
     w->t.ln_final_b = at(t, base, "ln_final.bias");
     w->t.proj = at(t, base, "text_projection");
     bind_blocks(w->t.blocks, c->transformer_layers, t, base, "transformer.");
+done:
     w->logit_scale = at(t, base, "logit_scale");
     if (c->head != CLIPC_HEAD_OPENAI) { /* the tutorial's projection heads */
         bind_head(&w->img_head, t, base, "image_projection");
@@ -396,6 +459,8 @@ void clip_weights_free(clip_weights *w) {
     free(w->t.blocks);
     free(w->v.rn.blocks);
     free(w->v.tv.blocks);
+    free(w->t.db.layers);
+    w->t.db.layers = NULL;
     w->v.blocks = w->t.blocks = NULL;
     w->v.rn.blocks = NULL;
     w->v.tv.blocks = NULL;

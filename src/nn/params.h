@@ -93,12 +93,32 @@ typedef struct {
     tv_resnet_weights tv;           /* a torchvision ResNet's (CLIPC_VISION_TV_RESNET) */
 } vision_weights;
 
+/* ---- DistilBERT (nn/distilbert_tower.h): Hugging Face DistilBertModel's
+ * names under `text_encoder.model.` in the comments (text_arch
+ * CLIPC_TEXT_DISTILBERT).  Linear weights (OUT, IN) as nn.Linear. */
+typedef struct {
+    float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* attention.{q,k,v}_lin (C, C), (C) */
+    float *o_w, *o_b;               /* attention.out_lin (C, C), (C) */
+    float *ln1_w, *ln1_b;           /* sa_layer_norm (C) */
+    float *fc1_w, *fc1_b;           /* ffn.lin1 (4C, C), (4C) */
+    float *fc2_w, *fc2_b;           /* ffn.lin2 (C, 4C), (C) */
+    float *ln2_w, *ln2_b;           /* output_layer_norm (C) */
+} distilbert_layer_weights;
+
+typedef struct {
+    float *word_emb;                /* embeddings.word_embeddings (V, C) */
+    float *pos_emb;                 /* embeddings.position_embeddings (text_positions, C) */
+    float *emb_ln_w, *emb_ln_b;     /* embeddings.LayerNorm (C) */
+    distilbert_layer_weights *layers; /* transformer.layer.N [transformer_layers] */
+} distilbert_weights;
+
 typedef struct {
     float *tok_emb;                 /* (V, C) */
     float *pos_emb;                 /* (ctx, C) */
     block_weights *blocks;          /* [transformer_layers] */
     float *ln_final_w, *ln_final_b; /* (C) */
     float *proj;                    /* (C, E): text_projection, used as x @ proj */
+    distilbert_weights db;          /* a DistilBERT's (cfg->text_arch); the fields above are then NULL */
 } text_weights;
 
 typedef struct {
