@@ -186,7 +186,10 @@ clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t
 
 float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n) {
     t->ws.dropout = 0.0f;
-    return clip_forward(&t->ws, &t->m->w, pixels, ids, n, 0);
+    t->ws.eval = 1; /* the tutorial's ResNet: BatchNorm on its running statistics, as model.eval() */
+    float loss = clip_forward(&t->ws, &t->m->w, pixels, ids, n, 0);
+    t->ws.eval = 0;
+    return loss;
 }
 
 /* Sum of squares of x in double, reduced in a fixed order: fixed 64Ki-float
