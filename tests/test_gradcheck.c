@@ -15,6 +15,8 @@
 #include "model/model.h"
 #include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
 #include "nn/clip.h"
 #include "nn/embedding.h"
 #include "nn/layernorm.h"
@@ -22,8 +24,10 @@
 #include "nn/loss.h"
 #include "nn/loss_soft.h"
 #include "nn/proj_head.h"
+#include "nn/maxpool.h"
 #include "nn/params.h"
 #include "nn/seqs.h"
+#include "nn/tv_bottleneck.h"
 #include "harness.h"
 
 static uint64_t xs_state = 88172645463325252ull;
@@ -434,4 +438,121 @@ TEST(gradcheck_whole_model_dropout) {
     clip_weights_free(&m.w);
     free(m.params);
     param_table_free(&tab);
+}
+
+/* ------------------------------------- the tutorial ResNet's new layers */
+typedef struct { float *x, *w, *b, *mean, *rstd; int N, C; } bnt_ctx;
+static void bnt_fwd(void *p, float *out) {
+    bnt_ctx *c = p;
+    batchnorm_train_forward(out, c->mean, c->rstd, c->x, c->w, c->b, NULL, NULL, (size_t)c->N, c->C);
+}
+TEST(gradcheck_batchnorm_train_mode) {
+    int N = 14, C = 5;
+    size_t n = (size_t)N * C;
+    bnt_ctx c = {randv(n, 2.f), randv(C, 1.f), randv(C, 0.5f), zeros(C), zeros(C), N, C};
+    for (size_t i = 0; i < n; i++) c.x[i] += (float)(i % C); /* channel means away from 0 */
+    float *out = zeros(n), *R = randv(n, 1.f), *dx = zeros(n), *dw = zeros(C), *db = zeros(C);
+    bnt_fwd(&c, out);
+    batchnorm_train_backward(dx, dw, db, R, c.x, c.w, c.mean, c.rstd, (size_t)N, C);
+    numcheck("batchnorm train dx", bnt_fwd, &c, out, n, R, c.x, dx, n, 1e-2f);
+    numcheck("batchnorm train dw", bnt_fwd, &c, out, n, R, c.w, dw, C, 1e-2f);
+    numcheck("batchnorm train db", bnt_fwd, &c, out, n, R, c.b, db, C, 1e-2f);
+    free(c.x); free(c.w); free(c.b); free(c.mean); free(c.rstd);
+    free(out); free(R); free(dx); free(dw); free(db);
+}
+
+typedef struct { float *x; int B, H, W, C; } mp_ctx;
+static void mp_fwd(void *p, float *out) {
+    mp_ctx *c = p;
+    maxpool_forward(out, c->x, c->B, c->H, c->W, c->C, 3, 2, 1);
+}
+TEST(gradcheck_maxpool_3x3_stride2_pad1) {
+    mp_ctx c = {randv(2 * 7 * 6 * 3, 1.f), 2, 7, 6, 3};
+    int Ho = maxpool_out(7, 3, 2, 1), Wo = maxpool_out(6, 3, 2, 1);
+    CHECK(Ho == 4 && Wo == 3);
+    size_t n = (size_t)2 * 7 * 6 * 3, no = (size_t)2 * Ho * Wo * 3;
+    float *out = zeros(no), *R = randv(no, 1.f), *dx = zeros(n);
+    mp_fwd(&c, out);
+    maxpool_backward(dx, R, c.x, 2, 7, 6, 3, 3, 2, 1);
+    numcheck("maxpool dx", mp_fwd, &c, out, no, R, c.x, dx, n, 1e-3f);
+    /* Ties go to the first maximum in window order, as PyTorch's argmax. */
+    float flat[1 * 2 * 2 * 1] = {1, 1, 1, 1}, g = 1, d[4];
+    maxpool_backward(d, &g, flat, 1, 2, 2, 1, 3, 2, 1);
+    CHECK(d[0] == 1 && d[1] == 0 && d[2] == 0 && d[3] == 0);
+    free(c.x); free(out); free(R); free(dx);
+}
+
+typedef struct { float *x, *w, *cols; conv_shape s; } cv_ctx;
+static void cv_fwd(void *p, float *out) {
+    cv_ctx *c = p;
+    conv2d_forward(out, c->cols, c->x, c->w, &c->s);
+}
+TEST(gradcheck_conv2d_strided_stem_and_downsample) {
+    int shapes[2][4] = {{7, 2, 3, 3}, {1, 2, 0, 4}}; /* k, stride, pad, C: the stem; a 1x1 stride-2 shortcut */
+    for (int t = 0; t < 2; t++) {
+        cv_ctx c;
+        conv_shape_set(&c.s, 2, 9, 8, shapes[t][3], 5, shapes[t][0], shapes[t][1], shapes[t][2]);
+        size_t n = (size_t)2 * 9 * 8 * c.s.C, nw = (size_t)5 * c.s.C * c.s.k * c.s.k;
+        size_t no = (size_t)2 * c.s.Ho * c.s.Wo * 5, nc = conv2d_cols_floats(&c.s);
+        c.x = randv(n, 1.f), c.w = randv(nw, 0.3f), c.cols = zeros(nc);
+        float *out = zeros(no), *R = randv(no, 1.f), *dx = zeros(n), *dw = zeros(nw), *dcols = zeros(nc);
+        cv_fwd(&c, out);
+        conv2d_backward(dx, dw, R, c.x, c.w, c.cols, dcols, &c.s);
+        numcheck(t ? "conv 1x1/2 dx" : "conv 7x7/2 dx", cv_fwd, &c, out, no, R, c.x, dx, n, 1e-2f);
+        numcheck(t ? "conv 1x1/2 dw" : "conv 7x7/2 dw", cv_fwd, &c, out, no, R, c.w, dw, nw, 1e-2f);
+        free(c.x); free(c.w); free(c.cols); free(out); free(R); free(dx); free(dw); free(dcols);
+    }
+}
+
+/* torchvision's Bottleneck with train-mode BatchNorm, stride 2 and a
+ * downsample: every tensor of the block through the batch statistics. */
+typedef struct { tv_bottleneck_acts a; float *x; bottleneck_weights w; bottleneck_scratch s; size_t nout; } tvb_ctx;
+static void tvb_fwd(void *p, float *out) {
+    tvb_ctx *c = p;
+    tv_bottleneck_forward(&c->a, c->x, &c->w, &c->s);
+    memcpy(out, c->a.out, c->nout * sizeof(float));
+}
+static void tvb_bn(bn_weights *b, bn_weights *g, int C) {
+    b->w = randv(C, 0.5f), b->b = randv(C, 0.5f), b->mean = zeros(C), b->var = zeros(C);
+    for (int i = 0; i < C; i++) b->w[i] += 1.0f, b->var[i] = 1.0f;
+    g->w = zeros(C), g->b = zeros(C), g->mean = g->var = NULL;
+}
+static void tvb_bn_free(bn_weights *b) { free(b->w); free(b->b); free(b->mean); free(b->var); }
+TEST(gradcheck_tv_bottleneck_train_batchnorm) {
+    tvb_ctx c;
+    int B = 2, H = 6, Cin = 3, P = 2;
+    size_t na = tv_bottleneck_plan(&c.a, B, H, H, Cin, P, 2, 1, 1);
+    float *mem = zeros(na);
+    tv_bottleneck_bind(&c.a, mem);
+    CHECK(c.a.bn_train == 1 && c.a.Ho == 3);
+    size_t n = (size_t)B * H * H * Cin, mx = tv_bottleneck_max_floats(&c.a), nc = tv_bottleneck_cols_floats(&c.a);
+    c.nout = (size_t)B * 3 * 3 * 4 * P;
+    c.x = randv(n, 1.f);
+    bottleneck_weights g;
+    c.w.conv1 = randv((size_t)P * Cin, 0.6f), g.conv1 = zeros((size_t)P * Cin);
+    c.w.conv2 = randv((size_t)P * P * 9, 0.4f), g.conv2 = zeros((size_t)P * P * 9);
+    c.w.conv3 = randv((size_t)4 * P * P, 0.6f), g.conv3 = zeros((size_t)4 * P * P);
+    c.w.ds_conv = randv((size_t)4 * P * Cin, 0.6f), g.ds_conv = zeros((size_t)4 * P * Cin);
+    tvb_bn(&c.w.bn1, &g.bn1, P), tvb_bn(&c.w.bn2, &g.bn2, P), tvb_bn(&c.w.bn3, &g.bn3, 4 * P);
+    tvb_bn(&c.w.ds_bn, &g.ds_bn, 4 * P);
+    c.s.cols = zeros(nc), c.s.dcols = zeros(nc), c.s.t1 = zeros(mx), c.s.t2 = zeros(mx), c.s.t3 = NULL;
+    float *out = zeros(c.nout), *R = randv(c.nout, 1.f), *dout = zeros(c.nout), *dx = zeros(n);
+    tvb_fwd(&c, out);
+    memcpy(dout, R, c.nout * sizeof(float));
+    tv_bottleneck_backward(dx, dout, &g, &c.a, c.x, &c.w, &c.s);
+    numcheck("tv_bottleneck dx", tvb_fwd, &c, out, c.nout, R, c.x, dx, n, 2e-3f);
+    numcheck("tv_bottleneck conv1", tvb_fwd, &c, out, c.nout, R, c.w.conv1, g.conv1, (size_t)P * Cin, 2e-3f);
+    numcheck("tv_bottleneck conv2", tvb_fwd, &c, out, c.nout, R, c.w.conv2, g.conv2, (size_t)P * P * 9, 2e-3f);
+    numcheck("tv_bottleneck conv3", tvb_fwd, &c, out, c.nout, R, c.w.conv3, g.conv3, (size_t)4 * P * P, 2e-3f);
+    numcheck("tv_bottleneck ds conv", tvb_fwd, &c, out, c.nout, R, c.w.ds_conv, g.ds_conv, (size_t)4 * P * Cin, 2e-3f);
+    numcheck("tv_bottleneck bn1.w", tvb_fwd, &c, out, c.nout, R, c.w.bn1.w, g.bn1.w, P, 2e-3f);
+    numcheck("tv_bottleneck bn2.b", tvb_fwd, &c, out, c.nout, R, c.w.bn2.b, g.bn2.b, P, 2e-3f);
+    numcheck("tv_bottleneck bn3.w", tvb_fwd, &c, out, c.nout, R, c.w.bn3.w, g.bn3.w, 4 * P, 2e-3f);
+    numcheck("tv_bottleneck ds bn.b", tvb_fwd, &c, out, c.nout, R, c.w.ds_bn.b, g.ds_bn.b, 4 * P, 2e-3f);
+    free(c.w.conv1); free(c.w.conv2); free(c.w.conv3); free(c.w.ds_conv);
+    free(g.conv1); free(g.conv2); free(g.conv3); free(g.ds_conv);
+    bn_weights *bw[4] = {&c.w.bn1, &c.w.bn2, &c.w.bn3, &c.w.ds_bn}, *bg[4] = {&g.bn1, &g.bn2, &g.bn3, &g.ds_bn};
+    for (int i = 0; i < 4; i++) tvb_bn_free(bw[i]), free(bg[i]->w), free(bg[i]->b);
+    free(c.s.cols); free(c.s.dcols); free(c.s.t1); free(c.s.t2);
+    free(mem); free(c.x); free(out); free(R); free(dout); free(dx);
 }
