@@ -221,6 +221,27 @@ clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int 
 /* A clipc_tokenizer may be used from several threads at once (its merge
  * cache is locked). */
 
+/* BERT's WordPiece tokenizer for uncased vocabularies (DistilBERT's; the
+ * tutorial model's text tower, CLIPC_TEXT_DISTILBERT): BasicTokenizer
+ * (clean-up, CJK ideographs split, lower-casing, NFD with accents
+ * stripped, punctuation split) then greedy longest-match-first WordPiece
+ * with "##" continuations (a word over 100 characters or with no match is
+ * [UNK]).  The vocabulary is a vocab.txt: one token per line, id = line
+ * number from 0; [PAD] must be id 0, [CLS], [SEP] and [UNK] must exist, no
+ * token empty or repeated.  Read-only after loading: safe to share
+ * between threads. */
+typedef struct clipc_wordpiece clipc_wordpiece;
+clipc_wordpiece *clipc_wordpiece_load(const char *vocab_txt_path); /* NULL + error on failure */
+/* The same from a vocab.txt in memory; name is used in error messages. */
+clipc_wordpiece *clipc_wordpiece_from_buffer(const char *data, size_t n, const char *name);
+void clipc_wordpiece_free(clipc_wordpiece *wp);
+int clipc_wordpiece_vocab_size(const clipc_wordpiece *wp);
+/* [CLS] tokens [SEP] of text (UTF-8, NUL-terminated; invalid bytes are
+ * dropped), truncated to max_len (the [SEP] kept), padded with 0 up to
+ * max_len in ids.  Returns the number of non-pad ids, or -1 with an error
+ * (max_len < 2, out of memory). */
+int clipc_wordpiece_encode(const clipc_wordpiece *wp, const char *text, int32_t *ids, int max_len);
+
 /* ---------------------------------------------------------------- datasets */
 
 /* A caption dataset: images (a path relative to an image root, a split, an

@@ -18,6 +18,7 @@
 
 #include "clipc.h"
 #include "formats/safetensors.h"
+#include "model/keymap_distilbert.h"
 #include "model/model.h"
 #include "nn/distilbert_tower.h"
 #include "nn/params.h"
@@ -359,4 +360,100 @@ TEST(distilbert_init_as_hf) {
     REQUIRE(w >= 0);
     CHECK(maxabs(m->params + t->p[w].offset, 64) == 0 && maxabs(m->params + t->p[w].offset + 64, 64) > 0);
     clipc_model_free(m);
+}
+
+/* Writes the golden's encoder under `prefix` (+ extra tensors) to path;
+ * drop: a tensor name to leave out (or NULL). */
+static void write_layout(db_fixture *f, const char *path, const char *prefix, int heads, const char *drop) {
+    st_out_tensor t[80];
+    char names[80][128];
+    int n = 0;
+    static const float head[4 * 32] = {0};
+    static const int64_t pos_ids[12] = {0};
+    for (int k = 0; k < f->gold.n_tensors; k++) {
+        const st_tensor *g = &f->gold.tensors[k];
+        if (strncmp(g->name, "w.", 2) || (drop && !strcmp(g->name + 2, drop))) continue;
+        snprintf(names[n], sizeof names[n], "%s%s", prefix, g->name + 2);
+        t[n] = (st_out_tensor){names[n], ST_F32, g->ndim, {g->shape[0], g->shape[1]}, g->data};
+        n++;
+    }
+    if (heads) { /* DistilBertForMaskedLM's head, ignored */
+        t[n++] = (st_out_tensor){"vocab_transform.weight", ST_F32, 2, {2, 32}, head};
+        t[n++] = (st_out_tensor){"vocab_projector.bias", ST_F32, 1, {64}, head};
+        t[n++] = (st_out_tensor){"distilbert.embeddings.position_ids", ST_I64, 2, {1, 12}, pos_ids};
+    }
+    if (st_write(path, t, n, NULL)) CHECKF(0, "cannot write %s: %s", path, clipc_last_error());
+}
+
+static int warnings;
+static void count_warn(const char *msg, void *ud) {
+    (void)ud;
+    (void)msg;
+    warnings++;
+}
+
+/* HF DistilBertModel and DistilBertForMaskedLM files load onto
+ * text_encoder.model.*: every value as written, heads ignored. */
+TEST(distilbert_keymap_hf_layouts) {
+    db_fixture f;
+    if (!fixture_open(&f)) {
+        fixture_close(&f);
+        CHECKF(0, "cannot open %s", DB_GOLDEN);
+        return;
+    }
+    char path[512];
+    const char *prefixes[] = {"", "distilbert."};
+    clipc_load_opts opts = {0};
+    opts.warn = count_warn;
+    for (int k = 0; k < 2; k++) {
+        snprintf(path, sizeof path, "%s/db_%d.safetensors", test_tmpdir(), k);
+        write_layout(&f, path, prefixes[k], k, NULL);
+        st_file in;
+        REQUIRE_OK(st_open(path, &in));
+        CHECK(keymap_is_distilbert(&in));
+        clipc_config c = db_config();
+        c.vocab_size = c.transformer_width = c.transformer_layers = c.text_positions = 0;
+        REQUIRE_OK(keymap_distilbert_shapes(&in, path, &c));
+        CHECK(c.vocab_size == 64 && c.transformer_width == 32 && c.transformer_layers == 2 &&
+              c.text_positions == 16 && c.text_arch == CLIPC_TEXT_DISTILBERT);
+        float *dst = calloc(f.tab.total, sizeof(float));
+        warnings = 0;
+        REQUIRE_OK(keymap_distilbert_gather(&in, path, &f.tab, dst, &opts));
+        CHECK(warnings == 0);
+        CHECK(!memcmp(dst, f.params, f.tab.total * sizeof(float))); /* the vision tower stays 0 in both */
+        free(dst);
+        st_close(&in);
+    }
+    char out[128];
+    CHECK(keymap_distilbert_name("distilbert.transformer.layer.3.ffn.lin2.bias", out, sizeof out) == 1);
+    CHECK(!strcmp(out, "text_encoder.model.transformer.layer.3.ffn.lin2.bias"));
+    CHECK(keymap_distilbert_name("text_encoder.model.embeddings.LayerNorm.weight", out, sizeof out) == 1);
+    CHECK(!strcmp(out, "text_encoder.model.embeddings.LayerNorm.weight"));
+    CHECK(keymap_distilbert_name("vocab_layer_norm.weight", out, sizeof out) == 0);
+    CHECK(keymap_distilbert_name("bert.pooler.dense.weight", out, sizeof out) == -1);
+    /* a missing tensor is named */
+    snprintf(path, sizeof path, "%s/db_missing.safetensors", test_tmpdir());
+    write_layout(&f, path, "distilbert.", 0, "transformer.layer.1.ffn.lin1.bias");
+    st_file in;
+    REQUIRE_OK(st_open(path, &in));
+    float *dst = calloc(f.tab.total, sizeof(float));
+    CHECK(keymap_distilbert_gather(&in, path, &f.tab, dst, &opts) == CLIPC_ERR_FORMAT);
+    CHECK(strstr(clipc_last_error(), "tensor 'transformer.layer.1.ffn.lin1.bias' is missing") != NULL);
+    free(dst);
+    st_close(&in);
+    /* a wrong shape: a config with 32 positions against the file's 16 */
+    param_table t2;
+    clipc_config c2 = db_config();
+    c2.text_positions = 32;
+    REQUIRE_OK(param_table_init(&c2, &t2));
+    snprintf(path, sizeof path, "%s/db_0.safetensors", test_tmpdir());
+    REQUIRE_OK(st_open(path, &in));
+    dst = calloc(t2.total, sizeof(float));
+    CHECK(keymap_distilbert_gather(&in, path, &t2, dst, &opts) == CLIPC_ERR_FORMAT);
+    CHECKF(strstr(clipc_last_error(), "tensor 'embeddings.position_embeddings.weight' has shape [16, 32], "
+                                      "expected [32, 32]") != NULL, "got %s", clipc_last_error());
+    free(dst);
+    st_close(&in);
+    param_table_free(&t2);
+    fixture_close(&f);
 }

@@ -38,6 +38,7 @@ int fuzz_image_tiff(const uint8_t *data, size_t size);
 int fuzz_image_heif(const uint8_t *data, size_t size);
 int fuzz_image_gif(const uint8_t *data, size_t size);
 int fuzz_image_bmp(const uint8_t *data, size_t size);
+int fuzz_wordpiece(const uint8_t *data, size_t size);
 
 static const struct {
     const char *name;
@@ -48,7 +49,7 @@ static const struct {
     {"checkpoint", fuzz_checkpoint},   {"decode", fuzz_decode},       {"options", fuzz_options},
     {"pickle", fuzz_pickle},           {"ftfy", fuzz_ftfy},           {"image_webp", fuzz_image_webp},
     {"image_tiff", fuzz_image_tiff},   {"image_heif", fuzz_image_heif}, {"image_gif", fuzz_image_gif},
-    {"image_bmp", fuzz_image_bmp},
+    {"image_bmp", fuzz_image_bmp},     {"wordpiece", fuzz_wordpiece},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

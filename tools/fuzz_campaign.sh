@@ -14,7 +14,7 @@
 set -u
 SECONDS_EACH=${1:-600}
 TARGETS=${TARGETS:-"safetensors tokenizer captions config labels vecfile checkpoint decode options pickle ftfy
-         image_webp image_tiff image_heif image_gif image_bmp"}
+         image_webp image_tiff image_heif image_gif image_bmp wordpiece"}
 make -s fuzz >/dev/null || exit 2
 OUT=build-fuzz/campaign
 mkdir -p "$OUT"
