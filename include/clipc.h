@@ -220,6 +220,14 @@ clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int 
                                   size_t *len);
 /* A clipc_tokenizer may be used from several threads at once (its merge
  * cache is locked). */
+/* The tutorial's DistilBERT (seed 002): a clipc_tokenizer over a WordPiece
+ * vocab.txt held in memory (n bytes; name for errors).  Through it
+ * clipc_tokenize gives the pieces without [CLS]/[SEP] and
+ * clipc_tokenize_context gives [CLS] pieces [SEP] padded with 0, ALWAYS
+ * truncated to ctx keeping [SEP] (the tutorial's truncation=True);
+ * clipc_detokenize is not available. */
+clipc_status clipc_tokenizer_wordpiece(const char *vocab, size_t n, const char *name, clipc_tokenizer **out);
+int clipc_tokenizer_is_wordpiece(const clipc_tokenizer *tok);
 
 /* BERT's WordPiece tokenizer for uncased vocabularies (DistilBERT's; the
  * tutorial model's text tower, CLIPC_TEXT_DISTILBERT): BasicTokenizer
@@ -540,6 +548,15 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
 /* encode_text: `ids` is [n, context_length] as clipc_tokenize_context gives;
  * out is [n, embed_dim], unnormalised. */
 clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, float *out);
+/* The tokenizer of the model's text tower (free with clipc_tokenizer_free):
+ * OpenAI's BPE, or for the tutorial's DistilBERT a WordPiece over the
+ * vocabulary the model carries (error when it carries none). */
+clipc_status clipc_model_tokenizer(const clipc_model *m, clipc_tokenizer **out);
+/* The tutorial's DistilBERT: sets the WordPiece vocabulary (vocab.txt's
+ * text, n bytes) the model carries and saves; its size must equal
+ * vocab_size.  clipc_model_vocab: that text, or NULL. */
+clipc_status clipc_model_set_vocab(clipc_model *m, const char *vocab, size_t n, const char *name);
+const char *clipc_model_vocab(const clipc_model *m);
 
 /* In-place L2 normalisation of n rows of length d. */
 void clipc_l2_normalize(float *x, int n, int d);

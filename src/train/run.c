@@ -747,7 +747,8 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     }
     if (!s) s = run_setup_data(&r);
     if (!s) s = run_setup_model(&r);
-    if (!s) s = clipc_tokenizer_load(NULL, &r.tok); /* for the validation captions and the loader */
+    if (!s) s = clipc_model_tokenizer(r.m, &r.tok); /* for the validation captions and the loader (BPE or,
+                                                     * for the tutorial's DistilBERT, its WordPiece) */
     if (!s) s = run_setup_validation(&r);
     if (!s) s = run_setup_loader(&r);
     if (!s) s = run_setup_trainer(&r);
