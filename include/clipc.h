@@ -556,6 +556,18 @@ clipc_status clipc_model_tokenizer(const clipc_model *m, clipc_tokenizer **out);
  * text, n bytes) the model carries and saves; its size must equal
  * vocab_size.  clipc_model_vocab: that text, or NULL. */
 clipc_status clipc_model_set_vocab(clipc_model *m, const char *vocab, size_t n, const char *name);
+/* A new tutorial model (seed 002): `base` (e.g. "tutorial-rn50") with its
+ * towers' shapes and weights from the files users start from: image, a
+ * torchvision/timm resnet50 state dict (.pt/.pth/safetensors); text, a
+ * Hugging Face DistilBERT folder (model.safetensors + vocab.txt) or weights
+ * file; vocab, a vocab.txt (default: the text folder's); head: 0 = base's,
+ * else CLIPC_HEAD_LINEAR or CLIPC_HEAD_MLP.  NULL paths: random init. */
+typedef struct {
+    const char *image, *text, *vocab;
+    clipc_head head;
+} clipc_tutorial_init;
+clipc_status clipc_model_create_tutorial(const clipc_config *base, uint64_t seed, const clipc_tutorial_init *ti,
+                                         clipc_model **out);
 const char *clipc_model_vocab(const clipc_model *m);
 
 /* In-place L2 normalisation of n rows of length d. */
@@ -699,6 +711,14 @@ typedef struct {
     int log_every;           /* metrics.jsonl / progress every N steps */
     int64_t stop_after_steps;/* stop like SIGINT once this many steps are done (0 = never) */
     double max_memory_gb;    /* 0 = MemAvailable */
+    /* ---- the tutorial's model (seed 002) */
+    const char *head;        /* from scratch: linear (seed 002) or mlp (the notebook); NULL = the config's */
+    const char *vocab;       /* WordPiece vocab.txt of a DistilBERT trained from scratch (or of --init) */
+    const char *init_image;  /* torchvision/timm resnet50 weights for the image tower */
+    const char *init_text;   /* Hugging Face DistilBERT folder or file for the text tower */
+    const char *loss;        /* clip (CE against the diagonal, seed 002) or soft (the notebook's targets) */
+    int learn_temperature;   /* 1 = train logit_scale (the tutorial fixes it) */
+    double temperature;      /* > 0: start from this temperature; 0 = the loss's (0.07; soft: 1.0) */
     void (*progress)(const clipc_train_progress *p, void *ud);
     void (*warn)(const char *msg, void *ud);
     /* Called at each stage of a checkpoint write ("model", "state", "renamed",

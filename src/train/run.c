@@ -45,6 +45,7 @@
 #include "train/run_lock.h"
 #include "train/schedule.h"
 #include "train/step.h"
+#include "train/tutorial.h"
 #include "train/validate.h"
 
 /* Non-finite steps (a nan/inf loss or gradient norm: the update is skipped,
@@ -263,6 +264,9 @@ static clipc_status run_load_model(train_run *r) {
         r->model_path = path_in(r->ckpt_dir, "model.safetensors");
         return r->model_path ? clipc_model_load(r->model_path, NULL, &r->m) : CLIPC_ERR_NOMEM;
     }
+    int tu;
+    clipc_status ts = tutorial_load_model(o, &r->m, &tu); /* the tutorial's model (train/tutorial.c) */
+    if (ts || tu) return ts;
     if (o->init && *o->init) {
         clipc_load_opts lo = {0};
         lo.copy = 1;
@@ -368,7 +372,7 @@ static clipc_status run_setup_trainer(train_run *r) {
     trainer_hparams h = {0};
     h.kind = o->adam ? OPT_ADAM : OPT_ADAMW;
     h.beta1 = o->beta1, h.beta2 = o->beta2, h.eps = o->eps;
-    double glr[4] = {o->lr_image, o->lr_text, o->lr_proj, o->lr_logit_scale};
+    double glr[4] = {o->lr_image, o->lr_text, o->lr_proj, tutorial_logit_scale_lr(o)};
     double gwd[4] = {o->wd_image, o->wd_text, o->wd_proj, o->wd};
     for (int g = 0; g < 4; g++) {
         h.group_lr[g] = glr[g] < 0 ? 1.0 : (o->lr > 0 ? glr[g] / o->lr : 0.0);
@@ -384,6 +388,7 @@ static clipc_status run_setup_trainer(train_run *r) {
     h.seed = o->seed;
     clipc_status s = trainer_init(&r->tr, r->m, o->batch_size, &h);
     if (!s) r->tr_ok = 1;
+    if (!s) s = tutorial_setup_trainer(o, &r->tr);
     return s;
 }
 
