@@ -26,6 +26,7 @@
 #include "nn/params.h"
 #include "nn/seqs.h"
 #include "nn/tv_bottleneck.h"
+#include "nn/tv_resnet_tower.h"
 #include "harness.h"
 
 static uint64_t xs_state = 88172645463325252ull;
@@ -502,4 +503,50 @@ TEST(gradcheck_tv_bottleneck_train_batchnorm) {
     for (int i = 0; i < 4; i++) tvb_bn_free(bw[i]), free(bg[i]->w), free(bg[i]->b);
     free(c.s.cols); free(c.s.dcols); free(c.s.t1); free(c.s.t2);
     free(mem); free(c.x); free(out); free(R); free(dout); free(dx);
+}
+
+/* The whole torchvision tower with eval-mode BatchNorm (frozen statistics,
+ * as when fine-tuning with model.eval()): stem, max pool, blocks, pool. */
+typedef struct { tv_resnet_acts a; const float *px; const tv_resnet_weights *w; } tvr_ctx;
+static void tvr_fwd(void *p, float *out) {
+    tvr_ctx *c = p;
+    tv_resnet_forward(&c->a, out, c->px, c->w, 2);
+}
+TEST(gradcheck_tv_resnet_tower_eval_batchnorm) {
+    xs_state = 0x2545f4914f6cdd1dull;
+    clipc_config cfg = {8, 32, 0, 2, 0, 0, 8, 100, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_TV_RESNET,
+                        {1, 1, 1, 1}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
+    if (clipc_config_validate(&cfg)) cfg.head = CLIPC_HEAD_LINEAR; /* whichever head this build pairs with it */
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 5, &m));
+    for (int i = 0; i < m->tab.n; i++) /* random statistics and affine maps, not 0/1 */
+        if (m->tab.p[i].ndim == 1)
+            for (size_t j = 0; j < m->tab.p[i].numel; j++)
+                m->params[m->tab.p[i].offset + j] = strstr(m->tab.p[i].name, "running_var") || strstr(m->tab.p[i].name, ".weight")
+                                                        ? 1.0f + 0.4f * frand() : 0.3f * frand();
+    float *grads = zeros(m->tab.total);
+    clip_weights g;
+    REQUIRE_OK(clip_weights_bind(&g, &cfg, &m->tab, grads));
+    tvr_ctx c;
+    REQUIRE_OK(tv_resnet_acts_alloc(&c.a, &cfg, 2, 1));
+    c.a.bn_train = 0;
+    float *px = randv(2 * 3 * 32 * 32, 1.f);
+    c.px = px, c.w = &m->w.v.tv;
+    int D = tv_resnet_feat_dim(&cfg);
+    float *out = zeros((size_t)2 * D), *R = randv((size_t)2 * D, 1.f);
+    tvr_fwd(&c, out);
+    tv_resnet_backward(&c.a, &g.v.tv, R, c.w, 2);
+    const char *names[] = {"conv1.weight", "bn1.weight", "layer2.0.downsample.0.weight"};
+    for (int k = 0; k < 3; k++) {
+        char n[96];
+        snprintf(n, sizeof n, "image_encoder.model.%s", names[k]);
+        int i = param_table_find(&m->tab, n);
+        REQUIRE(i >= 0);
+        const param_info *p = &m->tab.p[i];
+        numcheck(n, tvr_fwd, &c, out, (size_t)2 * D, R, m->params + p->offset, grads + p->offset, p->numel, 5e-4f);
+    }
+    tv_resnet_acts_free(&c.a);
+    clip_weights_free(&g);
+    clipc_model_free(m);
+    free(grads); free(px); free(out); free(R);
 }
