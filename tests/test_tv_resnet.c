@@ -123,6 +123,10 @@ TEST(tv_resnet_golden_eval_forward) {
         a.bn_train = 0;
         tv_resnet_forward(&a, pooled, px->data, &m.w.v.tv, 2);
         check_near("pooled_eval", pooled, st_get(&m.gold, "pooled_eval"), 2 * 128, 2e-5, 1.0);
+        /* A smaller batch than the capacity is laid out again: image 1 alone. */
+        float one[128];
+        tv_resnet_forward(&a, one, (const float *)px->data + 3 * 64 * 64, &m.w.v.tv, 1);
+        for (int i = 0; i < 128; i++) CHECK_NEAR(one[i], pooled[128 + i], 1e-5);
         tv_resnet_acts_free(&a);
     }
     /* Eval mode leaves the running statistics alone. */
@@ -377,6 +381,55 @@ TEST(tv_resnet_resnet50_table_and_init) {
     }
     CHECK(m->w.v.tv.blocks && m->w.v.tv.conv1 == m->params + m->tab.p[param_table_find(&m->tab,
                                                     "image_encoder.model.conv1.weight")].offset);
+    clipc_model_free(m);
+}
+
+/* Training bits do not depend on the thread count: a random-init tower
+ * big enough for the parallel regions, forward and backward on 1 and 2
+ * threads. */
+TEST(tv_resnet_train_step_independent_of_thread_count) {
+    clipc_config c;
+    tv_cfg(&c);
+    c.vision_width = 16;
+    c.vision_blocks[1] = 1;
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&c, 3, &m));
+    int B = 4, D = tv_resnet_feat_dim(&c), keep = clipc_get_threads();
+    size_t npx = (size_t)B * 3 * 64 * 64;
+    float *px = malloc(npx * sizeof(float)), *dp = malloc((size_t)B * D * sizeof(float));
+    float *start = malloc(m->tab.total * sizeof(float)), *out[2], *grad[2], *params[2];
+    REQUIRE(px && dp && start);
+    for (size_t i = 0; i < npx; i++) px[i] = (float)sin(0.37 * (double)i) * 1.5f;
+    for (int i = 0; i < B * D; i++) dp[i] = (float)cos(0.11 * i);
+    memcpy(start, m->params, m->tab.total * sizeof(float));
+    for (int r = 0; r < 2; r++) {
+        clipc_set_threads(r + 1);
+        memcpy(m->params, start, m->tab.total * sizeof(float));
+        out[r] = malloc((size_t)B * D * sizeof(float));
+        grad[r] = calloc(m->tab.total, sizeof(float));
+        REQUIRE(out[r] && grad[r]);
+        clip_weights g;
+        REQUIRE_OK(clip_weights_bind(&g, &c, &m->tab, grad[r]));
+        tv_resnet_acts a;
+        REQUIRE_OK(tv_resnet_acts_alloc(&a, &c, B, 1));
+        tv_resnet_forward(&a, out[r], px, &m->w.v.tv, B);
+        tv_resnet_backward(&a, &g.v.tv, dp, &m->w.v.tv, B);
+        params[r] = malloc(m->tab.total * sizeof(float));
+        REQUIRE(params[r]);
+        memcpy(params[r], m->params, m->tab.total * sizeof(float)); /* the updated running statistics */
+        tv_resnet_acts_free(&a);
+        clip_weights_free(&g);
+    }
+    clipc_set_threads(keep);
+    CHECK(!memcmp(out[0], out[1], (size_t)B * D * sizeof(float)));
+    CHECK(!memcmp(grad[0], grad[1], m->tab.total * sizeof(float)));
+    CHECK(!memcmp(params[0], params[1], m->tab.total * sizeof(float)));
+    CHECK(memcmp(params[0], start, m->tab.total * sizeof(float))); /* the running statistics moved */
+    double gs = 0;
+    for (size_t i = 0; i < m->tab.total; i++) gs += fabs(grad[0][i]);
+    CHECK(gs > 0 && isfinite(gs));
+    for (int r = 0; r < 2; r++) free(out[r]), free(grad[r]), free(params[r]);
+    free(px), free(dp), free(start);
     clipc_model_free(m);
 }
 
