@@ -147,6 +147,10 @@ TEST(distilbert_tiny_forward_matches_golden) {
     REQUIRE(idt && idt->numel == (size_t)B * T);
     const int32_t *ids = idt->data;
     REQUIRE_OK(distilbert_check_ids(ids, B, T, &f.c));
+    int32_t bad[2] = {2, 64};
+    CHECK(distilbert_check_ids(bad, 1, 2, &f.c) == CLIPC_ERR_INVALID);
+    CHECK(strstr(clipc_last_error(), "token id 64 (caption 0, position 1) is outside the vocabulary [0, 64)") != NULL);
+    CHECK(distilbert_seq_len(bad, 2) == 2 && distilbert_seq_len(ids + 12, 12) == 5);
     const float *rcls = gold(&f, "cls", (size_t)B * C);
     REQUIRE(rcls);
     double tol = 1e-4 * fmax(1.0, maxabs(rcls, (size_t)B * C));
