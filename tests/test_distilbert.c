@@ -461,3 +461,46 @@ TEST(distilbert_keymap_hf_layouts) {
     param_table_free(&t2);
     fixture_close(&f);
 }
+
+/* A training step's bits do not depend on the thread count (exact resume
+ * relies on it): forward with dropout and backward, 1 thread vs 3. */
+TEST(distilbert_bits_independent_of_threads) {
+    clipc_config c = db_config();
+    c.transformer_width = 96;
+    c.transformer_heads = 6;
+    c.vocab_size = 300;
+    c.context_length = 40;
+    c.text_positions = 64;
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&c, 9, &m));
+    int B = 12, T = 40, C = 96;
+    int32_t ids[12 * 40] = {0};
+    for (int b = 0; b < B; b++) {
+        int n = 3 + (b * 7) % 37;
+        for (int t = 0; t < n; t++) ids[b * T + t] = t == 0 ? 2 : t == n - 1 ? 3 : 4 + (b * 31 + t * 17) % 296;
+    }
+    float *grads[2], cls[2][12 * 96], dcls[12 * 96];
+    for (int i = 0; i < B * C; i++) dcls[i] = (float)((i * 37) % 11 - 5) * 0.1f;
+    int saved = clipc_get_threads();
+    for (int k = 0; k < 2; k++) {
+        clipc_set_threads(k ? 3 : 1);
+        grads[k] = calloc(m->tab.total, sizeof(float));
+        clip_weights g;
+        REQUIRE_OK(clip_weights_bind(&g, &c, &m->tab, grads[k]));
+        distilbert_acts a;
+        REQUIRE_OK(distilbert_acts_alloc(&a, &c, B, T, 1));
+        a.dropout = 0.1f;
+        a.dropout_seed = 77;
+        distilbert_forward(&a, cls[k], ids, &m->w.t.db, &c, B, T);
+        distilbert_backward(&a, &g.t.db, dcls, ids, &m->w.t.db, &c, B);
+        distilbert_acts_free(&a);
+        clip_weights_free(&g);
+    }
+    clipc_set_threads(saved);
+    CHECK(!memcmp(cls[0], cls[1], sizeof cls[0]));
+    CHECK(!memcmp(grads[0], grads[1], m->tab.total * sizeof(float)));
+    CHECK(maxabs(grads[0], m->tab.total) > 0);
+    free(grads[0]);
+    free(grads[1]);
+    clipc_model_free(m);
+}
