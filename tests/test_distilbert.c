@@ -151,6 +151,12 @@ TEST(distilbert_tiny_forward_matches_golden) {
     CHECK(distilbert_check_ids(bad, 1, 2, &f.c) == CLIPC_ERR_INVALID);
     CHECK(strstr(clipc_last_error(), "token id 64 (caption 0, position 1) is outside the vocabulary [0, 64)") != NULL);
     CHECK(distilbert_seq_len(bad, 2) == 2 && distilbert_seq_len(ids + 12, 12) == 5);
+    int32_t longrow[20] = {2};
+    for (int i = 1; i < 17; i++) longrow[i] = 5 + i; /* 17 tokens, 16 positions */
+    CHECK(distilbert_check_ids(longrow, 1, 20, &f.c) == CLIPC_ERR_INVALID);
+    CHECK(strstr(clipc_last_error(), "caption 0 has 17 tokens, more than the 16 positions") != NULL);
+    longrow[16] = 0;
+    CHECK(distilbert_check_ids(longrow, 1, 20, &f.c) == CLIPC_OK);
     const float *rcls = gold(&f, "cls", (size_t)B * C);
     REQUIRE(rcls);
     double tol = 1e-4 * fmax(1.0, maxabs(rcls, (size_t)B * C));

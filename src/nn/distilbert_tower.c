@@ -59,6 +59,12 @@ clipc_status distilbert_check_ids(const int32_t *ids, int B, int T, const clipc_
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return clipc_error(CLIPC_ERR_INVALID, "DistilBERT: token id %d (caption %zu, position %zu) is outside "
                                "the vocabulary [0, %d)", (int)ids[i], i / T, i % T, c->vocab_size);
+    for (int b = 0; b < B; b++) {
+        int n = distilbert_seq_len(ids + (size_t)b * T, T);
+        if (n > c->text_positions)
+            return clipc_error(CLIPC_ERR_INVALID, "DistilBERT: caption %d has %d tokens, more than the %d positions "
+                               "of the model", b, n, c->text_positions);
+    }
     return CLIPC_OK;
 }
 
