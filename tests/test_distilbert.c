@@ -115,6 +115,9 @@ TEST(distilbert_param_table_names_and_shapes) {
     /* HF DistilBertModel's count at this size: embeddings + 2 x (4 C(C+1) + 2 x 4C^2 + 5C + 4C) */
     size_t C = 32, layer = 4 * C * (C + 1) + 8 * C * C + 4 * C + C + 4 * C;
     CHECK(text == 64 * C + 16 * C + 2 * C + 2 * layer);
+    /* training keeps every layer: 2 layers of 12C + 2NH + 4 floats per row, 12 x 32 rows */
+    size_t tr = distilbert_acts_floats(&c, 1, 12, 1), inf = distilbert_acts_floats(&c, 1, 12, 0);
+    CHECK(tr - inf == 12 * (12 * C + 8 + 4) + 12 * 12 * C - 2 * 12 * C);
     param_table_free(&t);
 }
 

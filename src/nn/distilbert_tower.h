@@ -47,6 +47,9 @@ typedef struct {
     float *dbig;                /* (R, 4C): d(gelu input), then dqkv */
 } distilbert_acts;
 
+/* Floats distilbert_acts_alloc takes for this capacity (an upper bound of
+ * what is touched: only the packed rows of a batch are ever written). */
+size_t distilbert_acts_floats(const clipc_config *cfg, int B, int T, int training);
 /* Capacity for B captions of at most T ids (T = the row stride of the ids
  * the forwards get, the tokenizer's max length).  Sets dropout to 0. */
 clipc_status distilbert_acts_alloc(distilbert_acts *a, const clipc_config *cfg, int B, int T, int training);
