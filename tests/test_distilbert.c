@@ -115,6 +115,9 @@ TEST(distilbert_param_table_names_and_shapes) {
     /* HF DistilBertModel's count at this size: embeddings + 2 x (4 C(C+1) + 2 x 4C^2 + 5C + 4C) */
     size_t C = 32, layer = 4 * C * (C + 1) + 8 * C * C + 4 * C + C + 4 * C;
     CHECK(text == 64 * C + 16 * C + 2 * C + 2 * layer);
+    /* training keeps every layer: 2 layers of 12C + 2NH + 4 floats per row, 12 x 32 rows */
+    size_t tr = distilbert_acts_floats(&c, 1, 12, 1), inf = distilbert_acts_floats(&c, 1, 12, 0);
+    CHECK(tr - inf == 12 * (12 * C + 8 + 4) + 12 * 12 * C - 2 * 12 * C);
     param_table_free(&t);
 }
 
@@ -147,6 +150,16 @@ TEST(distilbert_tiny_forward_matches_golden) {
     REQUIRE(idt && idt->numel == (size_t)B * T);
     const int32_t *ids = idt->data;
     REQUIRE_OK(distilbert_check_ids(ids, B, T, &f.c));
+    int32_t bad[2] = {2, 64};
+    CHECK(distilbert_check_ids(bad, 1, 2, &f.c) == CLIPC_ERR_INVALID);
+    CHECK(strstr(clipc_last_error(), "token id 64 (caption 0, position 1) is outside the vocabulary [0, 64)") != NULL);
+    CHECK(distilbert_seq_len(bad, 2) == 2 && distilbert_seq_len(ids + 12, 12) == 5);
+    int32_t longrow[20] = {2};
+    for (int i = 1; i < 17; i++) longrow[i] = 5 + i; /* 17 tokens, 16 positions */
+    CHECK(distilbert_check_ids(longrow, 1, 20, &f.c) == CLIPC_ERR_INVALID);
+    CHECK(strstr(clipc_last_error(), "caption 0 has 17 tokens, more than the 16 positions") != NULL);
+    longrow[16] = 0;
+    CHECK(distilbert_check_ids(longrow, 1, 20, &f.c) == CLIPC_OK);
     const float *rcls = gold(&f, "cls", (size_t)B * C);
     REQUIRE(rcls);
     double tol = 1e-4 * fmax(1.0, maxabs(rcls, (size_t)B * C));
@@ -456,4 +469,47 @@ TEST(distilbert_keymap_hf_layouts) {
     st_close(&in);
     param_table_free(&t2);
     fixture_close(&f);
+}
+
+/* A training step's bits do not depend on the thread count (exact resume
+ * relies on it): forward with dropout and backward, 1 thread vs 3. */
+TEST(distilbert_bits_independent_of_threads) {
+    clipc_config c = db_config();
+    c.transformer_width = 96;
+    c.transformer_heads = 6;
+    c.vocab_size = 300;
+    c.context_length = 40;
+    c.text_positions = 64;
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&c, 9, &m));
+    int B = 12, T = 40, C = 96;
+    int32_t ids[12 * 40] = {0};
+    for (int b = 0; b < B; b++) {
+        int n = 3 + (b * 7) % 37;
+        for (int t = 0; t < n; t++) ids[b * T + t] = t == 0 ? 2 : t == n - 1 ? 3 : 4 + (b * 31 + t * 17) % 296;
+    }
+    float *grads[2], cls[2][12 * 96], dcls[12 * 96];
+    for (int i = 0; i < B * C; i++) dcls[i] = (float)((i * 37) % 11 - 5) * 0.1f;
+    int saved = clipc_get_threads();
+    for (int k = 0; k < 2; k++) {
+        clipc_set_threads(k ? 3 : 1);
+        grads[k] = calloc(m->tab.total, sizeof(float));
+        clip_weights g;
+        REQUIRE_OK(clip_weights_bind(&g, &c, &m->tab, grads[k]));
+        distilbert_acts a;
+        REQUIRE_OK(distilbert_acts_alloc(&a, &c, B, T, 1));
+        a.dropout = 0.1f;
+        a.dropout_seed = 77;
+        distilbert_forward(&a, cls[k], ids, &m->w.t.db, &c, B, T);
+        distilbert_backward(&a, &g.t.db, dcls, ids, &m->w.t.db, &c, B);
+        distilbert_acts_free(&a);
+        clip_weights_free(&g);
+    }
+    clipc_set_threads(saved);
+    CHECK(!memcmp(cls[0], cls[1], sizeof cls[0]));
+    CHECK(!memcmp(grads[0], grads[1], m->tab.total * sizeof(float)));
+    CHECK(maxabs(grads[0], m->tab.total) > 0);
+    free(grads[0]);
+    free(grads[1]);
+    clipc_model_free(m);
 }

@@ -168,8 +168,7 @@ def main():
         cases.append({"text": t, "max_len": rng.choice([6, 16, 64]), "ids": None})
         cases[-1]["ids"] = encode(t, vocab, cases[-1]["max_len"])
     with open(DIR + "/cases.json", "w", encoding="utf-8") as f:
-        json.dump(cases, f, ensure_ascii=True, indent=0)
-        f.write("\n")
+        f.write("[\n" + ",\n".join(json.dumps(c, ensure_ascii=True) for c in cases) + "\n]\n")  # one case a line
     print(len(vocab_list), "tokens,", len(cases), "cases")
 
 

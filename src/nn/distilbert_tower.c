@@ -59,6 +59,12 @@ clipc_status distilbert_check_ids(const int32_t *ids, int B, int T, const clipc_
         if (ids[i] < 0 || ids[i] >= c->vocab_size)
             return clipc_error(CLIPC_ERR_INVALID, "DistilBERT: token id %d (caption %zu, position %zu) is outside "
                                "the vocabulary [0, %d)", (int)ids[i], i / T, i % T, c->vocab_size);
+    for (int b = 0; b < B; b++) {
+        int n = distilbert_seq_len(ids + (size_t)b * T, T);
+        if (n > c->text_positions)
+            return clipc_error(CLIPC_ERR_INVALID, "DistilBERT: caption %d has %d tokens, more than the %d positions "
+                               "of the model", b, n, c->text_positions);
+    }
     return CLIPC_OK;
 }
 
@@ -82,6 +88,14 @@ static float *layer_bind(distilbert_layer_acts *l, float *m, size_t N, int C, in
     return m;
 }
 
+size_t distilbert_acts_floats(const clipc_config *c, int B, int T, int training) {
+    size_t R = (size_t)B * T, RC = R * c->transformer_width;
+    size_t lf = layer_floats(R, c->transformer_width, c->transformer_heads);
+    size_t n = 2 * RC + 2 * R + (training ? (size_t)c->transformer_layers * lf : lf + 2 * RC) +
+               attention_scratch_floats(T);
+    return training ? n + 12 * RC : n; /* h, dx, ds, dr, dt, dbig */
+}
+
 clipc_status distilbert_acts_alloc(distilbert_acts *a, const clipc_config *c, int B, int T, int training) {
     memset(a, 0, sizeof *a);
     a->B = B;
@@ -93,8 +107,7 @@ clipc_status distilbert_acts_alloc(distilbert_acts *a, const clipc_config *c, in
     a->training = training;
     size_t R = (size_t)a->R, RC = R * a->C;
     size_t lf = layer_floats(R, a->C, a->NH);
-    size_t n = 2 * RC + 2 * R + (training ? (size_t)a->L * lf : lf + 2 * RC) + attention_scratch_floats(T);
-    if (training) n += 4 * RC + 4 * RC + 4 * RC;
+    size_t n = distilbert_acts_floats(c, B, T, training);
     a->mem = mem_alloc(n * sizeof(float), "DistilBERT activations");
     a->layers = mem_calloc((size_t)a->L, sizeof *a->layers, "DistilBERT layers");
     a->off = mem_calloc((size_t)B + 1, sizeof(int), "DistilBERT offsets");

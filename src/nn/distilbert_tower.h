@@ -47,6 +47,9 @@ typedef struct {
     float *dbig;                /* (R, 4C): d(gelu input), then dqkv */
 } distilbert_acts;
 
+/* Floats distilbert_acts_alloc takes for this capacity (an upper bound of
+ * what is touched: only the packed rows of a batch are ever written). */
+size_t distilbert_acts_floats(const clipc_config *cfg, int B, int T, int training);
 /* Capacity for B captions of at most T ids (T = the row stride of the ids
  * the forwards get, the tokenizer's max length).  Sets dropout to 0. */
 clipc_status distilbert_acts_alloc(distilbert_acts *a, const clipc_config *cfg, int B, int T, int training);
@@ -57,7 +60,9 @@ void distilbert_acts_free(distilbert_acts *a);
  * is exact (they are masked as keys and their rows never reach [CLS]);
  * a 0 inside a row is not masked. */
 int distilbert_seq_len(const int32_t *row, int T);
-/* Every id in [0, vocab_size)?  CLIPC_ERR_INVALID naming the first bad one. */
+/* Every id in [0, vocab_size) and every caption (distilbert_seq_len) within
+ * the text_positions of the position table?  CLIPC_ERR_INVALID naming the
+ * first bad one.  The forward reads out of bounds otherwise. */
 clipc_status distilbert_check_ids(const int32_t *ids, int B, int T, const clipc_config *cfg);
 /* cls (B, transformer_width) = the last hidden state at position 0 of each
  * of the B id rows (stride T <= the capacity's T, B <= its B; ids checked
