@@ -68,13 +68,8 @@ void clip_tutorial_free(clip_workspace *ws) {
 }
 
 size_t clip_tutorial_bytes(const clipc_config *c, int B) {
-    /* DistilBERT's activations are not exposed as a count; a bound from its
-     * header: per packed row about 20 C floats per layer plus the
-     * attention statistics, with B * context_length rows. */
-    size_t R = (size_t)B * c->context_length, C = (size_t)c->transformer_width;
-    size_t db = R * C * (3 + (size_t)c->transformer_layers * 14 + 8) + R * 4 * C * 2;
-    return (tv_resnet_acts_floats(c, B, 1) + db + proj_head_acts_floats(c->head, B, c->embed_dim) * 2 +
-            tmem_floats(c, B)) * sizeof(float);
+    return (tv_resnet_acts_floats(c, B, 1) + distilbert_acts_floats(c, B, c->context_length, 1) +
+            2 * proj_head_acts_floats(c->head, B, c->embed_dim) + tmem_floats(c, B)) * sizeof(float);
 }
 
 void clip_tutorial_forward_towers(clip_workspace *ws, const clip_weights *w, const float *pixels,
