@@ -402,3 +402,46 @@ TEST(tutorial_cli_info_encode_tokenize_convert) {
     free(out);
     clipc_model_free(m);
 }
+
+/* The seed's own best.pt (torch.save(model.state_dict()), int64
+ * num_batches_tracked counters included) loads with no conversion: the
+ * architecture from its tensor names, the temperature it does not store
+ * (0.07) filled in, and the same loss as PyTorch's on the golden batch.
+ * Without a vocabulary beside it, tokenising says what is missing. */
+TEST(tutorial_seed_best_pt_loads_unchanged) {
+    clipc_load_opts lo = {0};
+    lo.text_heads = 4; /* the golden's DistilBERT: 32 wide, 4 heads (the 64-wide rule would give 1) */
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_load("tests/data/goldens/tutorial_best.pt", &lo, &m));
+    const clipc_config *c = clipc_model_config(m);
+    CHECK(c->vision_arch == CLIPC_VISION_TV_RESNET && c->vision_width == 4 && c->vision_blocks[3] == 1 &&
+          c->text_arch == CLIPC_TEXT_DISTILBERT && c->transformer_width == 32 && c->transformer_layers == 2 &&
+          c->transformer_heads == 4 && c->vocab_size == 64 && c->text_positions == 16 && c->context_length == 16 &&
+          c->head == CLIPC_HEAD_LINEAR && c->embed_dim == 16 && c->image_resolution == 224);
+    CHECK_NEAR(m->w.logit_scale[0], logf(1.0f / 0.07f), 1e-7);
+    clipc_tokenizer *tok = NULL;
+    CHECK(clipc_model_tokenizer(m, &tok) == CLIPC_ERR_INVALID);
+    CHECKF(strstr(clipc_last_error(), "carries no WordPiece vocabulary"), "%s", clipc_last_error());
+    st_file f;
+    REQUIRE_OK(st_open("tests/data/goldens/tutorial_model.safetensors", &f));
+    char n[160];
+    for (int i = 0; i < m->tab.n; i++) { /* every tensor as the golden's w.* */
+        snprintf(n, sizeof n, "w.%s", m->tab.p[i].name);
+        const st_tensor *t = st_get(&f, n);
+        if (!t) continue; /* logit_scale */
+        CHECKF(!memcmp(t->data, m->params + m->tab.p[i].offset, t->numel * sizeof(float)), "%s differs", n);
+    }
+    /* The golden batch at 32 px with its 12-token rows: the same loss as PyTorch's. */
+    clipc_config c32 = *c;
+    c32.image_resolution = 32, c32.context_length = 12;
+    clip_workspace ws;
+    REQUIRE_OK(clip_workspace_alloc(&ws, &c32, 4));
+    const st_tensor *px = st_get(&f, "pixel_values"), *idf = st_get(&f, "input_ids");
+    int32_t ids[4 * 12];
+    for (int i = 0; i < 4 * 12; i++) ids[i] = (int32_t)((const float *)idf->data)[i];
+    float loss = clip_forward(&ws, &m->w, px->data, ids, 4, 0);
+    CHECK_NEAR(loss, ((const float *)st_get(&f, "loss")->data)[0], 1e-5);
+    clip_workspace_free(&ws);
+    st_close(&f);
+    clipc_model_free(m);
+}

@@ -19,7 +19,8 @@ encoders' weight decay 0, betas (0.9, 0.999), eps 1e-8.
 Writes tests/data/goldens/tutorial_model.safetensors: `pixel_values` (4, 3,
 32, 32), `input_ids` (4, 12) as F32, `loss`, `w.<name>` (every state-dict
 tensor before the step, running statistics included) and `step.<name>` (after
-the step and the forward's running-statistics update).
+the step and the forward's running-statistics update); and tutorial_best.pt, the
+model's state dict before the step saved by torch.save as the seed saves best.pt.
 """
 import json
 import os
@@ -36,6 +37,7 @@ import make_distilbert_goldens as mdb  # noqa: E402
 import make_tv_resnet_goldens as mtv  # noqa: E402
 
 OUT = "tests/data/goldens/tutorial_model.safetensors"
+PT = "tests/data/goldens/tutorial_best.pt"
 B, RES, E = 4, 32, 16
 
 
@@ -118,6 +120,9 @@ def main():
         ids[b, 0], ids[b, n - 1] = 2, 3
         ids[b, 1:n - 1] = torch.randint(4, mdb.VOCAB, (n - 2,), generator=g)
     out = {"pixel_values": px.numpy(), "input_ids": ids.float().numpy()}
+    # the seed's own checkpoint of this model, as its training loop saves it
+    # (int64 num_batches_tracked included): clipc must load it unchanged
+    torch.save(model.state_dict(), PT)
     sd = {k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")}
     for k, v in sd.items():
         out["w." + k] = v.detach().clone().numpy()

@@ -63,8 +63,8 @@ static int count(const st_file *f, const char *fmt, int a) {
     }
 }
 
-clipc_status config_tutorial_from_file(const st_file *f, const char *path, clipc_config *c,
-                                       clipc_model_origins *o) {
+clipc_status config_tutorial_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
+                                       clipc_config *c, clipc_model_origins *o) {
     memset(c, 0, sizeof *c);
     memset(o, 0, sizeof *o);
     const char *model = st_meta(f, "model");
@@ -99,6 +99,8 @@ clipc_status config_tutorial_from_file(const st_file *f, const char *path, clipc
         (s = meta_or(f, path, "transformer_heads", heads, &c->transformer_heads)))
         return s;
     if (st_meta(f, "transformer_heads")) o->text_heads = CLIPC_FROM_METADATA;
+    else if (opts && opts->text_heads > 0) /* --text-heads: a DistilBERT whose heads are not 64 wide */
+        c->transformer_heads = opts->text_heads, o->text_heads = CLIPC_FROM_OPTION;
     int e;
     if (!(s = meta_or(f, path, "embed_dim", c->embed_dim, &e)) && e != c->embed_dim)
         s = clipc_error(CLIPC_ERR_FORMAT, "%s: metadata says embed_dim = %d but the tensors say %d", path, e,

@@ -13,8 +13,8 @@
 int config_tutorial_detect(const st_file *f);
 /* Shapes from the tensors, the rest (resolution, context, heads) from
  * clipc's metadata or the tutorial's defaults (224 px, max_length 200,
- * 64-wide attention heads as DistilBERT's). */
-clipc_status config_tutorial_from_file(const st_file *f, const char *path, clipc_config *c,
-                                       clipc_model_origins *o);
+ * 64-wide attention heads as DistilBERT's, or opts->text_heads). */
+clipc_status config_tutorial_from_file(const st_file *f, const char *path, const clipc_load_opts *opts,
+                                       clipc_config *c, clipc_model_origins *o);
 
 #endif
