@@ -23,7 +23,7 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
     ws->cfg = *cfg;
     ws->B = B;
     int E = cfg->embed_dim;
-    if (clipc_config_is_tutorial(cfg)) return clip_tutorial_alloc(ws, cfg, B);
+    if (cfg->head != CLIPC_HEAD_OPENAI) return clip_tutorial_alloc(ws, cfg, B); /* the tutorial's model */
     clipc_status s = cfg->vision_arch == CLIPC_VISION_RESNET ? resnet_acts_alloc(&ws->ra, cfg, B, 1)
                                                              : vision_acts_alloc(&ws->va, cfg, B, 1);
     if (!s) s = text_acts_alloc(&ws->ta, cfg, B, B * cfg->context_length, 1);
@@ -59,7 +59,7 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
      * The text tower is allocated for B full-length captions; packed batches
      * touch (and so page in) only the rows they use, so this is an upper
      * bound of the resident memory. */
-    if (clipc_config_is_tutorial(c)) return clip_tutorial_bytes(c, B);
+    if (c->head != CLIPC_HEAD_OPENAI) return clip_tutorial_bytes(c, B); /* the tutorial's model */
     int rn = c->vision_arch == CLIPC_VISION_RESNET;
     /* (a ResNet's ViT terms are of a 1-token ViT: 0 layers, its size is below) */
     int P = rn ? c->image_resolution : c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1,
