@@ -290,6 +290,7 @@ static clipc_status run_load_model(train_run *r) {
 static clipc_status run_setup_model(train_run *r) {
     clipc_status s = run_load_model(r);
     if (s) return s;
+    if (!r->ckpt_dir) tutorial_start_temperature(&r->o, r->m);
     const clipc_config *cfg = clipc_model_config(r->m);
     s = train_memory_guard(cfg, &r->o);
     if (s) return s;

@@ -13,7 +13,8 @@
 #include "base/error.h"
 #include "model/model.h"
 
-static void set_temperature(const clipc_train_opts *o, clipc_model *m) {
+void tutorial_start_temperature(const clipc_train_opts *o, clipc_model *m) {
+    if (!clipc_config_is_tutorial(&m->cfg)) return; /* OpenAI's models keep their logit_scale */
     int soft = o->loss && !strcmp(o->loss, "soft");
     double t = o->temperature > 0 ? o->temperature : soft ? 1.0 : 0.0;
     if (t > 0 && m->w.logit_scale) m->w.logit_scale[0] = (float)log(1.0 / t);
@@ -27,7 +28,7 @@ clipc_status tutorial_load_model(const clipc_train_opts *o, clipc_model **m, int
         if (towers)
             return clipc_error(CLIPC_ERR_INVALID, "train: --init loads a whole model; --init-image and --init-text "
                                "start a new tutorial model: give one or the other");
-        if (!(o->vocab && *o->vocab) && !(o->loss && *o->loss) && !(o->temperature > 0)) return CLIPC_OK;
+        if (!(o->vocab && *o->vocab)) return CLIPC_OK; /* run.c loads it */
         clipc_load_opts lo = {0};
         lo.copy = 1;
         if ((s = clipc_model_load(o->init, &lo, m))) return s;
@@ -40,7 +41,6 @@ clipc_status tutorial_load_model(const clipc_train_opts *o, clipc_model **m, int
                 free(buf);
             }
         }
-        if (!s) set_temperature(o, *m);
         return s;
     }
     clipc_config cfg;
@@ -62,7 +62,6 @@ clipc_status tutorial_load_model(const clipc_train_opts *o, clipc_model **m, int
         return clipc_error(CLIPC_ERR_INVALID, "train: a DistilBERT text tower needs its WordPiece vocabulary: "
                            "--vocab vocab.txt, or --init-text with a Hugging Face folder holding vocab.txt");
     }
-    set_temperature(o, *m);
     return CLIPC_OK;
 }
 
