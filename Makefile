@@ -37,7 +37,7 @@ CLI_SRC  := $(sort $(wildcard cli/*.c))
 # (`fuzz_corpus_replays_clean`); a new target in tests/fuzz/ goes here and in
 # the table of tests/test_fuzz_replay.c.
 FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile vec8 checkpoint decode options pickle ftfy \
-                image_webp image_tiff image_heif image_gif image_bmp
+                image_webp image_tiff image_heif image_gif image_bmp wordpiece
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)

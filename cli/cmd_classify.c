@@ -150,7 +150,7 @@ int cmd_classify(int argc, char **argv) {
     lo.act_given = act_lo.act_given;
     lo.act = act_lo.act;
     clipc_status s = clipc_model_load(model_path, &lo, &m);
-    if (!s) s = clipc_tokenizer_load(NULL, &tok);
+    if (!s) s = clipc_model_tokenizer(m, &tok); /* BPE, or the tutorial model's WordPiece */
     if (s) goto fail;
     int E = clipc_model_config(m)->embed_dim;
     if (use_model_scale) scale = clipc_model_logit_scale(m);

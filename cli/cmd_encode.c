@@ -149,7 +149,9 @@ static clipc_status encode_images(const clipc_model *m, const encode_args *a, fl
 static clipc_status encode_texts(const clipc_model *m, const encode_args *a, float *txt) {
     int ctx = clipc_model_config(m)->context_length;
     clipc_tokenizer *tok = NULL;
-    clipc_status s = clipc_tokenizer_load(a->vocab, &tok);
+    /* --vocab: another BPE file; the tutorial's DistilBERT carries its WordPiece */
+    clipc_status s = clipc_config_is_tutorial(clipc_model_config(m)) ? clipc_model_tokenizer(m, &tok)
+                                                                      : clipc_tokenizer_load(a->vocab, &tok);
     if (s) return s;
     int32_t *ids = calloc((size_t)a->n_txt * ctx, sizeof(int32_t));
     if (!ids) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");

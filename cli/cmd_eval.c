@@ -305,7 +305,7 @@ int cmd_eval(int argc, char **argv) {
     lo.act_given = a.act_lo.act_given;
     lo.act = a.act_lo.act;
     clipc_status s = clipc_model_load(a.model_path, &lo, &m);
-    if (!s) s = clipc_tokenizer_load(NULL, &tok);
+    if (!s) s = clipc_model_tokenizer(m, &tok); /* BPE, or the tutorial model's WordPiece */
     if (!s) s = a.data ? eval_retrieval(m, tok, &a) : eval_zeroshot(m, tok, &a);
     cli_strings_free(&a.tmpl);
     clipc_tokenizer_free(tok);

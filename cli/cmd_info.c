@@ -6,6 +6,7 @@
  * file's metadata.
  */
 #include <stdio.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "clipc.h"
@@ -30,7 +31,14 @@ static void print_text(const char *file, const clipc_model_info *in) {
     printf("file: ");
     text_write_escaped(stdout, file);
     printf("\nlayout: %s (%s)\n", clipc_layout_name(in->origin.layout), layouts[in->origin.layout]);
-    if (c->vision_arch == CLIPC_VISION_RESNET)
+    if (clipc_config_is_tutorial(c)) /* the tutorial's model (seed 002) */
+        printf("model: the tutorial's CLIP (seed 002): torchvision ResNet + DistilBERT + %s projection heads\n",
+               c->head == CLIPC_HEAD_MLP ? "MLP" : "linear");
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET)
+        printf("vision: torchvision ResNet, blocks [%d, %d, %d, %d], width %d (features %d), resolution %d\n",
+               c->vision_blocks[0], c->vision_blocks[1], c->vision_blocks[2], c->vision_blocks[3], c->vision_width,
+               32 * c->vision_width, c->image_resolution);
+    else if (c->vision_arch == CLIPC_VISION_RESNET)
         printf("vision: ModifiedResNet, blocks [%d, %d, %d, %d], width %d, resolution %d, attention-pool heads %d "
                "(%s)\n", c->vision_blocks[0], c->vision_blocks[1], c->vision_blocks[2], c->vision_blocks[3],
                c->vision_width, c->image_resolution, c->vision_heads, clipc_origin_name(in->origin.vision_heads));
@@ -38,7 +46,8 @@ static void print_text(const char *file, const clipc_model_info *in) {
         printf("vision: ViT, %d layers, width %d, patch %d, resolution %d, heads %d (%s)\n", c->vision_layers,
                c->vision_width, c->vision_patch_size, c->image_resolution, c->vision_heads,
                clipc_origin_name(in->origin.vision_heads));
-    printf("text: %d layers, width %d, heads %d (%s), context %d, vocab %d\n", c->transformer_layers,
+    printf("text: %s%d layers, width %d, heads %d (%s), context %d, vocab %d\n",
+           c->text_arch == CLIPC_TEXT_DISTILBERT ? "DistilBERT, " : "", c->transformer_layers,
            c->transformer_width, c->transformer_heads, clipc_origin_name(in->origin.text_heads), c->context_length,
            c->vocab_size);
     printf("embed_dim: %d\n", c->embed_dim);
@@ -51,7 +60,10 @@ static void print_text(const char *file, const clipc_model_info *in) {
         printf("  ");
         text_write_escaped(stdout, in->meta_keys[i]);
         printf(": ");
-        text_write_escaped(stdout, in->meta_vals[i]);
+        if (!strcmp(in->meta_keys[i], "wordpiece_vocab")) /* the tutorial model's vocab.txt: its size only */
+            printf("(a WordPiece vocab.txt of %zu bytes)", strlen(in->meta_vals[i]));
+        else
+            text_write_escaped(stdout, in->meta_vals[i]);
         printf("\n");
     }
 }

@@ -75,7 +75,7 @@ static clipc_status embed_query(const clipc_model *m, const char *text, const ch
     if (!text) return clipc_embed_image_file(m, image, q);
     clipc_tokenizer *tok = NULL;
     int trunc = 0;
-    clipc_status s = clipc_tokenizer_load(NULL, &tok);
+    clipc_status s = clipc_model_tokenizer(m, &tok); /* BPE, or the tutorial model's WordPiece */
     if (!s) s = clipc_embed_texts(m, tok, &text, 1, q, &trunc);
     if (!s && trunc)
         fprintf(stderr, "clipc: warning: the query is longer than the model's %d-token context; truncated\n",

@@ -16,7 +16,7 @@
 #include "cli.h"
 
 static const char usage[] =
-    "usage: clipc tokenize [--vocab FILE] [--context-length N] [--truncate] [--decode]\n"
+    "usage: clipc tokenize [--vocab FILE | --wordpiece FILE | --model FILE] [--context-length N] [--truncate] [--decode]\n"
     "       clipc tokenize [--vocab FILE] --bench FILE\n"
     "\n"
     "OpenAI CLIP's BPE tokenizer (49,408 tokens), as a JSON Lines filter on stdin/stdout.\n"
@@ -181,7 +181,7 @@ static int bench(clipc_tokenizer *tok, const char *path) {
 }
 
 int cmd_tokenize(int argc, char **argv) {
-    const char *vocab = NULL, *bench_file = NULL;
+    const char *vocab = NULL, *bench_file = NULL, *wordpiece = NULL, *model = NULL;
     int ctx = 0, truncate = 0, decode = 0;
     const cli_opt opts[] = {
         {.name = "--context-length", .kind = CLI_INT, .dest = &ctx, .min = 2, .max = 1 << 20, .metavar = "N",
@@ -195,6 +195,11 @@ int cmd_tokenize(int argc, char **argv) {
                  "(each end-of-word becomes a space; broken UTF-8 becomes U+FFFD)."},
         {.name = "--vocab", .kind = CLI_STRING, .dest = &vocab, .metavar = "FILE",
          .help = "bpe_simple_vocab_16e6.txt.gz to use instead of the embedded copy."},
+        {.name = "--wordpiece", .kind = CLI_STRING, .dest = &wordpiece, .metavar = "FILE",
+         .help = "a WordPiece vocab.txt (BERT/DistilBERT, uncased): [CLS] ... [SEP] ids,\n"
+                 "always truncated to --context-length (no --decode)."},
+        {.name = "--model", .kind = CLI_STRING, .dest = &model, .metavar = "FILE",
+         .help = "the tokenizer of this model: BPE, or a tutorial model's own WordPiece."},
         {.name = "--bench", .kind = CLI_STRING, .dest = &bench_file, .metavar = "FILE",
          .help = "tokenize FILE line by line (twice: cold, then warm merge cache) and\n"
                  "print tokens/s and MB/s."},
@@ -205,8 +210,26 @@ int cmd_tokenize(int argc, char **argv) {
     if (rc) return rc == CLI_HELP_SHOWN ? 0 : rc;
     if (decode && (ctx || truncate)) return cli_usage_error("tokenize", "--decode takes no --context-length/--truncate");
     if (truncate && !ctx) return cli_usage_error("tokenize", "--truncate needs --context-length");
+    if (!!vocab + !!wordpiece + !!model > 1)
+        return cli_usage_error("tokenize", "give one of --vocab, --wordpiece, --model");
     clipc_tokenizer *tok;
-    clipc_status st = clipc_tokenizer_load(vocab, &tok);
+    clipc_status st;
+    if (wordpiece) { /* the tutorial's DistilBERT vocabulary */
+        char *buf;
+        size_t n;
+        st = clipc_read_file(wordpiece, &buf, &n);
+        if (!st) {
+            st = clipc_tokenizer_wordpiece(buf, n, wordpiece, &tok);
+            free(buf);
+        }
+    } else if (model) {
+        clipc_model *m = NULL;
+        st = clipc_model_load(model, NULL, &m);
+        if (!st) st = clipc_model_tokenizer(m, &tok);
+        clipc_model_free(m);
+    } else {
+        st = clipc_tokenizer_load(vocab, &tok);
+    }
     if (st) return cli_report(st);
     if (bench_file) {
         int rc = bench(tok, bench_file);

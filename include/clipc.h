@@ -99,8 +99,13 @@ typedef struct {
 /* Fills *cfg with a named config: "tiny", "emoji", "small", "seed-b16", "b32",
  * "ViT-B-32" (= b32 with a 12-layer text tower), "ViT-B-16", "ViT-L-14",
  * and OpenAI's ModifiedResNet shapes "RN50", "RN101", "RN50x4", "RN50x16",
- * "RN50x64" (plus "rn-tiny", a small ResNet for tests and demos). */
+ * "RN50x64" (plus "rn-tiny", a small ResNet for tests and demos), and the
+ * tutorial's model (seed 002) "tutorial-rn50" (ResNet-50 + DistilBERT +
+ * linear heads to 256) with "tutorial-tiny" for tests. */
 clipc_status clipc_config_named(const char *name, clipc_config *cfg);
+/* 1 for the tutorial's family (torchvision ResNet + DistilBERT + projection
+ * heads): its text goes through WordPiece, not OpenAI's BPE. */
+int clipc_config_is_tutorial(const clipc_config *cfg);
 /* Checks that every field is positive and consistent (widths divisible by
  * heads, resolution divisible by patch size). */
 clipc_status clipc_config_validate(const clipc_config *cfg);
@@ -230,6 +235,35 @@ clipc_status clipc_detokenize_len(clipc_tokenizer *tok, const int32_t *ids, int 
                                   size_t *len);
 /* A clipc_tokenizer may be used from several threads at once (its merge
  * cache is locked). */
+/* The tutorial's DistilBERT (seed 002): a clipc_tokenizer over a WordPiece
+ * vocab.txt held in memory (n bytes; name for errors).  Through it
+ * clipc_tokenize gives the pieces without [CLS]/[SEP] and
+ * clipc_tokenize_context gives [CLS] pieces [SEP] padded with 0, ALWAYS
+ * truncated to ctx keeping [SEP] (the tutorial's truncation=True);
+ * clipc_detokenize is not available. */
+clipc_status clipc_tokenizer_wordpiece(const char *vocab, size_t n, const char *name, clipc_tokenizer **out);
+int clipc_tokenizer_is_wordpiece(const clipc_tokenizer *tok);
+
+/* BERT's WordPiece tokenizer for uncased vocabularies (DistilBERT's; the
+ * tutorial model's text tower, CLIPC_TEXT_DISTILBERT): BasicTokenizer
+ * (clean-up, CJK ideographs split, lower-casing, NFD with accents
+ * stripped, punctuation split) then greedy longest-match-first WordPiece
+ * with "##" continuations (a word over 100 characters or with no match is
+ * [UNK]).  The vocabulary is a vocab.txt: one token per line, id = line
+ * number from 0; [PAD] must be id 0, [CLS], [SEP] and [UNK] must exist, no
+ * token empty or repeated.  Read-only after loading: safe to share
+ * between threads. */
+typedef struct clipc_wordpiece clipc_wordpiece;
+clipc_wordpiece *clipc_wordpiece_load(const char *vocab_txt_path); /* NULL + error on failure */
+/* The same from a vocab.txt in memory; name is used in error messages. */
+clipc_wordpiece *clipc_wordpiece_from_buffer(const char *data, size_t n, const char *name);
+void clipc_wordpiece_free(clipc_wordpiece *wp);
+int clipc_wordpiece_vocab_size(const clipc_wordpiece *wp);
+/* [CLS] tokens [SEP] of text (UTF-8, NUL-terminated; invalid bytes are
+ * dropped), truncated to max_len (the [SEP] kept), padded with 0 up to
+ * max_len in ids.  Returns the number of non-pad ids, or -1 with an error
+ * (max_len < 2, out of memory). */
+int clipc_wordpiece_encode(const clipc_wordpiece *wp, const char *text, int32_t *ids, int max_len);
 
 /* ---------------------------------------------------------------- datasets */
 
@@ -549,6 +583,27 @@ clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n
 /* encode_text: `ids` is [n, context_length] as clipc_tokenize_context gives;
  * out is [n, embed_dim], unnormalised. */
 clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, float *out);
+/* The tokenizer of the model's text tower (free with clipc_tokenizer_free):
+ * OpenAI's BPE, or for the tutorial's DistilBERT a WordPiece over the
+ * vocabulary the model carries (error when it carries none). */
+clipc_status clipc_model_tokenizer(const clipc_model *m, clipc_tokenizer **out);
+/* The tutorial's DistilBERT: sets the WordPiece vocabulary (vocab.txt's
+ * text, n bytes) the model carries and saves; its size must equal
+ * vocab_size.  clipc_model_vocab: that text, or NULL. */
+clipc_status clipc_model_set_vocab(clipc_model *m, const char *vocab, size_t n, const char *name);
+/* A new tutorial model (seed 002): `base` (e.g. "tutorial-rn50") with its
+ * towers' shapes and weights from the files users start from: image, a
+ * torchvision/timm resnet50 state dict (.pt/.pth/safetensors); text, a
+ * Hugging Face DistilBERT folder (model.safetensors + vocab.txt) or weights
+ * file; vocab, a vocab.txt (default: the text folder's); head: 0 = base's,
+ * else CLIPC_HEAD_LINEAR or CLIPC_HEAD_MLP.  NULL paths: random init. */
+typedef struct {
+    const char *image, *text, *vocab;
+    clipc_head head;
+} clipc_tutorial_init;
+clipc_status clipc_model_create_tutorial(const clipc_config *base, uint64_t seed, const clipc_tutorial_init *ti,
+                                         clipc_model **out);
+const char *clipc_model_vocab(const clipc_model *m);
 
 /* In-place L2 normalisation of n rows of length d. */
 void clipc_l2_normalize(float *x, int n, int d);
@@ -693,6 +748,14 @@ typedef struct {
     int log_every;           /* metrics.jsonl / progress every N steps */
     int64_t stop_after_steps;/* stop like SIGINT once this many steps are done (0 = never) */
     double max_memory_gb;    /* 0 = MemAvailable */
+    /* ---- the tutorial's model (seed 002) */
+    const char *head;        /* from scratch: linear (seed 002) or mlp (the notebook); NULL = the config's */
+    const char *vocab;       /* WordPiece vocab.txt of a DistilBERT trained from scratch (or of --init) */
+    const char *init_image;  /* torchvision/timm resnet50 weights for the image tower */
+    const char *init_text;   /* Hugging Face DistilBERT folder or file for the text tower */
+    const char *loss;        /* clip (CE against the diagonal, seed 002) or soft (the notebook's targets) */
+    int learn_temperature;   /* 1 = train logit_scale (the tutorial fixes it) */
+    double temperature;      /* > 0: start from this temperature; 0 = the loss's (0.07; soft: 1.0) */
     void (*progress)(const clipc_train_progress *p, void *ud);
     void (*warn)(const char *msg, void *ud);
     /* Called at each stage of a checkpoint write ("model", "state", "renamed",

@@ -86,7 +86,7 @@ TEST(cli_options_usage_errors) {
                        "clipc index: one folder at a time ('a' and 'b') (see clipc index --help)");
     /* --recipe is applied before the other options, wherever it stands. */
     expect_usage_error("clipc train --lr abc --recipe nope",
-                       "clipc train: unknown recipe 'nope' (known: seed tutorial cpu-small cpu-tiny emoji) "
+                       "clipc train: unknown recipe 'nope' (known: seed tutorial tutorial-resnet cpu-small cpu-tiny emoji) "
                        "(see clipc train --help)");
     expect_usage_error("clipc --bogus", "clipc: unknown option '--bogus' (see clipc --help)");
 }
@@ -96,7 +96,7 @@ TEST(cli_options_help_from_the_tables) {
     int rc = run("clipc train --help", &out);
     REQUIRE(rc == 0);
     CHECK(!strncmp(out, "usage: clipc train --data FILE --out DIR", 40));
-    CHECK(strstr(out, "\n  --recipe NAME            settings to start from: seed tutorial cpu-small cpu-tiny emoji"));
+    CHECK(strstr(out, "\n  --recipe NAME            settings to start from: seed tutorial tutorial-resnet cpu-small cpu-tiny emoji"));
     int n;
     const clipc_option *t = clipc_train_options(&n);
     CHECK(n > 40);

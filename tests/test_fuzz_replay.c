@@ -40,6 +40,7 @@ int fuzz_image_tiff(const uint8_t *data, size_t size);
 int fuzz_image_heif(const uint8_t *data, size_t size);
 int fuzz_image_gif(const uint8_t *data, size_t size);
 int fuzz_image_bmp(const uint8_t *data, size_t size);
+int fuzz_wordpiece(const uint8_t *data, size_t size);
 
 static const struct {
     const char *name;
@@ -51,6 +52,7 @@ static const struct {
     {"pickle", fuzz_pickle},           {"ftfy", fuzz_ftfy},           {"image_webp", fuzz_image_webp},
     {"image_tiff", fuzz_image_tiff},   {"image_heif", fuzz_image_heif}, {"image_gif", fuzz_image_gif},
     {"image_bmp", fuzz_image_bmp},     {"vec8", fuzz_vec8},
+    {"wordpiece", fuzz_wordpiece},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }

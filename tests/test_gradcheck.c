@@ -15,13 +15,20 @@
 #include "model/model.h"
 #include "nn/activation.h"
 #include "nn/attention.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
 #include "nn/clip.h"
 #include "nn/embedding.h"
 #include "nn/layernorm.h"
 #include "nn/linear.h"
 #include "nn/loss.h"
+#include "nn/loss_soft.h"
+#include "nn/proj_head.h"
+#include "nn/maxpool.h"
 #include "nn/params.h"
 #include "nn/seqs.h"
+#include "nn/tv_bottleneck.h"
+#include "nn/tv_resnet_tower.h"
 #include "harness.h"
 
 static uint64_t xs_state = 88172645463325252ull;
@@ -292,6 +299,60 @@ TEST(clip_loss_chance_level) {
     free(mem); free(img); free(txt);
 }
 
+/* ------------------------------------------- the tutorial's heads and soft loss */
+typedef struct { proj_head_acts a; proj_head_weights w; float *x; int B; } head_ctx;
+static void head_fwd(void *p, float *out) {
+    head_ctx *c = p;
+    proj_head_forward(&c->a, out, c->x, &c->w, c->B);
+}
+TEST(gradcheck_tutorial_mlp_head_with_dropout) {
+    /* Dropout 0.3 with a fixed seed is a deterministic function of the
+     * inputs: backward recomputes the same mask. */
+    int B = 5, D = 7, E = 6;
+    head_ctx c = {0};
+    REQUIRE_OK(proj_head_acts_alloc(&c.a, CLIPC_HEAD_MLP, B, D, E));
+    c.a.dropout = 0.3f, c.a.dropout_seed = 99, c.a.site = 1, c.B = B;
+    c.x = randv((size_t)B * D, 1.f);
+    c.w = (proj_head_weights){randv((size_t)E * D, .5f), randv(E, .5f), randv((size_t)E * E, .5f), randv(E, .5f),
+                              randv(E, 1.f), randv(E, .5f)};
+    proj_head_weights g = {zeros((size_t)E * D), zeros(E), zeros((size_t)E * E), zeros(E), zeros(E), zeros(E)};
+    float *out = zeros((size_t)B * E), *R = randv((size_t)B * E, 1.f), *dx = zeros((size_t)B * D);
+    head_fwd(&c, out);
+    proj_head_backward(&c.a, dx, &g, R, c.x, &c.w, B);
+    size_t BE = (size_t)B * E;
+    numcheck("head d x", head_fwd, &c, out, BE, R, c.x, dx, (size_t)B * D, 1e-3f);
+    numcheck("head d projection.weight", head_fwd, &c, out, BE, R, c.w.proj_w, g.proj_w, (size_t)E * D, 1e-3f);
+    numcheck("head d projection.bias", head_fwd, &c, out, BE, R, c.w.proj_b, g.proj_b, E, 1e-3f);
+    numcheck("head d fc.weight", head_fwd, &c, out, BE, R, c.w.fc_w, g.fc_w, (size_t)E * E, 1e-3f);
+    numcheck("head d fc.bias", head_fwd, &c, out, BE, R, c.w.fc_b, g.fc_b, E, 1e-3f);
+    numcheck("head d layer_norm.weight", head_fwd, &c, out, BE, R, c.w.ln_w, g.ln_w, E, 1e-3f);
+    numcheck("head d layer_norm.bias", head_fwd, &c, out, BE, R, c.w.ln_b, g.ln_b, E, 1e-3f);
+    float *pw[6] = {c.w.proj_w, c.w.proj_b, c.w.fc_w, c.w.fc_b, c.w.ln_w, c.w.ln_b};
+    float *pg[6] = {g.proj_w, g.proj_b, g.fc_w, g.fc_b, g.ln_w, g.ln_b};
+    for (int i = 0; i < 6; i++) free(pw[i]), free(pg[i]);
+    free(c.x), free(out), free(R), free(dx);
+    proj_head_acts_free(&c.a);
+}
+
+typedef struct { float *img, *txt, t; soft_loss_cache lc; int B, E; } soft_ctx;
+static void soft_fwd(void *p, float *out) {
+    soft_ctx *c = p;
+    out[0] = soft_loss_forward(&c->lc, c->img, c->txt, c->t, c->B, c->E);
+}
+TEST(gradcheck_tutorial_soft_loss) {
+    int B = 4, E = 6;
+    float *mem = zeros(soft_loss_cache_floats(B));
+    soft_ctx c = {randv((size_t)B * E, 1.f), randv((size_t)B * E, 1.f), 0.7f, {0}, B, E};
+    soft_loss_cache_bind(&c.lc, mem, B);
+    float out, R = 1.f, *dimg = zeros((size_t)B * E), *dtxt = zeros((size_t)B * E);
+    soft_fwd(&c, &out);
+    CHECK(out > 0);
+    soft_loss_backward(dimg, dtxt, &c.lc, c.img, c.txt, c.t, B, E);
+    numcheck("soft loss d img", soft_fwd, &c, &out, 1, &R, c.img, dimg, (size_t)B * E, 1e-3f);
+    numcheck("soft loss d txt", soft_fwd, &c, &out, 1, &R, c.txt, dtxt, (size_t)B * E, 1e-3f);
+    free(mem), free(c.img), free(c.txt), free(dimg), free(dtxt);
+}
+
 /* ------------------------------------------------------------ whole model */
 typedef struct { clip_workspace *ws; clipc_model *m; float *px; int32_t *ids; int B; } model_ctx;
 static void model_fwd(void *p, float *out) {
@@ -378,4 +439,170 @@ TEST(gradcheck_whole_model_dropout) {
     clip_weights_free(&m.w);
     free(m.params);
     param_table_free(&tab);
+}
+
+/* ------------------------------------- the tutorial ResNet's new layers */
+typedef struct { float *x, *w, *b, *mean, *rstd; int N, C; } bnt_ctx;
+static void bnt_fwd(void *p, float *out) {
+    bnt_ctx *c = p;
+    batchnorm_train_forward(out, c->mean, c->rstd, c->x, c->w, c->b, NULL, NULL, (size_t)c->N, c->C);
+}
+TEST(gradcheck_batchnorm_train_mode) {
+    int N = 14, C = 5;
+    size_t n = (size_t)N * C;
+    bnt_ctx c = {randv(n, 2.f), randv(C, 1.f), randv(C, 0.5f), zeros(C), zeros(C), N, C};
+    for (size_t i = 0; i < n; i++) c.x[i] += (float)(i % C); /* channel means away from 0 */
+    float *out = zeros(n), *R = randv(n, 1.f), *dx = zeros(n), *dw = zeros(C), *db = zeros(C);
+    bnt_fwd(&c, out);
+    batchnorm_train_backward(dx, dw, db, R, c.x, c.w, c.mean, c.rstd, (size_t)N, C);
+    numcheck("batchnorm train dx", bnt_fwd, &c, out, n, R, c.x, dx, n, 1e-2f);
+    numcheck("batchnorm train dw", bnt_fwd, &c, out, n, R, c.w, dw, C, 1e-2f);
+    numcheck("batchnorm train db", bnt_fwd, &c, out, n, R, c.b, db, C, 1e-2f);
+    free(c.x); free(c.w); free(c.b); free(c.mean); free(c.rstd);
+    free(out); free(R); free(dx); free(dw); free(db);
+}
+
+typedef struct { float *x; int B, H, W, C; } mp_ctx;
+static void mp_fwd(void *p, float *out) {
+    mp_ctx *c = p;
+    maxpool_forward(out, c->x, c->B, c->H, c->W, c->C, 3, 2, 1);
+}
+TEST(gradcheck_maxpool_3x3_stride2_pad1) {
+    mp_ctx c = {randv(2 * 7 * 6 * 3, 1.f), 2, 7, 6, 3};
+    int Ho = maxpool_out(7, 3, 2, 1), Wo = maxpool_out(6, 3, 2, 1);
+    CHECK(Ho == 4 && Wo == 3);
+    size_t n = (size_t)2 * 7 * 6 * 3, no = (size_t)2 * Ho * Wo * 3;
+    float *out = zeros(no), *R = randv(no, 1.f), *dx = zeros(n);
+    mp_fwd(&c, out);
+    maxpool_backward(dx, R, c.x, 2, 7, 6, 3, 3, 2, 1);
+    numcheck("maxpool dx", mp_fwd, &c, out, no, R, c.x, dx, n, 1e-3f);
+    /* Ties go to the first maximum in window order, as PyTorch's argmax. */
+    float flat[1 * 2 * 2 * 1] = {1, 1, 1, 1}, g = 1, d[4];
+    maxpool_backward(d, &g, flat, 1, 2, 2, 1, 3, 2, 1);
+    CHECK(d[0] == 1 && d[1] == 0 && d[2] == 0 && d[3] == 0);
+    free(c.x); free(out); free(R); free(dx);
+}
+
+typedef struct { float *x, *w, *cols; conv_shape s; } cv_ctx;
+static void cv_fwd(void *p, float *out) {
+    cv_ctx *c = p;
+    conv2d_forward(out, c->cols, c->x, c->w, &c->s);
+}
+TEST(gradcheck_conv2d_strided_stem_and_downsample) {
+    int shapes[2][4] = {{7, 2, 3, 3}, {1, 2, 0, 4}}; /* k, stride, pad, C: the stem; a 1x1 stride-2 shortcut */
+    for (int t = 0; t < 2; t++) {
+        cv_ctx c;
+        conv_shape_set(&c.s, 2, 9, 8, shapes[t][3], 5, shapes[t][0], shapes[t][1], shapes[t][2]);
+        size_t n = (size_t)2 * 9 * 8 * c.s.C, nw = (size_t)5 * c.s.C * c.s.k * c.s.k;
+        size_t no = (size_t)2 * c.s.Ho * c.s.Wo * 5, nc = conv2d_cols_floats(&c.s);
+        c.x = randv(n, 1.f), c.w = randv(nw, 0.3f), c.cols = zeros(nc);
+        float *out = zeros(no), *R = randv(no, 1.f), *dx = zeros(n), *dw = zeros(nw), *dcols = zeros(nc);
+        cv_fwd(&c, out);
+        conv2d_backward(dx, dw, R, c.x, c.w, c.cols, dcols, &c.s);
+        numcheck(t ? "conv 1x1/2 dx" : "conv 7x7/2 dx", cv_fwd, &c, out, no, R, c.x, dx, n, 1e-2f);
+        numcheck(t ? "conv 1x1/2 dw" : "conv 7x7/2 dw", cv_fwd, &c, out, no, R, c.w, dw, nw, 1e-2f);
+        free(c.x); free(c.w); free(c.cols); free(out); free(R); free(dx); free(dw); free(dcols);
+    }
+}
+
+/* torchvision's Bottleneck with train-mode BatchNorm, stride 2 and a
+ * downsample: every tensor of the block through the batch statistics. */
+typedef struct { tv_bottleneck_acts a; float *x; bottleneck_weights w; bottleneck_scratch s; size_t nout; } tvb_ctx;
+static void tvb_fwd(void *p, float *out) {
+    tvb_ctx *c = p;
+    tv_bottleneck_forward(&c->a, c->x, &c->w, &c->s);
+    memcpy(out, c->a.out, c->nout * sizeof(float));
+}
+static void tvb_bn(bn_weights *b, bn_weights *g, int C) {
+    b->w = randv(C, 0.5f), b->b = randv(C, 0.5f), b->mean = zeros(C), b->var = zeros(C);
+    for (int i = 0; i < C; i++) b->w[i] += 1.0f, b->var[i] = 1.0f;
+    g->w = zeros(C), g->b = zeros(C), g->mean = g->var = NULL;
+}
+static void tvb_bn_free(bn_weights *b) { free(b->w); free(b->b); free(b->mean); free(b->var); }
+TEST(gradcheck_tv_bottleneck_train_batchnorm) {
+    /* Its own draw, whatever ran before, and a small step: a step across a
+     * ReLU's kink (of the 144 outputs) would spoil the difference quotient. */
+    xs_state = 0x9e3779b97f4a7c15ull;
+    tvb_ctx c;
+    int B = 2, H = 6, Cin = 3, P = 2;
+    size_t na = tv_bottleneck_plan(&c.a, B, H, H, Cin, P, 2, 1, 1);
+    float *mem = zeros(na);
+    tv_bottleneck_bind(&c.a, mem);
+    CHECK(c.a.bn_train == 1 && c.a.Ho == 3);
+    size_t n = (size_t)B * H * H * Cin, mx = tv_bottleneck_max_floats(&c.a), nc = tv_bottleneck_cols_floats(&c.a);
+    c.nout = (size_t)B * 3 * 3 * 4 * P;
+    c.x = randv(n, 1.f);
+    bottleneck_weights g;
+    c.w.conv1 = randv((size_t)P * Cin, 0.6f), g.conv1 = zeros((size_t)P * Cin);
+    c.w.conv2 = randv((size_t)P * P * 9, 0.4f), g.conv2 = zeros((size_t)P * P * 9);
+    c.w.conv3 = randv((size_t)4 * P * P, 0.6f), g.conv3 = zeros((size_t)4 * P * P);
+    c.w.ds_conv = randv((size_t)4 * P * Cin, 0.6f), g.ds_conv = zeros((size_t)4 * P * Cin);
+    tvb_bn(&c.w.bn1, &g.bn1, P), tvb_bn(&c.w.bn2, &g.bn2, P), tvb_bn(&c.w.bn3, &g.bn3, 4 * P);
+    tvb_bn(&c.w.ds_bn, &g.ds_bn, 4 * P);
+    c.s.cols = zeros(nc), c.s.dcols = zeros(nc), c.s.t1 = zeros(mx), c.s.t2 = zeros(mx), c.s.t3 = NULL;
+    float *out = zeros(c.nout), *R = randv(c.nout, 1.f), *dout = zeros(c.nout), *dx = zeros(n);
+    tvb_fwd(&c, out);
+    memcpy(dout, R, c.nout * sizeof(float));
+    tv_bottleneck_backward(dx, dout, &g, &c.a, c.x, &c.w, &c.s);
+    numcheck("tv_bottleneck dx", tvb_fwd, &c, out, c.nout, R, c.x, dx, n, 5e-4f);
+    numcheck("tv_bottleneck conv1", tvb_fwd, &c, out, c.nout, R, c.w.conv1, g.conv1, (size_t)P * Cin, 5e-4f);
+    numcheck("tv_bottleneck conv2", tvb_fwd, &c, out, c.nout, R, c.w.conv2, g.conv2, (size_t)P * P * 9, 5e-4f);
+    numcheck("tv_bottleneck conv3", tvb_fwd, &c, out, c.nout, R, c.w.conv3, g.conv3, (size_t)4 * P * P, 5e-4f);
+    numcheck("tv_bottleneck ds conv", tvb_fwd, &c, out, c.nout, R, c.w.ds_conv, g.ds_conv, (size_t)4 * P * Cin, 5e-4f);
+    numcheck("tv_bottleneck bn1.w", tvb_fwd, &c, out, c.nout, R, c.w.bn1.w, g.bn1.w, P, 5e-4f);
+    numcheck("tv_bottleneck bn2.b", tvb_fwd, &c, out, c.nout, R, c.w.bn2.b, g.bn2.b, P, 5e-4f);
+    numcheck("tv_bottleneck bn3.w", tvb_fwd, &c, out, c.nout, R, c.w.bn3.w, g.bn3.w, 4 * P, 5e-4f);
+    numcheck("tv_bottleneck ds bn.b", tvb_fwd, &c, out, c.nout, R, c.w.ds_bn.b, g.ds_bn.b, 4 * P, 5e-4f);
+    free(c.w.conv1); free(c.w.conv2); free(c.w.conv3); free(c.w.ds_conv);
+    free(g.conv1); free(g.conv2); free(g.conv3); free(g.ds_conv);
+    bn_weights *bw[4] = {&c.w.bn1, &c.w.bn2, &c.w.bn3, &c.w.ds_bn}, *bg[4] = {&g.bn1, &g.bn2, &g.bn3, &g.ds_bn};
+    for (int i = 0; i < 4; i++) tvb_bn_free(bw[i]), free(bg[i]->w), free(bg[i]->b);
+    free(c.s.cols); free(c.s.dcols); free(c.s.t1); free(c.s.t2);
+    free(mem); free(c.x); free(out); free(R); free(dout); free(dx);
+}
+
+/* The whole torchvision tower with eval-mode BatchNorm (frozen statistics,
+ * as when fine-tuning with model.eval()): stem, max pool, blocks, pool. */
+typedef struct { tv_resnet_acts a; const float *px; const tv_resnet_weights *w; } tvr_ctx;
+static void tvr_fwd(void *p, float *out) {
+    tvr_ctx *c = p;
+    tv_resnet_forward(&c->a, out, c->px, c->w, 2);
+}
+TEST(gradcheck_tv_resnet_tower_eval_batchnorm) {
+    xs_state = 0x2545f4914f6cdd1dull;
+    clipc_config cfg = {8, 32, 0, 2, 0, 0, 8, 100, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_TV_RESNET,
+                        {1, 1, 1, 1}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
+    if (clipc_config_validate(&cfg)) cfg.head = CLIPC_HEAD_LINEAR; /* whichever head this build pairs with it */
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 5, &m));
+    for (int i = 0; i < m->tab.n; i++) /* random statistics and affine maps, not 0/1 */
+        if (m->tab.p[i].ndim == 1)
+            for (size_t j = 0; j < m->tab.p[i].numel; j++)
+                m->params[m->tab.p[i].offset + j] = strstr(m->tab.p[i].name, "running_var") || strstr(m->tab.p[i].name, ".weight")
+                                                        ? 1.0f + 0.4f * frand() : 0.3f * frand();
+    float *grads = zeros(m->tab.total);
+    clip_weights g;
+    REQUIRE_OK(clip_weights_bind(&g, &cfg, &m->tab, grads));
+    tvr_ctx c;
+    REQUIRE_OK(tv_resnet_acts_alloc(&c.a, &cfg, 2, 1));
+    c.a.bn_train = 0;
+    float *px = randv(2 * 3 * 32 * 32, 1.f);
+    c.px = px, c.w = &m->w.v.tv;
+    int D = tv_resnet_feat_dim(&cfg);
+    float *out = zeros((size_t)2 * D), *R = randv((size_t)2 * D, 1.f);
+    tvr_fwd(&c, out);
+    tv_resnet_backward(&c.a, &g.v.tv, R, c.w, 2);
+    const char *names[] = {"conv1.weight", "bn1.weight", "layer2.0.downsample.0.weight"};
+    for (int k = 0; k < 3; k++) {
+        char n[96];
+        snprintf(n, sizeof n, "image_encoder.model.%s", names[k]);
+        int i = param_table_find(&m->tab, n);
+        REQUIRE(i >= 0);
+        const param_info *p = &m->tab.p[i];
+        numcheck(n, tvr_fwd, &c, out, (size_t)2 * D, R, m->params + p->offset, grads + p->offset, p->numel, 5e-4f);
+    }
+    tv_resnet_acts_free(&c.a);
+    clip_weights_free(&g);
+    clipc_model_free(m);
+    free(grads); free(px); free(out); free(R);
 }

@@ -91,7 +91,8 @@ static void make_header(const cache_spec *sp, uint8_t h[CACHE_HDR]) {
     memcpy(h, CACHE_MAGIC, 8);
     uint32_t u[6] = {CACHE_VERSION, (uint32_t)sp->size, (uint32_t)sp->ctx,
                      (uint32_t)clipc_dataset_n_images(sp->ds),
-                     (uint32_t)clipc_dataset_n_captions(sp->ds), 0};
+                     (uint32_t)clipc_dataset_n_captions(sp->ds),
+                     (uint32_t)clipc_tokenizer_is_wordpiece(sp->tok)}; /* which token ids: 0 BPE, 1 WordPiece */
     memcpy(h + 8, u, sizeof u);
     uint64_t fp = dataset_fingerprint(sp->ds), size = layout_of(sp).size;
     memcpy(h + 32, &fp, 8);
@@ -275,6 +276,10 @@ clipc_status cache_open(const cache_spec *sp, const char *path, loader_cache *ou
         s = clipc_error(CLIPC_ERR_INVALID, "%s: cache was built for image size %u, context length "
                         "%u (this run: %d, %d); delete it or use another cache path", path, u[1],
                         u[2], sp->size, sp->ctx);
+    else if (u[5] != (uint32_t)clipc_tokenizer_is_wordpiece(sp->tok))
+        s = clipc_error(CLIPC_ERR_INVALID, "%s: cache holds %s token ids, this run's model takes %s ones; delete "
+                        "it or use another cache path", path, u[5] ? "WordPiece" : "BPE",
+                        u[5] ? "BPE" : "WordPiece");
     else if (fp != wfp || u[3] != (uint32_t)clipc_dataset_n_images(sp->ds) ||
              u[4] != (uint32_t)clipc_dataset_n_captions(sp->ds))
         s = clipc_error(CLIPC_ERR_INVALID, "%s: cache was built for another dataset (%u images, %u "

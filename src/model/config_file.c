@@ -20,6 +20,7 @@
 #include "model/config_file.h"
 #include "model/config_resnet.h"
 #include "model/config_side.h"
+#include "model/config_tutorial.h"
 #include "model/keymap.h"
 #include "clipc.h"
 #include "clipc_util.h"
@@ -248,6 +249,7 @@ clipc_status model_config_from_file(const st_file *f, const char *path, const cl
                                     clipc_config *c, clipc_model_origins *o) {
     memset(c, 0, sizeof *c);
     memset(o, 0, sizeof *o);
+    if (config_tutorial_detect(f)) return config_tutorial_from_file(f, path, opts, c, o); /* seed 002's family */
     int hf = keymap_is_hf(f);
     clipc_status s = hf ? keymap_hf_shapes(f, path, c) : openai_shapes(f, path, c);
     if (!s) s = check_metadata(f, path, c);

@@ -7,15 +7,20 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "model/model.h"
 #include "model/precision.h"
 #include "clipc.h"
 #include "clipc_util.h"
 #include "kernels/backend.h"
+#include "base/error.h"
 #include "nn/resnet_tower.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
+#include "nn/distilbert_tower.h"
+#include "nn/proj_head.h"
+#include "nn/tv_resnet_tower.h"
 
 /* Images or texts per forward: batch 64 at once keeps GEMMs tall for small
  * models; inference views are shared by all blocks, so memory stays modest. */
@@ -64,10 +69,72 @@ static clipc_status encode_image_resnet(const clipc_model *m, const float *pixel
     return CLIPC_OK;
 }
 
+/* ---- the tutorial's family: a tower's pooled features through its head,
+ * in eval mode (BatchNorm on running statistics, no dropout), chunked so
+ * the ResNet's activations stay near 256 MiB. */
+static clipc_status encode_image_tutorial(const clipc_model *m, const float *pixels, int n, float *out) {
+    const clipc_config *c = &m->cfg;
+    size_t per = tv_resnet_acts_floats(c, 1, 0) * sizeof(float);
+    int chunk = (int)((256u << 20) / (per ? per : 1)), D = tv_resnet_feat_dim(c);
+    chunk = chunk < 1 ? 1 : chunk > ENCODE_CHUNK ? ENCODE_CHUNK : chunk;
+    if (chunk > n) chunk = n;
+    tv_resnet_acts a;
+    proj_head_acts h;
+    float *pooled = mem_alloc((size_t)chunk * D * sizeof(float), "pooled features");
+    clipc_status s = pooled ? tv_resnet_acts_alloc(&a, c, chunk, 0) : CLIPC_ERR_NOMEM;
+    if (s) {
+        free(pooled);
+        return s;
+    }
+    if ((s = proj_head_acts_alloc(&h, c->head, chunk, D, c->embed_dim))) goto done;
+    a.bn_train = 0;
+    size_t img = (size_t)3 * c->image_resolution * c->image_resolution;
+    for (int i = 0; i < n; i += chunk) {
+        int b = n - i < chunk ? n - i : chunk;
+        tv_resnet_forward(&a, pooled, pixels + (size_t)i * img, &m->w.v.tv, b);
+        proj_head_forward(&h, out + (size_t)i * c->embed_dim, pooled, &m->w.img_head, b);
+    }
+    proj_head_acts_free(&h);
+done:
+    tv_resnet_acts_free(&a);
+    free(pooled);
+    return s;
+}
+
+static clipc_status encode_text_tutorial(const clipc_model *m, const int32_t *ids, int n, float *out) {
+    const clipc_config *c = &m->cfg;
+    int ctx = c->context_length, C = c->transformer_width, chunk = n < ENCODE_CHUNK ? n : ENCODE_CHUNK;
+    clipc_status s = distilbert_check_ids(ids, n, ctx, c);
+    if (s) return s;
+    distilbert_acts a;
+    proj_head_acts h;
+    float *cls = mem_alloc((size_t)chunk * C * sizeof(float), "[CLS] features");
+    s = cls ? distilbert_acts_alloc(&a, c, chunk, ctx, 0) : CLIPC_ERR_NOMEM;
+    if (s) {
+        free(cls);
+        return s;
+    }
+    if ((s = proj_head_acts_alloc(&h, c->head, chunk, C, c->embed_dim))) goto done;
+    for (int i = 0; i < n; i += chunk) {
+        int b = n - i < chunk ? n - i : chunk;
+        distilbert_forward(&a, cls, ids + (size_t)i * ctx, &m->w.t.db, c, b, ctx);
+        proj_head_forward(&h, out + (size_t)i * c->embed_dim, cls, &m->w.txt_head, b);
+    }
+    proj_head_acts_free(&h);
+done:
+    distilbert_acts_free(&a);
+    free(cls);
+    return s;
+}
+/* ---- end of the tutorial's family */
+
 clipc_status clipc_encode_image(const clipc_model *m, const float *pixels, int n, float *out) {
     if (n < 0) return clipc_error(CLIPC_ERR_INVALID, "encode_image: negative count %d", n);
     if (n == 0) return CLIPC_OK;
     const clipc_config *c = &m->cfg;
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET && c->head == CLIPC_HEAD_OPENAI)
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "encode_image: this ResNet tower has no projection head");
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET) return encode_image_tutorial(m, pixels, n, out);
     if (c->vision_arch == CLIPC_VISION_RESNET) return encode_image_resnet(m, pixels, n, out);
     int chunk = n < ENCODE_CHUNK ? n : ENCODE_CHUNK;
     encode_keep *k = keep_of(m);
@@ -104,6 +171,9 @@ clipc_status clipc_encode_text(const clipc_model *m, const int32_t *ids, int n, 
     if (n < 0) return clipc_error(CLIPC_ERR_INVALID, "encode_text: negative count %d", n);
     if (n == 0) return CLIPC_OK;
     const clipc_config *c = &m->cfg;
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT && c->head == CLIPC_HEAD_OPENAI)
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "encode_text: this DistilBERT tower has no projection head");
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT) return encode_text_tutorial(m, ids, n, out);
     int ctx = c->context_length;
     for (size_t i = 0; i < (size_t)n * ctx; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size)

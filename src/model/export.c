@@ -177,6 +177,11 @@ clipc_status clipc_model_export(const clipc_model *m, const char *path, clipc_la
         return clipc_error(CLIPC_ERR_INVALID, "%s: clipc writes the OpenAI (clipc) and Hugging Face layouts only",
                            path);
     if ((unsigned)dt > CLIPC_DTYPE_BF16) return clipc_error(CLIPC_ERR_INVALID, "unknown dtype %d", (int)dt);
+    if (layout == CLIPC_LAYOUT_HF && clipc_config_is_tutorial(&m->cfg))
+        return clipc_error(CLIPC_ERR_UNSUPPORTED,
+                           "%s: a tutorial model (ResNet + DistilBERT + projection heads) has no Hugging Face "
+                           "CLIPModel layout; write it in clipc's layout (the seed's state_dict names) instead",
+                           path);
     int hf = layout == CLIPC_LAYOUT_HF, cap = m->tab.n * 3;
     stage g;
     stage_init(&g, dt);

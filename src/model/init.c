@@ -10,11 +10,14 @@
  *   MultiheadAttention in_proj: xavier_uniform, its biases 0;
  *   class/positional embedding, proj: width^-0.5 * N(0, 1);
  *   LayerNorm: weight 1, bias 0;  logit_scale: ln(1/0.07).
- * A ModifiedResNet image tower: see init_resnet_tensor.
+ * A ModifiedResNet image tower: see init_resnet_tensor; torchvision's
+ * ResNet (the tutorial's): init_tv_resnet_tensor; a DistilBERT text tower:
+ * init_distilbert_tensor; the tutorial's heads: init_head_tensor.
  * Every tensor draws from its own stream derived from (seed, tensor index),
  * so the result does not depend on the order tensors are filled in.
  */
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "clipc.h"
@@ -56,8 +59,55 @@ static void init_resnet_tensor(const param_info *p, float *x, const clipc_config
     else fill_uniform(x, p->numel, 1.0 / sqrt((double)p->numel / p->shape[0]), r);
 }
 
+/* tvresnet: torchvision's ResNet.__init__ (zero_init_residual False):
+ * convolutions kaiming_normal_(mode='fan_out', nonlinearity='relu'), i.e.
+ * N(0, sqrt(2 / (out_channels * k * k))); BatchNorm weight 1, bias 0,
+ * running mean 0, var 1. */
+static void init_tv_resnet_tensor(const param_info *p, float *x, rng_state *r) {
+    const char *n = p->name;
+    if (p->ndim == 4) fill_normal(x, p->numel, sqrt(2.0 / ((double)p->shape[0] * p->shape[2] * p->shape[3])), r);
+    else if (ends_with(n, "running_var") || ends_with(n, ".weight")) fill_const(x, p->numel, 1.0f);
+    else fill_const(x, p->numel, 0.0f); /* bias, running_mean */
+}
+
+/* ---- the tutorial's projection heads: PyTorch's nn.Linear and
+ * nn.LayerNorm defaults (weights and biases U(+-1/sqrt(fan_in)) with the
+ * fan-in of the Linear they belong to; LayerNorm 1, 0).  1 if p is one. */
+static int init_head_tensor(const param_table *t, const param_info *p, float *x, rng_state *r) {
+    const char *n = p->name;
+    if (strncmp(n, "image_projection.", 17) && strncmp(n, "text_projection.", 16)) return 0;
+    if (strstr(n, ".layer_norm.")) {
+        fill_const(x, p->numel, ends_with(n, ".weight") ? 1.0f : 0.0f);
+    } else { /* the weight of this Linear: its fan-in is shape[1] */
+        char w[96];
+        snprintf(w, sizeof w, "%.*s.weight", (int)(strrchr(n, '.') - n), n);
+        int i = param_table_find(t, w);
+        fill_uniform(x, p->numel, 1.0 / sqrt(i >= 0 ? (double)t->p[i].shape[1] : 1.0), r);
+    }
+    return 1;
+}
+
+/* DistilBERT (HF's DistilBertPreTrainedModel._init_weights): nn.Linear
+ * weights and both embeddings N(0, 0.02), biases 0, LayerNorm weight 1 and
+ * bias 0; the word embedding's padding row ([PAD] = 0) zero. */
+static void init_distilbert_tensor(const param_info *p, float *x, rng_state *r) {
+    const char *n = p->name;
+    if (strstr(n, "LayerNorm.") || strstr(n, "layer_norm.")) fill_const(x, p->numel, ends_with(n, ".weight") ? 1.0f : 0.0f);
+    else if (ends_with(n, ".bias")) fill_const(x, p->numel, 0.0f);
+    else fill_normal(x, p->numel, 0.02, r);
+    if (ends_with(n, "embeddings.word_embeddings.weight")) fill_const(x, (size_t)p->shape[1], 0.0f);
+}
+
 static void init_tensor(const param_info *p, float *x, const clipc_config *c, rng_state *r) {
     const char *n = p->name;
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET && !strncmp(n, "image_encoder.model.", 20)) {
+        init_tv_resnet_tensor(p, x, r);
+        return;
+    }
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT && !strncmp(n, "text_encoder.model.", 19)) {
+        init_distilbert_tensor(p, x, r);
+        return;
+    }
     if (c->vision_arch == CLIPC_VISION_RESNET && !strncmp(n, "visual.", 7)) {
         init_resnet_tensor(p, x, c, r);
         return;
@@ -116,7 +166,8 @@ clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_mo
     for (int i = 0; i < m->tab.n; i++) {
         rng_state r;
         rng_seed(&r, rng_derive(seed, (uint64_t)i));
-        init_tensor(&m->tab.p[i], m->params + m->tab.p[i].offset, cfg, &r);
+        if (!init_head_tensor(&m->tab, &m->tab.p[i], m->params + m->tab.p[i].offset, &r))
+            init_tensor(&m->tab.p[i], m->params + m->tab.p[i].offset, cfg, &r);
     }
     s = clip_weights_bind(&m->w, cfg, &m->tab, m->params);
     if (s) goto fail;

@@ -10,6 +10,7 @@
  * the tensor.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,35 @@ static clipc_status check_finite(const clipc_model *m, const char *path, const c
     return CLIPC_OK;
 }
 
+/* ---- the tutorial's family (seed 002).  The seed keeps its temperature
+ * as a plain attribute (0.07), so its state dict has no logit_scale: the
+ * only tensor that may be absent, filled with ln(1/0.07). */
+static int tutorial_default(const clipc_model *m, const param_info *p) {
+    return clipc_config_is_tutorial(&m->cfg) && !strcmp(p->name, "logit_scale");
+}
+
+/* Its WordPiece vocabulary: the file's `wordpiece_vocab` metadata (clipc's
+ * files), else a vocab.txt beside the file (the seed's best.pt kept in the
+ * Hugging Face folder it was trained from), else none: tokenising then
+ * fails with an error saying so (clipc_model_tokenizer). */
+static clipc_status tutorial_vocab(clipc_model *m, const char *path) {
+    if (!clipc_config_is_tutorial(&m->cfg) || m->vocab) return CLIPC_OK;
+    const char *v = st_meta(&m->file, "wordpiece_vocab");
+    if (v) {
+        m->vocab = strdup(v);
+        return m->vocab ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "out of memory copying the vocabulary");
+    }
+    char side[4096];
+    const char *slash = strrchr(path, '/');
+    int dir = slash ? (int)(slash - path) : 0;
+    snprintf(side, sizeof side, "%.*s%svocab.txt", dir, path, slash ? "/" : "");
+    size_t n;
+    char *buf;
+    if (access(side, R_OK) == 0 && !clipc_read_file(side, &buf, &n)) m->vocab = buf;
+    return CLIPC_OK;
+}
+/* ---- end of the tutorial's family */
+
 clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, clipc_model **out) {
     *out = NULL;
     clipc_model *m = mem_calloc(1, sizeof *m, "model");
@@ -76,6 +106,10 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     for (int i = 0; i < m->tab.n; i++) {
         const param_info *p = &m->tab.p[i];
         const st_tensor *t = st_get(&m->file, p->name);
+        if (!t && tutorial_default(m, p)) { /* the seed's fixed temperature: filled in below */
+            contiguous = 0;
+            continue;
+        }
         if (!t) {
             s = clipc_error(CLIPC_ERR_FORMAT, "%s: tensor '%s' is missing", path, p->name);
             goto fail;
@@ -122,10 +156,15 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     } else {
         s = model_alloc_params(m);
         if (s) goto fail;
-        for (int i = 0; i < m->tab.n; i++)
-            tf_to_f32(st_get(&m->file, m->tab.p[i].name), m->params + m->tab.p[i].offset);
+        for (int i = 0; i < m->tab.n; i++) {
+            const st_tensor *t = st_get(&m->file, m->tab.p[i].name);
+            if (t) tf_to_f32(t, m->params + m->tab.p[i].offset);
+            else m->params[m->tab.p[i].offset] = logf(1.0f / 0.07f); /* tutorial_default */
+        }
+        if ((s = tutorial_vocab(m, path))) goto fail;
         st_close(&m->file);
     }
+    if ((s = tutorial_vocab(m, path))) goto fail; /* (a no-op when already read above) */
 bind:
     s = check_finite(m, path, opts);
     if (s) goto fail;

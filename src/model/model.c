@@ -79,5 +79,6 @@ void clipc_model_free(clipc_model *m) {
     clip_weights_free(&m->w);
     param_table_free(&m->tab);
     free(m->source);
+    free(m->vocab);
     free(m);
 }

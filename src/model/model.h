@@ -44,13 +44,19 @@ struct clipc_model {
     encode_keep keep;    /* small encodes' activations, reused */
     int8_ctx *int8;      /* int8 copies of the GEMM weights, or NULL (s28-int8) */
     clipc_model_origins origin; /* the file's layout, where act/heads came from */
+    /* The tutorial's family: the WordPiece vocabulary (vocab.txt's text,
+     * owned, NUL-terminated) that its text ids come from.  It travels inside
+     * the model file as the metadata entry `wordpiece_vocab` (save.c), so a
+     * saved model tokenises with no flag; NULL for OpenAI's models. */
+    char *vocab;
 };
 
 /* clipc's metadata for a model file: its config, act, model=clipc
  * (save.c); kv is key, value, ..., NULL with room for 2 more pairs. */
 typedef struct {
     char v[11][16];
-    const char *kv[2 * 17 + 1];
+    char blocks[48], positions[16]; /* the tutorial's vision_layers list and text_positions */
+    const char *kv[2 * 23 + 1];
 } model_meta;
 void model_meta_fill(const clipc_model *m, model_meta *mm);
 

@@ -30,6 +30,19 @@ void model_meta_fill(const clipc_model *m, model_meta *mm) {
     const char *rest[] = {"vision_type", "VisionTransformer", "act", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu",
                           "format", "pt", "model", "clipc"};
     for (int i = 0; i < 8; i++) mm->kv[n++] = rest[i];
+    if (clipc_config_is_tutorial(c)) {
+        /* The tutorial's family: the architecture, which no tensor name of
+         * an OpenAI file says, and the WordPiece vocabulary (config_tutorial.c
+         * reads them back). */
+        mm->kv[n - 7] = "TorchvisionResNet"; /* vision_type's value */
+        snprintf(mm->blocks, sizeof mm->blocks, "[%d, %d, %d, %d]", c->vision_blocks[0], c->vision_blocks[1],
+                 c->vision_blocks[2], c->vision_blocks[3]);
+        snprintf(mm->positions, sizeof mm->positions, "%d", c->text_positions);
+        const char *tu[] = {"vision_blocks", mm->blocks, "text_type", "DistilBERT", "head",
+                            c->head == CLIPC_HEAD_MLP ? "mlp" : "linear", "text_positions", mm->positions};
+        for (int i = 0; i < 8; i++) mm->kv[n++] = tu[i];
+        if (m->vocab) mm->kv[n++] = "wordpiece_vocab", mm->kv[n++] = m->vocab;
+    }
     mm->kv[n] = NULL;
 }
 

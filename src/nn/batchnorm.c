@@ -1,5 +1,6 @@
 /*
- * batchnorm.c — eval-mode BatchNorm2d forward and backward (batchnorm.h).
+ * batchnorm.c — BatchNorm2d forward and backward, eval and train mode
+ * (batchnorm.h).
  *
  * Forward folds the statistics into a per-channel scale and shift, as
  * PyTorch's CPU kernel does (alpha = w / sqrt(var + eps), beta = b - mean *
@@ -61,5 +62,89 @@ void batchnorm_backward(float *dinp, float *dw, float *db, const float *dout, co
         const float *g = dout + n * C;
         float *d = dinp + n * C;
         for (int c = 0; c < C; c++) d[c] = g[c] * alpha[c];
+    }
+}
+
+/* ---- train mode.  Channels go to threads in blocks of BN_BLK (16 floats:
+ * one cache line of each row); within a block the rows are walked in order,
+ * so every sum has one fixed order. */
+#define BN_BLK 16
+
+void batchnorm_train_forward(float *out, float *mean, float *rstd, const float *inp, const float *w, const float *b,
+                             float *running_mean, float *running_var, size_t N, int C) {
+    int nblk = (C + BN_BLK - 1) / BN_BLK;
+#pragma omp parallel for schedule(static) if (N * (size_t)C > PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * BN_BLK, nc = C - c0 < BN_BLK ? C - c0 : BN_BLK;
+        double s[BN_BLK] = {0}, q[BN_BLK] = {0}, m[BN_BLK];
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * C + c0;
+            for (int i = 0; i < nc; i++) s[i] += x[i];
+        }
+        for (int i = 0; i < nc; i++) m[i] = s[i] / (double)N;
+        /* Two passes: the variance from centred values, not E[x^2] - E[x]^2. */
+        for (size_t n = 0; n < N; n++) {
+            const float *x = inp + n * C + c0;
+            for (int i = 0; i < nc; i++) {
+                double d = x[i] - m[i];
+                q[i] += d * d;
+            }
+        }
+        for (int i = 0; i < nc; i++) {
+            int c = c0 + i;
+            double var = q[i] / (double)N;
+            mean[c] = (float)m[i];
+            rstd[c] = (float)(1.0 / sqrt(var + BN_EPS));
+            if (running_mean) running_mean[c] = (float)((1 - BN_MOMENTUM) * running_mean[c] + BN_MOMENTUM * m[i]);
+            if (running_var && N > 1)
+                running_var[c] = (float)((1 - BN_MOMENTUM) * running_var[c] + BN_MOMENTUM * q[i] / (double)(N - 1));
+        }
+    }
+    float alpha[C > 0 ? C : 1], beta[C > 0 ? C : 1];
+    for (int c = 0; c < C; c++) {
+        alpha[c] = w[c] * rstd[c];
+        beta[c] = b[c] - mean[c] * alpha[c];
+    }
+#pragma omp parallel for schedule(static) if (N * (size_t)C > PAR_MIN)
+    for (size_t n = 0; n < N; n++) {
+        const float *x = inp + n * C;
+        float *y = out + n * C;
+        for (int c = 0; c < C; c++) y[c] = x[c] * alpha[c] + beta[c];
+    }
+}
+
+void batchnorm_train_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                              const float *w, const float *mean, const float *rstd, size_t N, int C) {
+    int nblk = (C + BN_BLK - 1) / BN_BLK;
+    /* Per channel: k1 = mean(dout), k2 = mean(dout * xh); dinp is then
+     * elementwise, so it may overwrite dout once the sums are done. */
+    float k1[C > 0 ? C : 1], k2[C > 0 ? C : 1];
+#pragma omp parallel for schedule(static) if (N * (size_t)C > PAR_MIN)
+    for (int blk = 0; blk < nblk; blk++) {
+        int c0 = blk * BN_BLK, nc = C - c0 < BN_BLK ? C - c0 : BN_BLK;
+        double sg[BN_BLK] = {0}, sgx[BN_BLK] = {0};
+        for (size_t n = 0; n < N; n++) {
+            const float *g = dout + n * C + c0, *x = inp + n * C + c0;
+            for (int i = 0; i < nc; i++) {
+                sg[i] += g[i];
+                sgx[i] += (double)g[i] * ((x[i] - mean[c0 + i]) * rstd[c0 + i]);
+            }
+        }
+        for (int i = 0; i < nc; i++) {
+            if (dw) dw[c0 + i] += (float)sgx[i];
+            if (db) db[c0 + i] += (float)sg[i];
+            k1[c0 + i] = (float)(sg[i] / (double)N);
+            k2[c0 + i] = (float)(sgx[i] / (double)N);
+        }
+    }
+    if (!dinp) return;
+#pragma omp parallel for schedule(static) if (N * (size_t)C > PAR_MIN)
+    for (size_t n = 0; n < N; n++) {
+        const float *g = dout + n * C, *x = inp + n * C;
+        float *d = dinp + n * C;
+        for (int c = 0; c < C; c++) {
+            float xh = (x[c] - mean[c]) * rstd[c];
+            d[c] = rstd[c] * w[c] * (g[c] - k1[c] - xh * k2[c]);
+        }
     }
 }

@@ -2,6 +2,7 @@
  * clip.c — CLIP forward and backward over a batch of image-text pairs:
  * encode both, symmetric contrastive loss, then back through both towers.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,6 +10,7 @@
 #include "clipc.h"
 #include "base/error.h"
 #include "nn/block.h"
+#include "nn/clip_tutorial.h"
 #include "nn/loss.h"
 #include "nn/params.h"
 #include "nn/resnet_tower.h"
@@ -21,6 +23,7 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
     ws->cfg = *cfg;
     ws->B = B;
     int E = cfg->embed_dim;
+    if (cfg->head != CLIPC_HEAD_OPENAI) return clip_tutorial_alloc(ws, cfg, B); /* the tutorial's model */
     clipc_status s = cfg->vision_arch == CLIPC_VISION_RESNET ? resnet_acts_alloc(&ws->ra, cfg, B, 1)
                                                              : vision_acts_alloc(&ws->va, cfg, B, 1);
     if (!s) s = text_acts_alloc(&ws->ta, cfg, B, B * cfg->context_length, 1);
@@ -43,6 +46,7 @@ clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, i
 }
 
 void clip_workspace_free(clip_workspace *ws) {
+    clip_tutorial_free(ws);
     vision_acts_free(&ws->va);
     resnet_acts_free(&ws->ra);
     text_acts_free(&ws->ta);
@@ -55,6 +59,7 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
      * The text tower is allocated for B full-length captions; packed batches
      * touch (and so page in) only the rows they use, so this is an upper
      * bound of the resident memory. */
+    if (c->head != CLIPC_HEAD_OPENAI) return clip_tutorial_bytes(c, B); /* the tutorial's model */
     int rn = c->vision_arch == CLIPC_VISION_RESNET;
     /* (a ResNet's ViT terms are of a 1-token ViT: 0 layers, its size is below) */
     int P = rn ? c->image_resolution : c->vision_patch_size, G = c->image_resolution / P, GG = G * G, Tv = GG + 1,
@@ -80,6 +85,10 @@ size_t clip_workspace_bytes(const clipc_config *c, int B) {
 void clip_forward_towers(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids,
                          int B, int T) {
     const clipc_config *c = &ws->cfg;
+    if (ws->tutorial) {
+        clip_tutorial_forward_towers(ws, w, pixels, ids, B);
+        return;
+    }
     if (T < 0 || T > c->context_length) T = 0;
     ws->va.dropout = ws->ta.dropout = ws->dropout;
     ws->va.dropout_seed = ws->ta.dropout_seed = ws->dropout_seed;
@@ -93,6 +102,10 @@ void clip_forward_towers(clip_workspace *ws, const clip_weights *w, const float 
 
 void clip_backward_towers(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids,
                           int B) {
+    if (ws->tutorial) {
+        clip_tutorial_backward_towers(ws, g, w, ids, B);
+        return;
+    }
     if (ws->cfg.vision_arch == CLIPC_VISION_RESNET) resnet_backward(&ws->ra, &g->v.rn, ws->dimg, &w->v.rn, B);
     else vision_backward(&ws->va, &g->v, ws->dimg, &w->v, &ws->cfg, B);
     text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, &ws->cfg, B);
@@ -102,10 +115,16 @@ void clip_backward_towers(clip_workspace *ws, const clip_weights *g, const clip_
 float clip_forward(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids, int B,
                    int T) {
     clip_forward_towers(ws, w, pixels, ids, B, T);
+    if (ws->soft) return soft_loss_forward(&ws->sl, ws->img_feat, ws->txt_feat, expf(-*w->logit_scale), B,
+                                           ws->cfg.embed_dim);
     return clip_loss_forward(&ws->lc, ws->img_feat, ws->txt_feat, *w->logit_scale, B, ws->cfg.embed_dim);
 }
 
 void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids, int B) {
-    clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, ws->cfg.embed_dim);
+    if (ws->soft) /* the notebook's temperature is a constant: no logit_scale gradient */
+        soft_loss_backward(ws->dimg, ws->dtxt, &ws->sl, ws->img_feat, ws->txt_feat, expf(-*w->logit_scale), B,
+                           ws->cfg.embed_dim);
+    else
+        clip_loss_backward(ws->dimg, ws->dtxt, g->logit_scale, &ws->lc, *w->logit_scale, B, ws->cfg.embed_dim);
     clip_backward_towers(ws, g, w, ids, B);
 }

@@ -11,6 +11,10 @@
 #include "nn/resnet_tower.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
+#include "nn/distilbert_tower.h"
+#include "nn/loss_soft.h"
+#include "nn/proj_head.h"
+#include "nn/tv_resnet_tower.h"
 
 typedef struct {
     clipc_config cfg;
@@ -30,6 +34,20 @@ typedef struct {
      * every step. */
     float dropout;
     uint64_t dropout_seed;
+    /* ---- the tutorial's family (clip_tutorial.c): the torchvision ResNet
+     * and DistilBERT pool features that the projection heads take to E. */
+    int tutorial;
+    tv_resnet_acts tva;
+    distilbert_acts dba;
+    proj_head_acts ih, th;
+    float *tmem;
+    float *img_pool, *txt_pool;   /* (B, 32 vision_width), (B, transformer_width) */
+    float *dimg_pool, *dtxt_pool;
+    /* Set before clip_forward: eval = 1 runs BatchNorm on its running
+     * statistics (validation); soft = 1 takes the notebook's soft-target
+     * loss at temperature exp(-logit_scale) instead of CLIP's. */
+    int eval, soft;
+    soft_loss_cache sl;
 } clip_workspace;
 
 clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, int B);

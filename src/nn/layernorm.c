@@ -16,6 +16,11 @@
 
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C) {
+    layernorm_forward_eps(out, mean, rstd, inp, w, b, N, C, LN_EPS);
+}
+
+void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                           const float *b, int N, int C, double eps) {
 #pragma omp parallel for schedule(static) if ((size_t)N * C > PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
@@ -27,7 +32,7 @@ void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, c
             v += d * d;
         }
         v /= C;
-        float mf = (float)m, rs = (float)(1.0 / sqrt(v + LN_EPS));
+        float mf = (float)m, rs = (float)(1.0 / sqrt(v + eps));
         float *y = out + (size_t)n * C;
 #pragma omp simd
         for (int i = 0; i < C; i++) y[i] = (x[i] - mf) * rs * w[i] + b[i];

@@ -11,6 +11,10 @@
 /* ---- layernorm.c: y = (x - mean) / sqrt(var + 1e-5) * w + b over the last dim */
 void layernorm_forward(float *out, float *mean, float *rstd, const float *inp, const float *w,
                        const float *b, int N, int C);
+/* The same with another epsilon (DistilBERT's LayerNorms use 1e-12).  The
+ * backward takes rstd, so it serves both. */
+void layernorm_forward_eps(float *out, float *mean, float *rstd, const float *inp, const float *w,
+                           const float *b, int N, int C, double eps);
 /* out = (inp - mean) * rstd * w + b from stored statistics: the forward's
  * output bit for bit (backward rebuilds it instead of keeping it). */
 /* The same into bf16 values, statistics not kept (bf16 inference only). */

@@ -118,6 +118,102 @@ static int add_resnet(table_builder *b, const clipc_config *c) {
     return rc;
 }
 
+/* ---- torchvision's/timm's ResNet (the tutorial's image tower) under
+ * image_encoder.model.: torchvision's names without fc.* (the pooled
+ * features are the output) and without num_batches_tracked (an int64
+ * counter PyTorch uses only when momentum is None).  Decay as above. */
+#define TV "image_encoder.model."
+static int add_tv_resnet(table_builder *b, const clipc_config *c) {
+    int w = c->vision_width, rc = 0, inpl = w;
+    char n[80];
+    rc |= add(b, PG_VISION, -1, 1, 4, w, 3, 7, 7, TV "conv1.weight");
+    rc |= add_bn(b, w, TV "bn1");
+    for (int l = 0; l < 4; l++) {
+        int P = w << l;
+        for (int k = 0; k < c->vision_blocks[l]; k++) {
+            const char *f = TV "layer%d.%d.%s";
+            rc |= add(b, PG_VISION, -1, 1, 4, P, inpl, 1, 1, f, l + 1, k, "conv1.weight");
+            rc |= add(b, PG_VISION, -1, 1, 4, P, P, 3, 3, f, l + 1, k, "conv2.weight");
+            rc |= add(b, PG_VISION, -1, 1, 4, 4 * P, P, 1, 1, f, l + 1, k, "conv3.weight");
+            for (int i = 1; i <= 3; i++) {
+                snprintf(n, sizeof n, TV "layer%d.%d.bn%d", l + 1, k, i);
+                rc |= add_bn(b, i == 3 ? 4 * P : P, n);
+            }
+            if (k == 0 && (l > 0 || inpl != 4 * P)) { /* stride > 1 or channels change */
+                rc |= add(b, PG_VISION, -1, 1, 4, 4 * P, inpl, 1, 1, f, l + 1, k, "downsample.0.weight");
+                snprintf(n, sizeof n, TV "layer%d.%d.downsample.1", l + 1, k);
+                rc |= add_bn(b, 4 * P, n);
+            }
+            inpl = 4 * P;
+        }
+    }
+    return rc;
+}
+
+/* ---- DistilBERT text tower (Hugging Face DistilBertModel's names under
+ * text_encoder.model., as the tutorial's CLIPModel.state_dict() has them).
+ * Linear weights decay, embeddings, biases and LayerNorms do not. */
+#define DB_PREFIX "text_encoder.model."
+static int add_distilbert(table_builder *b, const clipc_config *c) {
+    int C = c->transformer_width, rc = 0;
+    rc |= add(b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, DB_PREFIX "embeddings.word_embeddings.weight");
+    rc |= add(b, PG_TEXT, -1, 0, 2, c->text_positions, C, 0, 0, DB_PREFIX "embeddings.position_embeddings.weight");
+    rc |= add(b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, DB_PREFIX "embeddings.LayerNorm.weight");
+    rc |= add(b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, DB_PREFIX "embeddings.LayerNorm.bias");
+    for (int l = 0; l < c->transformer_layers; l++) {
+        const char *f = DB_PREFIX "transformer.layer.%d.%s";
+        static const char *const lin[] = {"q", "k", "v", "out"};
+        for (int i = 0; i < 4; i++) {
+            char n[32];
+            snprintf(n, sizeof n, "attention.%s_lin.weight", lin[i]);
+            rc |= add(b, PG_TEXT, l, 1, 2, C, C, 0, 0, f, l, n);
+            snprintf(n, sizeof n, "attention.%s_lin.bias", lin[i]);
+            rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, n);
+        }
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "sa_layer_norm.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "sa_layer_norm.bias");
+        rc |= add(b, PG_TEXT, l, 1, 2, 4 * C, C, 0, 0, f, l, "ffn.lin1.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, 4 * C, 0, 0, 0, f, l, "ffn.lin1.bias");
+        rc |= add(b, PG_TEXT, l, 1, 2, C, 4 * C, 0, 0, f, l, "ffn.lin2.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "ffn.lin2.bias");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "output_layer_norm.weight");
+        rc |= add(b, PG_TEXT, l, 0, 1, C, 0, 0, 0, f, l, "output_layer_norm.bias");
+    }
+    return rc;
+}
+
+/* ---- the tutorial's projection heads (seed 002 / the notebook), under the
+ * seed's CLIPModel.state_dict() names.  Every head tensor decays: the seed's
+ * AdamW group for the heads has weight_decay 1e-3 on all of them. */
+static int add_head(table_builder *b, const char *prefix, clipc_head kind, int D, int E) {
+    int rc = add(b, PG_PROJ, -1, 1, 2, E, D, 0, 0, "%s.projection.weight", prefix);
+    if (kind != CLIPC_HEAD_MLP) return rc;
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.projection.bias", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 2, E, E, 0, 0, "%s.fc.weight", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.fc.bias", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.layer_norm.weight", prefix);
+    rc |= add(b, PG_PROJ, -1, 1, 1, E, 0, 0, 0, "%s.layer_norm.bias", prefix);
+    return rc;
+}
+
+static int add_heads(table_builder *b, const clipc_config *c) {
+    if (c->head == CLIPC_HEAD_OPENAI) return 0;
+    return add_head(b, "image_projection", c->head, 32 * c->vision_width, c->embed_dim) |
+           add_head(b, "text_projection", c->head, c->transformer_width, c->embed_dim);
+}
+
+static float *at(const param_table *t, float *base, const char *name);
+static void bind_head(proj_head_weights *h, const param_table *t, float *base, const char *prefix) {
+    char n[128];
+    snprintf(n, sizeof n, "%s.projection.weight", prefix), h->proj_w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.projection.bias", prefix), h->proj_b = at(t, base, n);
+    snprintf(n, sizeof n, "%s.fc.weight", prefix), h->fc_w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.fc.bias", prefix), h->fc_b = at(t, base, n);
+    snprintf(n, sizeof n, "%s.layer_norm.weight", prefix), h->ln_w = at(t, base, n);
+    snprintf(n, sizeof n, "%s.layer_norm.bias", prefix), h->ln_b = at(t, base, n);
+}
+/* ---- end of the tutorial's heads */
+
 static int cmp_name(const void *a, const void *b) {
     return strcmp(((const param_info *)a)->name, ((const param_info *)b)->name);
 }
@@ -131,14 +227,23 @@ clipc_status param_table_init(const clipc_config *c, param_table *t) {
     int C = c->transformer_width, E = c->embed_dim;
     int rc = 0;
     /* Text tower. */
-    rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
-    rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
-    rc |= add_blocks(&b, "transformer.", PG_TEXT, c->transformer_layers, C);
-    rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.bias");
-    rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.weight");
-    rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
+    if (c->text_arch == CLIPC_TEXT_DISTILBERT) {
+        rc |= add_distilbert(&b, c);
+    } else {
+        rc |= add(&b, PG_TEXT, -1, 0, 2, c->vocab_size, C, 0, 0, "token_embedding.weight");
+        rc |= add(&b, PG_TEXT, -1, 0, 2, c->context_length, C, 0, 0, "positional_embedding");
+        rc |= add_blocks(&b, "transformer.", PG_TEXT, c->transformer_layers, C);
+        rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.bias");
+        rc |= add(&b, PG_TEXT, -1, 0, 1, C, 0, 0, 0, "ln_final.weight");
+        rc |= add(&b, PG_PROJ, -1, 1, 2, C, E, 0, 0, "text_projection");
+    }
     rc |= add(&b, PG_LOGIT_SCALE, -1, 0, 0, 0, 0, 0, 0, "logit_scale");
+    rc |= add_heads(&b, c); /* the tutorial's projection heads, if any */
     /* Vision tower. */
+    if (c->vision_arch == CLIPC_VISION_TV_RESNET) { /* tvresnet: the tower only; the head is added apart */
+        rc |= add_tv_resnet(&b, c);
+        goto sort;
+    }
     if (c->vision_arch == CLIPC_VISION_RESNET) {
         rc |= add_resnet(&b, c);
         goto sort;
@@ -261,16 +366,68 @@ static clipc_status bind_resnet(resnet_weights *r, const clipc_config *c, const 
     return CLIPC_OK;
 }
 
+static clipc_status bind_tv_resnet(tv_resnet_weights *r, const clipc_config *c, const param_table *t,
+                                   float *base) {
+    int nb = c->vision_blocks[0] + c->vision_blocks[1] + c->vision_blocks[2] + c->vision_blocks[3];
+    r->blocks = mem_calloc((size_t)nb, sizeof(bottleneck_weights), "resnet blocks");
+    if (!r->blocks) return CLIPC_ERR_NOMEM;
+    char n[128];
+    r->conv1 = at(t, base, TV "conv1.weight");
+    bind_bn(&r->bn1, t, base, TV "bn1");
+    for (int l = 0, i = 0; l < 4; l++)
+        for (int k = 0; k < c->vision_blocks[l]; k++, i++) {
+            bottleneck_weights *bw = &r->blocks[i];
+            snprintf(n, sizeof n, TV "layer%d.%d.conv1.weight", l + 1, k), bw->conv1 = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.conv2.weight", l + 1, k), bw->conv2 = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.conv3.weight", l + 1, k), bw->conv3 = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.bn1", l + 1, k), bind_bn(&bw->bn1, t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.bn2", l + 1, k), bind_bn(&bw->bn2, t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.bn3", l + 1, k), bind_bn(&bw->bn3, t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.downsample.0.weight", l + 1, k), bw->ds_conv = at(t, base, n);
+            snprintf(n, sizeof n, TV "layer%d.%d.downsample.1", l + 1, k), bind_bn(&bw->ds_bn, t, base, n);
+        }
+    return CLIPC_OK;
+}
+
+static clipc_status bind_distilbert(distilbert_weights *d, const clipc_config *c, const param_table *t,
+                                    float *base) {
+    d->layers = mem_calloc((size_t)c->transformer_layers, sizeof(distilbert_layer_weights), "DistilBERT layers");
+    if (!d->layers) return CLIPC_ERR_NOMEM;
+    d->word_emb = at(t, base, DB_PREFIX "embeddings.word_embeddings.weight");
+    d->pos_emb = at(t, base, DB_PREFIX "embeddings.position_embeddings.weight");
+    d->emb_ln_w = at(t, base, DB_PREFIX "embeddings.LayerNorm.weight");
+    d->emb_ln_b = at(t, base, DB_PREFIX "embeddings.LayerNorm.bias");
+    char n[128];
+    for (int l = 0; l < c->transformer_layers; l++) {
+        distilbert_layer_weights *w = &d->layers[l];
+#define L(field, suffix)                                                                     \
+    snprintf(n, sizeof n, DB_PREFIX "transformer.layer.%d.%s", l, suffix);                  \
+    w->field = at(t, base, n)
+        L(q_w, "attention.q_lin.weight"); L(q_b, "attention.q_lin.bias");
+        L(k_w, "attention.k_lin.weight"); L(k_b, "attention.k_lin.bias");
+        L(v_w, "attention.v_lin.weight"); L(v_b, "attention.v_lin.bias");
+        L(o_w, "attention.out_lin.weight"); L(o_b, "attention.out_lin.bias");
+        L(ln1_w, "sa_layer_norm.weight"); L(ln1_b, "sa_layer_norm.bias");
+        L(fc1_w, "ffn.lin1.weight"); L(fc1_b, "ffn.lin1.bias");
+        L(fc2_w, "ffn.lin2.weight"); L(fc2_b, "ffn.lin2.bias");
+        L(ln2_w, "output_layer_norm.weight"); L(ln2_b, "output_layer_norm.bias");
+#undef L
+    }
+    return CLIPC_OK;
+}
+
 clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const param_table *t, float *base) {
     memset(w, 0, sizeof *w);
-    int rn = c->vision_arch == CLIPC_VISION_RESNET;
-    w->v.blocks = rn ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
-    w->t.blocks = mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
-    if ((!rn && !w->v.blocks) || !w->t.blocks || (rn && bind_resnet(&w->v.rn, c, t, base))) {
+    int rn = c->vision_arch == CLIPC_VISION_RESNET, tv = c->vision_arch == CLIPC_VISION_TV_RESNET;
+    int db = c->text_arch == CLIPC_TEXT_DISTILBERT;
+    w->v.blocks = rn || tv ? NULL : mem_calloc((size_t)c->vision_layers, sizeof(block_weights), "vision blocks");
+    w->t.blocks = db ? NULL : mem_calloc((size_t)c->transformer_layers, sizeof(block_weights), "text blocks");
+    if ((!rn && !tv && !w->v.blocks) || (!db && !w->t.blocks) || (rn && bind_resnet(&w->v.rn, c, t, base)) ||
+        (tv && bind_tv_resnet(&w->v.tv, c, t, base)) || (db && bind_distilbert(&w->t.db, c, t, base))) {
         clip_weights_free(w);
         return CLIPC_ERR_NOMEM;
     }
-    if (rn) goto text;
+    if (rn || tv) goto text;
     w->v.conv1 = at(t, base, "visual.conv1.weight");
     w->v.class_emb = at(t, base, "visual.class_embedding");
     w->v.pos_emb = at(t, base, "visual.positional_embedding");
@@ -281,13 +438,19 @@ clipc_status clip_weights_bind(clip_weights *w, const clipc_config *c, const par
     w->v.proj = at(t, base, "visual.proj");
     bind_blocks(w->v.blocks, c->vision_layers, t, base, "visual.transformer.");
 text:
+    if (db) goto done;
     w->t.tok_emb = at(t, base, "token_embedding.weight");
     w->t.pos_emb = at(t, base, "positional_embedding");
     w->t.ln_final_w = at(t, base, "ln_final.weight");
     w->t.ln_final_b = at(t, base, "ln_final.bias");
     w->t.proj = at(t, base, "text_projection");
     bind_blocks(w->t.blocks, c->transformer_layers, t, base, "transformer.");
+done:
     w->logit_scale = at(t, base, "logit_scale");
+    if (c->head != CLIPC_HEAD_OPENAI) { /* the tutorial's projection heads */
+        bind_head(&w->img_head, t, base, "image_projection");
+        bind_head(&w->txt_head, t, base, "text_projection");
+    }
     return CLIPC_OK;
 }
 
@@ -295,6 +458,10 @@ void clip_weights_free(clip_weights *w) {
     free(w->v.blocks);
     free(w->t.blocks);
     free(w->v.rn.blocks);
+    free(w->v.tv.blocks);
+    free(w->t.db.layers);
+    w->t.db.layers = NULL;
     w->v.blocks = w->t.blocks = NULL;
     w->v.rn.blocks = NULL;
+    w->v.tv.blocks = NULL;
 }

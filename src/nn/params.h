@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include "clipc.h"
+#include "nn/proj_head.h"
 
 /* Which optimiser group a parameter belongs to (per-group learning rates). */
 typedef enum { PG_VISION = 0, PG_TEXT = 1, PG_PROJ = 2, PG_LOGIT_SCALE = 3 } param_group;
@@ -71,6 +72,15 @@ typedef struct {
     float *c_w, *c_b;               /* attnpool.c_proj (E, D), (E) */
 } resnet_weights;
 
+/* ---- torchvision's/timm's ResNet (nn/tv_resnet_tower.h), the tutorial's
+ * image tower, under image_encoder.model.<torchvision name>.  Its blocks
+ * have the ModifiedResNet's tensors (the stride sits on conv2 instead). */
+typedef struct {
+    float *conv1;                   /* stem (w, 3, 7, 7) */
+    bn_weights bn1;                 /* (w) */
+    bottleneck_weights *blocks;     /* layer1.0 ... layer4.N, stage by stage */
+} tv_resnet_weights;
+
 typedef struct {
     float *conv1;                   /* (W, 3, P, P), no bias */
     float *class_emb;               /* (W) */
@@ -80,7 +90,27 @@ typedef struct {
     float *ln_post_w, *ln_post_b;   /* (W) */
     float *proj;                    /* (W, E): used as x @ proj */
     resnet_weights rn;              /* a ModifiedResNet's (cfg->vision_arch); the ViT fields are then NULL */
+    tv_resnet_weights tv;           /* a torchvision ResNet's (CLIPC_VISION_TV_RESNET) */
 } vision_weights;
+
+/* ---- DistilBERT (nn/distilbert_tower.h): Hugging Face DistilBertModel's
+ * names under `text_encoder.model.` in the comments (text_arch
+ * CLIPC_TEXT_DISTILBERT).  Linear weights (OUT, IN) as nn.Linear. */
+typedef struct {
+    float *q_w, *q_b, *k_w, *k_b, *v_w, *v_b; /* attention.{q,k,v}_lin (C, C), (C) */
+    float *o_w, *o_b;               /* attention.out_lin (C, C), (C) */
+    float *ln1_w, *ln1_b;           /* sa_layer_norm (C) */
+    float *fc1_w, *fc1_b;           /* ffn.lin1 (4C, C), (4C) */
+    float *fc2_w, *fc2_b;           /* ffn.lin2 (C, 4C), (C) */
+    float *ln2_w, *ln2_b;           /* output_layer_norm (C) */
+} distilbert_layer_weights;
+
+typedef struct {
+    float *word_emb;                /* embeddings.word_embeddings (V, C) */
+    float *pos_emb;                 /* embeddings.position_embeddings (text_positions, C) */
+    float *emb_ln_w, *emb_ln_b;     /* embeddings.LayerNorm (C) */
+    distilbert_layer_weights *layers; /* transformer.layer.N [transformer_layers] */
+} distilbert_weights;
 
 typedef struct {
     float *tok_emb;                 /* (V, C) */
@@ -88,12 +118,16 @@ typedef struct {
     block_weights *blocks;          /* [transformer_layers] */
     float *ln_final_w, *ln_final_b; /* (C) */
     float *proj;                    /* (C, E): text_projection, used as x @ proj */
+    distilbert_weights db;          /* a DistilBERT's (cfg->text_arch); the fields above are then NULL */
 } text_weights;
 
 typedef struct {
     vision_weights v;
     text_weights t;
     float *logit_scale;             /* () log of the logit scale */
+    /* the tutorial's projection heads (image_projection.*, text_projection.*);
+     * NULL views for OpenAI's models, whose projections are v.proj / t.proj */
+    proj_head_weights img_head, txt_head;
 } clip_weights;
 
 /* Points the views of *w into `base` (a flat buffer laid out by *t).

@@ -205,6 +205,8 @@ static size_t lower(const uint32_t *t, size_t n, uint32_t *out) {
     return m;
 }
 
+size_t text_py_lower(const uint32_t *t, size_t n, uint32_t *out) { return lower(t, n, out); }
+
 /* ----------------------------------------------------------------- clean */
 
 /* Everything after ftfy.  out needs room for 3n: the result (up to 2n, since

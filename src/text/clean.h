@@ -17,6 +17,9 @@ int is_py_space(uint32_t c);
 /* \s of Python's `regex` module (what the split and collapse treat as
  * space): White_Space, i.e. str.isspace() without U+001C..U+001F. */
 int is_re_space(uint32_t c);
+/* Python's str.lower() (full mapping: U+0130 gives two code points, final
+ * sigma by context).  out needs room for 2n; returns the count. */
+size_t text_py_lower(const uint32_t *t, size_t n, uint32_t *out);
 /* The whole clean-up: ftfy.fix_text, html.unescape twice, strip, collapse
  * \s runs to one ' ', strip, str.lower().  buf has room for 3n; *out is
  * the result, either buf or, when ftfy had work to do (it may lengthen the

@@ -66,6 +66,7 @@ struct clipc_tokenizer {
     pthread_mutex_t mu;                   /* guards the cache */
     cache_entry **cache;                  /* CACHE_SLOTS */
     int cache_n;
+    clipc_wordpiece *wp;                  /* the tutorial's WordPiece instead of BPE (NULL: BPE) */
 };
 
 /* ---------------------------------------------------------------- hashing */
@@ -298,8 +299,64 @@ static void cache_clear(clipc_tokenizer *t) {
     t->cache_n = 0;
 }
 
+/* ---- the tutorial's DistilBERT: the same handle over a WordPiece
+ * vocabulary (text/wordpiece.c), so every caller that tokenises captions
+ * or queries through a clipc_tokenizer works for such a model unchanged.
+ * Its ids are [CLS] pieces [SEP] padded with [PAD] = 0, always truncated to
+ * the context keeping [SEP] (the tutorial's truncation=True). */
+clipc_status clipc_tokenizer_wordpiece(const char *vocab, size_t n, const char *name, clipc_tokenizer **out) {
+    *out = NULL;
+    clipc_wordpiece *wp = clipc_wordpiece_from_buffer(vocab, n, name);
+    if (!wp) return CLIPC_ERR_FORMAT; /* the message is wordpiece.c's */
+    clipc_tokenizer *t = calloc(1, sizeof *t);
+    if (!t) {
+        clipc_wordpiece_free(wp);
+        return clipc_error(CLIPC_ERR_NOMEM, "out of memory for a tokenizer");
+    }
+    pthread_mutex_init(&t->mu, NULL);
+    t->wp = wp;
+    *out = t;
+    return CLIPC_OK;
+}
+
+int clipc_tokenizer_is_wordpiece(const clipc_tokenizer *t) { return t && t->wp; }
+
+/* [CLS] ... [SEP] of a text of len bytes (copied: WordPiece takes C strings). */
+static clipc_status wp_encode(const clipc_tokenizer *t, const char *text, size_t len, int32_t *out, int ctx,
+                              int *count) {
+    char *z = malloc(len + 1);
+    if (!z) return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
+    memcpy(z, text, len);
+    z[len] = 0;
+    int k = strlen(z) == len ? clipc_wordpiece_encode(t->wp, z, out, ctx) : -2;
+    free(z);
+    if (k == -2) return clipc_error(CLIPC_ERR_INVALID, "text holds a NUL byte");
+    if (k < 0) return CLIPC_ERR_INVALID; /* the message is wordpiece.c's */
+    *count = k;
+    return CLIPC_OK;
+}
+
+static clipc_status wp_tokenize(clipc_tokenizer *t, const char *text, size_t len, int32_t **ids, int *n) {
+    /* Every piece holds at least one byte: len + 2 ids hold them all. */
+    if (len > ((size_t)1 << 28)) return clipc_error(CLIPC_ERR_RANGE, "text of %zu bytes is too long to tokenize", len);
+    int32_t *v = malloc((len + 2) * sizeof *v);
+    if (!v) return clipc_error(CLIPC_ERR_NOMEM, "out of memory tokenizing %zu bytes", len);
+    int k;
+    clipc_status st = wp_encode(t, text, len, v, (int)len + 2, &k);
+    if (st) {
+        free(v);
+        return st;
+    }
+    memmove(v, v + 1, (size_t)(k - 2) * sizeof *v); /* without [CLS] and [SEP] */
+    *ids = v;
+    *n = k - 2;
+    return CLIPC_OK;
+}
+/* ---- end of the tutorial's WordPiece */
+
 void clipc_tokenizer_free(clipc_tokenizer *t) {
     if (!t) return;
+    clipc_wordpiece_free(t->wp);
     if (t->cache) cache_clear(t);
     free(t->cache);
     free(t->pairs);
@@ -500,6 +557,7 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
     *ids = NULL;
     *n = 0;
     if (!t || (!text && len)) return clipc_error(CLIPC_ERR_INVALID, "clipc_tokenize: NULL argument");
+    if (t->wp) return wp_tokenize(t, text, len, ids, n);
     if (len > ((size_t)1 << 28)) return clipc_error(CLIPC_ERR_RANGE, "text of %zu bytes is too long to tokenize", len);
     /* cps: the input (len), then clean's 3 * len */
     uint32_t *cps = malloc((4 * len + 1) * sizeof *cps);
@@ -563,6 +621,11 @@ clipc_status clipc_tokenize(clipc_tokenizer *t, const char *text, size_t len, in
 clipc_status clipc_tokenize_context(clipc_tokenizer *t, const char *text, size_t len, int ctx, int truncate,
                                     int32_t *out) {
     if (ctx < 2) return clipc_error(CLIPC_ERR_INVALID, "context length %d: must be at least 2", ctx);
+    if (t && t->wp) {
+        int k;
+        (void)truncate;
+        return wp_encode(t, text, len, out, ctx, &k);
+    }
     int32_t *ids;
     int n;
     clipc_status st = clipc_tokenize(t, text, len, &ids, &n);
@@ -593,6 +656,7 @@ clipc_status clipc_detokenize_len(clipc_tokenizer *t, const int32_t *ids, int n,
     *text = NULL;
     *len = 0;
     if (!t || n < 0 || (!ids && n)) return clipc_error(CLIPC_ERR_INVALID, "clipc_detokenize: bad arguments");
+    if (t->wp) return clipc_error(CLIPC_ERR_UNSUPPORTED, "detokenize: not available for a WordPiece vocabulary");
     size_t nb = 0;
     for (int i = 0; i < n; i++) {
         if (ids[i] < 0 || ids[i] >= N_VOCAB)

@@ -36,7 +36,7 @@ void clipc_train_opts_default(clipc_train_opts *o) {
     clipc_train_recipe("cpu-small", o);
 }
 
-const char *clipc_train_recipe_names(void) { return "seed tutorial cpu-small cpu-tiny emoji"; }
+const char *clipc_train_recipe_names(void) { return "seed tutorial tutorial-resnet cpu-small cpu-tiny emoji"; }
 
 clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o) {
     if (!strcmp(name, "seed")) {
@@ -73,6 +73,18 @@ clipc_status clipc_train_recipe(const char *name, clipc_train_opts *o) {
         o->plateau = 1, o->plateau_factor = 0.8, o->plateau_patience = 1;
         o->best_metric = "loss";
         o->dropout = 0, o->grad_clip = 0;
+        return CLIPC_OK;
+    }
+    if (!strcmp(name, "tutorial-resnet")) {
+        /* Seed 002 itself: the "tutorial" optimiser settings on the
+         * tutorial's own model (tutorial-rn50: ResNet-50 + DistilBERT +
+         * bias-free Linear heads to 256), CLIP's loss at the fixed
+         * temperature 0.07, dropout 0.1 in DistilBERT (HF's default) and in
+         * an MLP head (--head mlp), as nn.Dropout in the seed.  Pretrained
+         * towers: --init-image, --init-text. */
+        clipc_train_recipe("tutorial", o);
+        o->config = "tutorial-rn50", o->dropout = 0.1, o->loss = "clip", o->temperature = 0;
+        o->learn_temperature = 0;
         return CLIPC_OK;
     }
     if (!strcmp(name, "cpu-small") || !strcmp(name, "cpu-tiny")) {
@@ -179,6 +191,20 @@ static const clipc_option train_options[] = {
      "stop as on Ctrl-C after N steps (0 = never)"},
     {"max-memory-gb", "max_memory_gb", CLIPC_OPT_DOUBLE, O(max_memory_gb), 0,
      "memory budget for the guard (0 = MemAvailable)"},
+    /* ---- the tutorial's model (seed 002) */
+    {"head", "head", CLIPC_OPT_STR, O(head), 1,
+     "tutorial model from scratch: linear (seed 002's bias-free Linear) or mlp (the notebook's head)"},
+    {"vocab", "vocab", CLIPC_OPT_STR, O(vocab), 1, "WordPiece vocab.txt of a DistilBERT text tower"},
+    {"init-image", "init_image", CLIPC_OPT_STR, O(init_image), 1,
+     "torchvision/timm resnet50 weights (.pt/.pth/safetensors) for the tutorial model's image tower"},
+    {"init-text", "init_text", CLIPC_OPT_STR, O(init_text), 1,
+     "Hugging Face DistilBERT folder (model.safetensors + vocab.txt) or file for its text tower"},
+    {"loss", "loss", CLIPC_OPT_STR, O(loss), 1,
+     "clip (CE against the diagonal, seed 002) or soft (the notebook's soft targets; known to collapse)"},
+    {"learn-temperature", "learn_temperature", CLIPC_OPT_INT, O(learn_temperature), 1,
+     "1 = train the temperature (logit_scale) at --lr-proj; the tutorial fixes it"},
+    {"temperature", "temperature", CLIPC_OPT_DOUBLE, O(temperature), 1,
+     "start temperature (0 = the loss's: 0.07, soft 1.0)"},
 };
 #undef O
 
@@ -246,12 +272,12 @@ static char *abs_path(const char *p) {
 
 char *train_opts_to_json_abs(const clipc_train_opts *o, const clipc_config *cfg) {
     clipc_train_opts a = *o;
-    const char **paths[4] = {&a.data, &a.image_root, &a.cache, &a.init};
-    char *abs[4] = {NULL, NULL, NULL, NULL};
-    for (int i = 0; i < 4; i++)
+    const char **paths[7] = {&a.data, &a.image_root, &a.cache, &a.init, &a.vocab, &a.init_image, &a.init_text};
+    char *abs[7] = {NULL};
+    for (int i = 0; i < 7; i++)
         if (*paths[i] && **paths[i] && (abs[i] = abs_path(*paths[i]))) *paths[i] = abs[i];
     char *s = train_opts_to_json(&a, cfg);
-    for (int i = 0; i < 4; i++) free(abs[i]);
+    for (int i = 0; i < 7; i++) free(abs[i]);
     return s;
 }
 
@@ -347,6 +373,13 @@ clipc_status train_opts_check(const clipc_train_opts *o) {
                            o->max_memory_gb);
     if (o->plateau && !(o->plateau_factor > 0 && o->plateau_factor <= 1))
         return clipc_error(CLIPC_ERR_INVALID, "train: plateau-factor %g must be in (0, 1]", o->plateau_factor);
+    if (o->head && *o->head && strcmp(o->head, "linear") && strcmp(o->head, "mlp"))
+        return clipc_error(CLIPC_ERR_INVALID, "train: --head '%s': expected linear or mlp", o->head);
+    if (o->loss && *o->loss && strcmp(o->loss, "clip") && strcmp(o->loss, "soft"))
+        return clipc_error(CLIPC_ERR_INVALID, "train: --loss '%s': expected clip or soft", o->loss);
+    if (!(o->temperature >= 0 && o->temperature < INFINITY))
+        return clipc_error(CLIPC_ERR_INVALID, "train: temperature %g must be > 0 (0 = the loss's default)",
+                           o->temperature);
     if (!(o->dropout >= 0 && o->dropout < 1))
         return clipc_error(CLIPC_ERR_INVALID, "train: dropout %g must be in [0, 1)", o->dropout);
     return CLIPC_OK;

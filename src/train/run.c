@@ -46,6 +46,7 @@
 #include "train/run_lock.h"
 #include "train/schedule.h"
 #include "train/step.h"
+#include "train/tutorial.h"
 #include "train/validate.h"
 
 /* Non-finite steps (a nan/inf loss or gradient norm: the update is skipped,
@@ -265,6 +266,9 @@ static clipc_status run_load_model(train_run *r) {
         r->model_path = path_in(r->ckpt_dir, "model.safetensors");
         return r->model_path ? clipc_model_load(r->model_path, NULL, &r->m) : CLIPC_ERR_NOMEM;
     }
+    int tu;
+    clipc_status ts = tutorial_load_model(o, &r->m, &tu); /* the tutorial's model (train/tutorial.c) */
+    if (ts || tu) return ts;
     if (o->init && *o->init) {
         clipc_load_opts lo = {0};
         lo.copy = 1;
@@ -288,6 +292,7 @@ static clipc_status run_load_model(train_run *r) {
 static clipc_status run_setup_model(train_run *r) {
     clipc_status s = run_load_model(r);
     if (s) return s;
+    if (!r->ckpt_dir) tutorial_start_temperature(&r->o, r->m);
     const clipc_config *cfg = clipc_model_config(r->m);
     s = train_memory_guard(cfg, &r->o);
     if (s) return s;
@@ -370,7 +375,7 @@ static clipc_status run_setup_trainer(train_run *r) {
     trainer_hparams h = {0};
     h.kind = o->adam ? OPT_ADAM : OPT_ADAMW;
     h.beta1 = o->beta1, h.beta2 = o->beta2, h.eps = o->eps;
-    double glr[4] = {o->lr_image, o->lr_text, o->lr_proj, o->lr_logit_scale};
+    double glr[4] = {o->lr_image, o->lr_text, o->lr_proj, tutorial_logit_scale_lr(o)};
     double gwd[4] = {o->wd_image, o->wd_text, o->wd_proj, o->wd};
     for (int g = 0; g < 4; g++) {
         h.group_lr[g] = glr[g] < 0 ? 1.0 : (o->lr > 0 ? glr[g] / o->lr : 0.0);
@@ -386,6 +391,7 @@ static clipc_status run_setup_trainer(train_run *r) {
     h.seed = o->seed;
     clipc_status s = trainer_init(&r->tr, r->m, o->batch_size, &h);
     if (!s) r->tr_ok = 1;
+    if (!s) s = tutorial_setup_trainer(o, &r->tr);
     return s;
 }
 
@@ -748,7 +754,8 @@ clipc_status clipc_train_run(const clipc_train_opts *user, clipc_train_result *r
     }
     if (!s) s = run_setup_data(&r);
     if (!s) s = run_setup_model(&r);
-    if (!s) s = clipc_tokenizer_load(NULL, &r.tok); /* for the validation captions and the loader */
+    if (!s) s = clipc_model_tokenizer(r.m, &r.tok); /* for the validation captions and the loader (BPE or,
+                                                     * for the tutorial's DistilBERT, its WordPiece) */
     if (!s) s = run_setup_validation(&r);
     if (!s) s = run_setup_loader(&r);
     if (!s) s = run_setup_trainer(&r);

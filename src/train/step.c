@@ -186,7 +186,10 @@ clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t
 
 float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n) {
     t->ws.dropout = 0.0f;
-    return clip_forward(&t->ws, &t->m->w, pixels, ids, n, 0);
+    t->ws.eval = 1; /* the tutorial's ResNet: BatchNorm on its running statistics, as model.eval() */
+    float loss = clip_forward(&t->ws, &t->m->w, pixels, ids, n, 0);
+    t->ws.eval = 0;
+    return loss;
 }
 
 /* Sum of squares of x in double, reduced in a fixed order: fixed 64Ki-float
@@ -239,8 +242,11 @@ int trainer_apply(trainer *t, double lr) {
     for (int l = 0; l < cfg->vision_layers; l++)
         memset(t->gw.v.blocks[l].in_proj_b + cfg->vision_width, 0, (size_t)cfg->vision_width * sizeof(float));
     for (int l = 0; l < cfg->transformer_layers; l++)
-        memset(t->gw.t.blocks[l].in_proj_b + cfg->transformer_width, 0,
-               (size_t)cfg->transformer_width * sizeof(float));
+        if (cfg->text_arch == CLIPC_TEXT_DISTILBERT) /* the tutorial's DistilBERT: its k_lin.bias, the same */
+            memset(t->gw.t.db.layers[l].k_b, 0, (size_t)cfg->transformer_width * sizeof(float));
+        else
+            memset(t->gw.t.blocks[l].in_proj_b + cfg->transformer_width, 0,
+                   (size_t)cfg->transformer_width * sizeof(float));
     if (t->micro > 1)
         for (int g = 0; g < 4; g++)
             for (int k = 0; k < t->sub[g].n; k++)
