@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "base/rng.h"
 #include "model/model.h"
 #include "nn/clip.h"

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "clipc_util.h"
 #include "harness.h"
 

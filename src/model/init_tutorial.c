@@ -16,6 +16,7 @@
 
 #include "model/model.h"
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "clipc_util.h"
 #include "base/error.h"
 #include "formats/tensor_file.h"

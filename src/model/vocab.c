@@ -11,6 +11,7 @@
 
 #include "model/model.h"
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "clipc_util.h"
 #include "base/error.h"
 

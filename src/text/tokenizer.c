@@ -30,6 +30,7 @@
 #include <zlib.h>
 
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "clipc_util.h"
 #include "base/utf8.h"
 #include "text/clean.h"

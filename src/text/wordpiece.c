@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "clipc_util.h"
 #include "base/error.h"
 #include "base/hash.h"

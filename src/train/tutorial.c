@@ -9,6 +9,7 @@
 
 #include "train/tutorial.h"
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "clipc_util.h"
 #include "base/error.h"
 #include "model/model.h"

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "clipc.h"
+#include "clipc_tutorial.h"
 #include "fuzz_util.h"
 
 static const char fixed_vocab[] = "[PAD]\n[UNK]\n[CLS]\n[SEP]\nthe\ndog\n##s\na\n##a\nb\n##b\ncafe\n,\n.\n"
