@@ -347,8 +347,10 @@ TEST(tutorial_model_loss_and_adamw_step_match_pytorch) {
         if (strstr(p->name, "k_lin.bias")) CHECKF(dk == 0, "%s moved by %.3g", p->name, dk);
         else if (p->buffer) CHECKF(d <= 1e-5, "%s: running statistic off by %.3g", p->name, d);
         else /* a gradient that is float noise around 0 on both sides (ResNet's last stage sees 1x1 maps of
-              * 4 images through batch statistics) may take the other sign: one element in 500 at most */
-            CHECKF(bad * 500 <= p->numel, "%s: %zu of %zu values off by up to %.3g after the step (lr %.0e)",
+              * 4 images through batch statistics) may take the other sign: one element, or one in 500 at
+              * most.  Which one depends on the GEMM kernels: with OpenBLAS's SkylakeX kernels one of
+              * layer1.0.conv2's 144 flips, with its Prescott ones none did. */
+            CHECKF(bad <= 1 || bad * 500 <= p->numel, "%s: %zu of %zu values off by up to %.3g after the step (lr %.0e)",
                    p->name, bad, p->numel, d, lr);
         checked++;
     }
