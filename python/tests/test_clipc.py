@@ -129,9 +129,10 @@ class ClipcTest(unittest.TestCase):
                                       bits(self.m.encode_image([u8, np.ascontiguousarray(u8[::-1])])))
         with self.assertRaises(TypeError):
             self.m.encode_image(u8.astype(np.int64))  # neither pixels nor preprocessed floats
-        # Batches of any size give the CLI's bits (the CLI encodes 64 at a time).
-        np.testing.assert_array_equal(bits(self.m.encode_image(IMAGE_FILES, batch_size=3)),
-                                      bits(self.m.encode_image(IMAGE_FILES)))
+        # Batches of another size agree to float rounding, not always to the bit: on AVX2 (no
+        # AVX-512) oneDNN's f32 kernels block the reduction by the batch's row count.
+        np.testing.assert_allclose(self.m.encode_image(IMAGE_FILES, batch_size=3),
+                                   self.m.encode_image(IMAGE_FILES), rtol=1e-5, atol=1e-6)
 
     def test_text_embeddings_equal_cli_bit_for_bit(self):
         args = [a for t in TEXTS for a in ("--text", t)]
@@ -148,9 +149,11 @@ class ClipcTest(unittest.TestCase):
             warnings.simplefilter("ignore")
             np.testing.assert_array_equal(bits(self.m.encode_text(TEXTS, normalize=True)),
                                           bits(self.cli_encode("--normalize", *args)))
-        # Token ids in give the same embeddings as the texts.
+        # Token ids in give the same embeddings as the same texts in the same batch (bit for bit),
+        # and as the CLI's larger batch to float rounding (see test_image_arrays_equal_paths).
         ids = clipc.tokenize(TEXTS[:4], context_length=32)
-        np.testing.assert_array_equal(bits(self.m.encode_text(ids)), bits(want[:4]))
+        np.testing.assert_array_equal(bits(self.m.encode_text(ids)), bits(self.m.encode_text(TEXTS[:4])))
+        np.testing.assert_allclose(self.m.encode_text(ids), want[:4], rtol=1e-5, atol=1e-6)
 
     def test_mixed_encode_equals_cli(self):
         want = self.cli_encode("--text", "a cat", "--image", IMAGE_FILES[1], "--text", "a dog")
