@@ -7,6 +7,7 @@
  * count (integer sums are exact); the ResNet fallback's one warning; that
  * f32 is bit-identical after int8; and that DNNL_MAX_CPU_ISA=AVX2 works.
  */
+#include <dnnl.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -176,7 +177,14 @@ TEST(int8_trained_model_cosine) {
 }
 
 /* Integer sums are exact whatever oneDNN's blocking, and every float step
- * is per element: int8 embeddings are bit-identical on 1, 2 and 3 threads. */
+ * of int8.c is per element, so int8 adds no dependence on the thread count
+ * of its own.  The f32 parts around it (attention's products on oneDNN's
+ * f32 matmul) are what f32 encoding promises: the same bits for a given
+ * thread count; across thread counts the same bits with AVX-512 kernels,
+ * float rounding with AVX2 ones (DNNL_MAX_CPU_ISA=AVX2: oneDNN's AVX2 f32
+ * matmul splits its sums by thread; f32 encoding differs there too), which
+ * the next layer's quantisation can round to another code: cosine 0.99996
+ * measured, 0.9999 asserted, as int8 against f32. */
 TEST(int8_threads_bitwise) {
     clipc_config cfg;
     clipc_model *m;
@@ -189,12 +197,26 @@ TEST(int8_threads_bitwise) {
     REQUIRE(px && ids && ref && got);
     bench_random_batch(&cfg, n, 4, px, ids);
     REQUIRE_OK(clipc_model_set_precision(m, CLIPC_PRECISION_INT8, NULL, NULL));
+    int avx512 = (dnnl_get_effective_cpu_isa() & dnnl_cpu_isa_avx512_core) == dnnl_cpu_isa_avx512_core;
     for (int t = 1; t <= 3; t++) {
         clipc_set_threads(t);
         float *o = t == 1 ? ref : got;
         REQUIRE_OK(clipc_encode_image(m, px, n, o));
         REQUIRE_OK(clipc_encode_text(m, ids, n, o + (size_t)n * E));
-        if (t > 1) CHECKF(memcmp(ref, got, sizeof(float) * n * E * 2) == 0, "%d threads differ from 1", t);
+        if (t > 1 && avx512) CHECKF(memcmp(ref, got, sizeof(float) * n * E * 2) == 0, "%d threads differ from 1", t);
+        else if (t > 1)
+            for (int k = 0; k < 2 * n; k++) {
+                double dot = 0, a2 = 0, b2 = 0;
+                for (int e = 0; e < E; e++) {
+                    double a = ref[(size_t)k * E + e], b = got[(size_t)k * E + e];
+                    dot += a * b, a2 += a * a, b2 += b * b;
+                }
+                CHECKF(dot / sqrt(a2 * b2) > 0.9999, "%d threads: embedding %d cosine %.8f", t, k, dot / sqrt(a2 * b2));
+            }
+        if (t == 1) { /* the same thread count again: the same bits */
+            REQUIRE_OK(clipc_encode_image(m, px, n, got));
+            CHECK(memcmp(ref, got, sizeof(float) * n * E) == 0);
+        }
     }
     clipc_set_threads(keep);
     free(px);

@@ -5,7 +5,7 @@
  * honours DNNL_MAX_CPU_ISA).
  *
  * Quantisation.  Weights: symmetric, per output channel, scale = max|w| /
- * 127, once at creation.  Inputs: symmetric per row (per token), scale =
+ * 127 (63 without VNNI: weight_qmax), once at creation.  Inputs: symmetric per row (per token), scale =
  * max|x| / 127, at every call.  Per row rather than per tensor because the
  * dequantisation below is our own pass anyway (oneDNN 2.6's output scales
  * are per output channel at most, so a per-row scale would not fuse), so
@@ -91,9 +91,24 @@ static int cmp_mat(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* Quantises one matrix: q = round(w / s), s = max|w| / 127 per output
+/* The largest weight code.  Without VNNI (AVX2, AVX-512 before Cascade
+ * Lake, or DNNL_MAX_CPU_ISA below them) oneDNN multiplies u8 (our s8 inputs
+ * shifted by 128) by s8 weights with vpmaddubsw, whose pairwise sums
+ * saturate at 16 bits: 2 x 255 x 127 does not fit, 2 x 255 x 63 does.  So
+ * weights get 7 bits there, as oneDNN's documentation advises; measured on
+ * the golden models with DNNL_MAX_CPU_ISA=AVX2 and 8-bit weights, text
+ * cosines fell to 0.67-0.97 and the results changed with the thread count. */
+static float weight_qmax(void) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    int vnni = isa == dnnl_cpu_isa_avx2_vnni ||
+               (isa & dnnl_cpu_isa_avx512_core_vnni) == dnnl_cpu_isa_avx512_core_vnni;
+    return vnni ? 127.0f : 63.0f;
+}
+
+/* Quantises one matrix: q = round(w / s), s = max|w| / qmax per output
  * channel (rows when out_in, else columns); an all-zero channel gets s = 0. */
 static void quantise_matrix(const float *w, int rows, int cols, int out_in, int8_t *q, float *s) {
+    const float qmax = weight_qmax();
     int nch = out_in ? rows : cols;
     for (int c = 0; c < nch; c++) s[c] = 0.0f;
     for (int r = 0; r < rows; r++)
@@ -104,13 +119,13 @@ static void quantise_matrix(const float *w, int rows, int cols, int out_in, int8
         }
     for (int r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) {
-            float mx = s[out_in ? r : c], v = mx > 0 ? w[(size_t)r * cols + c] * (127.0f / mx) : 0.0f;
+            float mx = s[out_in ? r : c], v = mx > 0 ? w[(size_t)r * cols + c] * (qmax / mx) : 0.0f;
             v = nearbyintf(v);
             /* NaN (a model loaded with --allow-nonfinite) becomes 0, never an
              * out-of-range conversion; its channel's scale is then non-finite */
-            q[(size_t)r * cols + c] = (int8_t)(v > 127.0f ? 127 : v < -127.0f ? -127 : v == v ? (int)v : 0);
+            q[(size_t)r * cols + c] = (int8_t)(v > qmax ? (int)qmax : v < -qmax ? -(int)qmax : v == v ? (int)v : 0);
         }
-    for (int c = 0; c < nch; c++) s[c] /= 127.0f;
+    for (int c = 0; c < nch; c++) s[c] /= qmax;
 }
 
 clipc_status int8_create(int8_ctx **out, const int8_matrix *m, int n) {
