@@ -9,8 +9,6 @@
 
 #include "clipc.h"
 
-/* OpenBLAS entry point; not in every cblas.h. */
-extern char *openblas_get_corename(void);
 
 /* oneDNN's effective ISA (DNNL_MAX_CPU_ISA caps it) as its documentation
  * names it. */
@@ -29,7 +27,7 @@ static const char *onednn_isa_name(void) {
 }
 
 void clipc_kernels_describe(char *buf, size_t n) {
-    const char *core = openblas_get_corename();
+    const char *core = clipc_blas_core_name();
     snprintf(buf, n, "oneDNN %d.%d.%d isa %s; OpenBLAS core %s", dnnl_version()->major, dnnl_version()->minor,
              dnnl_version()->patch, onednn_isa_name(), core ? core : "?");
 }
