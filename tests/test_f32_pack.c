@@ -17,6 +17,7 @@
 #include "bench/bench.h"
 #include "kernels/onednn.h"
 #include "kernels/onednn_testing.h"
+#include "kernels/sgemm_panel.h"
 #include "model/model.h"
 #include "model/precision.h"
 #include "harness.h"
@@ -37,7 +38,10 @@ static void encode_both(const clipc_model *m, const float *px, const int32_t *id
     REQUIRE_OK(clipc_encode_text(m, ids, n, txt));
 }
 
-TEST(f32pack_small_batch_equals_plain_and_openblas) {
+/* With panel 0 the small products run oneDNN on its packed weights, with
+ * panel 1 sgemm_panel.c (what AVX2 CPUs without AVX-512 choose). */
+static void small_batch_equals_plain(int panel) {
+    onednn_test_panel(panel);
     clipc_config cfg;
     REQUIRE_OK(clipc_config_named("tiny", &cfg));
     clipc_model *m;
@@ -71,9 +75,10 @@ TEST(f32pack_small_batch_equals_plain_and_openblas) {
     for (int t = 0; t < 2; t++) {
         size_t sz = (size_t)b * E;
         double d_plain = rel_diff(e[0][t], e[2][t], sz), d_blas = rel_diff(e[1][t], e[2][t], sz);
-        CHECKF(d_plain < 1e-5 && d_blas < 1e-5, "%s: packed vs plain %.3g, vs OpenBLAS %.3g", t ? "text" : "image",
-               d_plain, d_blas);
-        CHECKF(memcmp(e[2][t], e[3][t], sz * sizeof(float)) == 0, "%s: packed not repeatable", t ? "text" : "image");
+        CHECKF(d_plain < 1e-5 && d_blas < 1e-5, "%s, panel %d: packed vs plain %.3g, vs OpenBLAS %.3g",
+               t ? "text" : "image", panel, d_plain, d_blas);
+        CHECKF(memcmp(e[2][t], e[3][t], sz * sizeof(float)) == 0, "%s, panel %d: packed not repeatable",
+               t ? "text" : "image", panel);
     }
     /* A tall batch (1088 image rows) runs the plain primitives: no new copy. */
     REQUIRE_OK(clipc_encode_image(m, px, n, e[3][0]));
@@ -91,6 +96,13 @@ TEST(f32pack_small_batch_equals_plain_and_openblas) {
     free(px);
     free(ids);
     clipc_model_free(m);
+    onednn_test_panel(-1);
+}
+
+TEST(f32pack_small_batch_equals_plain_and_openblas) {
+    small_batch_equals_plain(0);
+    if (sgemm_panel_available()) small_batch_equals_plain(1);
+    else SKIP("this CPU has no AVX2 + FMA: the panel kernel was not checked");
 }
 
 typedef struct {

@@ -41,6 +41,7 @@
 #include "kernels/backend.h"
 #include "kernels/bf16.h"
 #include "kernels/onednn_testing.h"
+#include "kernels/sgemm_panel.h"
 #include "kernels/vec.h"
 
 #include <dnnl.h>
@@ -74,8 +75,10 @@ typedef struct {
 typedef struct {
     size_t off;             /* its offset in params (floats) */
     int K, N, out_in;
-    dnnl_memory_desc_t md;  /* the layout */
-    dnnl_memory_t mem;      /* owns the packed values */
+    dnnl_memory_desc_t md;  /* the layout (zero for a panel copy) */
+    dnnl_memory_t mem;      /* owns the packed values (NULL for a panel copy) */
+    float *panel;           /* or: packed for sgemm_panel.c (panel_weights) */
+    size_t panel_floats;
 } packed_w;
 
 /* Products of at most this many rows (batch 1-8 images of 50 tokens, a few
@@ -120,6 +123,14 @@ int onednn_bf16_available(void) {
 void onednn_test_bf16_unavailable(int on) { forced_off = on; }
 
 void onednn_test_fail(int what) { test_fail = what; }
+
+static int panel_mode = -1; /* onednn_test_panel */
+
+void onednn_test_panel(int mode) { panel_mode = mode; }
+
+static int use_panel(void) {
+    return panel_mode < 0 ? sgemm_panel_preferred() : panel_mode == 1 && sgemm_panel_available();
+}
 
 static void to_bf16(uint16_t *dst, const float *src, size_t n) {
 #pragma omp parallel for simd schedule(static) if (n > PAR_MIN)
@@ -215,13 +226,17 @@ clipc_status onednn_f32_packed_create(onednn_ctx **out, const float *params, siz
 
 size_t onednn_packed_bytes(const onednn_ctx *g) {
     size_t b = 0;
-    for (int i = 0; g && i < g->n_packed; i++) b += dnnl_memory_desc_get_size(&g->packed[i].md);
+    for (int i = 0; g && i < g->n_packed; i++)
+        b += g->packed[i].panel ? g->packed[i].panel_floats * sizeof(float) : dnnl_memory_desc_get_size(&g->packed[i].md);
     return b;
 }
 
 void onednn_free(onednn_ctx *g) {
     if (!g) return;
-    for (int i = 0; i < g->n_packed; i++) dnnl_memory_destroy(g->packed[i].mem);
+    for (int i = 0; i < g->n_packed; i++) {
+        if (g->packed[i].mem) dnnl_memory_destroy(g->packed[i].mem);
+        free(g->packed[i].panel);
+    }
     free(g->packed);
     for (int i = 0; i < g->n_cache; i++) dnnl_primitive_destroy(g->cache[i].prim);
     dnnl_engine_destroy(g->engine);
@@ -394,7 +409,7 @@ static void *packed_weights(onednn_ctx *g, size_t off, const prim_key *k, const 
     for (int i = 0; i < g->n_packed; i++) {
         packed_w *e = &g->packed[i];
         if (e->off == off && e->K == k->K && e->N == k->N && e->out_in == k->out_in) {
-            if (dnnl_memory_desc_equal(&e->md, md) && dnnl_memory_get_data_handle(e->mem, &h)) h = NULL;
+            if (!e->mem || (dnnl_memory_desc_equal(&e->md, md) && dnnl_memory_get_data_handle(e->mem, &h))) h = NULL;
             pthread_mutex_unlock(&g->lock);
             return h;
         }
@@ -424,7 +439,7 @@ static void *packed_weights(onednn_ctx *g, size_t off, const prim_key *k, const 
         pthread_mutex_unlock(&exec_lock);
     }
     if (ok && !dnnl_memory_get_data_handle(dst, &h)) {
-        g->packed[g->n_packed++] = (packed_w){off, k->K, k->N, k->out_in, *md, dst};
+        g->packed[g->n_packed++] = (packed_w){off, k->K, k->N, k->out_in, *md, dst, NULL, 0};
         dst = NULL;
     } else {
         h = NULL;
@@ -434,6 +449,37 @@ static void *packed_weights(onednn_ctx *g, size_t off, const prim_key *k, const 
     if (rpd) dnnl_primitive_desc_destroy(rpd);
     if (dst) dnnl_memory_destroy(dst);
     if (src) dnnl_memory_destroy(src);
+out:
+    pthread_mutex_unlock(&g->lock);
+    return h;
+}
+
+/* The panel copy (sgemm_panel.h) of the weight at params + off, (K, N),
+ * made on first use; NULL when it cannot be made or that weight was packed
+ * for oneDNN already (the caller then runs oneDNN). */
+static const float *panel_weights(onednn_ctx *g, size_t off, int K, int N, int out_in) {
+    const float *h = NULL;
+    pthread_mutex_lock(&g->lock);
+    for (int i = 0; i < g->n_packed; i++) {
+        packed_w *e = &g->packed[i];
+        if (e->off == off && e->K == K && e->N == N && e->out_in == out_in) {
+            h = e->panel;
+            goto out;
+        }
+    }
+    if (g->n_packed == g->packed_cap) {
+        int cap = g->packed_cap ? 2 * g->packed_cap : 64;
+        packed_w *a = realloc(g->packed, (size_t)cap * sizeof *a);
+        if (!a) goto out;
+        g->packed = a;
+        g->packed_cap = cap;
+    }
+    size_t nf = sgemm_panel_floats(K, N);
+    float *pw = NULL;
+    if (posix_memalign((void **)&pw, 64, nf * sizeof *pw)) goto out;
+    sgemm_panel_pack(pw, g->params + off, K, N, out_in);
+    g->packed[g->n_packed++] = (packed_w){off, K, N, out_in, {0}, NULL, pw, nf};
+    h = pw;
 out:
     pthread_mutex_unlock(&g->lock);
     return h;
@@ -467,6 +513,14 @@ static int gemm_kernel(const void *ctx, void *out, const void *inp, const float 
         off = (at - lo) / sizeof(float);
         if ((size_t)IN * OUT > g->n - off) return 0;
         wp = g->w + off;
+    }
+    if (pack && use_panel()) {
+        /* AVX2 without AVX-512: our panel kernel (sgemm_panel.h says why) */
+        const float *pw = panel_weights(g, off, IN, OUT, w_is_out_in);
+        if (pw) {
+            sgemm_panel_run(out, inp, pw, N, IN, OUT, ops);
+            return 1;
+        }
     }
     prim_key k = {KIND_LINEAR, N, IN, OUT, w_is_out_in, ops->bias != NULL, ops->act, ops->residual != NULL, ops->in_bf16,
                   ops->out_bf16, g->f32, pack};

@@ -21,5 +21,9 @@ void onednn_test_fail(int what);
 /* The batched attention's scores budget in floats (0 = the default), so
  * that a small batch is cut into groups of sequences. */
 void onednn_test_scores_max(size_t floats);
+/* The packed f32 context's small products: -1 the CPU's choice
+ * (sgemm_panel_preferred), 0 always oneDNN, 1 always the panel kernel
+ * (where AVX2 + FMA exist). */
+void onednn_test_panel(int mode);
 
 #endif
