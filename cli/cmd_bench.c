@@ -109,9 +109,10 @@ int cmd_bench(int argc, char **argv) {
     if (r.int8_used)
         snprintf(int8_keys, sizeof int8_keys,
                  ", \"int8_encode_img_per_s\": %.6g, \"int8_encode_txt_per_s\": %.6g, "
-                 "\"int8_img_latency_b1_s\": %.6g, \"int8_txt_latency_b1_s\": %.6g, \"int8_kernel\": \"%s\"",
+                 "\"int8_img_latency_b1_s\": %.6g, \"int8_txt_latency_b1_s\": %.6g, \"int8_kernel\": \"%s\", "
+                 "\"probe_int8_gops\": %.6g",
                  r.int8_encode_img_per_s, r.int8_encode_txt_per_s, r.int8_img_latency_b1_s, r.int8_txt_latency_b1_s,
-                 r.int8_kernel);
+                 r.int8_kernel, r.int8_probe_gops);
     printf("%s{\"impl\": \"clipc\", \"config\": \"%s\", \"threads\": %d, \"params\": %zu, "
            "\"fwd_flops_per_pair\": %.6g, \"train_batch\": %d, \"train_steps\": %d, "
            "\"train_pairs_per_s\": %.6g, \"train_step_s_median\": %.6g, \"train_gflops_per_s\": %.6g, "

@@ -46,6 +46,7 @@ typedef struct {
     double int8_encode_img_per_s, int8_encode_txt_per_s, int8_img_latency_b1_s, int8_txt_latency_b1_s;
     char int8_kernel[64];
     long int8_gemms, int8_f32_gemms;
+    double int8_probe_gops; /* int8 runs: oneDNN's s8 GEMM at 2048^3 (int8_probe_gops) */
     double sgemm_gflops_start, sgemm_gflops_end;
     double peak_rss_mib;
     float first_loss, last_loss;

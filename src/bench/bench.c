@@ -118,6 +118,10 @@ static void bench_int8_report(const clipc_bench_opts *o, clipc_bench_result *r, 
     warnf(o->log, o->log_ud, "  int8 kernels: GEMMs on oneDNN s8s8->s32 matmul \"%s\" (%ld calls; %ld on the f32 "
           "fallback), attention on %s, layer norms and epilogues f32", r->int8_kernel, r->int8_gemms,
           r->int8_f32_gemms, onednn_f32_context() ? "onednn-f32" : "OpenBLAS");
+    r->int8_probe_gops = int8_probe_gops(2048);
+    warnf(o->log, o->log_ud, "  int8 probe: %.1f GOP/s (oneDNN s8 GEMM 2048^3, \"%s\"), x%.2f the SGEMM probe's %.1f "
+          "GFLOP/s", r->int8_probe_gops, r->int8_kernel,
+          r->sgemm_gflops_start > 0 ? r->int8_probe_gops / r->sgemm_gflops_start : 0, r->sgemm_gflops_start);
     warnf(o->log, o->log_ud, "  encode int8: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt "
           "(x%.2f, x%.2f, x%.2f, x%.2f vs f32)", r->int8_encode_img_per_s, r->int8_encode_txt_per_s, B,
           li[1] * 1e3, lt[1] * 1e3, ti[0] / ti[1], tt[0] / tt[1], li[0] / li[1], lt[0] / lt[1]);

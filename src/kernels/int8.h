@@ -44,4 +44,11 @@ void int8_kernel_name(const int8_ctx *g, char *buf, size_t n);
  * since the context was made (bench, tests). */
 void int8_counts(const int8_ctx *g, long *int8_gemms, long *f32_gemms);
 
+/* The int8 ceiling of this machine as the benchmarks see it: the best
+ * GOP/s (2 n^3 multiply-adds counted as operations) of oneDNN's s8 x s8 ->
+ * s32 matmul on an n x n x n product, the kind the int8 GEMMs run, on
+ * the current threads; 0 when oneDNN refuses.  Like the SGEMM probe, the
+ * figure int8 throughput is read against. */
+double int8_probe_gops(int n);
+
 #endif
