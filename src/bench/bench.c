@@ -115,11 +115,11 @@ static void bench_int8_report(const clipc_bench_opts *o, clipc_bench_result *r, 
     r->int8_txt_latency_b1_s = lt[1];
     int8_kernel_name(q, r->int8_kernel, sizeof r->int8_kernel);
     int8_counts(q, &r->int8_gemms, &r->int8_f32_gemms);
-    warnf(o->log, o->log_ud, "  int8 kernels: GEMMs on oneDNN s8s8->s32 matmul \"%s\" (%ld calls; %ld on the f32 "
+    warnf(o->log, o->log_ud, "  int8 kernels: GEMMs on oneDNN u8s8->s32 matmul \"%s\" (%ld calls; %ld on the f32 "
           "fallback), attention on %s, layer norms and epilogues f32", r->int8_kernel, r->int8_gemms,
           r->int8_f32_gemms, onednn_f32_context() ? "onednn-f32" : "OpenBLAS");
     r->int8_probe_gops = int8_probe_gops(2048);
-    warnf(o->log, o->log_ud, "  int8 probe: %.1f GOP/s (oneDNN s8 GEMM 2048^3, \"%s\"), x%.2f the SGEMM probe's %.1f "
+    warnf(o->log, o->log_ud, "  int8 probe: %.1f GOP/s (oneDNN u8s8 GEMM 2048^3, \"%s\"), x%.2f the SGEMM probe's %.1f "
           "GFLOP/s", r->int8_probe_gops, r->int8_kernel,
           r->sgemm_gflops_start > 0 ? r->int8_probe_gops / r->sgemm_gflops_start : 0, r->sgemm_gflops_start);
     warnf(o->log, o->log_ud, "  encode int8: %.1f img/s, %.1f txt/s at batch %d; batch-1 latency %.1f ms img, %.1f ms txt "

@@ -1,7 +1,7 @@
 /*
  * int8.h — the int8 inference backend (int8.c): weight matrices quantised
  * once to s8 per output channel, GEMM inputs quantised per row at each
- * call, products on oneDNN's s8 x s8 -> s32 matmul, everything after the
+ * call, products on oneDNN's u8 x s8 -> s32 matmul (the s8 codes shifted), everything after the
  * product (scales, bias, activation, residual) in float32.
  *
  * The context holds the quantised copies of the matrices it was given,
@@ -45,7 +45,7 @@ void int8_kernel_name(const int8_ctx *g, char *buf, size_t n);
 void int8_counts(const int8_ctx *g, long *int8_gemms, long *f32_gemms);
 
 /* The int8 ceiling of this machine as the benchmarks see it: the best
- * GOP/s (2 n^3 multiply-adds counted as operations) of oneDNN's s8 x s8 ->
+ * GOP/s (2 n^3 multiply-adds counted as operations) of oneDNN's u8 x s8 ->
  * s32 matmul on an n x n x n product, the kind the int8 GEMMs run, on
  * the current threads; 0 when oneDNN refuses.  Like the SGEMM probe, the
  * figure int8 throughput is read against. */
