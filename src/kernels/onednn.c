@@ -399,27 +399,40 @@ done:
     return ok;
 }
 
+/* Under g->lock: the packed copy of the weight at params + off with shape
+ * (K, N, out_in) in *found, or NULL there and room made for a new one;
+ * 0 when that room could not be made. */
+static int packed_slot(onednn_ctx *g, size_t off, int K, int N, int out_in, packed_w **found) {
+    *found = NULL;
+    for (int i = 0; i < g->n_packed; i++) {
+        packed_w *e = &g->packed[i];
+        if (e->off == off && e->K == K && e->N == N && e->out_in == out_in) {
+            *found = e;
+            return 1;
+        }
+    }
+    if (g->n_packed == g->packed_cap) {
+        int cap = g->packed_cap ? 2 * g->packed_cap : 64;
+        packed_w *a = realloc(g->packed, (size_t)cap * sizeof *a);
+        if (!a) return 0;
+        g->packed = a;
+        g->packed_cap = cap;
+    }
+    return 1;
+}
+
 /* The packed copy of the weight at params + off in layout md (k's shape),
  * reordered from its plain layout on first use; NULL when it cannot be
  * made or that weight was packed in another layout (the caller then runs
  * the plain primitive): at most one packed copy per weight. */
 static void *packed_weights(onednn_ctx *g, size_t off, const prim_key *k, const dnnl_memory_desc_t *md) {
     void *h = NULL;
+    packed_w *e;
     pthread_mutex_lock(&g->lock);
-    for (int i = 0; i < g->n_packed; i++) {
-        packed_w *e = &g->packed[i];
-        if (e->off == off && e->K == k->K && e->N == k->N && e->out_in == k->out_in) {
-            if (!e->mem || (dnnl_memory_desc_equal(&e->md, md) && dnnl_memory_get_data_handle(e->mem, &h))) h = NULL;
-            pthread_mutex_unlock(&g->lock);
-            return h;
-        }
-    }
-    if (g->n_packed == g->packed_cap) {
-        int cap = g->packed_cap ? 2 * g->packed_cap : 64;
-        packed_w *a = realloc(g->packed, (size_t)cap * sizeof *a);
-        if (!a) goto out;
-        g->packed = a;
-        g->packed_cap = cap;
+    if (!packed_slot(g, off, k->K, k->N, k->out_in, &e)) goto out;
+    if (e) {
+        if (!e->mem || (dnnl_memory_desc_equal(&e->md, md) && dnnl_memory_get_data_handle(e->mem, &h))) h = NULL;
+        goto out;
     }
     dnnl_memory_desc_t plain;
     dnnl_dims_t bd = {k->K, k->N};
@@ -459,20 +472,12 @@ out:
  * for oneDNN already (the caller then runs oneDNN). */
 static const float *panel_weights(onednn_ctx *g, size_t off, int K, int N, int out_in) {
     const float *h = NULL;
+    packed_w *e;
     pthread_mutex_lock(&g->lock);
-    for (int i = 0; i < g->n_packed; i++) {
-        packed_w *e = &g->packed[i];
-        if (e->off == off && e->K == K && e->N == N && e->out_in == out_in) {
-            h = e->panel;
-            goto out;
-        }
-    }
-    if (g->n_packed == g->packed_cap) {
-        int cap = g->packed_cap ? 2 * g->packed_cap : 64;
-        packed_w *a = realloc(g->packed, (size_t)cap * sizeof *a);
-        if (!a) goto out;
-        g->packed = a;
-        g->packed_cap = cap;
+    if (!packed_slot(g, off, K, N, out_in, &e)) goto out;
+    if (e) {
+        h = e->panel;
+        goto out;
     }
     size_t nf = sgemm_panel_floats(K, N);
     float *pw = NULL;
