@@ -1,13 +1,14 @@
 /*
- * cpu.c — which kernels run on this CPU: oneDNN's instruction set and the
- * core type OpenBLAS chose (blas_core.c says when that choice is to be
- * overridden, and why).
+ * cpu.c — which kernels run on this CPU: oneDNN's instruction set, whether
+ * small f32 products run sgemm_panel.c's kernel, and the core type OpenBLAS
+ * chose (blas_core.c says when that choice is to be overridden, and why).
  */
 #include <dnnl.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "clipc.h"
+#include "kernels/sgemm_panel.h"
 
 
 /* oneDNN's effective ISA (DNNL_MAX_CPU_ISA caps it) as its documentation
@@ -28,6 +29,7 @@ static const char *onednn_isa_name(void) {
 
 void clipc_kernels_describe(char *buf, size_t n) {
     const char *core = clipc_blas_core_name();
-    snprintf(buf, n, "oneDNN %d.%d.%d isa %s; OpenBLAS core %s", dnnl_version()->major, dnnl_version()->minor,
-             dnnl_version()->patch, onednn_isa_name(), core ? core : "?");
+    snprintf(buf, n, "oneDNN %d.%d.%d isa %s%s; OpenBLAS core %s", dnnl_version()->major, dnnl_version()->minor,
+             dnnl_version()->patch, onednn_isa_name(),
+             sgemm_panel_preferred() ? " (f32 batch 1-8: clipc's AVX2 panel kernel)" : "", core ? core : "?");
 }
