@@ -42,7 +42,9 @@ const onednn_ctx *onednn_f32_context(void);
  * it lives: free it before the weights do): like the process-wide one,
  * but products of at most PACK_MAX_ROWS rows (batch 1-8 encodes) read the
  * weights in the blocked layout oneDNN's kernels want, each weight
- * reordered once on first use and kept (up to the size of params again). */
+ * reordered once on first use and kept (up to the size of params again).
+ * On CPUs with AVX2 and no AVX-512, where oneDNN has no brgemm, those
+ * products run sgemm_panel.c's kernel on its own packed copy instead. */
 clipc_status onednn_f32_packed_create(onednn_ctx **out, const float *params, size_t n);
 /* Bytes of packed weights g holds (0 for NULL or other contexts). */
 size_t onednn_packed_bytes(const onednn_ctx *g);
