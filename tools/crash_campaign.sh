@@ -29,7 +29,10 @@
 #   model file, after the state file, after the folder's rename, after the
 #   `last` pointer) of steps 2 to 12, then resumed: the same checks.
 # points: every I/O point of a run with 2 checkpoints (steps 4, a
-#   checkpoint every 2): clipc-testhooks counts them (CLIPC_IO_FAULT=count:
+#   checkpoint every 2; config PCONFIG, default micro: one layer a tower,
+#   the same kinds of points as tiny's in a fifth of the time, tiny's 100
+#   tensor writes a model file being the same write repeated):
+#   clipc-testhooks counts them (CLIPC_IO_FAULT=count:
 #   each create, write, fsync, rename, unlink, rmdir, mkdir of the durable
 #   writes), then for each N: SIGKILL at point N (kill:N), a failure of
 #   point N with ENOSPC (enospc:N) and one with EIO (eio:N).  After each:
@@ -188,6 +191,7 @@ same_as_ref() { # every checkpoint file in run folder $1 equals $2's
 ppoints=0 pkills=0 pbad=0 penospc=0 peio=0 pclean=0
 if part points && [ -x "$HOOKS" ]; then
     PARGS="${ARGS/--steps 12/--steps 4}"
+    PARGS="${PARGS/--config tiny/--config ${PCONFIG:-micro}}"
     CLIPC_IO_FAULT=count "$HOOKS" train $PARGS --out pref >pref.log 2>&1
     # every checkpoint of that run (pref keeps only the last): killed after
     # the `last` pointer of ckpt-4, before ckpt-2 is pruned
