@@ -168,16 +168,41 @@ static clipc_status check_file(const char *path, FILE *f, ann_index *a) {
     return CLIPC_OK;
 }
 
+/* Opens path and checks it (check_file); *f is left at the payload, or
+ * NULL on an error. */
+static clipc_status open_checked(const char *path, ann_index *a, FILE **f) {
+    /* file_open_regular: a FIFO is refused, not waited on. */
+    int fd = file_open_regular(path);
+    *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !*f) close(fd);
+    clipc_status s = fd < 0 ? CLIPC_ERR_IO : *f ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
+    if (!s) s = check_file(path, *f, a);
+    if (s && *f) {
+        fclose(*f);
+        *f = NULL;
+    }
+    return s;
+}
+
+clipc_status ann_check_file(const char *path, int *dim, int64_t *rows, char kind[17]) {
+    ann_index a;
+    memset(&a, 0, sizeof a);
+    FILE *f;
+    clipc_status s = open_checked(path, &a, &f);
+    if (s) return s;
+    fclose(f);
+    *dim = a.dim;
+    *rows = a.n;
+    memcpy(kind, a.kind, 17);
+    return CLIPC_OK;
+}
+
 clipc_status ann_open(const char *path, ann_index **out) {
     *out = NULL;
     ann_index *a = calloc(1, sizeof *a);
     if (!a) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    /* file_open_regular: a FIFO is refused, not waited on. */
-    int fd = file_open_regular(path);
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
-    if (fd >= 0 && !f) close(fd);
-    clipc_status s = fd < 0 ? CLIPC_ERR_IO : f ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
-    if (!s) s = check_file(path, f, a);
+    FILE *f;
+    clipc_status s = open_checked(path, a, &f);
     char err[512];
     if (!s && fshim_read(f, &a->ix, err, sizeof err))
         s = clipc_error(CLIPC_ERR_FORMAT, "%s: FAISS could not read the index: %s", path, err);
