@@ -30,6 +30,7 @@
 
 #define MAX_ITEMS 4096
 #define MAX_PROPS 4096
+#define MAX_DEPTH 16
 #define ALIGN_SLACK 64
 
 typedef struct {
@@ -165,10 +166,11 @@ static void read_iprp(heif *h, rd b) {
     }
     if (!have_ipco || !ipma.p) return;
     /* the properties indexed once (an association names one by number) */
-    struct {
+    struct prop {
         uint32_t type;
         rd body;
-    } props[MAX_PROPS];
+    } *props = malloc(sizeof(struct prop) * MAX_PROPS);
+    if (!props) return; /* left to libheif */
     int np = 0;
     while (np < MAX_PROPS && next_box(&ipco, &props[np].type, &props[np].body)) np++;
     int v = (int)get(&ipma, 1);
@@ -192,6 +194,7 @@ static void read_iprp(heif *h, rd b) {
             }
         }
     }
+    free(props);
 }
 
 /* ------------------------------------------------------------- bits */
@@ -391,10 +394,13 @@ static uint64_t add_sat(uint64_t a, uint64_t b) { return a + b < a ? UINT64_MAX 
 /* Pixels decoded for item id: a coded item's (the larger of what it codes
  * and declares), a derived item's inputs, each as often as it is
  * referenced.  An error when an item codes more than it declares. */
-static clipc_status decoded_pixels(heif *h, uint32_t id, const char *name, uint64_t *px) {
+static clipc_status decoded_pixels(heif *h, uint32_t id, const char *name, int depth, uint64_t *px) {
     *px = 0;
     item *it = find(h, id);
     if (!it || it->state == 1) return CLIPC_OK; /* libheif refuses missing items and loops */
+    if (depth > MAX_DEPTH) /* real files: a grid of tiles, maybe under an identity item */
+        return clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt HEIF/AVIF file: derived images nested over %d deep", name,
+                           MAX_DEPTH);
     if (it->state == 2) {
         *px = it->px;
         return CLIPC_OK;
@@ -422,7 +428,7 @@ static clipc_status decoded_pixels(heif *h, uint32_t id, const char *name, uint6
         while (r && r > h->dimg && r[-1].from == id) r--;
         for (; r && r < h->dimg + h->n_dimg && r->from == id && *px <= HEIF_MAX_DECODED; r++) {
             uint64_t one;
-            clipc_status s = decoded_pixels(h, r->to, name, &one);
+            clipc_status s = decoded_pixels(h, r->to, name, depth + 1, &one);
             if (s) return s;
             *px = add_sat(*px, one);
         }
@@ -468,10 +474,11 @@ clipc_status heif_probe(const uint8_t *buf, size_t len, const char *name) {
     if (have & 4) read_iprp(&h, iprp);
     clipc_status s = have & 8 ? read_iref(&h, iref, name) : CLIPC_OK;
     uint64_t total = 0, px;
-    if (!s) s = decoded_pixels(&h, h.primary, name, &total);
+    if (!s) s = decoded_pixels(&h, h.primary, name, 0, &total);
     /* an alpha plane (an auxl item pointing at the primary) is decoded too */
     for (int k = 0; k < h.n_auxl && !s; k++)
-        if (h.auxl[k].to == h.primary && !(s = decoded_pixels(&h, h.auxl[k].from, name, &px))) total = add_sat(total, px);
+        if (h.auxl[k].to == h.primary && !(s = decoded_pixels(&h, h.auxl[k].from, name, 1, &px)))
+            total = add_sat(total, px);
     if (!s && total > HEIF_MAX_DECODED)
         s = clipc_error(CLIPC_ERR_RANGE,
                         "%s: HEIF/AVIF image too costly to decode (its coded images come to %llu pixels; limit: 2^29, "
