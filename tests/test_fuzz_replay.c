@@ -225,7 +225,8 @@ TEST(fuzz_vec8_seeds_open_or_are_refused) {
 /* The ann seeds are what their names say (tools/make_ann_seeds.c): the two
  * built ones open through FAISS with their sizes, each damaged copy is
  * refused by clipc's own checks for its reason, and the empty payload
- * passes them and is refused by FAISS's reader. */
+ * passes them and is refused by FAISS's reader.  And the fuzz campaign's
+ * finding (crash-kind-padding-junk) is refused by both readers. */
 TEST(fuzz_ann_seeds_open_or_are_refused) {
     const struct {
         const char *name, *kind;
@@ -248,8 +249,11 @@ TEST(fuzz_ann_seeds_open_or_are_refused) {
                {"bad_length", "not a clipc ANN index or truncated (length mismatch)"},
                {"bad_version", "not a clipc ANN index or truncated (bad header)"},
                {"bad_kind", "not a clipc ANN index or truncated (bad header)"},
-               {"bad_hash", "damaged ANN index (checksum mismatch); rebuild it with clipc index --ann KIND"}};
-    for (int i = 0; i < 5; i++) {
+               {"bad_hash", "damaged ANN index (checksum mismatch); rebuild it with clipc index --ann KIND"},
+               /* the campaign's finding: "ivf,pq" then junk before byte 48, its hash right;
+                * the full check took it, ann_peek_kind (search's) did not */
+               {"crash-kind-padding-junk", "not a clipc ANN index or truncated (bad header)"}};
+    for (int i = 0; i < 6; i++) {
         char p[256], want[512];
         snprintf(p, sizeof p, "tests/fuzz/corpus_ann/%s", bad[i].name);
         snprintf(want, sizeof want, "%s: %s", p, bad[i].why);
@@ -257,6 +261,8 @@ TEST(fuzz_ann_seeds_open_or_are_refused) {
         CHECK(ann_open(p, &a) == CLIPC_ERR_FORMAT && !a);
         CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
     }
+    char peek[16];
+    CHECK(!ann_peek_kind("tests/fuzz/corpus_ann/crash-kind-padding-junk", peek));
     const char *p = "tests/fuzz/corpus_ann/empty_payload";
     int dim;
     int64_t n;
