@@ -298,8 +298,20 @@ TEST(fuzz_finding_heif_cost_bounded_before_decoding) {
          "HEIF/AVIF image too costly to decode (its coded images come to 603979776 pixels; limit: 2^29, twice the "
          "2^28 of an image, for an image and its alpha plane)",
          CLIPC_ERR_RANGE},
+        /* found by the ten-minute campaign after the first fix: the grid's
+         * dimg box claims 1.8 GB (libheif does not use a reference's size;
+         * a box walker skipped it and saw no tiles), 9.6 s and 1.2 GB; and
+         * a mutation of the grid above that took libFuzzer's 10 s */
+        {"slow-grid-iref-box-size-ignored",
+         "corrupt HEIF/AVIF file: its HEVC stream codes 16384 x 16384 pixels where the image declares 64 x 64 "
+         "(refused before decoding)",
+         CLIPC_ERR_FORMAT},
+        {"slow-grid-nine-tiles-mutated",
+         "HEIF/AVIF image too costly to decode (its coded images come to 603979776 pixels; limit: 2^29, twice the "
+         "2^28 of an image, for an image and its alpha plane)",
+         CLIPC_ERR_RANGE},
     };
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 5; i++) {
         char p[256], want[512];
         snprintf(p, sizeof p, "tests/fuzz/corpus_image_heif/%s", slow[i].name);
         char *buf;
@@ -326,6 +338,38 @@ TEST(fuzz_finding_heif_cost_bounded_before_decoding) {
         clipc_status s = decode_heif(buf, len, p, &img);
         CHECKF(s == CLIPC_OK && img.width == 17 && img.height == 11 && img.channels == (i == 2 ? 4 : 3), "%s: %s", p,
                s ? clipc_last_error() : "wrong size");
+        clipc_image_free(&img);
+        free(buf);
+    }
+}
+
+/* image_gif stopped on libFuzzer's 10 s timeout: a 462-byte GIF whose first
+ * frame is 65535 x 2815 pixels (within the size limits) allocated its
+ * 186 MB canvas before failing as truncated (0.4 s in a release build,
+ * over 10 s under ASan on a loaded core).  The bytes left after the frame's
+ * descriptor can code at most 8 / 3 * 4096 pixels each: refused at once,
+ * with the message a truncated file gets.  The real GIFs still decode. */
+TEST(fuzz_finding_gif_frame_larger_than_its_data_refused) {
+    const char *p = "tests/fuzz/corpus_image_gif/slow-frame-larger-than-its-data";
+    char *buf;
+    size_t len;
+    REQUIRE_OK(clipc_read_file(p, &buf, &len));
+    clipc_image img;
+    memset(&img, 0, sizeof img);
+    clipc_status s = decode_gif(buf, len, p, &img);
+    char want[300];
+    snprintf(want, sizeof want, "%s: truncated GIF file", p);
+    CHECKF(s == CLIPC_ERR_FORMAT && !img.data && !strcmp(clipc_last_error(), want), "status %d, %s", s,
+           clipc_last_error());
+    free(buf);
+    const char *good[] = {"gif_anim.gif", "gif_l.gif", "gif_noninterlaced.gif", "gif_p.gif", "gif_p_trns.gif"};
+    for (int i = 0; i < 5; i++) {
+        char q[256];
+        snprintf(q, sizeof q, "tests/data/imgfmt/%s", good[i]);
+        REQUIRE_OK(clipc_read_file(q, &buf, &len));
+        memset(&img, 0, sizeof img);
+        s = decode_gif(buf, len, q, &img);
+        CHECKF(s == CLIPC_OK && img.width > 0 && img.data, "%s: %s", q, s ? clipc_last_error() : "no pixels");
         clipc_image_free(&img);
         free(buf);
     }

@@ -92,6 +92,16 @@ clipc_status decode_gif(const void *buf, size_t len, const char *name, clipc_ima
         return s;
     }
     if (d->Width <= 0 || d->Height <= 0) return gif_fail(g, NULL, NULL, name, D_GIF_ERR_NO_IMAG_DSCR);
+    /* An LZW code is at least 3 bits (a minimum code size of 2, plus one)
+     * and stands for at most 4096 pixels (the table's size), so the bytes
+     * left can code at most left * 8 / 3 * 4096 pixels: a frame larger than
+     * that is truncated whatever follows.  Refused before its canvas is
+     * allocated: the image_gif fuzz target stopped on a 462-byte file whose
+     * frame of 65535 x 2815 pixels took 186 MB (seconds under ASan) before
+     * failing as truncated. */
+    size_t left = src.len - src.pos;
+    if ((unsigned long long)d->Width * (unsigned long long)d->Height > (unsigned long long)left * 8 / 3 * 4096 + 4096)
+        return gif_fail(g, NULL, NULL, name, D_GIF_ERR_EOF_TOO_SOON);
     uint8_t *idx = malloc((size_t)W * H), *px = malloc((size_t)W * H * 3);
     if (!idx || !px) {
         DGifCloseFile(g, &err);

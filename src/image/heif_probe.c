@@ -366,21 +366,26 @@ static int cmp_ref(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* iref's dimg references (sorted by the deriving item) and auxl ones. */
+/* iref's dimg references (sorted by the deriving item) and auxl ones.
+ * Read as libheif 1.15 reads them: each reference's box header gives its
+ * type, and its size is not used (the fields follow one another to the end
+ * of iref); the image_heif fuzz target found a grid whose dimg box claimed
+ * 1.8 GB, which a box walker skipped and libheif read. */
 static clipc_status read_iref(heif *h, rd b, const char *name) {
     int v = (int)get(&b, 1), size = v == 0 ? 2 : 4;
     get(&b, 3);
     size_t cap = b.len / (size_t)size + 1;
     h->dimg = malloc(sizeof(ref) * cap), h->auxl = malloc(sizeof(ref) * cap);
     if (!h->dimg || !h->auxl) return clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", name);
-    uint32_t t;
-    rd r;
-    while (next_box(&b, &t, &r)) {
-        uint32_t from = (uint32_t)get(&r, size);
-        uint64_t count = get(&r, 2);
-        for (uint64_t k = 0; k < count && !r.bad; k++) {
-            uint32_t to = (uint32_t)get(&r, size);
-            if (r.bad) break;
+    while (b.pos < b.len && !b.bad) {
+        if (get(&b, 4) == 1) get(&b, 8); /* the size, 64-bit when 1 */
+        uint32_t t = (uint32_t)get(&b, 4);
+        if (t == FOURCC('u', 'u', 'i', 'd')) get(&b, 16);
+        uint32_t from = (uint32_t)get(&b, size);
+        uint64_t count = get(&b, 2);
+        for (uint64_t k = 0; k < count && !b.bad; k++) {
+            uint32_t to = (uint32_t)get(&b, size);
+            if (b.bad) break;
             if (t == FOURCC('d', 'i', 'm', 'g')) h->dimg[h->n_dimg++] = (ref){from, to};
             if (t == FOURCC('a', 'u', 'x', 'l')) h->auxl[h->n_auxl++] = (ref){from, to};
         }
@@ -425,7 +430,12 @@ static clipc_status decoded_pixels(heif *h, uint32_t id, const char *name, int d
                it->type == FOURCC('i', 'd', 'e', 'n')) {
         ref key = {id, 0};
         ref *r = h->n_dimg ? bsearch(&key, h->dimg, (size_t)h->n_dimg, sizeof(ref), cmp_ref) : NULL;
-        while (r && r > h->dimg && r[-1].from == id) r--;
+        /* what it is derived from must be known: otherwise the probe has
+         * misread the file, and libheif might decode anything */
+        if (!r)
+            return clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt HEIF/AVIF file: derived image %u has no input images",
+                               name, (unsigned)id);
+        while (r > h->dimg && r[-1].from == id) r--;
         for (; r && r < h->dimg + h->n_dimg && r->from == id && *px <= HEIF_MAX_DECODED; r++) {
             uint64_t one;
             clipc_status s = decoded_pixels(h, r->to, name, depth + 1, &one);
@@ -474,6 +484,11 @@ clipc_status heif_probe(const uint8_t *buf, size_t len, const char *name) {
     if (have & 4) read_iprp(&h, iprp);
     clipc_status s = have & 8 ? read_iref(&h, iref, name) : CLIPC_OK;
     uint64_t total = 0, px;
+    /* every coded image first, reached or not (what libheif reaches is
+     * its reading of the references, which may differ from this one) */
+    for (int i = 0; i < h.n && !s; i++)
+        if (h.it[i].type == FOURCC('a', 'v', '0', '1') || h.it[i].type == FOURCC('h', 'v', 'c', '1'))
+            s = decoded_pixels(&h, h.it[i].id, name, 0, &px);
     if (!s) s = decoded_pixels(&h, h.primary, name, 0, &total);
     /* an alpha plane (an auxl item pointing at the primary) is decoded too */
     for (int k = 0; k < h.n_auxl && !s; k++)
