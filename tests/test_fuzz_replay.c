@@ -310,8 +310,10 @@ TEST(fuzz_finding_heif_cost_bounded_before_decoding) {
          "HEIF/AVIF image too costly to decode (its coded images come to 603979776 pixels; limit: 2^29, twice the "
          "2^28 of an image, for an image and its alpha plane)",
          CLIPC_ERR_RANGE},
+        /* the next: its tile's ispe renamed, libheif decoded the 16384-pixel stream (10 s, 1.2 GB) */
+        {"slow-tile-without-ispe", "corrupt HEIF/AVIF file: image 1 declares no size (no ispe)", CLIPC_ERR_FORMAT},
     };
-    for (int i = 0; i < 5; i++) {
+    for (int i = 0; i < 6; i++) {
         char p[256], want[512];
         snprintf(p, sizeof p, "tests/fuzz/corpus_image_heif/%s", slow[i].name);
         char *buf;
@@ -348,20 +350,36 @@ TEST(fuzz_finding_heif_cost_bounded_before_decoding) {
  * 186 MB canvas before failing as truncated (0.4 s in a release build,
  * over 10 s under ASan on a loaded core).  The bytes left after the frame's
  * descriptor can code at most 8 / 3 * 4096 pixels each: refused at once,
- * with the message a truncated file gets.  The real GIFs still decode. */
+ * with the message a truncated file gets.  Then a canvas the header alone
+ * paid for, refused beyond 2^24 pixels and 64 times the frame.  The real
+ * GIFs still decode. */
 TEST(fuzz_finding_gif_frame_larger_than_its_data_refused) {
-    const char *p = "tests/fuzz/corpus_image_gif/slow-frame-larger-than-its-data";
+    const struct {
+        const char *name, *why;
+        clipc_status status;
+    } slow[] = {
+        {"slow-frame-larger-than-its-data", "truncated GIF file", CLIPC_ERR_FORMAT},
+        /* the next one: a 17 x 54027 frame on a 4407-wide screen (622 bytes, a 238 Mpx canvas) */
+        {"slow-canvas-far-larger-than-frame",
+         "GIF canvas of 4407 x 54027 pixels around a first frame of 17 x 54027 (limit: over 2^24 pixels, at most 64 "
+         "times the frame)",
+         CLIPC_ERR_RANGE},
+    };
     char *buf;
     size_t len;
-    REQUIRE_OK(clipc_read_file(p, &buf, &len));
     clipc_image img;
-    memset(&img, 0, sizeof img);
-    clipc_status s = decode_gif(buf, len, p, &img);
-    char want[300];
-    snprintf(want, sizeof want, "%s: truncated GIF file", p);
-    CHECKF(s == CLIPC_ERR_FORMAT && !img.data && !strcmp(clipc_last_error(), want), "status %d, %s", s,
-           clipc_last_error());
-    free(buf);
+    clipc_status s;
+    for (int i = 0; i < 2; i++) {
+        char p[256], want[512];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_image_gif/%s", slow[i].name);
+        REQUIRE_OK(clipc_read_file(p, &buf, &len));
+        memset(&img, 0, sizeof img);
+        s = decode_gif(buf, len, p, &img);
+        snprintf(want, sizeof want, "%s: %s", p, slow[i].why);
+        CHECKF(s == slow[i].status && !img.data && !strcmp(clipc_last_error(), want), "status %d, %s", s,
+               clipc_last_error());
+        free(buf);
+    }
     const char *good[] = {"gif_anim.gif", "gif_l.gif", "gif_noninterlaced.gif", "gif_p.gif", "gif_p_trns.gif"};
     for (int i = 0; i < 5; i++) {
         char q[256];

@@ -418,8 +418,13 @@ static clipc_status decoded_pixels(heif *h, uint32_t id, const char *name, int d
             return clipc_error(CLIPC_ERR_RANGE, "%s: HEIF/AVIF file too complex to check before decoding (over "
                                "16 million coded units)", name);
         uint64_t iw = it->ispe_w, ih = it->ispe_h;
-        /* without an ispe (libheif then refuses or trusts the stream) only the total below bounds it */
-        if (iw && ih && (w > iw + ALIGN_SLACK || hh > ih + ALIGN_SLACK))
+        /* every image item has an ispe (ISO/IEC 23008-12 6.5.3.1); libheif
+         * decodes a grid tile without one at whatever size its stream codes
+         * (the ten-minute campaign's third slow input) */
+        if (!iw || !ih)
+            return clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt HEIF/AVIF file: image %u declares no size (no ispe)",
+                               name, (unsigned)id);
+        if (w > iw + ALIGN_SLACK || hh > ih + ALIGN_SLACK)
             return clipc_error(CLIPC_ERR_FORMAT,
                                "%s: corrupt HEIF/AVIF file: its %s stream codes %llu x %llu pixels where the image "
                                "declares %llu x %llu (refused before decoding)",
