@@ -109,11 +109,12 @@ clipc_status decode_gif(const void *buf, size_t len, const char *name, clipc_ima
      * 238 Mpx canvas).  Beyond 2^24 pixels the canvas may be at most 64
      * times the frame. */
     if ((unsigned long long)W * H > (1ull << 24) && (unsigned long long)W * H > 64 * frame) {
-        DGifCloseFile(g, &err);
-        return clipc_error(CLIPC_ERR_RANGE,
-                           "%s: GIF canvas of %lu x %lu pixels around a first frame of %d x %d (limit: over 2^24 "
-                           "pixels, at most 64 times the frame)",
-                           name, W, H, d->Width, d->Height);
+        s = clipc_error(CLIPC_ERR_RANGE,
+                        "%s: GIF canvas of %lu x %lu pixels around a first frame of %d x %d (limit: over 2^24 pixels, "
+                        "at most 64 times the frame)",
+                        name, W, H, d->Width, d->Height);
+        DGifCloseFile(g, &err); /* d points into g: the message is made first */
+        return s;
     }
     uint8_t *idx = malloc((size_t)W * H), *px = malloc((size_t)W * H * 3);
     if (!idx || !px) {
