@@ -10,8 +10,9 @@
  * libaom before failing (the image_heif fuzz target stopped on two
  * like it).  And a grid image is decoded tile by tile, where the tiles'
  * sizes and count are the file's to choose.  So before decoding:
- *   - each coded image (an `av01` or `hvc1` item) codes at most what its
- *     `ispe` declares, up to the codec's block alignment (64 pixels);
+ *   - each coded image (an `av01` or `hvc1` item, reached or not) has an
+ *     `ispe` of at most 2^28 pixels and codes at most what it declares, up
+ *     to the codec's block alignment (64 pixels);
  *   - the primary image with everything decoded for it (a grid's tiles,
  *     an overlay's or identity item's inputs, an alpha plane) comes to at
  *     most HEIF_MAX_DECODED pixels.
@@ -424,6 +425,9 @@ static clipc_status decoded_pixels(heif *h, uint32_t id, const char *name, int d
         if (!iw || !ih)
             return clipc_error(CLIPC_ERR_FORMAT, "%s: corrupt HEIF/AVIF file: image %u declares no size (no ispe)",
                                name, (unsigned)id);
+        if (iw * ih > (1ull << 28)) /* a tile or an alpha plane: the limit of an image */
+            return clipc_error(CLIPC_ERR_RANGE, "%s: HEIF/AVIF image %u too large (%llux%llu; limit: 2^28 pixels)", name,
+                               (unsigned)id, (unsigned long long)iw, (unsigned long long)ih);
         if (w > iw + ALIGN_SLACK || hh > ih + ALIGN_SLACK)
             return clipc_error(CLIPC_ERR_FORMAT,
                                "%s: corrupt HEIF/AVIF file: its %s stream codes %llu x %llu pixels where the image "
