@@ -37,7 +37,7 @@ CLI_SRC  := $(sort $(wildcard cli/*.c))
 # (`fuzz_corpus_replays_clean`); a new target in tests/fuzz/ goes here and in
 # the table of tests/test_fuzz_replay.c.
 FUZZ_TARGETS := safetensors tokenizer captions config labels vecfile vec8 checkpoint decode options pickle ftfy \
-                image_webp image_tiff image_heif image_gif image_bmp wordpiece
+                image_webp image_tiff image_heif image_gif image_bmp wordpiece ann
 TEST_SRC := $(sort $(wildcard tests/test_*.c)) tests/harness.c $(FUZZ_TARGETS:%=tests/fuzz/fuzz_%.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(LIB_CXX:%.cc=$(BUILD)/%.o) $(BUILD)/gen/onnx.pb-c.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
@@ -58,6 +58,12 @@ $(BUILD)/clipc: $(CLI_OBJ) $(BUILD)/libclipc.a
 # tools/compare_pillow_testimages.py's helper (not in `all`): decodes and
 # preprocesses image files with the library and dumps the pixels.
 $(BUILD)/dump_preprocessed: tools/dump_preprocessed.c $(BUILD)/libclipc.a
+	@echo "  LINK  $@"
+	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+# The seeds of the `ann` fuzz target (not in `all`): FILE.ann files built
+# by the library and damaged copies (tests/fuzz/corpus_ann).
+$(BUILD)/make_ann_seeds: tools/make_ann_seeds.c $(BUILD)/libclipc.a
 	@echo "  LINK  $@"
 	@$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -161,6 +167,9 @@ fuzz-lib:
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_LIB) CC=$(FUZZ_CC) CXX=$(FUZZ_CXX) OPT="-O1" SAN="$(FUZZ_SAN) -Wno-error" \
 	    $(FUZZ_LIB)/libclipc.a $(FUZZ_LIB)/cli/options.o
 build-fuzz/fuzz_options: FUZZ_EXTRA := $(FUZZ_LIB)/cli/options.o
+# fuzz_ann pulls in the C++ FAISS shim: UBSan's C++ checks (vptr) need its
+# C++ runtime, which the C driver links only when asked.
+build-fuzz/fuzz_ann: FUZZ_EXTRA := -fsanitize-link-c++-runtime
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_util.h fuzz-lib
 	@echo "  LINK  $@"
 	@$(FUZZ_CC) $(filter-out -fPIC,$(CFLAGS)) -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -o $@ $< \

@@ -4,10 +4,13 @@
  * `ulimit -f`) during a checkpoint write and during `clipc encode --out`,
  * and standard output on /dev/full.  Each must end in a clean error (exit 1,
  * the message naming the file), with the previous files intact and no
- * temporary folder left.  The kill cases of the default suite are
+ * temporary folder left; and an I/O error (EIO) at each step of an atomic
+ * output.  The kill cases of the default suite are
  * train_kill9_resume_cli (test_train.c) and use_index_survives_kill_and_interrupt
  * (test_use.c).
  */
+#include <dirent.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,5 +159,120 @@ TEST(crash_stale_temporary_files_removed_by_the_next_run) {
     for (int i = 0; i < 5; i++) {
         snprintf(p, sizeof p, "%s/%s", dir, kept[i]);
         CHECKF(stat(p, &st) == 0, "%s was removed", kept[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ EIO */
+
+static int eio_count, eio_at;
+
+static int eio_hook(const char *op, const char *path, void *ud) {
+    (void)op, (void)path, (void)ud;
+    return ++eio_count == eio_at ? EIO : 0;
+}
+
+/* A name in folder dir containing ".tmp" (a temporary file left). */
+static int temp_left(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp")) found = 1;
+    closedir(d);
+    return found;
+}
+
+/* out holds a line that starts with `head` and ends with `tail`. */
+static int has_line(const char *out, const char *head, const char *tail) {
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l), lh = strlen(head), lt = strlen(tail);
+        if (n >= lh + lt && !memcmp(l, head, lh) && !memcmp(l + n - lt, tail, lt)) return 1;
+    }
+    return 0;
+}
+
+/* An I/O error (EIO: a failing disk, a lost network mount) at the write,
+ * the fsync or the rename of an atomic output: a clear error naming the
+ * file, the previous file as it was, no temporary file left.  First the
+ * library's clipc_write_file_atomic (its points in order: create, write,
+ * fsync, rename, the folder's fsync), then `clipc encode --out` through
+ * clipc-testhooks (CLIPC_IO_FAULT=eio:N at the points CLIPC_IO_TRACE
+ * lists for the output).  Checkpoints and index files: the EIO cases of
+ * test_crash_points.c. */
+TEST(crash_eio_during_an_atomic_output) {
+    char dir[1024], path[1200], want[2600];
+    char *real = realpath(test_tmpdir(), NULL);
+    REQUIRE(real);
+    snprintf(dir, sizeof dir, "%s", real);
+    free(real);
+    snprintf(path, sizeof path, "%s/out.json", dir);
+    const struct {
+        int at;
+        const char *op, *tail;
+    } lib[] = {{2, "write", ": write failed: Input/output error"},
+               {3, "fsync", ": fsync failed: Input/output error"},
+               {4, "rename", " failed: Input/output error"}};
+    for (int i = 0; i < 3; i++) {
+        REQUIRE_OK(clipc_write_file_atomic(path, "previous\n", 9));
+        eio_count = 0, eio_at = lib[i].at;
+        clipc_set_io_hook(eio_hook, NULL);
+        clipc_status s = clipc_write_file_atomic(path, "new\n", 4);
+        clipc_set_io_hook(NULL, NULL);
+        const char *msg = clipc_last_error();
+        if (lib[i].at == 4) /* the temporary name is random: its start, and the end */
+            snprintf(want, sizeof want, "%s: rename of %s.tmp.", path, path);
+        else
+            snprintf(want, sizeof want, "%s%s", path, lib[i].tail);
+        size_t lm = strlen(msg), lt = strlen(lib[i].tail);
+        CHECKF(s == CLIPC_ERR_IO && (lib[i].at == 4 ? !strncmp(msg, want, strlen(want)) && lm > lt &&
+                                                          !strcmp(msg + lm - lt, lib[i].tail)
+                                                    : !strcmp(msg, want)),
+               "EIO at the %s: status %d, %s", lib[i].op, s, msg);
+        CHECKF(same_as(path, "previous\n", 9), "EIO at the %s: out.json changed", lib[i].op);
+        CHECKF(!temp_left(dir), "EIO at the %s: a temporary file was left", lib[i].op);
+    }
+    /* the CLI: a small model, its embedding written to emb.json */
+    char mp[1200], cmd[4096], *out = NULL;
+    snprintf(mp, sizeof mp, "%s/m.safetensors", dir);
+    clipc_config cfg = {16, 16, 1, 16, 8, 2, 77, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0},
+                        CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};
+    clipc_model *m;
+    REQUIRE_OK(clipc_model_create(&cfg, 3, &m));
+    REQUIRE_OK(clipc_model_save(m, mp));
+    clipc_model_free(m);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && CLIPC_IO_TRACE=1 clipc-testhooks encode --model m.safetensors --text a --out emb.json 2>&1",
+             dir);
+    REQUIRE(run_capture(cmd, &out) == 0 && out);
+    long at[3] = {0, 0, 0};
+    const char *ops[3] = {"write", "fsync", "rename"};
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        long n;
+        char op[32], p[512];
+        if (sscanf(l, "io %ld %31s %511s", &n, op, p) != 3 || strcmp(p, "emb.json")) continue;
+        for (int k = 0; k < 3; k++)
+            if (!strcmp(op, ops[k]) && !at[k]) at[k] = n;
+    }
+    free(out);
+    CHECKF(at[0] > 0 && at[1] > at[0] && at[2] > at[1], "emb.json's points: write %ld, fsync %ld, rename %ld", at[0],
+           at[1], at[2]);
+    const char *head[3] = {"clipc: error: emb.json: write failed: Input/output error\n",
+                           "clipc: error: emb.json: fsync failed: Input/output error\n",
+                           "clipc: error: emb.json: rename of emb.json.tmp."};
+    snprintf(path, sizeof path, "%s/emb.json", dir);
+    for (int k = 0; k < 3; k++) {
+        REQUIRE_OK(clipc_write_file_atomic(path, "previous\n", 9));
+        snprintf(cmd, sizeof cmd,
+                 "cd '%s' && CLIPC_IO_FAULT=eio:%ld clipc-testhooks encode --model m.safetensors --text a "
+                 "--out emb.json 2>&1",
+                 dir, at[k]);
+        int rc = run_capture(cmd, &out);
+        CHECKF(rc == 1 && has_line(out, head[k], k == 2 ? " failed: Input/output error\n" : ""),
+               "eio at the %s (point %ld): rc %d: %s", ops[k], at[k], rc, out ? out : "");
+        free(out);
+        CHECKF(same_as(path, "previous\n", 9), "eio at the %s: emb.json changed", ops[k]);
+        CHECKF(!temp_left(dir), "eio at the %s: a temporary file was left", ops[k]);
     }
 }

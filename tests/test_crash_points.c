@@ -4,14 +4,15 @@
  * of tools/crash_campaign.sh's "points" and "ipoints" parts.
  *
  * Checkpointing: clipc-testhooks (CLIPC_IO_TRACE / CLIPC_IO_FAULT) resumes
- * a run from ckpt-2 to ckpt-4 and is killed, or gets ENOSPC, at chosen
- * points of the ckpt-4 write (its model file, its folder's rename, the
- * `last` pointer's rename).  Every point is tried by the campaign; here a
- * few that stand for the stages.  The shipped clipc ignores the variable.
+ * a run from ckpt-2 to ckpt-4 and is killed, or gets ENOSPC or EIO, at
+ * chosen points of the ckpt-4 write (its model file's first write and its
+ * fsync, its folder's rename, the `last` pointer's rename).  Every point is
+ * tried by the campaign; here a few that stand for the stages.  The
+ * shipped clipc ignores the variable.
  *
  * Indexing: every I/O point of an index update (each vector-file write,
  * before BEGIN, before and after each COMMIT), in a forked child: killed
- * at point N, or point N fails with ENOSPC.  After each, the index
+ * at point N, or point N fails with ENOSPC, or with EIO.  After each, the index
  * searches, and the next update gives the reference results and leaves no
  * temporary file.  The test CLI counts the same points.
  */
@@ -61,6 +62,18 @@ static int has_temp(const char *dir) {
     return found;
 }
 
+/* out holds a whole line that is `line` (tail NULL), or that starts with
+ * `line` and ends with `tail` (a line with a random temporary name). */
+static int has_line(const char *out, const char *line, const char *tail) {
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l), ll = strlen(line), lt = tail ? strlen(tail) : 0;
+        if (!tail && n == ll && !memcmp(l, line, n)) return 1;
+        if (tail && n >= ll + lt && !memcmp(l, line, ll) && !memcmp(l + n - lt, tail, lt)) return 1;
+    }
+    return 0;
+}
+
 /* The number of the first traced point "io N OP PATH" whose op is `op` and
  * whose path ends with `tail`; 0 when there is none. */
 static long find_point(const char *trace, const char *op, const char *tail) {
@@ -98,24 +111,35 @@ TEST(crash_io_points_during_a_checkpoint) {
     int rc = run_capture(cmd, &out);
     REQUIRE(rc == 0 && out);
     long at_model = find_point(out, "write", "ref/ckpt-4.tmp/model.safetensors");
+    long at_fsync = find_point(out, "fsync", "ref/ckpt-4.tmp/model.safetensors");
     long at_folder = find_point(out, "rename", "ref/ckpt-4");
     long at_last = find_point(out, "rename", "ref/last");
-    printf("    points: model write %ld, folder rename %ld, `last` rename %ld\n", at_model, at_folder, at_last);
+    printf("    points: model write %ld, its fsync %ld, folder rename %ld, `last` rename %ld\n", at_model, at_fsync,
+           at_folder, at_last);
     free(out);
-    CHECKF(at_model > 0 && at_folder > at_model && at_last > at_folder, "points %ld %ld %ld", at_model, at_folder,
-           at_last);
+    CHECKF(at_model > 0 && at_fsync > at_model && at_folder > at_fsync && at_last > at_folder, "points %ld %ld %ld %ld",
+           at_model, at_fsync, at_folder, at_last);
     struct {
         const char *mode;
         long at;
-        const char *message; /* ENOSPC: what stderr must hold */
+        const char *message; /* a failure: the line stderr must hold, whole */
+        const char *tail;    /* and, when the line holds a random temporary name, how it ends */
         const char *last;    /* `last` after the fault */
     } cases[] = {
-        {"kill", at_model, NULL, "ckpt-2\n"},
-        {"kill", at_folder, NULL, "ckpt-2\n"},
-        {"kill", at_last, NULL, "ckpt-2\n"},
-        {"enospc", at_model, "clipc: error: run/ckpt-4.tmp/model.safetensors: write failed: No space left on device",
+        {"kill", at_model, NULL, NULL, "ckpt-2\n"},
+        {"kill", at_folder, NULL, NULL, "ckpt-2\n"},
+        {"kill", at_last, NULL, NULL, "ckpt-2\n"},
+        {"enospc", at_model, "clipc: error: run/ckpt-4.tmp/model.safetensors: write failed: No space left on device\n",
+         NULL, "ckpt-2\n"},
+        {"enospc", at_last, "clipc: error: run/last: rename of run/last.tmp.", " failed: No space left on device\n",
          "ckpt-2\n"},
-        {"enospc", at_last, "clipc: error: run/last: rename of run/last.tmp.", "ckpt-2\n"},
+        {"eio", at_model, "clipc: error: run/ckpt-4.tmp/model.safetensors: write failed: Input/output error\n", NULL,
+         "ckpt-2\n"},
+        {"eio", at_fsync, "clipc: error: run/ckpt-4.tmp/model.safetensors: fsync failed: Input/output error\n", NULL,
+         "ckpt-2\n"},
+        {"eio", at_folder, "clipc: error: run/ckpt-4.tmp: cannot rename to run/ckpt-4: Input/output error\n", NULL,
+         "ckpt-2\n"},
+        {"eio", at_last, "clipc: error: run/last: rename of run/last.tmp.", " failed: Input/output error\n", "ckpt-2\n"},
     };
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         snprintf(cmd, sizeof cmd,
@@ -124,8 +148,8 @@ TEST(crash_io_points_during_a_checkpoint) {
                  dir, cases[c].mode, cases[c].at);
         rc = run_capture(cmd, &out);
         if (cases[c].message)
-            CHECKF(rc == 1 && out && strstr(out, cases[c].message) && strstr(out, "No space left on device"),
-                   "%s:%ld: rc %d: %s", cases[c].mode, cases[c].at, rc, out ? out : "");
+            CHECKF(rc == 1 && has_line(out, cases[c].message, cases[c].tail), "%s:%ld: rc %d: %s", cases[c].mode,
+                   cases[c].at, rc, out ? out : "");
         else
             CHECKF(rc == 137, "%s:%ld: rc %d (expected 137, killed): %s", cases[c].mode, cases[c].at, rc,
                    out ? out : "");
@@ -394,18 +418,24 @@ TEST(crash_io_points_every_point_of_an_index_update) {
     snprintf(want, sizeof want, "clipc-testhooks: %ld I/O points\n", total);
     CHECKF(strstr(out, want) != NULL, "the CLI counts otherwise: %s", out);
     free(out);
-    int killed = 0, failed = 0, absorbed = 0;
+    int killed = 0, failed = 0, eio = 0, absorbed = 0;
+    const char *whats[3] = {"kill", "enospc", "eio"}, *texts[3] = {"", "No space left on device", "Input/output error"};
+    const int errs[3] = {0, ENOSPC, EIO};
     for (long n = 1; n <= total; n++)
-        for (int mode = 0; mode < 2; mode++) {
-            const char *what = mode ? "enospc" : "kill";
+        for (int mode = 0; mode < 3; mode++) {
+            const char *what = whats[mode];
             restore(db, pre);
-            int st = update_in_child(db, imgs, m, mp, n, mode ? ENOSPC : 0, &count, msg, sizeof msg);
+            int st = update_in_child(db, imgs, m, mp, n, errs[mode], &count, msg, sizeof msg);
             if (mode == 0) {
                 CHECKF(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "kill:%ld: not killed (status %d)", n, st);
                 killed++;
             } else if (exited(st, 1)) {
-                CHECKF(strstr(msg, "No space left on device") && strstr(msg, "x.db"), "enospc:%ld: %s", n, msg);
-                failed++;
+                /* the error names the index's file and ends with the errno's text */
+                size_t lm = strlen(msg), lt = strlen(texts[mode]);
+                CHECKF(strstr(msg, "x.db") && lm > lt && !strcmp(msg + lm - lt, texts[mode]), "%s:%ld: %s", what, n,
+                       msg);
+                if (mode == 1) failed++;
+                else eio++;
             } else {
                 CHECKF(exited(st, 0), "enospc:%ld: status %d", n, st);
                 absorbed++;
@@ -423,7 +453,11 @@ TEST(crash_io_points_every_point_of_an_index_update) {
             hits_free(&h);
             CHECKF(!has_temp(tmp), "%s:%ld: a temporary file was left", what, n);
         }
-    printf("    %ld I/O points: %d kills, %d ENOSPC failures, %d absorbed\n", total, killed, failed, absorbed);
+    printf("    %ld I/O points: %d kills, %d ENOSPC and %d EIO failures, %d absorbed\n", total, killed, failed, eio,
+           absorbed);
+    /* a point fails the same way whichever the errno; every kill landed */
+    CHECKF(killed == total && failed == eio && failed + eio + absorbed == 2 * total, "%d kills, %d + %d + %d faults",
+           killed, failed, eio, absorbed);
     hits_free(&ref);
     clipc_model_free(m);
 }

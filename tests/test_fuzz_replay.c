@@ -20,6 +20,8 @@
 #include "harness.h"
 #include "formats/vec8.h"
 #include "formats/vecfile.h"
+#include "image/decoders.h"
+#include "index/ann_faiss.h"
 #include "train/checkpoint.h"
 #include "train/options.h"
 
@@ -41,6 +43,7 @@ int fuzz_image_heif(const uint8_t *data, size_t size);
 int fuzz_image_gif(const uint8_t *data, size_t size);
 int fuzz_image_bmp(const uint8_t *data, size_t size);
 int fuzz_wordpiece(const uint8_t *data, size_t size);
+int fuzz_ann(const uint8_t *data, size_t size);
 
 static const struct {
     const char *name;
@@ -52,7 +55,7 @@ static const struct {
     {"pickle", fuzz_pickle},           {"ftfy", fuzz_ftfy},           {"image_webp", fuzz_image_webp},
     {"image_tiff", fuzz_image_tiff},   {"image_heif", fuzz_image_heif}, {"image_gif", fuzz_image_gif},
     {"image_bmp", fuzz_image_bmp},     {"vec8", fuzz_vec8},
-    {"wordpiece", fuzz_wordpiece},
+    {"wordpiece", fuzz_wordpiece},     {"ann", fuzz_ann},
 };
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -216,5 +219,176 @@ TEST(fuzz_vec8_seeds_open_or_are_refused) {
         vec8file c;
         CHECK(vec8_open(p, &c) == CLIPC_ERR_FORMAT);
         CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
+    }
+}
+
+/* The ann seeds are what their names say (tools/make_ann_seeds.c): the two
+ * built ones open through FAISS with their sizes, each damaged copy is
+ * refused by clipc's own checks for its reason, and the empty payload
+ * passes them and is refused by FAISS's reader.  And the fuzz campaign's
+ * finding (crash-kind-padding-junk) is refused by both readers. */
+TEST(fuzz_ann_seeds_open_or_are_refused) {
+    const struct {
+        const char *name, *kind;
+        int dim;
+        int64_t n;
+    } ok[] = {{"hnsw_64x4", "hnsw", 4, 64}, {"ivfpq_1000x8", "ivf,pq", 8, 1000}};
+    for (int i = 0; i < 2; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_ann/%s", ok[i].name);
+        ann_index *a = NULL;
+        REQUIRE_OK(ann_open(p, &a));
+        CHECKF(ann_dim(a) == ok[i].dim && ann_rows(a) == ok[i].n && !strcmp(ann_kind(a), ok[i].kind) &&
+                   ann_generation(a) == 7,
+               "%s: %d x %lld %s", p, ann_dim(a), (long long)ann_rows(a), ann_kind(a));
+        ann_free(a);
+    }
+    const struct {
+        const char *name, *why;
+    } bad[] = {{"truncated", "not a clipc ANN index or truncated (length mismatch)"},
+               {"bad_length", "not a clipc ANN index or truncated (length mismatch)"},
+               {"bad_version", "not a clipc ANN index or truncated (bad header)"},
+               {"bad_kind", "not a clipc ANN index or truncated (bad header)"},
+               {"bad_hash", "damaged ANN index (checksum mismatch); rebuild it with clipc index --ann KIND"},
+               /* the campaign's finding: "ivf,pq" then junk before byte 48, its hash right;
+                * the full check took it, ann_peek_kind (search's) did not */
+               {"crash-kind-padding-junk", "not a clipc ANN index or truncated (bad header)"}};
+    for (int i = 0; i < 6; i++) {
+        char p[256], want[512];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_ann/%s", bad[i].name);
+        snprintf(want, sizeof want, "%s: %s", p, bad[i].why);
+        ann_index *a = NULL;
+        CHECK(ann_open(p, &a) == CLIPC_ERR_FORMAT && !a);
+        CHECKF(!strcmp(clipc_last_error(), want), "%s", clipc_last_error());
+    }
+    char peek[16];
+    CHECK(!ann_peek_kind("tests/fuzz/corpus_ann/crash-kind-padding-junk", peek));
+    const char *p = "tests/fuzz/corpus_ann/empty_payload";
+    int dim;
+    int64_t n;
+    char kind[17];
+    REQUIRE_OK(ann_check_file(p, &dim, &n, kind));
+    CHECK(dim == 4 && n == 64 && !strcmp(kind, "hnsw"));
+    ann_index *a = NULL;
+    const char *want = "tests/fuzz/corpus_ann/empty_payload: FAISS could not read the index: ";
+    CHECK(ann_open(p, &a) == CLIPC_ERR_FORMAT && !a);
+    CHECKF(!strncmp(clipc_last_error(), want, strlen(want)), "%s", clipc_last_error());
+}
+
+/* image_heif stopped on slow inputs: a 941-byte AVIF spent 6.5 s inside
+ * libheif.  The decoders allocate and decode the size the coded stream
+ * says, not the `ispe` size clipc checked; and a grid is decoded tile by
+ * tile.  Three inputs of the kinds found (each took 9-13 s and 1-3.5 GB
+ * before the fix, on a quiet core), now refused before anything is decoded
+ * (src/image/heif_probe.c); the real files still decode. */
+TEST(fuzz_finding_heif_cost_bounded_before_decoding) {
+    const struct {
+        const char *name, *why;
+        clipc_status status;
+    } slow[] = {
+        {"slow-av1-codes-more-than-declared",
+         "corrupt HEIF/AVIF file: its AV1 stream codes 16384 x 16384 pixels where the image declares 17 x 11 (refused "
+         "before decoding)",
+         CLIPC_ERR_FORMAT},
+        {"slow-hevc-codes-more-than-declared",
+         "corrupt HEIF/AVIF file: its HEVC stream codes 16384 x 16384 pixels where the image declares 64 x 64 "
+         "(refused before decoding)",
+         CLIPC_ERR_FORMAT},
+        {"slow-grid-of-nine-8192px-tiles",
+         "HEIF/AVIF image too costly to decode (its coded images come to 603979776 pixels; limit: 2^29, twice the "
+         "2^28 of an image, for an image and its alpha plane)",
+         CLIPC_ERR_RANGE},
+        /* found by the ten-minute campaign after the first fix: the grid's
+         * dimg box claims 1.8 GB (libheif does not use a reference's size;
+         * a box walker skipped it and saw no tiles), 9.6 s and 1.2 GB; and
+         * a mutation of the grid above that took libFuzzer's 10 s */
+        {"slow-grid-iref-box-size-ignored",
+         "corrupt HEIF/AVIF file: its HEVC stream codes 16384 x 16384 pixels where the image declares 64 x 64 "
+         "(refused before decoding)",
+         CLIPC_ERR_FORMAT},
+        {"slow-grid-nine-tiles-mutated",
+         "HEIF/AVIF image too costly to decode (its coded images come to 603979776 pixels; limit: 2^29, twice the "
+         "2^28 of an image, for an image and its alpha plane)",
+         CLIPC_ERR_RANGE},
+        /* the next: its tile's ispe renamed, libheif decoded the 16384-pixel stream (10 s, 1.2 GB) */
+        {"slow-tile-without-ispe", "corrupt HEIF/AVIF file: image 1 declares no size (no ispe)", CLIPC_ERR_FORMAT},
+    };
+    for (int i = 0; i < 6; i++) {
+        char p[256], want[512];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_image_heif/%s", slow[i].name);
+        char *buf;
+        size_t len;
+        REQUIRE_OK(clipc_read_file(p, &buf, &len));
+        clipc_image img;
+        memset(&img, 0, sizeof img);
+        clipc_status s = decode_heif(buf, len, p, &img);
+        snprintf(want, sizeof want, "%s: %s", p, slow[i].why);
+        CHECKF(s == slow[i].status && !img.data && !strcmp(clipc_last_error(), want), "%s: status %d, %s", p, s,
+               clipc_last_error());
+        free(buf);
+    }
+    /* the real files (one a grid of one 64 x 64 tile, one with an alpha plane) */
+    const char *good[] = {"heic_rgb.heic", "avif_rgb.avif", "avif_rgba.avif"};
+    for (int i = 0; i < 3; i++) {
+        char p[256];
+        snprintf(p, sizeof p, "tests/data/imgfmt/%s", good[i]);
+        char *buf;
+        size_t len;
+        REQUIRE_OK(clipc_read_file(p, &buf, &len));
+        clipc_image img;
+        memset(&img, 0, sizeof img);
+        clipc_status s = decode_heif(buf, len, p, &img);
+        CHECKF(s == CLIPC_OK && img.width == 17 && img.height == 11 && img.channels == (i == 2 ? 4 : 3), "%s: %s", p,
+               s ? clipc_last_error() : "wrong size");
+        clipc_image_free(&img);
+        free(buf);
+    }
+}
+
+/* image_gif stopped on libFuzzer's 10 s timeout: a 462-byte GIF whose first
+ * frame is 65535 x 2815 pixels (within the size limits) allocated its
+ * 186 MB canvas before failing as truncated (0.4 s in a release build,
+ * over 10 s under ASan on a loaded core).  The bytes left after the frame's
+ * descriptor can code at most 8 / 3 * 4096 pixels each: refused at once,
+ * with the message a truncated file gets.  Then a canvas the header alone
+ * paid for, refused beyond 2^24 pixels and 64 times the frame.  The real
+ * GIFs still decode. */
+TEST(fuzz_finding_gif_frame_larger_than_its_data_refused) {
+    const struct {
+        const char *name, *why;
+        clipc_status status;
+    } slow[] = {
+        {"slow-frame-larger-than-its-data", "truncated GIF file", CLIPC_ERR_FORMAT},
+        /* the next one: a 17 x 54027 frame on a 4407-wide screen (622 bytes, a 238 Mpx canvas) */
+        {"slow-canvas-far-larger-than-frame",
+         "GIF canvas of 4407 x 54027 pixels around a first frame of 17 x 54027 (limit: over 2^24 pixels, at most 64 "
+         "times the frame)",
+         CLIPC_ERR_RANGE},
+    };
+    char *buf;
+    size_t len;
+    clipc_image img;
+    clipc_status s;
+    for (int i = 0; i < 2; i++) {
+        char p[256], want[512];
+        snprintf(p, sizeof p, "tests/fuzz/corpus_image_gif/%s", slow[i].name);
+        REQUIRE_OK(clipc_read_file(p, &buf, &len));
+        memset(&img, 0, sizeof img);
+        s = decode_gif(buf, len, p, &img);
+        snprintf(want, sizeof want, "%s: %s", p, slow[i].why);
+        CHECKF(s == slow[i].status && !img.data && !strcmp(clipc_last_error(), want), "status %d, %s", s,
+               clipc_last_error());
+        free(buf);
+    }
+    const char *good[] = {"gif_anim.gif", "gif_l.gif", "gif_noninterlaced.gif", "gif_p.gif", "gif_p_trns.gif"};
+    for (int i = 0; i < 5; i++) {
+        char q[256];
+        snprintf(q, sizeof q, "tests/data/imgfmt/%s", good[i]);
+        REQUIRE_OK(clipc_read_file(q, &buf, &len));
+        memset(&img, 0, sizeof img);
+        s = decode_gif(buf, len, q, &img);
+        CHECKF(s == CLIPC_OK && img.width > 0 && img.data, "%s: %s", q, s ? clipc_last_error() : "no pixels");
+        clipc_image_free(&img);
+        free(buf);
     }
 }

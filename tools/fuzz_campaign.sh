@@ -14,7 +14,7 @@
 set -u
 SECONDS_EACH=${1:-600}
 TARGETS=${TARGETS:-"safetensors tokenizer captions config labels vecfile vec8 checkpoint decode options pickle ftfy
-         image_webp image_tiff image_heif image_gif image_bmp wordpiece"}
+         image_webp image_tiff image_heif image_gif image_bmp wordpiece ann"}
 make -s fuzz >/dev/null || exit 2
 # leaks inside libraries, each with its evidence (tests/fuzz/lsan.supp)
 LSAN_OPTIONS="suppressions=$(pwd)/tests/fuzz/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"

@@ -92,6 +92,30 @@ clipc_status decode_gif(const void *buf, size_t len, const char *name, clipc_ima
         return s;
     }
     if (d->Width <= 0 || d->Height <= 0) return gif_fail(g, NULL, NULL, name, D_GIF_ERR_NO_IMAG_DSCR);
+    /* An LZW code is at least 3 bits (a minimum code size of 2, plus one)
+     * and stands for at most 4096 pixels (the table's size), so the bytes
+     * left can code at most left * 8 / 3 * 4096 pixels: a frame larger than
+     * that is truncated whatever follows.  Refused before its canvas is
+     * allocated: the image_gif fuzz target stopped on a 462-byte file whose
+     * frame of 65535 x 2815 pixels took 186 MB (seconds under ASan) before
+     * failing as truncated. */
+    size_t left = src.len - src.pos;
+    unsigned long long frame = (unsigned long long)d->Width * (unsigned long long)d->Height;
+    if (frame > (unsigned long long)left * 8 / 3 * 4096 + 4096)
+        return gif_fail(g, NULL, NULL, name, D_GIF_ERR_EOF_TOO_SOON);
+    /* The canvas around the frame is fill that the file does not pay for:
+     * the header alone can ask for 2^28 pixels (the campaign's next slow
+     * input: a 17 x 54027 frame on a 4407-wide screen, 622 bytes for a
+     * 238 Mpx canvas).  Beyond 2^24 pixels the canvas may be at most 64
+     * times the frame. */
+    if ((unsigned long long)W * H > (1ull << 24) && (unsigned long long)W * H > 64 * frame) {
+        s = clipc_error(CLIPC_ERR_RANGE,
+                        "%s: GIF canvas of %lu x %lu pixels around a first frame of %d x %d (limit: over 2^24 pixels, "
+                        "at most 64 times the frame)",
+                        name, W, H, d->Width, d->Height);
+        DGifCloseFile(g, &err); /* d points into g: the message is made first */
+        return s;
+    }
     uint8_t *idx = malloc((size_t)W * H), *px = malloc((size_t)W * H * 3);
     if (!idx || !px) {
         DGifCloseFile(g, &err);

@@ -8,7 +8,9 @@
  * rotation/mirror properties (irot, imir) applied, as every HEIF viewer
  * shows the image (they are part of the image, not EXIF metadata).
  * Sizes are checked on the handle before anything is decoded; libheif's own
- * size limit is set to the same maximum side.
+ * size limit is set to the same maximum side.  The handle's size is what
+ * the file declares; heif_probe.c then checks that the coded streams (and
+ * a grid's tiles) stay within it, so the decode's cost is bounded too.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,9 @@ clipc_status decode_heif(const void *buf, size_t len, const char *name, clipc_im
     if (e.code) return heif_fail(ctx, NULL, name, e);
     clipc_status s = image_check_size(name, (unsigned long)heif_image_handle_get_width(h),
                                       (unsigned long)heif_image_handle_get_height(h));
+    /* what the coded streams say (heif_probe.c): libheif's decoders
+     * allocate and decode the size the stream codes, not the one checked */
+    if (!s) s = heif_probe(buf, len, name);
     if (s) {
         heif_image_handle_release(h);
         heif_context_free(ctx);

@@ -35,6 +35,14 @@ clipc_status decode_heif(const void *buf, size_t len, const char *name, clipc_im
 clipc_status decode_gif(const void *buf, size_t len, const char *name, clipc_image *out);
 clipc_status decode_bmp(const void *buf, size_t len, const char *name, clipc_image *out);
 
+/* What decoding a HEIF/AVIF file's primary image will cost, read from the
+ * container and the codecs' headers before anything is decoded
+ * (heif_probe.c): an error when an image's coded stream is larger than the
+ * size it declares, or when everything decoded for the primary image (a
+ * grid's tiles, an alpha plane) comes to over HEIF_MAX_DECODED pixels. */
+#define HEIF_MAX_DECODED (1ull << 29)
+clipc_status heif_probe(const uint8_t *buf, size_t len, const char *name);
+
 /* 1 when buf starts like an ISO-BMFF image libheif may read ("ftyp" box
  * with a heic/heix/heim/heis/hevc/mif1/msf1/avif/avis brand). */
 int heif_sniff(const uint8_t *b, size_t len);

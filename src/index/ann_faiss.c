@@ -129,6 +129,18 @@ clipc_status ann_build(const char *path, const vecfile *v, const char *kind) {
     return clipc_atomic_commit(k.f);
 }
 
+/* The header's fixed fields: the magic, and the kind NUL-padded to byte
+ * 48 with the 16 reserved bytes zero, as ann_build writes them (one rule
+ * for check_file and ann_peek_kind: the fuzz target found a kind followed
+ * by junk that one accepted and the other refused). */
+static int header_ok(const uint8_t h[ANN_HDR]) {
+    if (memcmp(h, ANN_MAGIC, 8)) return 0;
+    size_t k = strnlen((const char *)h + 32, 16);
+    for (size_t i = 32 + k; i < ANN_HDR; i++)
+        if (h[i]) return 0;
+    return 1;
+}
+
 /* Checks the header and the payload's length and hash; leaves f at the payload. */
 static clipc_status check_file(const char *path, FILE *f, ann_index *a) {
     uint8_t h[ANN_HDR];
@@ -146,7 +158,7 @@ static clipc_status check_file(const char *path, FILE *f, ann_index *a) {
     memcpy(a->kind, h + 32, 16);
     a->kind[16] = 0;
     a->dim = (int)dim;
-    if (ver != 1 || dim == 0 || dim > 65536 || a->n < 0 || !ann_kind_valid(a->kind))
+    if (ver != 1 || dim == 0 || dim > 65536 || a->n < 0 || !ann_kind_valid(a->kind) || !header_ok(h))
         return clipc_error(CLIPC_ERR_FORMAT, "%s: %s (bad header)", path, bad);
     if (fseeko(f, st.st_size - ANN_TRAILER, SEEK_SET) || fread(tr, 1, sizeof tr, f) != sizeof tr ||
         tr[0] != (uint64_t)st.st_size - ANN_HDR - ANN_TRAILER)
@@ -168,16 +180,41 @@ static clipc_status check_file(const char *path, FILE *f, ann_index *a) {
     return CLIPC_OK;
 }
 
+/* Opens path and checks it (check_file); *f is left at the payload, or
+ * NULL on an error. */
+static clipc_status open_checked(const char *path, ann_index *a, FILE **f) {
+    /* file_open_regular: a FIFO is refused, not waited on. */
+    int fd = file_open_regular(path);
+    *f = fd < 0 ? NULL : fdopen(fd, "rb");
+    if (fd >= 0 && !*f) close(fd);
+    clipc_status s = fd < 0 ? CLIPC_ERR_IO : *f ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
+    if (!s) s = check_file(path, *f, a);
+    if (s && *f) {
+        fclose(*f);
+        *f = NULL;
+    }
+    return s;
+}
+
+clipc_status ann_check_file(const char *path, int *dim, int64_t *rows, char kind[17]) {
+    ann_index a;
+    memset(&a, 0, sizeof a);
+    FILE *f;
+    clipc_status s = open_checked(path, &a, &f);
+    if (s) return s;
+    fclose(f);
+    *dim = a.dim;
+    *rows = a.n;
+    memcpy(kind, a.kind, 17);
+    return CLIPC_OK;
+}
+
 clipc_status ann_open(const char *path, ann_index **out) {
     *out = NULL;
     ann_index *a = calloc(1, sizeof *a);
     if (!a) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    /* file_open_regular: a FIFO is refused, not waited on. */
-    int fd = file_open_regular(path);
-    FILE *f = fd < 0 ? NULL : fdopen(fd, "rb");
-    if (fd >= 0 && !f) close(fd);
-    clipc_status s = fd < 0 ? CLIPC_ERR_IO : f ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
-    if (!s) s = check_file(path, f, a);
+    FILE *f;
+    clipc_status s = open_checked(path, a, &f);
     char err[512];
     if (!s && fshim_read(f, &a->ix, err, sizeof err))
         s = clipc_error(CLIPC_ERR_FORMAT, "%s: FAISS could not read the index: %s", path, err);
@@ -199,7 +236,7 @@ int ann_peek_kind(const char *path, char kind[16]) {
     if (fd < 0) return 0;
     ssize_t r = read(fd, h, sizeof h);
     close(fd);
-    if (r != (ssize_t)sizeof h || memcmp(h, ANN_MAGIC, 8) || h[47]) return 0;
+    if (r != (ssize_t)sizeof h || !header_ok(h)) return 0;
     memcpy(kind, h + 32, 16);
     return ann_kind_valid(kind);
 }

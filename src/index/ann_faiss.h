@@ -38,6 +38,10 @@ int ann_kind_valid(const char *kind);
 clipc_status ann_build(const char *path, const vecfile *v, const char *kind);
 /* Reads path (header, hash, then FAISS's reader). */
 clipc_status ann_open(const char *path, ann_index **out);
+/* Everything ann_open checks before FAISS's reader sees a byte (the header,
+ * the payload's length and hash), without FAISS: the header's dim, rows
+ * and kind (NUL-terminated) when the checks pass (tests/fuzz/fuzz_ann.c). */
+clipc_status ann_check_file(const char *path, int *dim, int64_t *rows, char kind[17]);
 void ann_free(ann_index *a);
 /* The kind recorded in path's header (kind[16]): 1, or 0 when there is no
  * readable ANN header there. */

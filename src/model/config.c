@@ -20,6 +20,11 @@ typedef struct {
  * t_width, t_heads, t_layers, act. */
 static const named_config configs[] = {
     {"tiny", {128, 32, 4, 128, 8, 2, 32, 49408, 128, 2, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
+    /* The smallest ViT CLIP (one layer a tower, 16 wide; the vocabulary
+     * stays the tokenizer's): tools/crash_campaign.sh's I/O-point parts,
+     * where a checkpoint's every write is tried, at a fifth of tiny's
+     * points and a small fraction of its bytes. */
+    {"micro", {16, 16, 1, 16, 8, 2, 32, 49408, 16, 2, 1, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
     /* The emoji demo's shape, as shared/bench/torch_train.py's "emoji": tiny
      * with 3 + 3 layers and 4 heads. */
     {"emoji", {128, 32, 3, 128, 8, 4, 32, 49408, 128, 4, 3, CLIPC_ACT_QUICKGELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0}},
@@ -56,7 +61,7 @@ static const named_config configs[] = {
 #undef TU
 };
 
-const char *clipc_config_names(void) { return "tiny emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14 RN50 RN101 RN50x4 RN50x16 RN50x64 rn-tiny tutorial-rn50 tutorial-tiny"; }
+const char *clipc_config_names(void) { return "tiny micro emoji small seed-b16 b32 ViT-B-32 ViT-B-16 ViT-L-14 RN50 RN101 RN50x4 RN50x16 RN50x64 rn-tiny tutorial-rn50 tutorial-tiny"; }
 
 clipc_status clipc_config_named(const char *name, clipc_config *cfg) {
     for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
