@@ -310,7 +310,7 @@ static clipc_status run_setup_model(train_run *r) {
 static void run_prepare_validation(train_run *r) {
     if (!r->val.ds) return;
     char w[256] = "";
-    if (valset_prepare(&r->val, r->tok, clipc_model_config(r->m), w, sizeof w)) {
+    if (valset_prepare(&r->val, r->tok, r->m, w, sizeof w)) {
         char msg[1024];
         snprintf(msg, sizeof msg, "validation disabled: %s", clipc_last_error());
         info(&r->o, CLIPC_TRAIN_INFO, msg);
@@ -345,6 +345,7 @@ static clipc_status run_setup_loader(train_run *r) {
     lo.tok = r->tok;
     lo.batch_size = o->batch_size;
     lo.image_size = cfg->image_resolution;
+    clipc_model_transform(r->m, &lo.transform); /* the model's mean/std and resize (the tutorial's: ImageNet's) */
     lo.context_length = cfg->context_length;
     lo.seed = o->seed;
     lo.drop_last = clipc_dataset_n_images(r->train_ds) >= 2 * o->batch_size;
