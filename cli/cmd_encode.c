@@ -124,6 +124,8 @@ static clipc_status encode_images(const clipc_model *m, const encode_args *a, fl
     const clipc_config *c = clipc_model_config(m);
     int R = c->image_resolution, E = c->embed_dim;
     size_t img_floats = (size_t)3 * R * R;
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
     float *px = malloc(sizeof(float) * img_floats * 64);
     if (!px) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     clipc_status s = CLIPC_OK;
@@ -134,7 +136,7 @@ static clipc_status encode_images(const clipc_model *m, const encode_args *a, fl
             if (!in->is_image || in->row < start || in->row >= start + 64) continue;
             clipc_image im;
             s = clipc_image_load(in->value, &im);
-            if (!s) s = clipc_preprocess(&im, R, px + (size_t)(in->row - start) * img_floats, NULL);
+            if (!s) s = clipc_preprocess_transform(&im, &tf, px + (size_t)(in->row - start) * img_floats, NULL);
             clipc_image_free(&im);
             cnt++;
         }

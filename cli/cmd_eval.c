@@ -86,6 +86,8 @@ static clipc_status embed_images(const clipc_model *m, char *const *paths, int n
     const clipc_config *c = clipc_model_config(m);
     int R = c->image_resolution, E = c->embed_dim;
     size_t px_n = (size_t)3 * R * R;
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
     float *px = malloc(sizeof(float) * px_n * (size_t)batch);
     if (!px) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     progress pr;
@@ -97,7 +99,7 @@ static clipc_status embed_images(const clipc_model *m, char *const *paths, int n
             clipc_image im;
             s = clipc_image_load(paths[i + j], &im);
             if (!s) {
-                s = clipc_preprocess(&im, R, px + (size_t)j * px_n, NULL);
+                s = clipc_preprocess_transform(&im, &tf, px + (size_t)j * px_n, NULL);
                 if (s) clipc_error_prefix("%s", paths[i + j]);
                 clipc_image_free(&im);
             }

@@ -25,6 +25,16 @@ static int file_arg(const char *arg, void *ud) {
     return 0;
 }
 
+/* Where the image transform comes from: the file's metadata or the
+ * architecture (clipc_model_transform). */
+static const char *transform_from(const clipc_model_info *in) {
+    for (int i = 0; i < in->n_meta; i++)
+        if (!strncmp(in->meta_keys[i], "image_", 6) && strcmp(in->meta_keys[i], "image_resolution"))
+            return "metadata";
+    return in->cfg.vision_arch == CLIPC_VISION_TV_RESNET ? "the architecture's: timm's resnet50"
+                                                          : "the architecture's: OpenAI's";
+}
+
 static void print_text(const char *file, const clipc_model_info *in) {
     const clipc_config *c = &in->cfg;
     static const char *const layouts[] = {"OpenAI state dict", "clipc", "open_clip", "Hugging Face CLIPModel"};
@@ -50,6 +60,16 @@ static void print_text(const char *file, const clipc_model_info *in) {
            c->text_arch == CLIPC_TEXT_DISTILBERT ? "DistilBERT, " : "", c->transformer_layers,
            c->transformer_width, c->transformer_heads, clipc_origin_name(in->origin.text_heads), c->context_length,
            c->vocab_size);
+    /* The image transform, when it is not OpenAI's (whose models print as they always did). */
+    const clipc_transform *t = &in->transform;
+    clipc_config openai = {.image_resolution = c->image_resolution};
+    clipc_transform ot;
+    clipc_config_transform(&openai, &ot);
+    if (memcmp(t, &ot, sizeof ot))
+        printf("images: %sresize the short side to %d (bicubic), centre crop %d, mean [%g, %g, %g], "
+               "std [%g, %g, %g] (%s)\n", t->rgb_first ? "RGB first, " : "", t->resize, t->size,
+               (double)t->mean[0], (double)t->mean[1], (double)t->mean[2], (double)t->std[0], (double)t->std[1],
+               (double)t->std[2], transform_from(in));
     printf("embed_dim: %d\n", c->embed_dim);
     printf("activation: %s (%s)\n", c->act == CLIPC_ACT_GELU ? "gelu" : "quickgelu", clipc_origin_name(in->origin.act));
     printf("parameters: %zu\n", in->n_params);
@@ -78,7 +98,13 @@ static void print_json(const char *file, const clipc_model_info *in) {
            clipc_origin_name(in->origin.vision_heads), clipc_origin_name(in->origin.text_heads), in->n_params,
            in->n_tensors);
     for (int i = 0; i < in->n_dtypes; i++) printf("%s\"%s\": %d", i ? ", " : "", in->dtype_names[i], in->dtype_counts[i]);
-    printf("}, \"metadata\": {");
+    const clipc_transform *t = &in->transform;
+    printf("}, \"transform\": {\"size\": %d, \"resize\": %d, \"rgb_first\": %s, \"mean\": [%.9g, %.9g, %.9g], "
+           "\"std\": [%.9g, %.9g, %.9g], \"from\": \"%s\"}", t->size, t->resize, t->rgb_first ? "true" : "false",
+           (double)t->mean[0],
+           (double)t->mean[1], (double)t->mean[2], (double)t->std[0], (double)t->std[1], (double)t->std[2],
+           strncmp(transform_from(in), "metadata", 8) ? "architecture" : "metadata");
+    printf(", \"metadata\": {");
     for (int i = 0; i < in->n_meta; i++) {
         printf("%s", i ? ", " : "");
         json_write_string(stdout, in->meta_keys[i]);

@@ -71,6 +71,8 @@ int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *d
     if (s) goto done;
     int E = clipc_model_config(m)->embed_dim, rows = 0, R = clipc_model_config(m)->image_resolution, B = 32;
     size_t pxn = (size_t)3 * R * R;
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
     float *px = malloc(sizeof(float) * pxn * B);
     emb = malloc(sizeof(float) * (n + 1) * (size_t)E);
     FILE *mf = open_memstream(&meta, &mlen);
@@ -89,7 +91,7 @@ int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *d
             clipc_image im;
             clipc_status is = clipc_image_load(paths[i], &im);
             if (!is) {
-                is = clipc_preprocess(&im, R, px + (size_t)k * pxn, NULL);
+                is = clipc_preprocess_transform(&im, &tf, px + (size_t)k * pxn, NULL);
                 if (is) clipc_error_prefix("%s", paths[i]);
                 clipc_image_free(&im);
             }

@@ -203,6 +203,34 @@ int clipc_image_path_supported(const char *path);
  * resize target over 2^27 pixels. */
 clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint8_t *rgb_u8);
 
+/* An image transform: bicubic resize of the short side to `resize`, centre
+ * crop of size x size, (x/255 - mean) / std per channel. */
+typedef struct {
+    int size;      /* the crop: the model's image_resolution */
+    int resize;    /* the short side after the resize, >= size */
+    float mean[3], std[3];
+    /* 0: OpenAI's order, resize in the file's own mode, then
+     * convert("RGB") (palette images resized NEAREST, RGBA premultiplied);
+     * 1: Image.open(f).convert("RGB") first, then the resize (the seed's
+     * dataset, torchvision's ImageFolder).  Same pixels for RGB and grey
+     * files. */
+    int rgb_first;
+} clipc_transform;
+/* The transform of this config's architecture (a model's own is
+ * clipc_model_transform: a model file may record another).  OpenAI's models (ViT, ModifiedResNet): OpenAI's
+ * _transform, resize = size and CLIP's mean/std (0.48145466, 0.4578275,
+ * 0.40821073) / (0.26862954, 0.26130258, 0.27577711), rgb_first 0.  The
+ * tutorial's family (seed 002: its dataset's convert("RGB"), then timm's
+ * resnet50 eval transform, bicubic, crop_pct 0.95): resize =
+ * floor(size / 0.95) (235 for 224), ImageNet's mean/std (0.485, 0.456,
+ * 0.406) / (0.229, 0.224, 0.225), rgb_first 1. */
+void clipc_config_transform(const clipc_config *cfg, clipc_transform *t);
+/* clipc_preprocess with any transform (the same steps and rounding: with
+ * OpenAI's transform it gives clipc_preprocess's bits).  `out` receives
+ * 3*t->size^2 floats, `rgb_u8` (may be NULL) the uint8 crop. */
+clipc_status clipc_preprocess_transform(const clipc_image *img, const clipc_transform *t, float *out,
+                                        uint8_t *rgb_u8);
+
 /* --------------------------------------------------------------- tokenizer */
 
 typedef struct clipc_tokenizer clipc_tokenizer;
@@ -534,6 +562,7 @@ typedef struct {
     int dtype_counts[16];     /* tensors of each dtype in the file */
     int n_meta;
     char **meta_keys, **meta_vals; /* the file's __metadata__, sorted by key */
+    clipc_transform transform; /* the image transform (clipc_model_transform) */
 } clipc_model_info;
 /* Loads path (with opts; weights mapped, not copied) and describes it. */
 clipc_status clipc_model_inspect(const char *path, const clipc_load_opts *opts, clipc_model_info *out);
@@ -546,6 +575,11 @@ clipc_status clipc_model_create(const clipc_config *cfg, uint64_t seed, clipc_mo
 clipc_status clipc_model_save(const clipc_model *m, const char *path);
 void clipc_model_free(clipc_model *m);
 const clipc_config *clipc_model_config(const clipc_model *m);
+/* The image transform the model expects: the one its file records
+ * (metadata image_mean, image_std, image_resize, written by clipc for the
+ * tutorial's family) or else its architecture's (clipc_config_transform).
+ * Every command preprocesses a model's images with it. */
+void clipc_model_transform(const clipc_model *m, clipc_transform *t);
 /* Sets the precision of this model's encoders.  BF16 converts the weights
  * once (half the f32 size again in memory) and needs a CPU with AVX512_BF16:
  * without one the model stays F32 and `warn` (may be NULL) gets one line.

@@ -187,7 +187,9 @@ TEST(info_prints_architecture_and_origins) {
     CHECKF(strstr(out, "\"layout\": \"hf\", \"config\": {\"embed_dim\":64,\"image_resolution\":32,") &&
            strstr(out, "\"act_from\": \"config.json\", \"vision_heads_from\": \"config.json\", \"text_heads_from\": "
                        "\"config.json\", \"parameters\": 3388993, \"tensors\": 78, \"dtypes\": {\"BF16\": 78}, "
-                       "\"metadata\": {\"format\": \"pt\"}}\n"), "got:\n%s", out);
+                       "\"transform\": {\"size\": 32, \"resize\": 32, \"rgb_first\": false, \"mean\": [0.48145467, "
+                       "0.457827508, 0.408210725], \"std\": [0.268629551, 0.26130259, 0.275777102], \"from\": "
+                       "\"architecture\"}, \"metadata\": {\"format\": \"pt\"}}\n"), "got:\n%s", out);
     free(out);
     /* open_clip: OpenAI names, open_clip_config.json beside; clipc's own file. */
     clipc_config cfg = {16, 16, 1, 64, 8, 2, 12, 300, 32, 4, 1, CLIPC_ACT_GELU, CLIPC_VISION_VIT, {0}, CLIPC_TEXT_CLIP, CLIPC_HEAD_OPENAI, 0};

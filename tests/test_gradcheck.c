@@ -445,7 +445,7 @@ TEST(gradcheck_whole_model_dropout) {
 typedef struct { float *x, *w, *b, *mean, *rstd; int N, C; } bnt_ctx;
 static void bnt_fwd(void *p, float *out) {
     bnt_ctx *c = p;
-    batchnorm_train_forward(out, c->mean, c->rstd, c->x, c->w, c->b, NULL, NULL, (size_t)c->N, c->C);
+    batchnorm_train_forward(out, c->mean, c->rstd, c->x, c->w, c->b, NULL, NULL, (size_t)c->N, c->C, NULL);
 }
 TEST(gradcheck_batchnorm_train_mode) {
     int N = 14, C = 5;
@@ -454,7 +454,7 @@ TEST(gradcheck_batchnorm_train_mode) {
     for (size_t i = 0; i < n; i++) c.x[i] += (float)(i % C); /* channel means away from 0 */
     float *out = zeros(n), *R = randv(n, 1.f), *dx = zeros(n), *dw = zeros(C), *db = zeros(C);
     bnt_fwd(&c, out);
-    batchnorm_train_backward(dx, dw, db, R, c.x, c.w, c.mean, c.rstd, (size_t)N, C);
+    batchnorm_train_backward(dx, dw, db, R, c.x, c.w, c.mean, c.rstd, (size_t)N, C, NULL);
     numcheck("batchnorm train dx", bnt_fwd, &c, out, n, R, c.x, dx, n, 1e-2f);
     numcheck("batchnorm train dw", bnt_fwd, &c, out, n, R, c.w, dw, C, 1e-2f);
     numcheck("batchnorm train db", bnt_fwd, &c, out, n, R, c.b, db, C, 1e-2f);

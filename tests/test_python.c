@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clipc.h"
+#include "clipc_tutorial.h"
 #include "harness.h"
 
 #define PYTHON "/usr/bin/python3"
@@ -82,6 +84,30 @@ TEST(python_package_equals_cli) {
     const char *ok = shared_path("reference/openai_clip") ? "OK\n" : "OK (skipped=1)\n";
     CHECKF(rc == 0 && ran == 11 && len >= strlen(ok) && !strcmp(out + len - strlen(ok), ok),
            "python tests: exit %d, %d tests run (expected 11, ending \"%s\"), output:\n%s", rc, ran, ok, out);
+    free(out);
+}
+
+/* Every Python entry point on the tutorial's model (python/tests/test_tutorial.py):
+ * its WordPiece for texts, its image transform for images, against the CLI. */
+TEST(python_package_on_a_tutorial_model) {
+    require_python();
+    clipc_config c;
+    REQUIRE_OK(clipc_config_named("tutorial-tiny", &c));
+    clipc_tutorial_init ti = {NULL, NULL, "tests/data/wordpiece/vocab.txt", CLIPC_HEAD_LINEAR};
+    clipc_model *m = NULL;
+    REQUIRE_OK(clipc_model_create_tutorial(&c, 21, &ti, &m));
+    char model[1100], lib[1200], cmd[4096], *out = NULL;
+    snprintf(model, sizeof model, "%s/tutorial.safetensors", test_tmpdir());
+    REQUIRE_OK(clipc_model_save(m, model));
+    clipc_model_free(m);
+    snprintf(lib, sizeof lib, "%s/libclipc.so", bin_dir());
+    snprintf(cmd, sizeof cmd,
+             "%sCLIPC_TUTORIAL_MODEL='%s' CLIPC_LIBRARY='%s' CLIPC_EXE='%s' " PYTHON " python/tests/test_tutorial.py 2>&1",
+             sanitizer_env(), model, lib, clipc_exe());
+    int rc = run_capture(cmd, &out);
+    size_t len = strlen(out);
+    CHECKF(rc == 0 && tests_ran(out) == 4 && len >= 3 && !strcmp(out + len - 3, "OK\n"),
+           "python tutorial tests: exit %d, %d tests run (expected 4), output:\n%s", rc, tests_ran(out), out);
     free(out);
 }
 

@@ -182,7 +182,9 @@ def image_struct(a):
 def preprocess(image, size):
     """OpenAI's CLIP preprocessing (bicubic resize of the short side, center
     crop, RGB, normalisation), bit-exact with Pillow.  ``image`` is a path or
-    a uint8 array as load_image gives; returns float32 [3, size, size]."""
+    a uint8 array as load_image gives; returns float32 [3, size, size].
+    A model's own transform (the tutorial's model: ImageNet's mean/std) is
+    Model.preprocess."""
     out = np.empty((3, size, size), dtype=np.float32)
     if isinstance(image, np.ndarray):
         im, keep = image_struct(image)

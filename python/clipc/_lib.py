@@ -56,6 +56,12 @@ class Image(ctypes.Structure):
                 ("data", P(ctypes.c_uint8)), ("nearest", c_int)]
 
 
+class Transform(ctypes.Structure):
+    """clipc_transform (include/clipc.h): a model's image transform."""
+    _fields_ = [("size", c_int), ("resize", c_int), ("mean", ctypes.c_float * 3), ("std", ctypes.c_float * 3),
+                ("rgb_first", c_int)]
+
+
 class SearchOpts(ctypes.Structure):
     """clipc_search_opts (include/clipc_index.h)."""
     _fields_ = [("mode", c_int), ("threads", c_int), ("cand", c_int), ("effort", c_int), ("rerank", c_int)]
@@ -80,6 +86,10 @@ _PROTOTYPES = {
     "clipc_image_load": (c_int, [c_char_p, P(Image)]),
     "clipc_image_free": (None, [P(Image)]),
     "clipc_preprocess": (c_int, [P(Image), c_int, P(c_float), P(ctypes.c_uint8)]),
+    "clipc_preprocess_transform": (c_int, [P(Image), P(Transform), P(c_float), P(ctypes.c_uint8)]),
+    "clipc_model_transform": (None, [c_void_p, P(Transform)]),
+    "clipc_model_tokenizer": (c_int, [c_void_p, P(c_void_p)]),
+    "clipc_tokenizer_is_wordpiece": (c_int, [c_void_p]),
     "clipc_tokenizer_load": (c_int, [c_char_p, P(c_void_p)]),
     "clipc_tokenizer_free": (None, [c_void_p]),
     "clipc_tokenize_context": (c_int, [c_void_p, c_char_p, c_size_t, c_int, c_int, P(ctypes.c_int32)]),

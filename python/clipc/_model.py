@@ -3,6 +3,7 @@ images and texts, zero-shot classification)."""
 
 import ctypes
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -103,6 +104,13 @@ class Model:
         self.embed_dim = c.embed_dim
         self.image_resolution = c.image_resolution
         self.context_length = c.context_length
+        self._tf = _lib.Transform()
+        lib.clipc_model_transform(handle, ctypes.byref(self._tf))
+        # The tutorial's DistilBERT reads WordPiece ids from the vocabulary
+        # the model carries; OpenAI's text tower the shared BPE tokenizer.
+        self._wordpiece = c.text_arch == 1  # CLIPC_TEXT_DISTILBERT
+        self._tok = None
+        self._tok_lock = threading.Lock()
 
     def _handle(self):
         if not self._h:
@@ -112,9 +120,62 @@ class Model:
 
     def close(self):
         """Frees the model (its weights are unmapped)."""
+        if self._tok:
+            lib.clipc_tokenizer_free(self._tok)
+            self._tok = None
         if self._h:
             lib.clipc_model_free(self._h)
             self._h = None
+
+    def _tokenizer(self):
+        """The tokenizer of this model's text tower: the library's BPE
+        (shared), or the WordPiece over the tutorial model's own vocabulary
+        (made once per model, freed by close())."""
+        if not self._wordpiece:
+            return tokenizer()
+        h = self._handle()
+        with self._tok_lock:
+            if self._tok is None:
+                t = ctypes.c_void_p()
+                check(lib.clipc_model_tokenizer(h, ctypes.byref(t)))
+                self._tok = t
+            return self._tok
+
+    @property
+    def transform(self):
+        """The image transform the model expects, as a dict: size (the
+        crop), resize (the short side before it), mean and std (per R, G,
+        B).  OpenAI's for OpenAI's models; the tutorial's ResNet-50 model:
+        timm's resnet50 (resize 235 for 224, ImageNet's mean/std)."""
+        t = self._tf
+        return {"size": t.size, "resize": t.resize, "mean": [float(x) for x in t.mean],
+                "std": [float(x) for x in t.std], "rgb_first": bool(t.rgb_first)}
+
+    def preprocess(self, image):
+        """One image (a path or a uint8 array as load_image gives) as this
+        model's float32 input [3, R, R], with its transform (the pixels
+        `clipc encode --model` feeds it)."""
+        R = self.image_resolution
+        out = np.empty((3, R, R), dtype=np.float32)
+        self._preprocess_into(image, out)
+        return out
+
+    def _preprocess_into(self, x, out):
+        if isinstance(x, np.ndarray):
+            im, keep = image_struct(x)
+            check(lib.clipc_preprocess_transform(ctypes.byref(im), ctypes.byref(self._tf), fptr(out), None))
+            del keep
+            return
+        if not _is_path(x):
+            raise TypeError(f"an image must be a path or a uint8 array, not {type(x).__name__}")
+        im = _lib.Image()
+        check(lib.clipc_image_load(fspath(x), ctypes.byref(im)))
+        try:
+            st = lib.clipc_preprocess_transform(ctypes.byref(im), ctypes.byref(self._tf), fptr(out), None)
+            if st:
+                raise Error(f"{os.fsdecode(fspath(x))}: " + lib.clipc_last_error().decode("utf-8", "replace"), st)
+        finally:
+            lib.clipc_image_free(ctypes.byref(im))
 
     def __del__(self):
         try:
@@ -161,21 +222,7 @@ class Model:
         images = _image_list(images)
         px = np.empty((len(images), 3, R, R), dtype=np.float32)
         for i, x in enumerate(images):
-            if isinstance(x, np.ndarray):
-                im, keep = image_struct(x)
-                check(lib.clipc_preprocess(ctypes.byref(im), R, fptr(px[i]), None))
-                del keep
-                continue
-            if not _is_path(x):
-                raise TypeError(f"an image must be a path or a uint8 array, not {type(x).__name__}")
-            im = _lib.Image()
-            check(lib.clipc_image_load(fspath(x), ctypes.byref(im)))
-            try:
-                st = lib.clipc_preprocess(ctypes.byref(im), R, fptr(px[i]), None)
-                if st:
-                    raise Error(f"{os.fsdecode(fspath(x))}: " + lib.clipc_last_error().decode("utf-8", "replace"), st)
-            finally:
-                lib.clipc_image_free(ctypes.byref(im))
+            self._preprocess_into(x, px[i])
         return px
 
     def encode_image(self, images, normalize=False, batch_size=64):
@@ -217,7 +264,7 @@ class Model:
         texts = list(texts)
         ctx = self.context_length
         ids = np.zeros((len(texts), ctx), dtype=np.int32)
-        tok = tokenizer()
+        tok = self._tokenizer()
         for i, t in enumerate(texts):
             b = text_bytes(t)
             st = lib.clipc_tokenize_context(tok, b, len(b), ctx, 0, iptr(ids[i]))
@@ -271,7 +318,7 @@ class Model:
             tarr, nt = (ctypes.c_char_p * max(1, len(tl)))(*tl), len(tl)
         larr = (ctypes.c_char_p * len(labels))(*labels)
         out = np.empty((len(labels), self.embed_dim), dtype=np.float32)
-        check(lib.clipc_zeroshot_weights(self._handle(), tokenizer(), larr, len(labels), tarr, nt, fptr(out)))
+        check(lib.clipc_zeroshot_weights(self._handle(), self._tokenizer(), larr, len(labels), tarr, nt, fptr(out)))
         return out
 
     def classify(self, images, labels, templates=None, scale=100.0):

@@ -4,8 +4,10 @@
  * File layout, little-endian (native; the magic catches a foreign byte
  * order):
  *   0   "CLIPCLC1"  u32 version, image_size, context_length, n_images,
- *       n_captions, reserved  u64 fingerprint (dataset paths + captions),
- *       u64 file size, u64 reserved, u64 hash of bytes 0..55
+ *       n_captions, token kind  u64 fingerprint (dataset paths + captions),
+ *       u64 file size, u32 resize (the short side before the crop; 0 when
+ *       it equals image_size, OpenAI's, as caches written before it was
+ *       recorded), u32 reserved, u64 hash of bytes 0..55
  *   64  n_images x image_size^2 x 3 uint8 RGB crops (the exact path)
  *   ... (64-aligned) n_captions x context_length int32 token ids
  *   ... n_images status bytes (0 = ok, else the clipc_status of the failure)
@@ -97,6 +99,8 @@ static void make_header(const cache_spec *sp, uint8_t h[CACHE_HDR]) {
     uint64_t fp = dataset_fingerprint(sp->ds), size = layout_of(sp).size;
     memcpy(h + 32, &fp, 8);
     memcpy(h + 40, &size, 8);
+    uint32_t rs = sp->resize > sp->size ? (uint32_t)sp->resize : 0u;
+    memcpy(h + 48, &rs, 4);
     uint64_t hh = hash_bytes(h, 56, HASH_FNV_OFFSET);
     memcpy(h + 56, &hh, 8);
 }
@@ -276,7 +280,13 @@ clipc_status cache_open(const cache_spec *sp, const char *path, loader_cache *ou
         s = clipc_error(CLIPC_ERR_INVALID, "%s: cache was built for image size %u, context length "
                         "%u (this run: %d, %d); delete it or use another cache path", path, u[1],
                         u[2], sp->size, sp->ctx);
-    else if (u[5] != (uint32_t)clipc_tokenizer_is_wordpiece(sp->tok))
+    else if (memcmp(m + 48, want + 48, 4)) {
+        uint32_t rs;
+        memcpy(&rs, m + 48, 4);
+        s = clipc_error(CLIPC_ERR_INVALID, "%s: cache holds crops of images resized to %u, this run's model "
+                        "resizes to %d (another image transform); delete it or use another cache path", path,
+                        rs ? rs : u[1], sp->resize > sp->size ? sp->resize : sp->size);
+    } else if (u[5] != (uint32_t)clipc_tokenizer_is_wordpiece(sp->tok))
         s = clipc_error(CLIPC_ERR_INVALID, "%s: cache holds %s token ids, this run's model takes %s ones; delete "
                         "it or use another cache path", path, u[5] ? "WordPiece" : "BPE",
                         u[5] ? "BPE" : "WordPiece");

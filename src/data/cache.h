@@ -17,6 +17,7 @@ typedef struct {
     const clipc_dataset *ds;     /* borrowed */
     clipc_tokenizer *tok;        /* borrowed */
     int size;                    /* image size (crops are size x size) */
+    int resize;                  /* the short side before the crop (the model's transform) */
     int ctx;                     /* context length (ids per caption) */
     int threads;                 /* decode threads for the build */
     /* The center crop of image img: px receives 3*size*size floats

@@ -77,6 +77,7 @@ struct data_loader {
     const clipc_dataset *ds;
     clipc_tokenizer *tok;
     int bs, size, ctx, augment, shift, fast_decode, prefetch, nslots, nthreads;
+    clipc_transform tf;          /* the model's image transform (size == size) */
     int shard, shards;           /* this process's slice of each batch (loader.h) */
     uint64_t seed;
     void (*warn)(const char *msg, void *ud);
@@ -121,11 +122,11 @@ static clipc_status make_pixels(const data_loader *l, int img, int augment, uint
     if (need < 0 || (size_t)need >= sizeof path)
         return clipc_error(CLIPC_ERR_IO, "%s: path too long", clipc_dataset_image_path(l->ds, img));
     clipc_image im;
-    int min_short = l->fast_decode ? (augment ? 2 * l->size : l->size) : 0;
+    int min_short = l->fast_decode ? (augment ? 2 * l->size : l->tf.resize) : 0;
     clipc_status s = image_load_scaled(path, min_short, &im);
     if (s) return s;
-    s = augment || l->shift ? augment_image_ex(&im, l->size, augment, l->shift, seed, px, rgb)
-                           : clipc_preprocess(&im, l->size, px, rgb);
+    s = augment || l->shift ? augment_image_tf(&im, &l->tf, augment, l->shift, seed, px, rgb)
+                           : clipc_preprocess_transform(&im, &l->tf, px, rgb);
     clipc_image_free(&im);
     return s;
 }
@@ -140,7 +141,7 @@ static void do_item(data_loader *l, slot *sl, int k) {
         memcpy(ids, l->cache.ids + (size_t)cap * l->ctx, (size_t)l->ctx * sizeof *ids);
         s = (clipc_status)l->cache.status[img];
         if (s == CLIPC_OK)
-            normalize_u8(l->cache.pixels + (size_t)img * plane3(l), l->size, px);
+            normalize_u8_tf(l->cache.pixels + (size_t)img * plane3(l), &l->tf, px);
         else
             snprintf(msg, MSG_LEN, "%s: could not be read when the cache was built (%s)",
                      clipc_dataset_image_path(l->ds, img), clipc_status_name(s));
@@ -371,7 +372,7 @@ static clipc_status cache_decode(void *ud, int img, float *px, uint8_t *rgb) {
 }
 
 static cache_spec cache_spec_of(data_loader *l) {
-    cache_spec sp = {.ds = l->ds, .tok = l->tok, .size = l->size, .ctx = l->ctx,
+    cache_spec sp = {.ds = l->ds, .tok = l->tok, .size = l->size, .resize = l->tf.resize, .ctx = l->ctx,
                      .threads = l->nthreads, .decode = cache_decode, .decode_ud = l,
                      .warn = l->warn, .warn_ud = l->warn_ud};
     return sp;
@@ -389,6 +390,9 @@ clipc_status loader_create(const loader_opts *o, data_loader **out) {
                            "loader: bad options (batch size %d, image size %d, context length %d, "
                            "workers %d, prefetch %d)", o->batch_size, o->image_size,
                            o->context_length, o->workers, o->prefetch);
+    if (o->transform.size && o->transform.size != o->image_size)
+        return clipc_error(CLIPC_ERR_INVALID, "loader: transform for %d px images, image size %d",
+                           o->transform.size, o->image_size);
     if (o->cache_path && (o->augment || o->shift))
         return clipc_error(CLIPC_ERR_INVALID, "loader: %s: the cache holds center crops, which "
                            "augmentation cannot use; drop the cache or the augmentation",
@@ -402,6 +406,12 @@ clipc_status loader_create(const loader_opts *o, data_loader **out) {
     l->tok = o->tok;
     l->bs = o->batch_size;
     l->size = o->image_size;
+    if (o->transform.size) {
+        l->tf = o->transform;
+    } else { /* OpenAI's */
+        clipc_config openai = {.image_resolution = o->image_size};
+        clipc_config_transform(&openai, &l->tf);
+    }
     l->ctx = o->context_length;
     l->augment = o->augment;
     l->shift = o->shift > 0 ? o->shift : 0;

@@ -22,6 +22,8 @@ typedef struct {
     clipc_tokenizer *tok;        /* borrowed */
     int batch_size;
     int image_size;              /* model input resolution */
+    clipc_transform transform;   /* the model's (clipc_model_transform); size 0 = OpenAI's at
+                                    image_size */
     int context_length;          /* model context; long captions are truncated */
     uint64_t seed;
     int drop_last;

@@ -30,12 +30,14 @@
 #include "base/rng.h"
 #include "image/resize.h"
 
-/* Must equal preprocess.c's constants (the loader's cache path relies on
- * normalize_u8 giving clipc_preprocess's bits; tests check it). */
-static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
-
 void normalize_u8(const uint8_t *rgb, int size, float *out) {
+    clipc_config openai = {.image_resolution = size};
+    clipc_transform t;
+    clipc_config_transform(&openai, &t);
+    normalize_u8_tf(rgb, &t, out);
+}
+
+void normalize_u8_tf(const uint8_t *rgb, const clipc_transform *t, float *out) {
     /* A table of the 3 x 256 possible results, each computed exactly as
      * preprocess.c computes it, so the bits are the same; the per-pixel work
      * is then a lookup (the cache path is this loop and a copy). */
@@ -43,8 +45,9 @@ void normalize_u8(const uint8_t *rgb, int size, float *out) {
     for (int c = 0; c < 3; c++)
         for (int u = 0; u < 256; u++) {
             float v = (float)u / 255.0f;
-            lut[c][u] = (v - clip_mean[c]) / clip_std[c];
+            lut[c][u] = (v - t->mean[c]) / t->std[c];
         }
+    int size = t->size;
     size_t plane = (size_t)size * size;
     float *r = out, *g = out + plane, *b = out + 2 * plane;
     for (size_t i = 0; i < plane; i++) {
@@ -118,18 +121,27 @@ static void shift_rgb(uint8_t *rgb, int size, int dx, int dy) {
 
 clipc_status augment_image_ex(const clipc_image *img, int size, int mode, int shift, uint64_t seed,
                               float *out, uint8_t *rgb_u8) {
+    clipc_config openai = {.image_resolution = size};
+    clipc_transform t;
+    clipc_config_transform(&openai, &t);
+    return augment_image_tf(img, &t, mode, shift, seed, out, rgb_u8);
+}
+
+clipc_status augment_image_tf(const clipc_image *img, const clipc_transform *t, int mode, int shift,
+                              uint64_t seed, float *out, uint8_t *rgb_u8) {
+    int size = t->size;
     if (!mode) {
         /* Center crop (the plain preprocessing), then the shift below. */
         uint8_t *rgb = rgb_u8 ? rgb_u8 : mem_alloc((size_t)size * size * 3, "augment");
         if (!rgb) return CLIPC_ERR_NOMEM;
-        clipc_status s = clipc_preprocess(img, size, out, rgb);
+        clipc_status s = clipc_preprocess_transform(img, t, out, rgb);
         if (!s && shift > 0) {
             rng_state r;
             rng_seed(&r, seed ^ 0x5348494654ULL);
             int dx = (int)rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
             int dy = (int)rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
             shift_rgb(rgb, size, dx, dy);
-            normalize_u8(rgb, size, out);
+            normalize_u8_tf(rgb, t, out);
         }
         if (!rgb_u8) free(rgb);
         return s;
@@ -137,6 +149,13 @@ clipc_status augment_image_ex(const clipc_image *img, int size, int mode, int sh
     if (!img || !img->data || img->width <= 0 || img->height <= 0 || img->channels < 1 ||
         img->channels > 4)
         return clipc_error(CLIPC_ERR_INVALID, "augment: bad image");
+    if (t->rgb_first && (img->channels != 3 || img->nearest)) { /* as clipc_preprocess_transform */
+        clipc_image rgb;
+        clipc_status s = pil_convert_rgb(img, &rgb);
+        if (!s) s = augment_image_tf(&rgb, t, mode, shift, seed, out, rgb_u8);
+        clipc_image_free(&rgb);
+        return s;
+    }
     if (size <= 0 || size > 16384)
         return clipc_error(CLIPC_ERR_INVALID, "augment: bad output size %d", size);
     rng_state r;
@@ -178,7 +197,7 @@ clipc_status augment_image_ex(const clipc_image *img, int size, int mode, int sh
         int dy = (int)rng_below(&r, (uint64_t)(2 * shift + 1)) - shift;
         shift_rgb(rgb, size, dx, dy);
     }
-    normalize_u8(rgb, size, out);
+    normalize_u8_tf(rgb, t, out);
     if (!rgb_u8) free(rgb);
     return CLIPC_OK;
 }

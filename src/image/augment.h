@@ -34,9 +34,15 @@ clipc_status augment_image(const clipc_image *img, int size, uint64_t seed, floa
  * crop 1 with shift 0 gives augment_image's bits. */
 clipc_status augment_image_ex(const clipc_image *img, int size, int crop, int shift, uint64_t seed,
                               float *out, uint8_t *rgb_u8);
+/* The same for a model's transform (its mean/std; its resize for crop 0);
+ * augment_image_ex is this with OpenAI's transform. */
+clipc_status augment_image_tf(const clipc_image *img, const clipc_transform *t, int crop, int shift,
+                              uint64_t seed, float *out, uint8_t *rgb_u8);
 
 /* size*size HWC RGB bytes -> CHW floats with CLIP's mean/std, computed
- * exactly as clipc_preprocess does (same bits). */
+ * exactly as clipc_preprocess does (same bits); normalize_u8_tf with the
+ * transform's mean/std (t->size x t->size), as clipc_preprocess_transform. */
 void normalize_u8(const uint8_t *rgb, int size, float *out);
+void normalize_u8_tf(const uint8_t *rgb, const clipc_transform *t, float *out);
 
 #endif

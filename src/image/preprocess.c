@@ -15,16 +15,21 @@
  *      on a background: Pillow's rgba2rgb / la2rgb just discard it);
  *   4. x = u8 / 255 then (x - mean) / std, each step rounded to float32 as
  *      PyTorch does, written CHW.
+ *
+ * clipc_preprocess_transform is the same with the short side resized to
+ * t->resize (>= the crop) and the model's mean/std: timm's eval transform
+ * (Resize(floor(size / crop_pct), BICUBIC) -> CenterCrop(size) -> ToTensor
+ * -> Normalize), which the tutorial's model (seed 002) uses, has the same
+ * steps; torchvision's resize and crop formulas are the ones above.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "clipc.h"
 #include "clipc_util.h"
+#include "base/error.h"
 #include "image/resize.h"
-
-static const float clip_mean[3] = {0.48145466f, 0.4578275f, 0.40821073f};
-static const float clip_std[3] = {0.26862954f, 0.26130258f, 0.27577711f};
 
 /* Python's round(d / 2.0) for d >= 0: halves go to the even neighbour. */
 static int round_half_even_div2(int d) {
@@ -34,26 +39,67 @@ static int round_half_even_div2(int d) {
 }
 
 clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint8_t *rgb_u8) {
+    clipc_config openai = {.image_resolution = size}; /* ViT: OpenAI's transform */
+    clipc_transform t;
+    clipc_config_transform(&openai, &t);
+    return clipc_preprocess_transform(img, &t, out, rgb_u8);
+}
+
+clipc_status pil_convert_rgb(const clipc_image *in, clipc_image *out) {
+    memset(out, 0, sizeof *out);
+    size_t n = (size_t)in->width * in->height;
+    out->data = mem_alloc(n * 3, "RGB image");
+    if (!out->data) return CLIPC_ERR_NOMEM;
+    out->width = in->width, out->height = in->height, out->channels = 3;
+    int ch = in->channels;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = in->data + i * ch;
+        uint8_t *o = out->data + i * 3;
+        if (ch <= 2) o[0] = o[1] = o[2] = p[0];
+        else o[0] = p[0], o[1] = p[1], o[2] = p[2];
+    }
+    return CLIPC_OK;
+}
+
+clipc_status clipc_preprocess_transform(const clipc_image *img, const clipc_transform *t, float *out,
+                                        uint8_t *rgb_u8) {
     if (!img || !img->data || img->width <= 0 || img->height <= 0 || img->channels < 1 ||
         img->channels > 4)
         return clipc_error(CLIPC_ERR_INVALID, "preprocess: bad image");
+    if (t->rgb_first && (img->channels != 3 || img->nearest)) {
+        /* convert("RGB") before the resize: a palette image then resizes
+         * bicubic, an RGBA one without premultiplying. */
+        clipc_image rgb;
+        clipc_status s = pil_convert_rgb(img, &rgb);
+        if (!s) s = clipc_preprocess_transform(&rgb, t, out, rgb_u8);
+        clipc_image_free(&rgb);
+        return s;
+    }
+    int size = t->size, rsz = t->resize;
     if (size <= 0 || size > 65535)
         return clipc_error(CLIPC_ERR_INVALID, "preprocess: bad output size %d", size);
+    if (rsz < size || rsz > 65535)
+        return clipc_error(CLIPC_ERR_INVALID, "preprocess: resize to %d is below the crop %d or over 65535", rsz,
+                           size);
+    for (int c = 0; c < 3; c++)
+        if (!(t->std[c] > 0.0f) || !isfinite(t->std[c]) || !isfinite(t->mean[c]))
+            return clipc_error(CLIPC_ERR_INVALID, "preprocess: channel %d: mean %g, std %g (std must be > 0)", c,
+                               (double)t->mean[c], (double)t->std[c]);
     int w = img->width, h = img->height, ch = img->channels;
 
-    /* 1. Resize the shorter side to `size`.  The products fit in int64 and
+    /* 1. Resize the shorter side to `rsz`.  The products fit in int64 and
      * convert to double exactly, so the division rounds as Python's does. */
     int short_side = w <= h ? w : h, long_side = w <= h ? h : w;
-    double q = (double)((int64_t)size * long_side) / short_side;
+    double q = (double)((int64_t)rsz * long_side) / short_side;
     if (long_side > 1000.0 * short_side)
         return clipc_error(CLIPC_ERR_RANGE,
                            "preprocess: %d x %d pixels: aspect ratio over 1:1000 (limit: the longer side at most "
                            "1000 times the shorter); crop the image", w, h);
-    if (q * size > (double)(1 << 27))
+    if (q * rsz > (double)(1 << 27))
         return clipc_error(CLIPC_ERR_RANGE,
                            "preprocess: %dx%d image would resize to %.0fx%d, over 2^27 pixels (the limit)", w, h,
-                           q, size);
-    int nlong = (int)q, nw = w <= h ? size : nlong, nh = w <= h ? nlong : size;
+                           q, rsz);
+    int nlong = (int)q, nw = w <= h ? rsz : nlong, nh = w <= h ? nlong : rsz;
     clipc_image resized = {0};
     const clipc_image *src = img;
     if (nw != w || nh != h) {
@@ -79,7 +125,7 @@ clipc_status clipc_preprocess(const clipc_image *img, int size, float *out, uint
             size_t i = (size_t)y * size + x;
             for (int c = 0; c < 3; c++) {
                 float v = (float)rgb[c] / 255.0f;
-                out[c * plane + i] = (v - clip_mean[c]) / clip_std[c];
+                out[c * plane + i] = (v - t->mean[c]) / t->std[c];
                 if (rgb_u8) rgb_u8[i * 3 + c] = rgb[c];
             }
         }

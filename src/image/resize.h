@@ -17,6 +17,11 @@ clipc_status pil_resize(const clipc_image *in, int ow, int oh, clipc_image *out)
 clipc_status resize_bicubic(const uint8_t *in, int w, int h, int ch, uint8_t *out, int ow,
                                   int oh);
 
+/* Image.convert("RGB") of a decoded image: grey replicated, alpha
+ * dropped (Pillow discards it), 3 channels, `nearest` cleared (an RGB
+ * image resizes bicubic).  `out` is a new image. */
+clipc_status pil_convert_rgb(const clipc_image *in, clipc_image *out);
+
 /* Pillow's NEAREST resize (ImagingScaleAffine). */
 clipc_status resize_nearest(const uint8_t *in, int w, int h, int ch, uint8_t *out, int ow,
                                   int oh);

@@ -495,6 +495,8 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
     memset(stats, 0, sizeof *stats);
     const clipc_config *c = &m->cfg;
     int B = o->batch > 0 ? o->batch : 32, E = c->embed_dim, R = c->image_resolution;
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
     size_t img_floats = (size_t)3 * R * R;
     sqlite3 *db = NULL;
     sqlite3_stmt *ins = NULL;
@@ -600,7 +602,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
             clipc_image im;
             clipc_status is = clipc_image_load(td[i].e->path, &im);
             if (!is) {
-                is = clipc_preprocess(&im, R, px + (size_t)k * img_floats, NULL);
+                is = clipc_preprocess_transform(&im, &tf, px + (size_t)k * img_floats, NULL);
                 if (is) clipc_error_prefix("%s", td[i].e->path);
                 clipc_image_free(&im);
             }

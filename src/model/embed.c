@@ -13,12 +13,14 @@
 clipc_status clipc_embed_image_file(const clipc_model *m, const char *path, float *out) {
     const clipc_config *c = &m->cfg;
     int R = c->image_resolution;
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
     float *px = mem_alloc(sizeof(float) * 3 * (size_t)R * R, "image pixels");
     if (!px) return CLIPC_ERR_NOMEM;
     clipc_image im;
     clipc_status s = clipc_image_load(path, &im);
     if (!s) {
-        s = clipc_preprocess(&im, R, px, NULL);
+        s = clipc_preprocess_transform(&im, &tf, px, NULL);
         if (s) clipc_error_prefix("%s", path);
         clipc_image_free(&im);
     }

@@ -84,9 +84,18 @@ static cJSON *model_config(const clipc_config *c) {
     return o;
 }
 
-/* OpenAI's preprocessing (image/preprocess.c) as open_clip writes it. */
-static cJSON *preprocess_config(const clipc_config *c) {
-    static const double mean[3] = {0.48145466, 0.4578275, 0.40821073}, std[3] = {0.26862954, 0.26130258, 0.27577711};
+/* The model's preprocessing (image/preprocess.c) as open_clip writes it:
+ * OpenAI's constants as open_clip has them, or the mean/std the model file
+ * records (clipc_model_transform).  open_clip's config has no resize other
+ * than the crop, so a model resizing to more than its crop is refused. */
+static cJSON *preprocess_config(const clipc_model *m) {
+    const clipc_config *c = &m->cfg;
+    double mean[3] = {0.48145466, 0.4578275, 0.40821073}, std[3] = {0.26862954, 0.26130258, 0.27577711};
+    clipc_transform tf, arch;
+    clipc_model_transform(m, &tf);
+    clipc_config_transform(c, &arch);
+    if (!transform_equal(&tf, &arch))
+        for (int k = 0; k < 3; k++) mean[k] = tf.mean[k], std[k] = tf.std[k];
     cJSON *o = cJSON_CreateObject();
     int sz[2] = {c->image_resolution, c->image_resolution};
     cJSON_AddItemToObject(o, "size", cJSON_CreateIntArray(sz, 2));
@@ -280,6 +289,11 @@ static clipc_status prepare_dir(const char *dir, int force) {
 clipc_status clipc_model_export_onnx(const clipc_model *m, const char *dir, unsigned flags) {
     clipc_status s = export_onnx_check(m);
     if (s) return s;
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
+    if (tf.resize != tf.size)
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "export onnx: the model resizes images to %d before its %d crop; "
+                           "open_clip's preprocess_cfg cannot say so", tf.resize, tf.size);
     if (strlen(dir) > 3000) return clipc_error(CLIPC_ERR_INVALID, "%.40s...: folder name too long", dir);
     if ((s = prepare_dir(dir, (flags & CLIPC_ONNX_FORCE) != 0))) return s;
     char path[4096];
@@ -288,7 +302,7 @@ clipc_status clipc_model_export_onnx(const clipc_model *m, const char *dir, unsi
     snprintf(path, sizeof path, "%s/textual/model.onnx", dir);
     if ((s = export_onnx_graph(m, 1, flags, path, ONNX_MAX_BYTES))) return s;
     if ((s = write_json(dir, "config.json", model_config(&m->cfg)))) return s;
-    if ((s = write_json(dir, "visual/preprocess_cfg.json", preprocess_config(&m->cfg)))) return s;
+    if ((s = write_json(dir, "visual/preprocess_cfg.json", preprocess_config(m)))) return s;
     if ((s = write_json(dir, "textual/tokenizer_config.json", special_tokens(1, m->cfg.context_length)))) return s;
     if ((s = write_json(dir, "textual/special_tokens_map.json", special_tokens(0, 0)))) return s;
     return write_tokenizer_json(dir, m->cfg.vocab_size);

@@ -60,6 +60,7 @@ clipc_status clipc_model_inspect(const char *path, const clipc_load_opts *opts, 
     clipc_status s = clipc_model_load(path, &lo, &m);
     if (s) return s;
     out->cfg = m->cfg;
+    clipc_model_transform(m, &out->transform);
     out->origin = m->origin;
     out->n_params = m->tab.total;
     clipc_model_free(m);

@@ -91,6 +91,7 @@ clipc_status clipc_model_load(const char *path, const clipc_load_opts *opts, cli
     clipc_status s = tf_open(path, &m->file);
     if (s) goto fail;
     s = model_config_from_file(&m->file, path, opts, &m->cfg, &m->origin);
+    if (!s) s = transform_from_meta(&m->file, path, &m->cfg, &m->transform);
     if (s) goto fail;
     s = param_table_init(&m->cfg, &m->tab);
     if (s) goto fail;

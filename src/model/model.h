@@ -9,6 +9,7 @@
 #include "formats/safetensors.h"
 #include "kernels/onednn.h"
 #include "kernels/int8.h"
+#include "model/transform.h"
 #include "nn/params.h"
 #include "nn/text_tower.h"
 #include "nn/vision_tower.h"
@@ -49,6 +50,10 @@ struct clipc_model {
      * the model file as the metadata entry `wordpiece_vocab` (save.c), so a
      * saved model tokenises with no flag; NULL for OpenAI's models. */
     char *vocab;
+    /* The image transform its file records (metadata image_mean, image_std,
+     * image_resize: transform.c); size 0 = none recorded, the
+     * architecture's applies (clipc_model_transform). */
+    clipc_transform transform;
 };
 
 /* clipc's metadata for a model file: its config, act, model=clipc
@@ -56,7 +61,8 @@ struct clipc_model {
 typedef struct {
     char v[11][16];
     char blocks[48], positions[16]; /* the tutorial's vision_layers list and text_positions */
-    const char *kv[2 * 23 + 1];
+    transform_meta tm;              /* image_mean, image_std, image_resize */
+    const char *kv[2 * 27 + 1];
 } model_meta;
 void model_meta_fill(const clipc_model *m, model_meta *mm);
 

@@ -43,6 +43,19 @@ void model_meta_fill(const clipc_model *m, model_meta *mm) {
         for (int i = 0; i < 8; i++) mm->kv[n++] = tu[i];
         if (m->vocab) mm->kv[n++] = "wordpiece_vocab", mm->kv[n++] = m->vocab;
     }
+    /* The image transform: always for the tutorial's family (its files are
+     * read by tools that cannot guess it from the architecture), for
+     * OpenAI's models only when the model carries one of its own, so their
+     * files stay as they were. */
+    clipc_transform tf, arch;
+    clipc_model_transform(m, &tf);
+    clipc_config_transform(c, &arch);
+    if (clipc_config_is_tutorial(c) || !transform_equal(&tf, &arch)) {
+        transform_meta_fill(&tf, &mm->tm);
+        const char *tk[] = {"image_mean", mm->tm.mean, "image_std", mm->tm.std, "image_resize", mm->tm.resize,
+                            "image_rgb_first", mm->tm.rgb_first};
+        for (int i = 0; i < 8; i++) mm->kv[n++] = tk[i];
+    }
     mm->kv[n] = NULL;
 }
 

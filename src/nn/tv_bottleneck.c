@@ -18,14 +18,14 @@
 #include "nn/relu.h"
 
 void tv_bn_forward(float *out, const float *inp, const bn_weights *bn, const bn_stats *st, size_t N, int C,
-                   int train) {
-    if (train) batchnorm_train_forward(out, st->mean, st->rstd, inp, bn->w, bn->b, bn->mean, bn->var, N, C);
+                   int train, bn_sync *sync) {
+    if (train) batchnorm_train_forward(out, st->mean, st->rstd, inp, bn->w, bn->b, bn->mean, bn->var, N, C, sync);
     else batchnorm_forward(out, inp, bn->w, bn->b, bn->mean, bn->var, N, C);
 }
 
 void tv_bn_backward(float *dinp, const bn_weights *g, const float *dout, const float *inp, const bn_weights *bn,
-                    const bn_stats *st, size_t N, int C, int train) {
-    if (train) batchnorm_train_backward(dinp, g->w, g->b, dout, inp, bn->w, st->mean, st->rstd, N, C);
+                    const bn_stats *st, size_t N, int C, int train, bn_sync *sync) {
+    if (train) batchnorm_train_backward(dinp, g->w, g->b, dout, inp, bn->w, st->mean, st->rstd, N, C, sync);
     else batchnorm_backward(dinp, g->w, g->b, dout, inp, bn->w, bn->mean, bn->var, N, C);
 }
 
@@ -84,18 +84,18 @@ void tv_bottleneck_forward(tv_bottleneck_acts *a, const float *x, const bottlene
     size_t in = (size_t)a->B * a->H * a->W, o = (size_t)a->B * a->Ho * a->Wo;
     int P = a->P, t = a->bn_train;
     conv2d_forward(a->a1, NULL, x, w->conv1, &a->c1);
-    tv_bn_forward(a->y1, a->a1, &w->bn1, &a->s1, in, P, t);
+    tv_bn_forward(a->y1, a->a1, &w->bn1, &a->s1, in, P, t, a->sync);
     relu_forward(a->y1, a->y1, in * P);
     conv2d_forward(a->a2, s->cols, a->y1, w->conv2, &a->c2);
-    tv_bn_forward(a->y2, a->a2, &w->bn2, &a->s2, o, P, t);
+    tv_bn_forward(a->y2, a->a2, &w->bn2, &a->s2, o, P, t, a->sync);
     relu_forward(a->y2, a->y2, o * P);
     conv2d_forward(a->a3, NULL, a->y2, w->conv3, &a->c3);
-    tv_bn_forward(a->out, a->a3, &w->bn3, &a->s3, o, 4 * P, t);
+    tv_bn_forward(a->out, a->a3, &w->bn3, &a->s3, o, 4 * P, t, a->sync);
     const float *sc = x;
     if (a->ds) {
         conv2d_forward(a->ad, s->cols, x, w->ds_conv, &a->cd);
         /* the shortcut's BatchNorm output goes to scratch: backward needs only ad */
-        tv_bn_forward(s->t1, a->ad, &w->ds_bn, &a->sd, o, 4 * P, t);
+        tv_bn_forward(s->t1, a->ad, &w->ds_bn, &a->sd, o, 4 * P, t, a->sync);
         sc = s->t1;
     }
     for (size_t i = 0; i < o * 4 * P; i++) a->out[i] += sc[i];
@@ -109,19 +109,19 @@ void tv_bottleneck_backward(float *dx, float *dout, const bottleneck_weights *g,
     relu_backward(dout, dout, a->out, o * 4 * P);
     /* The shortcut: dx starts as its gradient. */
     if (a->ds) {
-        tv_bn_backward(s->t1, &g->ds_bn, dout, a->ad, &w->ds_bn, &a->sd, o, 4 * P, t);
+        tv_bn_backward(s->t1, &g->ds_bn, dout, a->ad, &w->ds_bn, &a->sd, o, 4 * P, t, a->sync);
         conv2d_backward(dx, g->ds_conv, s->t1, x, w->ds_conv, s->cols, s->dcols, &a->cd);
     } else {
         memcpy(dx, dout, in * a->Cin * sizeof(float));
     }
     /* The main path. */
-    tv_bn_backward(s->t1, &g->bn3, dout, a->a3, &w->bn3, &a->s3, o, 4 * P, t);
+    tv_bn_backward(s->t1, &g->bn3, dout, a->a3, &w->bn3, &a->s3, o, 4 * P, t, a->sync);
     conv2d_backward(s->t2, g->conv3, s->t1, a->y2, w->conv3, NULL, NULL, &a->c3);
     relu_backward(s->t2, s->t2, a->y2, o * P);
-    tv_bn_backward(s->t1, &g->bn2, s->t2, a->a2, &w->bn2, &a->s2, o, P, t);
+    tv_bn_backward(s->t1, &g->bn2, s->t2, a->a2, &w->bn2, &a->s2, o, P, t, a->sync);
     conv2d_backward(s->t2, g->conv2, s->t1, a->y1, w->conv2, s->cols, s->dcols, &a->c2);
     relu_backward(s->t2, s->t2, a->y1, in * P);
-    tv_bn_backward(s->t1, &g->bn1, s->t2, a->a1, &w->bn1, &a->s1, in, P, t);
+    tv_bn_backward(s->t1, &g->bn1, s->t2, a->a1, &w->bn1, &a->s1, in, P, t, a->sync);
     conv2d_backward(s->t2, g->conv1, s->t1, x, w->conv1, NULL, NULL, &a->c1);
     for (size_t i = 0; i < in * a->Cin; i++) dx[i] += s->t2[i];
 }

@@ -15,6 +15,7 @@
 
 #include <stddef.h>
 
+#include "nn/batchnorm.h"
 #include "nn/bottleneck.h"
 #include "nn/conv2d.h"
 #include "nn/params.h"
@@ -25,6 +26,7 @@ typedef struct { float *mean, *rstd; } bn_stats;
 typedef struct {
     int B, H, W, Cin, P, stride, Ho, Wo, training, ds;
     int bn_train;      /* set by the tower before each forward */
+    bn_sync *sync;     /* the tower's (data-parallel BatchNorm), set with bn_train */
     conv_shape c1, c2, c3, cd;
     float *a1, *y1;    /* (B*H*W, P) conv1 output, relu(bn1(a1)) (== a1 in inference) */
     float *a2, *y2;    /* (B*Ho*Wo, P) conv2 output, relu(bn2(a2)) */
@@ -57,9 +59,9 @@ void tv_bottleneck_backward(float *dx, float *dout, const bottleneck_weights *g,
 /* One BatchNorm of the tower: train mode (statistics into *st, running
  * statistics of *bn updated) or eval mode; out may equal inp. */
 void tv_bn_forward(float *out, const float *inp, const bn_weights *bn, const bn_stats *st, size_t N, int C,
-                   int train);
+                   int train, bn_sync *sync);
 /* Its backward: dinp overwritten (may equal dout; NULL to skip). */
 void tv_bn_backward(float *dinp, const bn_weights *g, const float *dout, const float *inp, const bn_weights *bn,
-                    const bn_stats *st, size_t N, int C, int train);
+                    const bn_stats *st, size_t N, int C, int train, bn_sync *sync);
 
 #endif

@@ -132,12 +132,13 @@ void tv_resnet_forward(tv_resnet_acts *a, float *pooled, const float *pixels, co
         for (size_t p = 0; p < RR; p++)
             for (int ch = 0; ch < 3; ch++) a->x[((size_t)b * RR + p) * 3 + ch] = pixels[((size_t)b * 3 + ch) * RR + p];
     conv2d_forward(a->a1, a->sc.cols, a->x, w->conv1, &a->s1);
-    tv_bn_forward(a->y1, a->a1, &w->bn1, &a->st1, hh, a->w, t);
+    tv_bn_forward(a->y1, a->a1, &w->bn1, &a->st1, hh, a->w, t, a->sync);
     relu_forward(a->y1, a->y1, hh * a->w);
     maxpool_forward(a->mp, a->y1, B, a->h, a->h, a->w, 3, 2, 1);
     const float *x = a->mp;
     for (int b = 0; b < a->nblocks; b++) {
         a->blocks[b].bn_train = t;
+        a->blocks[b].sync = a->sync;
         tv_bottleneck_forward(&a->blocks[b], x, &w->blocks[b], &a->sc);
         x = a->blocks[b].out;
     }
@@ -149,6 +150,34 @@ void tv_resnet_forward(tv_resnet_acts *a, float *pooled, const float *pixels, co
             for (int p = 0; p < SS; p++) s += x[((size_t)b * SS + p) * C + c];
             pooled[(size_t)b * C + c] = (float)(s / SS);
         }
+}
+
+/* One BatchNorm's collectives with no rows: forward (g NULL) or backward. */
+static void idle_bn(const bn_weights *w, const bn_weights *g, const bn_stats *st, int C, bn_sync *sync) {
+    if (g) batchnorm_train_backward(NULL, g->w, g->b, NULL, NULL, w->w, st->mean, st->rstd, 0, C, sync);
+    else batchnorm_train_forward(NULL, st->mean, st->rstd, NULL, w->w, w->b, w->mean, w->var, 0, C, sync);
+}
+
+void tv_resnet_sync_idle(tv_resnet_acts *a, const tv_resnet_weights *w, const tv_resnet_weights *g) {
+    if (!g) idle_bn(&w->bn1, NULL, &a->st1, a->w, a->sync); /* forward: the stem first */
+    for (int i = 0; i < a->nblocks; i++) {
+        int b = g ? a->nblocks - 1 - i : i; /* backward: the blocks in reverse */
+        const tv_bottleneck_acts *k = &a->blocks[b];
+        const bottleneck_weights *bw = &w->blocks[b], *bg = g ? &g->blocks[b] : NULL;
+        int P = k->P;
+        if (!g) {
+            idle_bn(&bw->bn1, NULL, &k->s1, P, a->sync);
+            idle_bn(&bw->bn2, NULL, &k->s2, P, a->sync);
+            idle_bn(&bw->bn3, NULL, &k->s3, 4 * P, a->sync);
+            if (k->ds) idle_bn(&bw->ds_bn, NULL, &k->sd, 4 * P, a->sync);
+        } else { /* tv_bottleneck_backward's order: the shortcut, then bn3, bn2, bn1 */
+            if (k->ds) idle_bn(&bw->ds_bn, &bg->ds_bn, &k->sd, 4 * P, a->sync);
+            idle_bn(&bw->bn3, &bg->bn3, &k->s3, 4 * P, a->sync);
+            idle_bn(&bw->bn2, &bg->bn2, &k->s2, P, a->sync);
+            idle_bn(&bw->bn1, &bg->bn1, &k->s1, P, a->sync);
+        }
+    }
+    if (g) idle_bn(&w->bn1, &g->bn1, &a->st1, a->w, a->sync); /* backward: the stem last */
 }
 
 void tv_resnet_backward(tv_resnet_acts *a, const tv_resnet_weights *g, const float *dpooled,
@@ -169,6 +198,6 @@ void tv_resnet_backward(tv_resnet_acts *a, const tv_resnet_weights *g, const flo
     size_t hh = (size_t)a->B * a->h * a->h;
     maxpool_backward(nxt, cur, a->y1, a->B, a->h, a->h, a->w, 3, 2, 1);
     relu_backward(nxt, nxt, a->y1, hh * a->w);
-    tv_bn_backward(a->sc.t1, &g->bn1, nxt, a->a1, &w->bn1, &a->st1, hh, a->w, t);
+    tv_bn_backward(a->sc.t1, &g->bn1, nxt, a->a1, &w->bn1, &a->st1, hh, a->w, t, a->sync);
     conv2d_backward(NULL, g->conv1, a->sc.t1, a->x, w->conv1, a->sc.cols, a->sc.dcols, &a->s1);
 }

@@ -33,6 +33,8 @@ typedef struct {
     int B, cap, R, w, D, S, nblocks, training;
     int stage_n[4];        /* blocks per stage */
     int bn_train;          /* 1: train-mode BatchNorm (see above); set freely between forwards */
+    bn_sync *sync;         /* data-parallel training: every BatchNorm's train-mode statistics are the
+                            * global batch's (nn/batchnorm.h); NULL (the default): this batch's */
     float *mem;
     float *x;              /* (B*R*R, 3) the pixels as NHWC */
     conv_shape s1;         /* the stem convolution, 7x7 stride 2 pad 3 */
@@ -61,5 +63,12 @@ void tv_resnet_forward(tv_resnet_acts *a, float *pooled, const float *pixels, co
  * activations must have been allocated with training = 1. */
 void tv_resnet_backward(tv_resnet_acts *a, const tv_resnet_weights *g, const float *dpooled,
                         const tv_resnet_weights *w, int B);
+
+/* Data parallel, a process with no rows in this batch: the collectives of
+ * a train-mode forward (g NULL) or backward (gradients into *g: zero
+ * contributions) with a->sync, in the order tv_resnet_forward/backward
+ * make them, so the other processes' BatchNorms get their sums; the
+ * running statistics in *w move as everywhere else. */
+void tv_resnet_sync_idle(tv_resnet_acts *a, const tv_resnet_weights *w, const tv_resnet_weights *g);
 
 #endif

@@ -104,6 +104,14 @@ clipc_status dist_allreduce_sum(float *buf, size_t n) {
     return CLIPC_OK;
 }
 
+clipc_status dist_allreduce_sum_f64(double *buf, size_t n) {
+    if (g_size == 1) return CLIPC_OK;
+    if (n > (size_t)INT32_MAX) return clipc_error(CLIPC_ERR_INVALID, "mpi: allreduce of %zu doubles", n);
+    /* Not in dist_stats: those are the gradient allreduce's figures. */
+    int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+    return rc == MPI_SUCCESS ? CLIPC_OK : mpi_fail(rc, "BatchNorm statistics allreduce");
+}
+
 clipc_status dist_allreduce_max_i64(int64_t *v, int n) {
     if (g_size == 1) return CLIPC_OK;
     int rc = MPI_Allreduce(MPI_IN_PLACE, v, n, MPI_INT64_T, MPI_MAX, MPI_COMM_WORLD);

@@ -20,6 +20,10 @@ int dist_local_size(void);
  * DIST_BUCKET_FLOATS (see dist.c for why buckets and what is overlapped). */
 #define DIST_BUCKET_FLOATS (1u << 20)
 clipc_status dist_allreduce_sum(float *buf, size_t n);
+/* Sum of n doubles over all ranks, in place, the same bits on every rank:
+ * the per-channel sums of data-parallel BatchNorm (nn/batchnorm.h's
+ * bn_sync; a few thousand values per call, one call). */
+clipc_status dist_allreduce_sum_f64(double *buf, size_t n);
 /* Element-wise max of n int64 values over all ranks, in place. */
 clipc_status dist_allreduce_max_i64(int64_t *v, int n);
 /* Every rank's `v` into all[0..size-1]. */

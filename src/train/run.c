@@ -35,6 +35,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/fileio.h"
+#include "base/hash.h"
 #include "data/loader.h"
 #include "model/model.h"
 #include "train/checkpoint.h"
@@ -310,7 +311,7 @@ static clipc_status run_setup_model(train_run *r) {
 static void run_prepare_validation(train_run *r) {
     if (!r->val.ds) return;
     char w[256] = "";
-    if (valset_prepare(&r->val, r->tok, clipc_model_config(r->m), w, sizeof w)) {
+    if (valset_prepare(&r->val, r->tok, r->m, w, sizeof w)) {
         char msg[1024];
         snprintf(msg, sizeof msg, "validation disabled: %s", clipc_last_error());
         info(&r->o, CLIPC_TRAIN_INFO, msg);
@@ -345,6 +346,7 @@ static clipc_status run_setup_loader(train_run *r) {
     lo.tok = r->tok;
     lo.batch_size = o->batch_size;
     lo.image_size = cfg->image_resolution;
+    clipc_model_transform(r->m, &lo.transform); /* the model's mean/std and resize (the tutorial's: ImageNet's) */
     lo.context_length = cfg->context_length;
     lo.seed = o->seed;
     lo.drop_last = clipc_dataset_n_images(r->train_ds) >= 2 * o->batch_size;
@@ -553,6 +555,25 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     return r->nonfinite_steps >= MAX_NONFINITE_STEPS ? run_diverged(r) : CLIPC_OK;
 }
 
+/* Data parallel: rank 0 alone writes, so every rank must hold what it
+ * writes.  The weights are (the same summed gradient, the same Adam); the
+ * BatchNorm running statistics are only if every rank's forward saw the
+ * global batch's statistics (SyncBatchNorm, nn/batchnorm.h).  A hash of
+ * them is compared across the ranks (max of h and of -h over the ranks:
+ * both equal this rank's only when every rank has the same). */
+static clipc_status run_check_buffers_agree(train_run *r) {
+    uint64_t h = HASH_FNV_OFFSET;
+    for (int i = 0; i < r->m->tab.n; i++)
+        if (r->m->tab.p[i].buffer)
+            h = hash_bytes(r->m->params + r->m->tab.p[i].offset, r->m->tab.p[i].numel * sizeof(float), h);
+    int64_t mine = (int64_t)(h >> 2), v[2] = {mine, -mine};
+    clipc_status s = dist_allreduce_max_i64(v, 2);
+    if (!s && (v[0] != mine || v[1] != -mine))
+        s = clipc_error(CLIPC_ERR_INVALID, "train: step %lld: rank %d's BatchNorm running statistics differ from "
+                        "another rank's", (long long)r->rs.step, dist_rank());
+    return s;
+}
+
 /* A checkpoint of the current state (between optimizer steps); `keep` and
  * `best` as in ckpt_save.  Older checkpoints beyond --keep-last go. */
 static clipc_status run_save_checkpoint(train_run *r, int keep, int best) {
@@ -567,6 +588,10 @@ static clipc_status run_save_checkpoint(train_run *r, int keep, int best) {
     if (bad)
         return clipc_error(CLIPC_ERR_INVALID, "train: step %lld: the weights hold %zu nan/inf values; no checkpoint "
                            "written (the run diverged: lower --lr, use --grad-clip/--warmup)", (long long)rs->step, bad);
+    if (dist_size() > 1 && r->m->cfg.vision_arch == CLIPC_VISION_TV_RESNET) {
+        clipc_status s = run_check_buffers_agree(r);
+        if (s) return s;
+    }
     if (!is_writer()) return CLIPC_OK;
     clipc_status s = ckpt_save(r->o.out_dir, r->m, &r->tr.opt, rs, r->opts_json, keep, best, r->o.checkpoint_hook,
                                r->o.ud);

@@ -35,15 +35,23 @@ static int is_frozen(const param_info *p, const trainer_hparams *h) {
 }
 
 /* The global batch's buffers of a data-parallel run: gathered features,
- * their gradients and the loss cache for B pairs. */
+ * their gradients and the loss caches (CLIP's, the soft-target one) for B
+ * pairs. */
 static clipc_status global_alloc(trainer *t, int B, int E) {
-    size_t be = (size_t)B * E;
+    size_t be = (size_t)B * E, lc = clip_loss_cache_floats(B, E);
     t->counts = mem_calloc((size_t)t->ranks, sizeof(int), "batch counts");
-    t->gmem = mem_alloc((4 * be + clip_loss_cache_floats(B, E)) * sizeof(float), "global loss workspace");
+    t->gmem = mem_alloc((4 * be + lc + soft_loss_cache_floats(B)) * sizeof(float), "global loss workspace");
     if (!t->counts || !t->gmem) return CLIPC_ERR_NOMEM;
     t->g_img = t->gmem, t->g_txt = t->g_img + be, t->g_dimg = t->g_txt + be, t->g_dtxt = t->g_dimg + be;
     clip_loss_cache_bind(&t->glc, t->g_dtxt + be, B, E);
+    soft_loss_cache_bind(&t->gsl, t->g_dtxt + be + lc, B);
     return CLIPC_OK;
+}
+
+/* bn_sync's allreduce: train/dist.c's, over every rank. */
+static int bn_allreduce(double *buf, size_t n, void *ud) {
+    (void)ud;
+    return dist_allreduce_sum_f64(buf, n) != CLIPC_OK;
 }
 
 clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h) {
@@ -64,6 +72,12 @@ clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hpara
     t->ranks = dist_size(), t->rank = dist_rank();
     if (!s) s = clip_workspace_alloc(&t->ws, &m->cfg, (B + t->ranks - 1) / t->ranks);
     if (!s && t->ranks > 1) s = global_alloc(t, B, m->cfg.embed_dim);
+    if (!s && t->ranks > 1 && m->cfg.vision_arch == CLIPC_VISION_TV_RESNET) {
+        /* SyncBatchNorm: the statistics of the global batch, as one process
+         * would compute them, and the same running statistics on every rank. */
+        t->bnsync.allreduce = bn_allreduce;
+        t->ws.tva.sync = &t->bnsync;
+    }
     if (!s) s = optim_init(&t->opt, h->kind, n);
     if (s) {
         trainer_free(t);
@@ -167,19 +181,33 @@ clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t
     /* The rank in the seed: the slices of a step get different masks. */
     t->ws.dropout_seed = rng_derive(rng_derive(t->h.seed, 0x64726f70u /* "drop" */), (uint64_t)step) +
                          (uint64_t)t->micro + ((uint64_t)t->rank << 32);
+    /* A rank with no rows still takes part in the BatchNorm allreduces. */
+    int idle_bn = n_local == 0 && t->ws.tva.sync;
+    t->bnsync.failed = 0;
     if (n_local > 0) clip_forward_towers(&t->ws, &t->m->w, pixels, ids, n_local, 0);
+    else if (idle_bn) tv_resnet_sync_idle(&t->ws.tva, &t->m->w.v.tv, NULL);
     s = dist_allgather_rows(t->ws.img_feat, t->counts, E, t->g_img);
     if (!s) s = dist_allgather_rows(t->ws.txt_feat, t->counts, E, t->g_txt);
     if (s) return s;
     float ls = *t->m->w.logit_scale, dscale = 0.0f;
-    *loss = clip_loss_forward(&t->glc, t->g_img, t->g_txt, ls, ng, E);
-    clip_loss_backward(t->g_dimg, t->g_dtxt, &dscale, &t->glc, ls, ng, E);
+    if (t->ws.soft) { /* the notebook's loss: fixed temperature, no logit_scale gradient */
+        float temp = expf(-ls);
+        *loss = soft_loss_forward(&t->gsl, t->g_img, t->g_txt, temp, ng, E);
+        soft_loss_backward(t->g_dimg, t->g_dtxt, &t->gsl, t->g_img, t->g_txt, temp, ng, E);
+    } else {
+        *loss = clip_loss_forward(&t->glc, t->g_img, t->g_txt, ls, ng, E);
+        clip_loss_backward(t->g_dimg, t->g_dtxt, &dscale, &t->glc, ls, ng, E);
+    }
     if (t->rank == 0) *t->gw.logit_scale += dscale;
     if (n_local > 0) {
         memcpy(t->ws.dimg, t->g_dimg + (size_t)off * E, (size_t)n_local * E * sizeof(float));
         memcpy(t->ws.dtxt, t->g_dtxt + (size_t)off * E, (size_t)n_local * E * sizeof(float));
         clip_backward_towers(&t->ws, &t->gw, &t->m->w, ids, n_local);
+    } else if (idle_bn) {
+        tv_resnet_sync_idle(&t->ws.tva, &t->m->w.v.tv, &t->gw.v.tv);
     }
+    if (t->bnsync.failed)
+        return clipc_error(CLIPC_ERR_IO, "train: rank %d: the BatchNorm statistics allreduce failed", t->rank);
     t->micro++;
     return CLIPC_OK;
 }

@@ -47,6 +47,8 @@ typedef struct {
     float *gmem;             /* the global batch's features, their gradients, loss cache */
     float *g_img, *g_txt, *g_dimg, *g_dtxt;
     clip_loss_cache glc;
+    soft_loss_cache gsl;     /* the notebook's soft-target loss over the global batch */
+    bn_sync bnsync;          /* the tutorial's ResNet: BatchNorm statistics over every rank */
 } trainer;
 
 clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h);

@@ -68,9 +68,8 @@ clipc_status tutorial_load_model(const clipc_train_opts *o, clipc_model **m, int
 
 clipc_status tutorial_setup_trainer(const clipc_train_opts *o, trainer *t) {
     t->ws.soft = o->loss && !strcmp(o->loss, "soft");
-    if (t->ws.soft && (!t->ws.tutorial || t->ranks > 1))
-        return clipc_error(CLIPC_ERR_UNSUPPORTED, "train: --loss soft is implemented for the tutorial's model in "
-                           "one process only");
+    if (t->ws.soft && !t->ws.tutorial)
+        return clipc_error(CLIPC_ERR_UNSUPPORTED, "train: --loss soft is implemented for the tutorial's model only");
     return CLIPC_OK;
 }
 

@@ -29,7 +29,9 @@ void valset_free(valset *v) {
 
 /* Decodes and preprocesses images img[0..n) into out; ok[i] (may be NULL)
  * tells which succeeded (failed slots are zero).  Returns the failures. */
-static int decode_images(const clipc_dataset *ds, const int *img, int n, int R, float *out, unsigned char *ok) {
+static int decode_images(const clipc_dataset *ds, const int *img, int n, const clipc_transform *tf, float *out,
+                         unsigned char *ok) {
+    int R = tf->size;
     int bad = 0;
 #pragma omp parallel for schedule(dynamic) reduction(+ : bad)
     for (int i = 0; i < n; i++) {
@@ -37,7 +39,7 @@ static int decode_images(const clipc_dataset *ds, const int *img, int n, int R, 
         clipc_image im = {0};
         float *dst = out + (size_t)i * 3 * R * R;
         clipc_dataset_image_fullpath(ds, img[i], path, sizeof path);
-        if (clipc_image_load(path, &im) || clipc_preprocess(&im, R, dst, NULL)) {
+        if (clipc_image_load(path, &im) || clipc_preprocess_transform(&im, tf, dst, NULL)) {
             memset(dst, 0, (size_t)3 * R * R * sizeof(float));
             bad++;
             if (ok) ok[i] = 0;
@@ -49,7 +51,10 @@ static int decode_images(const clipc_dataset *ds, const int *img, int n, int R, 
     return bad;
 }
 
-clipc_status valset_prepare(valset *v, clipc_tokenizer *tok, const clipc_config *cfg, char *warnbuf, size_t wcap) {
+clipc_status valset_prepare(valset *v, clipc_tokenizer *tok, const clipc_model *m, char *warnbuf, size_t wcap) {
+    const clipc_config *cfg = clipc_model_config(m);
+    clipc_transform tf;
+    clipc_model_transform(m, &tf);
     const clipc_dataset *ds = v->ds;
     int ni = clipc_dataset_n_images(ds), R = cfg->image_resolution, ctx = cfg->context_length;
     size_t img_floats = (size_t)3 * R * R;
@@ -72,7 +77,7 @@ clipc_status valset_prepare(valset *v, clipc_tokenizer *tok, const clipc_config 
     for (int a = 0; a < nc; a += 32) {
         int n = nc - a < 32 ? nc - a : 32;
         unsigned char ok[32];
-        decode_images(ds, cand + a, n, R, px, ok);
+        decode_images(ds, cand + a, n, &tf, px, ok);
         for (int i = 0; i < n; i++) {
             if (!ok[i]) bad++;
             else v->img[kept++] = cand[a + i];
@@ -111,7 +116,7 @@ clipc_status valset_prepare(valset *v, clipc_tokenizer *tok, const clipc_config 
     /* Cache the preprocessed images when they are small (< 1 GiB). */
     if ((double)kept * img_floats * 4 < 1073741824.0) {
         v->pixels = malloc((size_t)kept * img_floats * sizeof(float));
-        if (v->pixels) decode_images(ds, v->img, kept, R, v->pixels, NULL);
+        if (v->pixels) decode_images(ds, v->img, kept, &tf, v->pixels, NULL);
     }
     return CLIPC_OK;
 }
@@ -162,9 +167,11 @@ clipc_status valset_evaluate(valset *v, const clipc_model *m, int B, val_result 
     } else {
         float *px = malloc(img_floats * sizeof(float) * 32);
         if (!px) return clipc_error(CLIPC_ERR_NOMEM, "out of memory in evaluation");
+        clipc_transform tf;
+        clipc_model_transform(m, &tf);
         for (int a = 0; a < v->n_img && !s; a += 32) {
             int n = v->n_img - a < 32 ? v->n_img - a : 32;
-            decode_images(v->ds, v->img + a, n, R, px, NULL);
+            decode_images(v->ds, v->img + a, n, &tf, px, NULL);
             s = clipc_encode_image(m, px, n, v->img_emb + (size_t)a * E);
         }
         free(px);

@@ -30,7 +30,7 @@ typedef struct {
 /* Prepares v (v->ds loaded, the rest zero): keeps the images that decode,
  * tokenizes their captions, caches the preprocessed images when small.
  * A note on unreadable images goes to warnbuf (empty when none). */
-clipc_status valset_prepare(valset *v, clipc_tokenizer *tok, const clipc_config *cfg, char *warnbuf, size_t wcap);
+clipc_status valset_prepare(valset *v, clipc_tokenizer *tok, const clipc_model *m, char *warnbuf, size_t wcap);
 /* Encodes every kept image and caption, then Recall@1/5/10 both ways and
  * the contrastive loss of (image, first caption) pairs in batches of B,
  * in image order, from the same embeddings (no second forward). */
