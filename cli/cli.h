@@ -87,8 +87,17 @@ int encode_bulk(const char *model_path, const clipc_load_opts *lo, const char *d
                 int normalize);
 
 /* search_bench.c: `clipc search --bench N` (clustered synthetic vectors; see the file). */
-int search_bench(const char *db, long n, int dim, int clusters, int queries, double sigma, const char *ann_kinds,
-                 int effort, int rerank, uint64_t seed);
+typedef struct {
+    long n;
+    int dim, clusters, queries;
+    int f32_queries; /* of the queries, how many the f32 scan times (0: all) */
+    double sigma;
+    const char *ann_kinds; /* ivf,pq, hnsw, both or none */
+    int effort, rerank;    /* clipc_search_opts' */
+    int hnsw_m, hnsw_efc;  /* 0: the defaults (32, 40) */
+    uint64_t seed;
+} search_bench_opts;
+int search_bench(const char *db, const search_bench_opts *o);
 
 int cmd_encode(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);

@@ -1,7 +1,8 @@
 /*
  * cmd_index.c — `clipc index DIR --model M --db FILE`: brings an image index
  * up to date (clipc_index_update) and prints a JSON summary
- * {"added", "updated", "removed", "unchanged", "failed", "embedded"}.
+ * {"added", "updated", "removed", "unchanged", "failed", "embedded", ...,
+ * "vectors": "appended" | "rewritten"}.
  * Ctrl-C stops after the batch being embedded is committed.
  */
 #include <signal.h>
@@ -142,9 +143,9 @@ int cmd_index(int argc, char **argv) {
     skip_summary(&st, skipped, sizeof skipped);
     if (!s && (s = build_ann(db, ann))) return cli_report(s);
     printf("{\"added\": %d, \"updated\": %d, \"removed\": %d, \"unchanged\": %d, \"failed\": %d, \"embedded\": %d, "
-           "\"model_changed\": %s, \"skipped_folders\": %d, \"skipped\": %s}\n",
+           "\"model_changed\": %s, \"skipped_folders\": %d, \"skipped\": %s, \"vectors\": \"%s\"}\n",
            st.added, st.updated, st.removed, st.unchanged, st.failed, st.embedded, st.model_changed ? "true" : "false",
-           st.skipped_folders, skipped);
+           st.skipped_folders, skipped, st.vec_appended ? "appended" : "rewritten");
     if (s) {
         cli_report(s);
         return 130;

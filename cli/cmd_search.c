@@ -24,7 +24,8 @@ static const char usage[] =
     "usage: clipc search --db FILE (TEXT | --image PATH) [--top K] [--json] [--html OUT.html] [--grid OUT.png]\n"
     "                    [--exact | --f32 | --ann] [--check-recall N]\n"
     "       clipc search --db FILE --check-recall N   (recall@10 of the fast searches; no model needed)\n"
-    "       clipc search --bench N --db FILE [--dim D] [--clusters C] [--queries Q] [--bench-ann KIND]\n\n"
+    "       clipc search --bench N --db FILE [--dim D] [--clusters C] [--queries Q] [--f32-queries Q]\n"
+    "                    [--bench-ann KIND] [--hnsw-m M] [--hnsw-efc E]\n\n"
     "Ranks the images of an index (clipc index) by cosine similarity to a text or an image,\n"
     "embedded with the index's model.  By default FILE.ann (clipc index --ann) is used when it is\n"
     "current, else the exact search: a scan of FILE.vec8 (the vectors in int8, made when missing)\n"
@@ -109,6 +110,7 @@ static void print_results(const char *text, const char *image, char *const *path
 typedef struct {
     const char *db, *text, *image, *html, *grid, *bench_ann;
     int top, json, threads, dim, bench_n, allow_nonfinite, exact, f32, ann, check_recall, effort, rerank, clusters, queries;
+    int f32_queries, hnsw_m, hnsw_efc;
     double sigma;
     clipc_load_opts act_lo; /* --act */
     clipc_precision prec;
@@ -162,6 +164,12 @@ static int parse_args(search_args *a, int argc, char **argv) {
          .help = "--bench: queries timed (default 50)"},
         {.name = "--bench-ann", .kind = CLI_STRING, .dest = &a->bench_ann, .metavar = "KIND",
          .help = "--bench: ivf,pq, hnsw, both (default) or none"},
+        {.name = "--f32-queries", .kind = CLI_INT, .dest = &a->f32_queries, .min = 1, .max = 100000, .metavar = "Q",
+         .help = "--bench: of the queries, those the f32 scan times (default all; at 10 M each reads 20 GB)"},
+        {.name = "--hnsw-m", .kind = CLI_INT, .dest = &a->hnsw_m, .min = 2, .max = 256, .metavar = "M",
+         .help = "--bench: HNSW links per node (default 32)"},
+        {.name = "--hnsw-efc", .kind = CLI_INT, .dest = &a->hnsw_efc, .min = 1, .max = 4096, .metavar = "E",
+         .help = "--bench: HNSW efConstruction (default 40)"},
         CLI_OPT_EXIF,
     };
     const cli_command cmd = {.cmd = "search", .usage = usage, .width = 14, .opts = opts,
@@ -195,7 +203,12 @@ int cmd_search(int argc, char **argv) {
             strcmp(a.bench_ann, "hnsw"))
             return cli_usage_error("search", "--bench-ann is ivf,pq, hnsw, both or none, not '%s'", a.bench_ann);
         if (!(a.sigma >= 0 && a.sigma < 1e6)) return cli_usage_error("search", "--sigma must be >= 0");
-        return search_bench(db, a.bench_n, a.dim, a.clusters, a.queries, a.sigma, a.bench_ann, a.effort, a.rerank, 1);
+        if (a.f32_queries > a.queries) return cli_usage_error("search", "--f32-queries must be <= --queries");
+        search_bench_opts bo = {.n = a.bench_n, .dim = a.dim, .clusters = a.clusters, .queries = a.queries,
+                                .f32_queries = a.f32_queries, .sigma = a.sigma, .ann_kinds = a.bench_ann,
+                                .effort = a.effort, .rerank = a.rerank, .hnsw_m = a.hnsw_m, .hnsw_efc = a.hnsw_efc,
+                                .seed = 1};
+        return search_bench(db, &bo);
     }
     clipc_search_opts so = {a.exact ? CLIPC_SEARCH_EXACT : a.f32 ? CLIPC_SEARCH_F32 : a.ann ? CLIPC_SEARCH_ANN
                                                                                         : CLIPC_SEARCH_AUTO,

@@ -746,6 +746,8 @@ typedef struct {
     int log_every;           /* metrics.jsonl / progress every N steps */
     int64_t stop_after_steps;/* stop like SIGINT once this many steps are done (0 = never) */
     double max_memory_gb;    /* 0 = MemAvailable */
+    int overlap_allreduce;   /* mpirun: 1 = start the gradient allreduce bucket by bucket during the
+                              * backward (the same bits as 0 at 2 ranks; docs/distributed.md) */
     /* ---- the tutorial's model (seed 002) */
     const char *head;        /* from scratch: linear (seed 002) or mlp (the notebook); NULL = the config's */
     const char *vocab;       /* WordPiece vocab.txt of a DistilBERT trained from scratch (or of --init) */

@@ -45,6 +45,7 @@ typedef struct {
     int embedded;      /* images that went through the image encoder */
     int model_changed; /* 1 = the index held embeddings of another model */
     int skipped_folders; /* subfolders that could not be read (reported through `failed`; their rows kept) */
+    int vec_appended;    /* 1 = FILE.vec and FILE.vec8 were appended to in place, 0 = rewritten */
 } clipc_index_stats;
 
 typedef struct {
@@ -223,6 +224,10 @@ clipc_status clipc_vecfile_build_compact(clipc_vecfile *v, const char *path);
 /* Writes an ANN index of kind over v to path, or reads one, and uses it for ANN. */
 clipc_status clipc_vecfile_build_ann(clipc_vecfile *v, const char *path, const char *kind);
 clipc_status clipc_vecfile_open_ann(clipc_vecfile *v, const char *path);
+/* The same with HNSW's M (links per node, 2..256) and efConstruction
+ * (1..4096); 0 keeps the defaults (32, FAISS's 40). */
+clipc_status clipc_vecfile_build_ann_hnsw(clipc_vecfile *v, const char *path, const char *kind, int hnsw_m,
+                                          int hnsw_ef_construction);
 /* Top-k of v by mode (AUTO: ANN when one is attached, else EXACT when the
  * copy is attached, else F32). */
 clipc_status clipc_vecfile_search(clipc_vecfile *v, const float *q, int k, const clipc_search_opts *o, int64_t *rows,

@@ -30,6 +30,8 @@
 #include "clipc_index.h"
 #include "clipc_util.h"
 #include "harness.h"
+#include "formats/vec8.h"
+#include "formats/vecfile.h"
 #include "train/checkpoint.h"
 
 static char *slurp(const char *path, size_t *len) {
@@ -331,6 +333,38 @@ static int same_hits(const hits *a, const hits *b) {
     return 1;
 }
 
+static int child_appended; /* the last child's st.vec_appended */
+
+/* FILE.vec's rows and ids (n = -1: it does not open). */
+typedef struct {
+    int64_t n;
+    float *data;
+    int64_t *ids;
+} vec_copy;
+
+static vec_copy vec_read(const char *db, int *n8) {
+    char p[1300];
+    snprintf(p, sizeof p, "%s.vec", db);
+    vec_copy c = {-1, NULL, NULL};
+    vecfile v;
+    if (!vecfile_open(p, &v)) {
+        c.n = v.n;
+        c.data = malloc(sizeof(float) * (size_t)(v.n * v.dim + 1));
+        c.ids = malloc(sizeof(int64_t) * (size_t)(v.n + 1));
+        memcpy(c.data, v.data, sizeof(float) * (size_t)(v.n * v.dim));
+        memcpy(c.ids, v.ids, sizeof(int64_t) * (size_t)v.n);
+        vecfile_close(&v);
+    }
+    snprintf(p, sizeof p, "%s.vec8", db);
+    vec8file v8;
+    *n8 = -1;
+    if (!vec8_open(p, &v8)) {
+        *n8 = (int)v8.n;
+        vec8_close(&v8);
+    }
+    return c;
+}
+
 /* clipc_index_update in a forked child, point `at` killed (err 0) or
  * failed with err (at -1: none).  The parent never encodes: oneDNN's
  * OpenMP pool, once started, does not survive fork, and a forked child of
@@ -352,15 +386,16 @@ static int update_in_child(const char *db, const char *imgs, const clipc_model *
         clipc_status s = clipc_index_update(db, imgs, m, mp, &o, &ist);
         clipc_set_io_hook(NULL, NULL);
         FILE *f = fopen(ef, "w");
-        if (f) fprintf(f, "%ld\n%s", hook_count, s ? clipc_last_error() : "");
+        if (f) fprintf(f, "%ld %d\n%s", hook_count, s ? 0 : ist.vec_appended, s ? clipc_last_error() : "");
         if (f) fclose(f);
         _exit(s ? 1 : 0);
     }
     int status = -1;
     if (pid > 0) waitpid(pid, &status, 0);
     size_t n;
-    char *b = slurp(ef, &n), *nl = b ? strchr(b, '\n') : NULL;
+    char *b = slurp(ef, &n), *nl = b ? strchr(b, '\n') : NULL, *sp = b ? strchr(b, ' ') : NULL;
     *count = b ? atol(b) : -1;
+    child_appended = sp ? atoi(sp + 1) : -1;
     snprintf(msg, msg_len, "%s", nl ? nl + 1 : "");
     free(b);
     return status;
@@ -403,6 +438,10 @@ TEST(crash_io_points_every_point_of_an_index_update) {
     /* the reference, and the points of one update */
     restore(db, pre);
     REQUIRE(exited(update_in_child(db, imgs, m, mp, -1, 0, &count, msg, sizeof msg), 0));
+    CHECKF(child_appended == 1, "4 images added to 4: FILE.vec rewritten, not appended to (%d)", child_appended);
+    int n8;
+    vec_copy refv = vec_read(db, &n8);
+    CHECK(refv.n == 8 && n8 == 8);
     REQUIRE_OK(search(db, q, dim, &ref));
     CHECK(ref.got == 8);
     long total = count;
@@ -440,6 +479,14 @@ TEST(crash_io_points_every_point_of_an_index_update) {
                 CHECKF(exited(st, 0), "enospc:%ld: status %d", n, st);
                 absorbed++;
             }
+            /* FILE.vec and FILE.vec8 (appended to in place) are in the old
+             * state (4 rows) or the new one (8, the reference's bytes) */
+            vec_copy v = vec_read(db, &n8);
+            CHECKF(v.n == 4 || (v.n == 8 && !memcmp(v.data, refv.data, sizeof(float) * 8 * (size_t)dim) &&
+                                !memcmp(v.ids, refv.ids, sizeof(int64_t) * 8)),
+                   "%s:%ld: FILE.vec of %lld rows, neither the old nor the new state", what, n, (long long)v.n);
+            CHECKF(n8 == 4 || n8 == 8, "%s:%ld: FILE.vec8 of %d rows", what, n, n8);
+            free(v.data), free(v.ids);
             /* the index searches (it held 4 images before), and the next
              * update ends where an uninterrupted one does, no temp left */
             clipc_status s = search(db, q, dim, &h);
@@ -459,5 +506,6 @@ TEST(crash_io_points_every_point_of_an_index_update) {
     CHECKF(killed == total && failed == eio && failed + eio + absorbed == 2 * total, "%d kills, %d + %d + %d faults",
            killed, failed, eio, absorbed);
     hits_free(&ref);
+    free(refv.data), free(refv.ids);
     clipc_model_free(m);
 }

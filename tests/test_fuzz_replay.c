@@ -171,7 +171,11 @@ TEST(fuzz_finding_vecfile_ids_aligned) {
     CHECK(!memcmp(v.data, data, sizeof data) && v.ids[0] == 11 && v.ids[1] == 22 && v.ids[2] == 33);
     size_t len = v.map_len;
     vecfile_close(&v);
-    CHECK(len == 64 + 36 + 4 + 24);
+    CHECK(len == 128 + 36 + 4 + 24); /* version 2: a 128-byte header with its commit records */
+    /* the appendable layout's seed: 3 rows of room for 5, the newer of two commit records */
+    REQUIRE_OK(vecfile_open("tests/fuzz/corpus_vecfile/valid_v2_3of5x3", &v));
+    CHECK(v.version == 2 && v.n == 3 && v.capacity == 5 && v.generation == 7 && v.ids[2] == 33 && v.data[4] == 1.0f);
+    vecfile_close(&v);
     clipc_status s = vecfile_open("tests/fuzz/corpus_vecfile/crash-misaligned-ids", &v);
     CHECKF(s == CLIPC_ERR_FORMAT && strstr(clipc_last_error(), "crash-misaligned-ids: not a clipc vector file or truncated"),
            "the old layout: status %d, %s", s, clipc_last_error());
@@ -201,8 +205,8 @@ TEST(fuzz_vec8_seeds_open_or_are_refused) {
         const char *name;
         int dim;
         int64_t n;
-    } ok[] = {{"valid_3x4", 4, 3}, {"valid_1x1", 1, 1}, {"valid_2x65", 65, 2}};
-    for (int i = 0; i < 3; i++) {
+    } ok[] = {{"valid_3x4", 4, 3}, {"valid_1x1", 1, 1}, {"valid_2x65", 65, 2}, {"valid_v2_2of4x2", 2, 2}};
+    for (int i = 0; i < 4; i++) {
         char p[256];
         snprintf(p, sizeof p, "tests/fuzz/corpus_vec8/%s", ok[i].name);
         vec8file c;

@@ -188,7 +188,7 @@ TEST(image_formats_index_reports_skips) {
         "clipc index: skipped 5 files: 1 not_image, 1 unsupported, 1 corrupt, 1 too_large, 1 unreadable\n",
         "{\"added\": 8, \"updated\": 0, \"removed\": 0, \"unchanged\": 0, \"failed\": 4, \"embedded\": 8, "
         "\"model_changed\": true, \"skipped_folders\": 0, \"skipped\": {\"not_image\": 1, \"unsupported\": 1, "
-        "\"corrupt\": 1, \"too_large\": 1, \"unreadable\": 1, \"other\": 0}}\n"};
+        "\"corrupt\": 1, \"too_large\": 1, \"unreadable\": 1, \"other\": 0}, \"vectors\": \"rewritten\"}\n"};
     for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
         char line[1024];
         snprintf(line, sizeof line, want[i], d);

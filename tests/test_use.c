@@ -246,10 +246,13 @@ TEST(use_index_incremental_and_search) {
     REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECK(st.added == 5 && st.updated == 0 && st.removed == 0 && st.unchanged == 0 && st.failed == 1);
     CHECK(st.embedded == 5 && sn.n == 5 && st.model_changed == 1);
-    /* Nothing changed: nothing embedded. */
+    CHECK(st.vec_appended == 0); /* a new index: FILE.vec written whole */
+    /* Nothing changed: nothing embedded, FILE.vec not rewritten (an
+     * append of no rows commits the new generation in place). */
     sn.n = 0;
     REQUIRE_OK(clipc_index_update(db, d, m, mp, &o, &st));
     CHECK(st.added == 0 && st.updated == 0 && st.removed == 0 && st.unchanged == 5 && st.failed == 1 && sn.n == 0);
+    CHECK(st.vec_appended == 1);
     /* Modify b (new content, new mtime), touch a (same bytes, new mtime),
      * delete sub/c, add f. */
     snprintf(p, sizeof p, "%s/b.png", d);
@@ -267,6 +270,7 @@ TEST(use_index_incremental_and_search) {
     CHECKF(st.added == 1 && st.updated == 1 && st.removed == 1 && st.unchanged == 3 && st.failed == 1,
            "added %d updated %d removed %d unchanged %d failed %d", st.added, st.updated, st.removed, st.unchanged, st.failed);
     CHECK(st.embedded == 2 && sn.n == 2 && seen_has(&sn, "b.png") && seen_has(&sn, "f.png"));
+    CHECK(st.vec_appended == 0); /* rows changed and removed: rewritten */
     clipc_model_free(m);
 
     /* Search by image through the CLI: the new file ranks first with cosine 1,

@@ -47,7 +47,9 @@
 #   them): every vector-file write and the points around each SQLite
 #   transaction (before BEGIN, before COMMIT, after COMMIT), with `clipc
 #   search` looping beside it: after each kill, ENOSPC or EIO the index
-#   searches, and the next `clipc index` gives the reference results.
+#   searches, and the next `clipc index` gives the reference results.  Adding
+#   images only, the update appends to the vector files in place (rows, fsync,
+#   commit record, fsync: each a point here); the campaign checks that it did.
 # index: `clipc index` of 600 images (batches of 8, one commit each) is
 #   killed at a random moment while `clipc search` runs in a loop beside it
 #   (every search must succeed or fail cleanly, never crash); after the kill
@@ -317,6 +319,9 @@ if part ipoints && [ -x "$HOOKS" ]; then
     CLIPC_IO_FAULT=count "$HOOKS" index iall --model "$MODEL" --db ip.db --batch 8 --threads 1 >ip.log 2>&1
     ITOTAL=$(sed -n 's/^clipc-testhooks: \([0-9]*\) I\/O points$/\1/p' ip.log)
     echo "ipoints: indexing 32 more images has ${ITOTAL:-?} I/O points"
+    # only images added: the vector files are appended to in place (their
+    # commit records are among the points), not rewritten
+    grep -q '"vectors": "appended"' ip.log || finding "ipoints: adding 32 images rewrote the vector files: $(tail -c 300 ip.log)"
     for ((n = START; n <= ${ITOTAL:-0}; n += STRIDE)); do
         for mode in $MODES; do
             ipre_db

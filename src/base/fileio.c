@@ -278,6 +278,47 @@ clipc_status clipc_atomic_write(clipc_atomic_file *f, const void *buf, size_t n)
     return CLIPC_OK;
 }
 
+clipc_status atomic_skip(clipc_atomic_file *f, uint64_t n) {
+    const char *name = f->path ? f->path : "-";
+    if (!f->tmp) { /* no file to leave a hole in: real zeros */
+        static const char zero[4096];
+        clipc_status s = CLIPC_OK;
+        while (!s && n > 0) {
+            size_t k = n < sizeof zero ? (size_t)n : sizeof zero;
+            s = clipc_atomic_write(f, zero, k);
+            n -= k;
+        }
+        return s;
+    }
+    off_t at = lseek(f->fd, 0, SEEK_CUR);
+    if (at < 0 || ftruncate(f->fd, at + (off_t)n) || lseek(f->fd, at + (off_t)n, SEEK_SET) < 0)
+        return clipc_error(CLIPC_ERR_IO, "%s: cannot extend: %s", name, strerror(errno));
+    return CLIPC_OK;
+}
+
+static ssize_t io_pwrite(int fd, const void *buf, size_t n, off_t off, const char *path) {
+    IO_POINT("write", path, pwrite(fd, buf, n, off));
+}
+
+clipc_status file_pwrite(int fd, const void *buf, size_t n, uint64_t off, const char *path) {
+    const char *p = buf;
+    while (n > 0) {
+        ssize_t w = io_pwrite(fd, p, n, (off_t)off, path);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return clipc_error(CLIPC_ERR_IO, "%s: write failed: %s", path, strerror(errno));
+        }
+        p += w;
+        off += (uint64_t)w;
+        n -= (size_t)w;
+    }
+    return CLIPC_OK;
+}
+
+clipc_status file_sync(int fd, const char *path) {
+    return io_fsync(fd, path) ? clipc_error(CLIPC_ERR_IO, "%s: fsync failed: %s", path, strerror(errno)) : CLIPC_OK;
+}
+
 static void atomic_free(clipc_atomic_file *f) {
     free(f->path);
     free(f->tmp);

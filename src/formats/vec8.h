@@ -10,20 +10,26 @@
  * Quantisation: s = max|x_j| / 127, q_j = round(x_j / s); a row that holds
  * nan/inf gets scale NaN (never ranked), a zero row scale 0.
  *
- * Layout (little-endian, as the host):
+ * Layout, version 2 (little-endian, as the host), appendable in place
+ * like FILE.vec (formats/appendable.h):
  *   0   char[8]  "CLIPCV8\0"
- *   8   u32      version (1)
+ *   8   u32      version (2)
  *   12  u32      dim
- *   16  u64      n rows
- *   24  u64      generation (copied from FILE.vec: a stale copy is detected)
- *   32  u32      stride (bytes per row: dim rounded up to 64, zero padded)
- *   36  u32      0
- *   40  u64      offset of the scales (64 + n * stride)
- *   48  16 bytes zero
- *   64  int8     n x stride
- *   ..  float32  n scales
- * The file is derived data: it is rewritten atomically from FILE.vec (or
- * from the same rows) and rebuilt when missing, damaged or stale.
+ *   16  u64      capacity (rows the file has room for)
+ *   24  u32      stride (bytes per row: dim rounded up to 64, zero padded)
+ *   28  u32      0
+ *   32  u64      offset of the scales (128 + capacity * stride)
+ *   40  24 bytes zero
+ *   64  2 x 32   commit records: n rows, generation (FILE.vec's: a stale
+ *                copy is detected), sequence, checksum
+ *   128 int8     capacity x stride; rows n.. unused (a hole)
+ *   ..  float32  capacity scales; n.. unused
+ * Version 1 (read, never written): a 64-byte header with n at 16, the
+ * generation at 24, the stride at 32, the scales' offset at 40, the rows at
+ * 64 and the scales right after n rows.
+ * The file is derived data: it is written from FILE.vec (or from the same
+ * rows), appended to with the rows appended to FILE.vec, and rebuilt when
+ * missing, damaged or stale.
  */
 #ifndef CLIPC_VEC8_H
 #define CLIPC_VEC8_H
@@ -35,6 +41,8 @@
 typedef struct {
     int dim, stride;
     int64_t n;
+    int64_t capacity; /* rows that fit without a rewrite (version 1: n) */
+    int version;
     uint64_t generation;
     const int8_t *data;   /* n x stride */
     const float *scales;  /* n */
@@ -49,6 +57,14 @@ float vec8_quantize_row(const float *x, int dim, int stride, int8_t *out);
 /* Writes the int8 copy of the n x dim matrix data atomically, streamed in
  * blocks (data may be a mapping of FILE.vec: nothing is held twice). */
 clipc_status vec8_write(const char *path, const float *data, int64_t n, int dim, uint64_t generation);
+/* The same with room for capacity >= n rows. */
+clipc_status vec8_write_room(const char *path, const float *data, int64_t n, int64_t capacity, int dim,
+                             uint64_t generation);
+/* Appends the int8 form of m f32 rows in place, crash-safe, when the file is
+ * version 2 with dim, n rows at expect_gen and room (see vecfile_append);
+ * *appended = 0 otherwise (the caller rewrites it). */
+clipc_status vec8_append(const char *path, const float *rows, int64_t m, int dim, int64_t n, uint64_t expect_gen,
+                         uint64_t new_gen, int *appended);
 /* Maps a file read-only and checks its header and size. */
 clipc_status vec8_open(const char *path, vec8file *out);
 void vec8_close(vec8file *v);

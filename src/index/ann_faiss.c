@@ -35,9 +35,9 @@ struct ann_index {
 int ann_kind_valid(const char *kind) { return kind && (!strcmp(kind, "ivf,pq") || !strcmp(kind, "hnsw")); }
 
 /* The FAISS factory string for kind over n rows of dim. */
-static void factory_for(const char *kind, int64_t n, int dim, char *out, size_t len) {
+static void factory_for(const char *kind, int64_t n, int dim, int hnsw_m, char *out, size_t len) {
     if (!strcmp(kind, "hnsw")) {
-        snprintf(out, len, "HNSW32");
+        snprintf(out, len, "HNSW%d", hnsw_m > 0 ? hnsw_m : 32);
         return;
     }
     /* ~sqrt(n) lists, each trained on >= 39 points (FAISS's minimum). */
@@ -76,9 +76,12 @@ static float *train_sample(const vecfile *v, int64_t ntrain) {
     return t;
 }
 
-clipc_status ann_build(const char *path, const vecfile *v, const char *kind) {
+clipc_status ann_build(const char *path, const vecfile *v, const char *kind, int hnsw_m, int hnsw_efc) {
     if (!ann_kind_valid(kind))
         return clipc_error(CLIPC_ERR_INVALID, "%s: unknown ANN kind '%s' (ivf,pq or hnsw)", path, kind ? kind : "");
+    if (hnsw_m < 0 || hnsw_m == 1 || hnsw_m > 256 || hnsw_efc < 0 || hnsw_efc > 4096)
+        return clipc_error(CLIPC_ERR_INVALID, "%s: HNSW M %d / efConstruction %d out of range (2..256, 1..4096)", path,
+                           hnsw_m, hnsw_efc);
     /* IVF-PQ's k-means wants >= 39 points per centroid (FAISS warns on
      * stderr otherwise): 1000 rows give 25 lists of 16 codes. */
     int64_t min_n = strcmp(kind, "hnsw") ? 1000 : 64;
@@ -86,7 +89,7 @@ clipc_status ann_build(const char *path, const vecfile *v, const char *kind) {
         return clipc_error(CLIPC_ERR_INVALID, "%s: %lld vectors are too few for an %s index (%lld at least; exact "
                            "search is instant at this size)", path, (long long)v->n, kind, (long long)min_n);
     char fac[64], err[512];
-    factory_for(kind, v->n, v->dim, fac, sizeof fac);
+    factory_for(kind, v->n, v->dim, hnsw_m, fac, sizeof fac);
     /* Training sample: 40 points per list (FAISS wants >= 39), and >= 16k
      * for the 256 codes of each sub-quantiser; more only costs time. */
     int64_t nlist = (int64_t)sqrt((double)v->n), ntrain = 40 * nlist > 16384 ? 40 * nlist : 16384;
@@ -94,7 +97,7 @@ clipc_status ann_build(const char *path, const vecfile *v, const char *kind) {
     float *train = strcmp(kind, "hnsw") ? train_sample(v, ntrain) : NULL;
     if (strcmp(kind, "hnsw") && !train) return clipc_error(CLIPC_ERR_NOMEM, "%s: out of memory", path);
     fshim *ix = NULL;
-    int rc = fshim_build(fac, v->dim, train, ntrain, v->data, v->n, &ix, err, sizeof err);
+    int rc = fshim_build(fac, v->dim, train, ntrain, v->data, v->n, hnsw_efc, &ix, err, sizeof err);
     free(train);
     if (rc) return clipc_error(CLIPC_ERR_INVALID, "%s: FAISS %s: %s", path, fac, err);
 

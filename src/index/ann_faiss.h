@@ -34,8 +34,11 @@ typedef struct ann_index ann_index;
 
 /* Whether kind is one ann_build knows ("ivf,pq", "hnsw"). */
 int ann_kind_valid(const char *kind);
-/* Builds the kind of index over v's rows and writes it to path atomically. */
-clipc_status ann_build(const char *path, const vecfile *v, const char *kind);
+/* Builds the kind of index over v's rows and writes it to path atomically.
+ * hnsw_m / hnsw_efc: HNSW's links per node and efConstruction (0: 32 and
+ * FAISS's 40; smaller builds faster at some recall, what the 1 M benchmark
+ * on 2 cores needs); ignored for ivf,pq. */
+clipc_status ann_build(const char *path, const vecfile *v, const char *kind, int hnsw_m, int hnsw_efc);
 /* Reads path (header, hash, then FAISS's reader). */
 clipc_status ann_open(const char *path, ann_index **out);
 /* Everything ann_open checks before FAISS's reader sees a byte (the header,

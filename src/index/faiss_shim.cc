@@ -44,13 +44,15 @@ static int fail(char *err, size_t errlen, const char *msg) {
     }
 
 extern "C" int fshim_build(const char *factory, int dim, const float *train, int64_t ntrain, const float *x,
-                           int64_t n, fshim **out, char *err, size_t errlen) {
+                           int64_t n, int ef_construction, fshim **out, char *err, size_t errlen) {
     *out = nullptr;
     GUARD({
         std::unique_ptr<faiss::Index> ix(faiss::index_factory(dim, factory, faiss::METRIC_L2));
         /* The factory turns on polysemous training for 8-bit PQ: minutes of
          * simulated annealing for Hamming-distance filtering we never use. */
         if (auto *pq = dynamic_cast<faiss::IndexIVFPQ *>(ix.get())) pq->do_polysemous_training = false;
+        if (auto *h = dynamic_cast<faiss::IndexHNSW *>(ix.get()))
+            if (ef_construction > 0) h->hnsw.efConstruction = ef_construction;
         if (!ix->is_trained) ix->train(ntrain, train);
         ix->add(n, x);
         *out = new fshim{ix.release()};

@@ -24,9 +24,10 @@ extern "C" {
 typedef struct fshim fshim;
 
 /* index_factory(dim, factory, L2), trained on ntrain rows of train, then
- * the n rows of x added (labels 0..n-1). */
+ * the n rows of x added (labels 0..n-1).  ef_construction > 0 sets an HNSW
+ * index's efConstruction before the rows are added (0: FAISS's 40). */
 int fshim_build(const char *factory, int dim, const float *train, int64_t ntrain, const float *x, int64_t n,
-                fshim **out, char *err, size_t errlen);
+                int ef_construction, fshim **out, char *err, size_t errlen);
 /* Serialises the index to f at its current position. */
 int fshim_write(const fshim *ix, FILE *f, char *err, size_t errlen);
 /* Reads an index from f at its current position. */

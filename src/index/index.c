@@ -23,6 +23,7 @@
 #include "clipc.h"
 #include "clipc_util.h"
 #include "base/fileio.h"
+#include "formats/appendable.h"
 #include "formats/vec8.h"
 #include "formats/vecfile.h"
 #include "model/model.h"
@@ -305,25 +306,21 @@ static char *suffixed(const char *db_path, const char *suffix) {
 
 static char *vec_path(const char *db_path) { return suffixed(db_path, ".vec"); }
 
-static clipc_status write_vec(sqlite3 *db, const char *db_path) {
-    int dim = (int)meta_int(db, "dim");
-    int64_t gen = meta_int(db, "generation"), model_id = meta_int(db, "model_id");
-    char *vp = vec_path(db_path);
-    if (!vp || dim <= 0) {
-        free(vp);
-        return vp ? clipc_error(CLIPC_ERR_FORMAT, "%s: no model recorded; run clipc index first", db_path)
-                  : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    }
+/* The embeddings of model_id with id > after_id, in id order (malloc'ed). */
+static clipc_status read_rows(sqlite3 *db, const char *db_path, int64_t model_id, int dim, int64_t after_id,
+                              float **data_out, int64_t **ids_out, size_t *n_out) {
     sqlite3_stmt *st;
     clipc_status s = CLIPC_OK;
     size_t cap = 1024, n = 0;
     float *data = malloc(cap * (size_t)dim * sizeof(float));
     int64_t *ids = malloc(cap * sizeof(int64_t));
     if (!data || !ids) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    if (!s && sqlite3_prepare_v2(db, "SELECT id, embedding FROM images WHERE model=? ORDER BY id", -1, &st, NULL))
+    if (!s && sqlite3_prepare_v2(db, "SELECT id, embedding FROM images WHERE model=? AND id>? ORDER BY id", -1, &st,
+                                 NULL))
         s = db_err(db, "reading embeddings");
     if (!s) {
         sqlite3_bind_int64(st, 1, model_id);
+        sqlite3_bind_int64(st, 2, after_id);
         int rc;
         while (!s && (rc = sqlite3_step(st)) == SQLITE_ROW) {
             if (sqlite3_column_bytes(st, 1) != dim * (int)sizeof(float)) {
@@ -349,17 +346,115 @@ static clipc_status write_vec(sqlite3 *db, const char *db_path) {
         if (!s && rc != SQLITE_DONE) s = db_err(db, "reading embeddings");
         sqlite3_finalize(st);
     }
+    if (s) {
+        free(data);
+        free(ids);
+        return s;
+    }
+    *data_out = data, *ids_out = ids, *n_out = n;
+    return CLIPC_OK;
+}
+
+/* Rewrites FILE.vec and FILE.vec8 from the database, each with room to
+ * append a quarter more rows (app_capacity_for: a hole, no disk). */
+static clipc_status write_vec(sqlite3 *db, const char *db_path) {
+    int dim = (int)meta_int(db, "dim");
+    int64_t gen = meta_int(db, "generation"), model_id = meta_int(db, "model_id");
+    char *vp = vec_path(db_path);
+    if (!vp || dim <= 0) {
+        free(vp);
+        return vp ? clipc_error(CLIPC_ERR_FORMAT, "%s: no model recorded; run clipc index first", db_path)
+                  : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    }
+    float *data = NULL;
+    int64_t *ids = NULL;
+    size_t n = 0;
+    clipc_status s = read_rows(db, db_path, model_id, dim, INT64_MIN, &data, &ids, &n);
+    int64_t cap = (int64_t)app_capacity_for(n);
     /* FILE.vec first, then its int8 copy: a kill between the two renames
      * leaves a copy of an older generation, which search detects and
      * rebuilds from FILE.vec (index_open_vec8). */
-    if (!s) s = vecfile_write(vp, data, ids, (int64_t)n, dim, (uint64_t)gen);
+    if (!s) s = vecfile_write_room(vp, data, ids, (int64_t)n, cap, dim, (uint64_t)gen);
     char *v8 = s ? NULL : suffixed(db_path, ".vec8");
     if (!s && !v8) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
-    if (!s) s = vec8_write(v8, data, (int64_t)n, dim, (uint64_t)gen);
+    if (!s) s = vec8_write_room(v8, data, (int64_t)n, cap, dim, (uint64_t)gen);
     free(v8);
     free(data);
     free(ids);
     free(vp);
+    return s;
+}
+
+/* What FILE.vec held when an update began: an append at its end is only
+ * right if the database changed since by inserts alone (upd_only_inserts)
+ * and by nobody else (the generation moved by this run's bumps only). */
+typedef struct {
+    int ok;            /* FILE.vec opened, version 2, current at gen0 */
+    int64_t n, last_id; /* its rows and the id of its last row (0: none) */
+    uint64_t gen0;
+} vec_before;
+
+static void vec_state_before(sqlite3 *db, const char *db_path, vec_before *vb) {
+    memset(vb, 0, sizeof *vb);
+    vb->gen0 = (uint64_t)meta_int(db, "generation");
+    char *vp = vec_path(db_path);
+    vecfile v;
+    if (vp && !vecfile_open(vp, &v)) {
+        vb->ok = v.version == 2 && v.generation == vb->gen0 && v.dim == (int)meta_int(db, "dim");
+        vb->n = v.n;
+        vb->last_id = v.n ? v.ids[v.n - 1] : 0;
+        vecfile_close(&v);
+    }
+    /* no file (a new index) or an unreadable one: rewritten at the end */
+    free(vp);
+}
+
+static int64_t count_rows(sqlite3 *db, int64_t model_id) {
+    sqlite3_stmt *st;
+    int64_t n = -1;
+    if (sqlite3_prepare_v2(db, "SELECT count(*) FROM images WHERE model=?", -1, &st, NULL)) return -1;
+    sqlite3_bind_int64(st, 1, model_id);
+    if (sqlite3_step(st) == SQLITE_ROW) n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* Brings FILE.vec and FILE.vec8 to the database's state: by appending the
+ * rows added since vb (crash-safe in place, formats/appendable.h) when the
+ * run only inserted and nobody else wrote, else by rewriting them.
+ * *appended says which (for the tests and the crash campaign). */
+static clipc_status update_vec(sqlite3 *db, const char *db_path, const vec_before *vb, int only_inserts,
+                               int64_t bumps, int *appended) {
+    *appended = 0;
+    int dim = (int)meta_int(db, "dim");
+    int64_t gen = meta_int(db, "generation"), model_id = meta_int(db, "model_id");
+    if (!vb->ok || !only_inserts || (uint64_t)gen != vb->gen0 + (uint64_t)bumps || dim <= 0)
+        return write_vec(db, db_path);
+    float *data = NULL;
+    int64_t *ids = NULL;
+    size_t m = 0;
+    char *vp = vec_path(db_path), *v8 = suffixed(db_path, ".vec8");
+    clipc_status s = vp && v8 ? CLIPC_OK : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+    if (!s) s = read_rows(db, db_path, model_id, dim, vb->last_id, &data, &ids, &m);
+    /* Every other row must be one FILE.vec holds (it held all rows of this
+     * model at gen0, and since then rows were only added, at higher ids). */
+    if (!s && count_rows(db, model_id) == vb->n + (int64_t)m)
+        s = vecfile_append(vp, data, ids, (int64_t)m, dim, vb->n, vb->gen0, (uint64_t)gen, appended);
+    if (!s && *appended) {
+        int ok8 = 0;
+        s = vec8_append(v8, data, (int64_t)m, dim, vb->n, vb->gen0, (uint64_t)gen, &ok8);
+        if (!s && !ok8) { /* no int8 copy at gen0 (or no room): made again from FILE.vec */
+            vecfile v;
+            s = vecfile_open(vp, &v);
+            if (!s) s = vec8_write_room(v8, v.data, v.n, (int64_t)app_capacity_for((uint64_t)v.n), dim, v.generation);
+            vecfile_close(&v);
+        }
+    }
+    free(data);
+    free(ids);
+    free(vp);
+    free(v8);
+    if (!s && !*appended) return write_vec(db, db_path);
     return s;
 }
 
@@ -391,7 +486,8 @@ clipc_status index_open_vec8(const char *db_path, const vecfile *v, vec8file *ou
     }
     if (s) {
         /* Missing, damaged or stale: derived from FILE.vec, so rebuilt from it. */
-        s = vec8_write(p, v->data, v->n, v->dim, v->generation);
+        s = vec8_write_room(p, v->data, v->n, v->capacity > v->n ? v->capacity : (int64_t)app_capacity_for((uint64_t)v->n),
+                            v->dim, v->generation);
         if (!s) s = vec8_open(p, out);
     }
     free(p);
@@ -535,7 +631,13 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
         if (t) remove_stale_temps(t);
         free(t);
     }
+    /* FILE.vec as it was, before this run changes the database */
+    vec_before vb = {0};
+    int only_inserts = 1, appended = 0;
+    int64_t bumps = 0;
+    if (!s) vec_state_before(db, db_path, &vb);
     if (!s) s = record_model(db, m, model_path, &model_id, &stats->model_changed);
+    if (!s && stats->model_changed) only_inserts = 0;
     if (!s) s = load_rows(db, &rows, &n_rows);
     if (!s && !(td = calloc(w.n + 1, sizeof *td))) s = clipc_error(CLIPC_ERR_NOMEM, "out of memory");
 
@@ -549,6 +651,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
                 if (!walk_in_skipped(&w, rows[j].path)) {
                     s = delete_row(db, rows[j].id);
                     stats->removed++;
+                    only_inserts = 0;
                 }
                 j++;
                 continue;
@@ -565,7 +668,7 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
             clipc_status hs = sha256_file(e->path, t->sha, NULL);
             if (hs) {
                 walk_report_failed(o, stats, e->path, hs);
-                if (r) s = delete_row(db, r->id);
+                if (r) s = delete_row(db, r->id), only_inserts = 0;
                 continue;
             }
             if (r && r->model == model_id && !memcmp(r->sha, t->sha, 32)) {
@@ -573,9 +676,10 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
                 stats->unchanged++;
                 continue;
             }
+            if (r) only_inserts = 0; /* re-embedded in place: its row of FILE.vec changes */
             n_todo++;
         }
-        if (!s) s = bump_generation(db);
+        if (!s) s = bump_generation(db), bumps++;
         if (!s) s = exec(db, "COMMIT");
         else rollback(db);
     }
@@ -625,15 +729,16 @@ clipc_status clipc_index_update(const char *db_path, const char *dir, const clip
             if (o->embedded) o->embedded(ok[j]->e->path, o->ud);
         }
         for (size_t i = done; i < end && !s; i++)
-            if (td[i].e->size == -1 && td[i].row) s = delete_row(db, td[i].row->id);
-        if (!s) s = bump_generation(db);
+            if (td[i].e->size == -1 && td[i].row) s = delete_row(db, td[i].row->id), only_inserts = 0;
+        if (!s) s = bump_generation(db), bumps++;
         if (!s) s = exec(db, "COMMIT");
         else rollback(db);
         done = end;
         if (!s && o->progress) o->progress((int)done, (int)n_todo, o->ud);
     }
     sqlite3_finalize(ins);
-    if (!s) s = write_vec(db, db_path);
+    if (!s) s = update_vec(db, db_path, &vb, only_inserts, bumps, &appended);
+    if (!s) stats->vec_appended = appended;
     if (!s && o->stop && *o->stop) s = clipc_error(CLIPC_ERR_IO, "%s: interrupted after %zu of %zu images (committed)", db_path, done, n_todo);
     sqlite3_close(db);
     for (size_t i = 0; i < w.n; i++) free(w.e[i].path);

@@ -209,7 +209,7 @@ clipc_status clipc_index_build_ann(const char *db_path, const char *kind) {
     clipc_status s = ap ? index_open_readonly(db_path, &db) : clipc_error(CLIPC_ERR_NOMEM, "out of memory");
     if (!s) s = index_open_vec(db, db_path, &v);
     if (!s) {
-        s = ann_build(ap, &v, kind);
+        s = ann_build(ap, &v, kind, 0, 0);
         vecfile_close(&v);
     }
     sqlite3_close(db);
@@ -378,7 +378,12 @@ clipc_status clipc_vecfile_open_ann(clipc_vecfile *v, const char *path) {
 }
 
 clipc_status clipc_vecfile_build_ann(clipc_vecfile *v, const char *path, const char *kind) {
-    clipc_status s = ann_build(path, &v->v, kind);
+    return clipc_vecfile_build_ann_hnsw(v, path, kind, 0, 0);
+}
+
+clipc_status clipc_vecfile_build_ann_hnsw(clipc_vecfile *v, const char *path, const char *kind, int hnsw_m,
+                                          int hnsw_ef_construction) {
+    clipc_status s = ann_build(path, &v->v, kind, hnsw_m, hnsw_ef_construction);
     return s ? s : clipc_vecfile_open_ann(v, path);
 }
 

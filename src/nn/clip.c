@@ -106,9 +106,12 @@ void clip_backward_towers(clip_workspace *ws, const clip_weights *g, const clip_
         clip_tutorial_backward_towers(ws, g, w, ids, B);
         return;
     }
+    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, &ws->cfg, B);
+    if (ws->bw_text_done) ws->bw_text_done(ws->bw_ud);
+    ws->va.bw_tick = ws->bw_tick, ws->va.bw_tick_ud = ws->bw_ud;
     if (ws->cfg.vision_arch == CLIPC_VISION_RESNET) resnet_backward(&ws->ra, &g->v.rn, ws->dimg, &w->v.rn, B);
     else vision_backward(&ws->va, &g->v, ws->dimg, &w->v, &ws->cfg, B);
-    text_backward(&ws->ta, &g->t, ws->dtxt, ids, &w->t, &ws->cfg, B);
+    ws->va.bw_tick = NULL;
 }
 /* ---- end of the data-parallel split */
 

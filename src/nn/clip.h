@@ -48,6 +48,13 @@ typedef struct {
      * loss at temperature exp(-logit_scale) instead of CLIP's. */
     int eval, soft;
     soft_loss_cache sl;
+    /* Data-parallel training (train/step.c): clip_backward_towers runs the
+     * text tower first and then calls text_done, whose gradients (and every
+     * tensor but the vision tower's) are then final; tick is called between
+     * the vision tower's blocks.  NULL: not called. */
+    void (*bw_text_done)(void *ud);
+    void (*bw_tick)(void *ud);
+    void *bw_ud;
 } clip_workspace;
 
 clipc_status clip_workspace_alloc(clip_workspace *ws, const clipc_config *cfg, int B);
@@ -65,7 +72,8 @@ void clip_backward(clip_workspace *ws, const clip_weights *g, const clip_weights
 
 /* The two towers alone (data-parallel training, train/step.c): forward
  * fills img_feat and txt_feat; backward takes the features' gradients from
- * dimg and dtxt (set by the caller) and accumulates into *g. */
+ * dimg and dtxt (set by the caller) and accumulates into *g, text tower
+ * first (the towers write disjoint gradients: the order changes no bit). */
 void clip_forward_towers(clip_workspace *ws, const clip_weights *w, const float *pixels, const int32_t *ids,
                          int B, int T);
 void clip_backward_towers(clip_workspace *ws, const clip_weights *g, const clip_weights *w, const int32_t *ids,

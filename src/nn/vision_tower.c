@@ -128,6 +128,7 @@ void vision_backward(vision_acts *a, const vision_weights *g, const float *dfeat
         block_dropout d;
         block_backward(a->dx, &g->blocks[l], a->dx, x, &a->blocks[l], &w->blocks[l], &a->gs, &sq, W, a->NH, 0,
                        c->act, tower_dropout(&d, a->dropout, a->dropout_seed, 0, l));
+        if (a->bw_tick) a->bw_tick(a->bw_tick_ud);
     }
     memset(a->dx0, 0, BTW * sizeof(float));
     layernorm_backward(a->dx0, g->ln_pre_w, g->ln_pre_b, a->dx, a->x0, w->ln_pre_w, a->lnpre_mean, a->lnpre_rstd,

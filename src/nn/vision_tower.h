@@ -28,6 +28,11 @@ typedef struct {
     float *dcls, *dlnpost; /* (B, W) */
     float *dpatch;    /* (B*GG, W) */
     block_grad_scratch gs;
+    /* Called after each block's backward when set (data-parallel training
+     * gives MPI a chance to progress the gradient buckets already started;
+     * train/dist.c, "Overlap"). */
+    void (*bw_tick)(void *ud);
+    void *bw_tick_ud;
 } vision_acts;
 
 clipc_status vision_acts_alloc(vision_acts *a, const clipc_config *cfg, int B, int training);

@@ -24,13 +24,29 @@
  * of DIST_BUCKET_FLOATS (4 MiB): the transport pipelines one bucket while
  * the next is being reduced, no second gradient-sized buffer is needed, and
  * each call stays in the range where Open MPI's tuned component picks its
- * ring algorithm.  The buckets are not overlapped with the backward pass:
- * Open MPI (without an async progress thread, the Debian build) advances a
- * non-blocking collective only inside MPI calls made by this thread, and
- * this thread is inside OpenMP-parallel GEMMs for the whole backward, so an
- * MPI_Iallreduce started after the vision tower's backward would progress
- * only at its MPI_Wait; on a machine whose cores are all busy computing
- * (here, 2 cores for 2 ranks) there is nothing to overlap with anyway.
+ * ring algorithm.
+ *
+ * Overlap (--overlap-allreduce 1).  The same buckets, each started with
+ * MPI_Iallreduce as soon as every gradient in it is final: the step's last
+ * backward runs the text tower first (the flat buffer is sorted by name, so
+ * its tensors and logit_scale come before every "visual." one), then
+ * dist_overlap_ready(first visual offset) starts the buckets below it while
+ * the vision tower's backward runs.  Open MPI (the Debian build has no
+ * asynchronous progress thread) advances a non-blocking collective only
+ * inside MPI calls made by this thread, so the vision backward calls
+ * dist_overlap_progress (MPI_Testall) after each block; between those calls
+ * the thread is in OpenMP GEMMs.  What this can hide is the transfer and the
+ * wait for a slower rank, not compute: the reduction itself runs on the
+ * same cores.  Bits: each bucket is one MPI reduction of the same floats as
+ * the blocking path; with 2 ranks every element is one addition a + b,
+ * which commutes, so any algorithm gives the blocking path's bits (tested:
+ * mpi_overlap_same_bits_as_blocking).  With more ranks, Open MPI's
+ * non-blocking component (libnbc) may pick another reduction tree than the
+ * blocking one (tuned), so an overlapped run is deterministic for its rank
+ * count but may round differently from a blocking one; every rank still
+ * gets the same bits.  Every rank starts the buckets in ascending order
+ * (finish() starts what ready() did not), so the collectives match even on
+ * a rank whose slice of a step was empty.
  * Every rank gets the same bits: a ring allreduce computes each element on
  * one rank and passes the result on, and recursive doubling adds the same
  * two partial sums on both ranks of a pair (IEEE addition commutes).
@@ -47,6 +63,14 @@
 
 static int g_rank = 0, g_size = 1, g_inited = 0;
 static dist_stats g_stats;
+/* ---- the overlapped allreduce */
+static struct {
+    float *buf;
+    size_t n;
+    int nb, started, active;
+    MPI_Request *req;
+} g_ov;
+
 
 int dist_rank(void) { return g_rank; }
 int dist_size(void) { return g_size; }
@@ -81,6 +105,9 @@ clipc_status clipc_dist_init(int *argc, char ***argv) {
 
 void clipc_dist_finalize(void) {
     if (!g_inited) return;
+    if (g_ov.active) dist_overlap_finish(); /* never leave a request behind */
+    free(g_ov.req);
+    memset(&g_ov, 0, sizeof g_ov);
     MPI_Finalize();
     g_inited = 0;
     g_rank = 0, g_size = 1;
@@ -110,6 +137,68 @@ clipc_status dist_allreduce_sum_f64(double *buf, size_t n) {
     /* Not in dist_stats: those are the gradient allreduce's figures. */
     int rc = MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
     return rc == MPI_SUCCESS ? CLIPC_OK : mpi_fail(rc, "BatchNorm statistics allreduce");
+}
+
+int dist_overlap_active(void) { return g_ov.active; }
+
+clipc_status dist_overlap_begin(float *buf, size_t n) {
+    if (g_size == 1) return CLIPC_OK;
+    int nb = (int)((n + DIST_BUCKET_FLOATS - 1) / DIST_BUCKET_FLOATS);
+    if (nb > g_ov.nb || !g_ov.req) {
+        MPI_Request *r = realloc(g_ov.req, sizeof *r * (size_t)(nb ? nb : 1));
+        if (!r) return clipc_error(CLIPC_ERR_NOMEM, "out of memory");
+        g_ov.req = r;
+    }
+    g_ov.buf = buf, g_ov.n = n, g_ov.nb = nb, g_ov.started = 0, g_ov.active = 1;
+    return CLIPC_OK;
+}
+
+static clipc_status start_upto(size_t hi) {
+    double t0 = clipc_now();
+    while (g_ov.started < g_ov.nb) {
+        size_t a = (size_t)g_ov.started * DIST_BUCKET_FLOATS;
+        int k = (int)(g_ov.n - a < DIST_BUCKET_FLOATS ? g_ov.n - a : DIST_BUCKET_FLOATS);
+        if (a + (size_t)k > hi) break;
+        int rc = MPI_Iallreduce(MPI_IN_PLACE, g_ov.buf + a, k, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+                                &g_ov.req[g_ov.started]);
+        if (rc != MPI_SUCCESS) return mpi_fail(rc, "gradient allreduce (non-blocking)");
+        g_ov.started++;
+        g_stats.allreduce_calls++;
+    }
+    g_stats.allreduce_s += clipc_now() - t0;
+    return CLIPC_OK;
+}
+
+void dist_overlap_progress(void) {
+    if (!g_ov.active || !g_ov.started) return;
+    int done = 0;
+    double t0 = clipc_now();
+    MPI_Testall(g_ov.started, g_ov.req, &done, MPI_STATUSES_IGNORE); /* an error shows again in finish's wait */
+    g_stats.allreduce_s += clipc_now() - t0;
+}
+
+clipc_status dist_overlap_ready(size_t hi) {
+    if (!g_ov.active) return CLIPC_OK;
+    clipc_status s = start_upto(hi);
+    if (!s) dist_overlap_progress();
+    return s;
+}
+
+clipc_status dist_overlap_finish(void) {
+    if (!g_ov.active) return CLIPC_OK;
+    int early = g_ov.started;
+    clipc_status s = start_upto(g_ov.n);
+    double t0 = clipc_now();
+    int rc = MPI_Waitall(g_ov.started, g_ov.req, MPI_STATUSES_IGNORE);
+    double w = clipc_now() - t0;
+    g_ov.active = 0;
+    if (!s && rc != MPI_SUCCESS) s = mpi_fail(rc, "gradient allreduce (wait)");
+    g_stats.allreduce_s += w;
+    g_stats.overlap_wait_s += w;
+    g_stats.overlap_early += early;
+    g_stats.overlap_steps++;
+    g_stats.allreduce_bytes += (double)g_ov.n * sizeof(float);
+    return s;
 }
 
 clipc_status dist_allreduce_max_i64(int64_t *v, int n) {

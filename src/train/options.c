@@ -189,6 +189,8 @@ static const clipc_option train_options[] = {
     {"log-every", "log_every", CLIPC_OPT_INT, O(log_every), 1, "metrics.jsonl line / progress line every N steps"},
     {"stop-after-steps", "stop_after_steps", CLIPC_OPT_INT64, O(stop_after_steps), 0,
      "stop as on Ctrl-C after N steps (0 = never)"},
+    {"overlap-allreduce", "overlap_allreduce", CLIPC_OPT_INT, O(overlap_allreduce), 0,
+     "mpirun: 1 = overlap the gradient allreduce with the backward (same bits at 2 ranks)"},
     {"max-memory-gb", "max_memory_gb", CLIPC_OPT_DOUBLE, O(max_memory_gb), 0,
      "memory budget for the guard (0 = MemAvailable)"},
     /* ---- the tutorial's model (seed 002) */
@@ -361,6 +363,8 @@ clipc_status train_opts_check(const clipc_train_opts *o) {
         o->stop_after_steps < 0 || o->plateau_patience < 0)
         return clipc_error(CLIPC_ERR_INVALID, "train: warmup, save-every, ckpt-every-steps, freeze-layers, "
                            "stop-after-steps and plateau-patience must be >= 0");
+    if (o->overlap_allreduce != 0 && o->overlap_allreduce != 1)
+        return clipc_error(CLIPC_ERR_INVALID, "train: overlap-allreduce %d must be 0 or 1", o->overlap_allreduce);
     if (o->keep_last < 1) return clipc_error(CLIPC_ERR_INVALID, "train: keep-last %d must be at least 1", o->keep_last);
     if (o->log_every < 1) return clipc_error(CLIPC_ERR_INVALID, "train: log-every %d must be at least 1", o->log_every);
     if (o->threads < 0 || o->threads > 1024)

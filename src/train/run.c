@@ -392,7 +392,7 @@ static clipc_status run_setup_trainer(train_run *r) {
     h.dropout = (float)o->dropout;
     h.seed = o->seed;
     clipc_status s = trainer_init(&r->tr, r->m, o->batch_size, &h);
-    if (!s) r->tr_ok = 1;
+    if (!s) r->tr_ok = 1, r->tr.overlap = o->overlap_allreduce;
     if (!s) s = tutorial_setup_trainer(o, &r->tr);
     return s;
 }
@@ -527,7 +527,7 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
     double loss = r->step_loss / nm; /* the global batch's: the same on every rank */
     int applied = 0;
     if (isfinite(loss)) s = trainer_apply_global(&r->tr, lr, &applied);
-    else trainer_skip(&r->tr), r->tr.last_grad_norm = NAN;
+    else if (!(s = trainer_sync(&r->tr))) trainer_skip(&r->tr), r->tr.last_grad_norm = NAN;
     if (s) return s;
     r->nonfinite_steps = applied ? 0 : r->nonfinite_steps + 1;
     rs->step++;
@@ -681,6 +681,8 @@ static clipc_status run_loop(train_run *r) {
         int end_of_epoch = b.index + 1 >= r->bpe;
         int n_global;
         float loss;
+        /* the step's last micro-batch (the same on every rank) */
+        r->tr.last_micro = r->tr.micro + 1 >= o->accum || end_of_epoch;
         s = trainer_micro_global(&r->tr, b.pixels, b.ids, b.n, (long)r->rs.step, &n_global, &loss);
         if (s) return s;
         if (n_global >= 2) {
@@ -708,12 +710,15 @@ static void run_report_comm(train_run *r) {
     dist_stats d;
     dist_get_stats(&d);
     int64_t steps = r->rs.step - r->rate_step0 > 0 ? r->rs.step - r->rate_step0 : 1;
-    char msg[512];
+    char msg[640], ov[160] = "";
+    if (d.overlap_steps)
+        snprintf(ov, sizeof ov, " (overlapped: %lld of %lld calls started during the backward, %.3f s waited after it)",
+                 (long long)d.overlap_early, (long long)d.allreduce_calls, d.overlap_wait_s);
     snprintf(msg, sizeof msg,
-             "mpi: %d ranks, %lld steps: gradient allreduce %.3f s (%.2f MB/step, %lld calls), feature allgather "
+             "mpi: %d ranks, %lld steps: gradient allreduce %.3f s (%.2f MB/step, %lld calls)%s, feature allgather "
              "%.3f s (%.3f MB/step); loop %.2f s",
              dist_size(), (long long)steps, d.allreduce_s, d.allreduce_bytes / 1e6 / (double)steps,
-             (long long)d.allreduce_calls, d.allgather_s, d.allgather_bytes / 1e6 / (double)steps,
+             (long long)d.allreduce_calls, ov, d.allgather_s, d.allgather_bytes / 1e6 / (double)steps,
              run_clock(r) - r->loop_t0 - r->paused);
     info(&r->o, CLIPC_TRAIN_INFO, msg);
 }

@@ -78,6 +78,11 @@ clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hpara
         t->bnsync.allreduce = bn_allreduce;
         t->ws.tva.sync = &t->bnsync;
     }
+    /* The gradients the text tower's backward completes: every tensor
+     * before the first of the vision tower in the (name-sorted) table. */
+    t->text_hi = m->tab.total;
+    for (int i = 0; i < m->tab.n; i++)
+        if (!strncmp(m->tab.p[i].name, "visual.", 7) && m->tab.p[i].offset < t->text_hi) t->text_hi = m->tab.p[i].offset;
     if (!s) s = optim_init(&t->opt, h->kind, n);
     if (s) {
         trainer_free(t);
@@ -111,6 +116,7 @@ clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hpara
 }
 
 void trainer_free(trainer *t) {
+    trainer_sync(t); /* no request may still write into grads */
     free(t->grads);
     free(t->trainable);
     free(t->counts);
@@ -159,6 +165,18 @@ float trainer_micro(trainer *t, const float *pixels, const int32_t *ids, int n, 
  * dL/df_{R_r} (N x the true value) and DDP's mean divides by N again.
  * The price is 2 B^2 E multiply-adds of loss per rank (duplicated): nothing
  * next to the towers at these batch sizes (docs/distributed.md). */
+/* The backward's hooks when the allreduce is overlapped (see dist.c). */
+static void overlap_text_done(void *ud) {
+    trainer *t = ud;
+    clipc_status s = dist_overlap_ready(t->text_hi);
+    if (s && !t->ov_status) t->ov_status = s;
+}
+
+static void overlap_tick(void *ud) {
+    (void)ud;
+    dist_overlap_progress();
+}
+
 clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t *ids, int n_local, long step,
                                   int *n_global, float *loss) {
     *loss = NAN;
@@ -199,17 +217,32 @@ clipc_status trainer_micro_global(trainer *t, const float *pixels, const int32_t
         clip_loss_backward(t->g_dimg, t->g_dtxt, &dscale, &t->glc, ls, ng, E);
     }
     if (t->rank == 0) *t->gw.logit_scale += dscale;
+    /* The step's last backward overlaps the allreduce: logit_scale's
+     * gradient is final already; the text tower's when its backward ends. */
+    int ov = t->overlap && t->last_micro && !t->ws.tutorial;
+    if (ov) s = dist_overlap_begin(t->grads, t->m->tab.total);
+    if (s) return s;
     if (n_local > 0) {
         memcpy(t->ws.dimg, t->g_dimg + (size_t)off * E, (size_t)n_local * E * sizeof(float));
         memcpy(t->ws.dtxt, t->g_dtxt + (size_t)off * E, (size_t)n_local * E * sizeof(float));
+        t->ov_status = CLIPC_OK;
+        if (ov) t->ws.bw_text_done = overlap_text_done, t->ws.bw_tick = overlap_tick, t->ws.bw_ud = t;
         clip_backward_towers(&t->ws, &t->gw, &t->m->w, ids, n_local);
+        t->ws.bw_text_done = NULL, t->ws.bw_tick = NULL, t->ws.bw_ud = NULL;
+        s = t->ov_status;
     } else if (idle_bn) {
         tv_resnet_sync_idle(&t->ws.tva, &t->m->w.v.tv, &t->gw.v.tv);
     }
+    if (s) return s;
     if (t->bnsync.failed)
         return clipc_error(CLIPC_ERR_IO, "train: rank %d: the BatchNorm statistics allreduce failed", t->rank);
     t->micro++;
     return CLIPC_OK;
+}
+
+clipc_status trainer_sync(trainer *t) {
+    (void)t; /* the requests are dist.c's: one trainer per process */
+    return dist_overlap_active() ? dist_overlap_finish() : CLIPC_OK;
 }
 
 float trainer_eval_loss(trainer *t, const float *pixels, const int32_t *ids, int n) {
@@ -319,7 +352,7 @@ int trainer_apply(trainer *t, double lr) {
 clipc_status trainer_apply_global(trainer *t, double lr, int *applied) {
     /* Every rank holds the same sum afterwards (dist.c), so the norm, the
      * clipping and Adam give the same weights on every rank. */
-    clipc_status s = dist_allreduce_sum(t->grads, t->m->tab.total);
+    clipc_status s = dist_overlap_active() ? dist_overlap_finish() : dist_allreduce_sum(t->grads, t->m->tab.total);
     if (s) return s;
     *applied = trainer_apply(t, lr);
     return CLIPC_OK;

@@ -49,6 +49,14 @@ typedef struct {
     clip_loss_cache glc;
     soft_loss_cache gsl;     /* the notebook's soft-target loss over the global batch */
     bn_sync bnsync;          /* the tutorial's ResNet: BatchNorm statistics over every rank */
+    /* --overlap-allreduce: the last micro-batch of a step (last_micro, set
+     * by the caller before trainer_micro_global) starts the gradient
+     * allreduce during its backward (dist.c, "Overlap"); the gradients
+     * below text_hi (every tensor sorted before the first "visual." one)
+     * are final once the text tower's backward is done. */
+    int overlap, last_micro;
+    size_t text_hi;
+    clipc_status ov_status; /* an MPI error inside the backward's hooks */
 } trainer;
 
 clipc_status trainer_init(trainer *t, clipc_model *m, int B, const trainer_hparams *h);
@@ -75,8 +83,13 @@ int trainer_apply(trainer *t, double lr);
  * the ranks (an error only when MPI fails), then trainer_apply; *applied is
  * its result. */
 clipc_status trainer_apply_global(trainer *t, double lr, int *applied);
-/* Drops the accumulated gradients without an update (a non-finite loss). */
+/* Drops the accumulated gradients without an update (a non-finite loss).
+ * A data-parallel caller calls trainer_sync first. */
 void trainer_skip(trainer *t);
+/* Completes an allreduce started during the backward (--overlap-allreduce),
+ * if any: trainer_apply_global does it; a step that is skipped instead must
+ * call this first, on every rank. */
+clipc_status trainer_sync(trainer *t);
 /* Number of trainable floats. */
 size_t trainer_trainable(const trainer *t);
 

@@ -42,7 +42,7 @@ int fuzz_vec8(const uint8_t *data, size_t size) {
         FUZZ_CHECK(m && q && ids);
         for (size_t i = 0; i < nf; i++) m[i] = 1.0f;
         for (int d = 0; d < c.dim; d++) q[d] = 1.0f;
-        vecfile v = {c.dim, c.n, c.generation, m, ids, NULL, 0};
+        vecfile v = {.dim = c.dim, .n = c.n, .capacity = c.n, .generation = c.generation, .data = m, .ids = ids};
         int k = (int)(c.n < 5 ? c.n : 5), got = -1;
         float scores[5];
         if (scan_topk(&v, &c, q, k, 0, 1, rows, scores, &got) == CLIPC_OK) {
