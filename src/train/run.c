@@ -557,10 +557,10 @@ static clipc_status run_optimizer_step(train_run *r, const loader_batch *b) {
 
 /* Data parallel: rank 0 alone writes, so every rank must hold what it
  * writes.  The weights are (the same summed gradient, the same Adam); the
- * BatchNorm running statistics are only if every rank's forward saw the
- * global batch's statistics (SyncBatchNorm, nn/batchnorm.h).  A hash of
- * them is compared across the ranks (max of h and of -h over the ranks:
- * both equal this rank's only when every rank has the same). */
+ * BatchNorm running statistics only if every rank's forward saw the global
+ * batch's statistics (SyncBatchNorm, nn/batchnorm.h).  A hash of them is
+ * compared across the ranks (max of h and of -h: both equal this rank's
+ * only when every rank has the same). */
 static clipc_status run_check_buffers_agree(train_run *r) {
     uint64_t h = HASH_FNV_OFFSET;
     for (int i = 0; i < r->m->tab.n; i++)
@@ -588,12 +588,10 @@ static clipc_status run_save_checkpoint(train_run *r, int keep, int best) {
     if (bad)
         return clipc_error(CLIPC_ERR_INVALID, "train: step %lld: the weights hold %zu nan/inf values; no checkpoint "
                            "written (the run diverged: lower --lr, use --grad-clip/--warmup)", (long long)rs->step, bad);
-    if (dist_size() > 1 && r->m->cfg.vision_arch == CLIPC_VISION_TV_RESNET) {
-        clipc_status s = run_check_buffers_agree(r);
-        if (s) return s;
-    }
-    if (!is_writer()) return CLIPC_OK;
-    clipc_status s = ckpt_save(r->o.out_dir, r->m, &r->tr.opt, rs, r->opts_json, keep, best, r->o.checkpoint_hook,
+    clipc_status s = dist_size() > 1 && r->m->cfg.vision_arch == CLIPC_VISION_TV_RESNET ? run_check_buffers_agree(r)
+                                                                                        : CLIPC_OK;
+    if (s || !is_writer()) return s;
+    s = ckpt_save(r->o.out_dir, r->m, &r->tr.opt, rs, r->opts_json, keep, best, r->o.checkpoint_hook,
                                r->o.ud);
     if (!s) s = ckpt_prune(r->o.out_dir, r->o.keep_last > 0 ? r->o.keep_last : 1);
     return s;
