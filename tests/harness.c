@@ -17,6 +17,7 @@
 #include "harness.h"
 #include "clipc.h"
 
+#include <dirent.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -308,4 +309,25 @@ int main(int argc, char **argv) {
     }
     if (!list) printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
     return failed ? 1 : 0;
+}
+
+int test_dir_has_temp(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    struct dirent *e;
+    int found = 0;
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmp")) found = 1;
+    closedir(d);
+    return found;
+}
+
+int test_has_line(const char *out, const char *line, const char *tail) {
+    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        const char *nl = strchr(l, '\n');
+        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l), ll = strlen(line), lt = tail ? strlen(tail) : 0;
+        if (!tail && n == ll && !memcmp(l, line, n)) return 1;
+        if (tail && n >= ll + lt && !memcmp(l, line, ll) && !memcmp(l + n - lt, tail, lt)) return 1;
+    }
+    return 0;
 }

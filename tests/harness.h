@@ -33,6 +33,13 @@ const char *shared_path(const char *rel);
 int run_capture(const char *cmd, char **out);
 /* A fresh empty temporary directory for this test (removed at the end). */
 const char *test_tmpdir(void);
+/* 1 when folder dir holds a name containing ".tmp" (a temporary file or
+ * folder an atomic write left behind). */
+int test_dir_has_temp(const char *dir);
+/* 1 when out holds a whole line that is `line` (tail NULL), or one that
+ * starts with `line` and ends with `tail` (a line with a random temporary
+ * name in the middle); the line's '\n' belongs to its end. */
+int test_has_line(const char *out, const char *line, const char *tail);
 
 /* The CLI under test.  RULE: tests never name build/ (the string is refused
  * by layout_tests_run_the_cli_next_to_the_test_binary): the harness puts the

@@ -9,7 +9,6 @@
  * train_kill9_resume_cli (test_train.c) and use_index_survives_kill_and_interrupt
  * (test_use.c).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -171,27 +170,7 @@ static int eio_hook(const char *op, const char *path, void *ud) {
     return ++eio_count == eio_at ? EIO : 0;
 }
 
-/* A name in folder dir containing ".tmp" (a temporary file left). */
-static int temp_left(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int found = 0;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp")) found = 1;
-    closedir(d);
-    return found;
-}
 
-/* out holds a line that starts with `head` and ends with `tail`. */
-static int has_line(const char *out, const char *head, const char *tail) {
-    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        const char *nl = strchr(l, '\n');
-        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l), lh = strlen(head), lt = strlen(tail);
-        if (n >= lh + lt && !memcmp(l, head, lh) && !memcmp(l + n - lt, tail, lt)) return 1;
-    }
-    return 0;
-}
 
 /* An I/O error (EIO: a failing disk, a lost network mount) at the write,
  * the fsync or the rename of an atomic output: a clear error naming the
@@ -231,7 +210,7 @@ TEST(crash_eio_during_an_atomic_output) {
                                                     : !strcmp(msg, want)),
                "EIO at the %s: status %d, %s", lib[i].op, s, msg);
         CHECKF(same_as(path, "previous\n", 9), "EIO at the %s: out.json changed", lib[i].op);
-        CHECKF(!temp_left(dir), "EIO at the %s: a temporary file was left", lib[i].op);
+        CHECKF(!test_dir_has_temp(dir), "EIO at the %s: a temporary file was left", lib[i].op);
     }
     /* the CLI: a small model, its embedding written to emb.json */
     char mp[1200], cmd[4096], *out = NULL;
@@ -269,10 +248,10 @@ TEST(crash_eio_during_an_atomic_output) {
                  "--out emb.json 2>&1",
                  dir, at[k]);
         int rc = run_capture(cmd, &out);
-        CHECKF(rc == 1 && has_line(out, head[k], k == 2 ? " failed: Input/output error\n" : ""),
+        CHECKF(rc == 1 && test_has_line(out, head[k], k == 2 ? " failed: Input/output error\n" : ""),
                "eio at the %s (point %ld): rc %d: %s", ops[k], at[k], rc, out ? out : "");
         free(out);
         CHECKF(same_as(path, "previous\n", 9), "eio at the %s: emb.json changed", ops[k]);
-        CHECKF(!temp_left(dir), "eio at the %s: a temporary file was left", ops[k]);
+        CHECKF(!test_dir_has_temp(dir), "eio at the %s: a temporary file was left", ops[k]);
     }
 }

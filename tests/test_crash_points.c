@@ -16,7 +16,6 @@
  * searches, and the next update gives the reference results and leaves no
  * temporary file.  The test CLI counts the same points.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -52,29 +51,7 @@ static int same_files(const char *a, const char *b) {
 /* The child ended with exit status `code`. */
 static int exited(int status, int code) { return WIFEXITED(status) && WEXITSTATUS(status) == code; }
 
-/* A name in folder dir containing ".tmp" (a temporary file or folder left). */
-static int has_temp(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return 0;
-    struct dirent *e;
-    int found = 0;
-    while ((e = readdir(d)))
-        if (strstr(e->d_name, ".tmp")) found = 1;
-    closedir(d);
-    return found;
-}
 
-/* out holds a whole line that is `line` (tail NULL), or that starts with
- * `line` and ends with `tail` (a line with a random temporary name). */
-static int has_line(const char *out, const char *line, const char *tail) {
-    for (const char *l = out; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        const char *nl = strchr(l, '\n');
-        size_t n = nl ? (size_t)(nl - l) + 1 : strlen(l), ll = strlen(line), lt = tail ? strlen(tail) : 0;
-        if (!tail && n == ll && !memcmp(l, line, n)) return 1;
-        if (tail && n >= ll + lt && !memcmp(l, line, ll) && !memcmp(l + n - lt, tail, lt)) return 1;
-    }
-    return 0;
-}
 
 /* The number of the first traced point "io N OP PATH" whose op is `op` and
  * whose path ends with `tail`; 0 when there is none. */
@@ -150,7 +127,7 @@ TEST(crash_io_points_during_a_checkpoint) {
                  dir, cases[c].mode, cases[c].at);
         rc = run_capture(cmd, &out);
         if (cases[c].message)
-            CHECKF(rc == 1 && has_line(out, cases[c].message, cases[c].tail), "%s:%ld: rc %d: %s", cases[c].mode,
+            CHECKF(rc == 1 && test_has_line(out, cases[c].message, cases[c].tail), "%s:%ld: rc %d: %s", cases[c].mode,
                    cases[c].at, rc, out ? out : "");
         else
             CHECKF(rc == 137, "%s:%ld: rc %d (expected 137, killed): %s", cases[c].mode, cases[c].at, rc,
@@ -188,7 +165,7 @@ TEST(crash_io_points_during_a_checkpoint) {
             CHECKF(same_files(p, q), "%s:%ld: resumed ckpt-4/%s differs", cases[c].mode, cases[c].at, name);
         }
         snprintf(p, sizeof p, "%s/run", dir);
-        CHECKF(!has_temp(p), "%s:%ld: a temporary file was left in run/", cases[c].mode, cases[c].at);
+        CHECKF(!test_dir_has_temp(p), "%s:%ld: a temporary file was left in run/", cases[c].mode, cases[c].at);
     }
 }
 
@@ -262,7 +239,7 @@ TEST(crash_io_points_pruning_never_leaves_half_a_checkpoint) {
             snprintf(p, sizeof p, "%s/ckpt-4/model.safetensors", dir);
             CHECKF(stat(p, &sb) == 0, "%s:%ld: ckpt-4 touched", mode ? "enospc" : "kill", n);
             REQUIRE_OK(ckpt_prune(dir, 1 << 30)); /* the next start */
-            CHECKF(!has_temp(dir), "%s:%ld: ckpt-2.tmp left after the next start", mode ? "enospc" : "kill", n);
+            CHECKF(!test_dir_has_temp(dir), "%s:%ld: ckpt-2.tmp left after the next start", mode ? "enospc" : "kill", n);
         }
         if (total == 0) {
             CHECKF(n > 4, "only %ld I/O points in pruning", n - 1); /* rename, 2 unlinks, rmdir */
@@ -498,7 +475,7 @@ TEST(crash_io_points_every_point_of_an_index_update) {
             s = search(db, q, dim, &h);
             CHECKF(!s && same_hits(&h, &ref), "%s:%ld: results differ after the next update", what, n);
             hits_free(&h);
-            CHECKF(!has_temp(tmp), "%s:%ld: a temporary file was left", what, n);
+            CHECKF(!test_dir_has_temp(tmp), "%s:%ld: a temporary file was left", what, n);
         }
     printf("    %ld I/O points: %d kills, %d ENOSPC and %d EIO failures, %d absorbed\n", total, killed, failed, eio,
            absorbed);
