@@ -352,15 +352,7 @@ static void epilogue(float *out, const float *sx, const float *sw, const int32_t
             memcpy(&acc, &y[n], sizeof acc); /* the s32 oneDNN wrote there */
             y[n] = (float)(acc - 128 * colsum[n]) * (s * sw[n]);
         }
-        if (ops->bias)
-            for (int n = 0; n < N; n++) y[n] += ops->bias[n];
-        if (ops->act == BACKEND_ACT_QUICKGELU) vec_quickgelu(y, y, (size_t)N);
-        else if (ops->act == BACKEND_ACT_GELU)
-            for (int n = 0; n < N; n++) y[n] = 0.5f * y[n] * (1.0f + erff(y[n] * 0.70710678118654752f));
-        if (ops->residual) {
-            const float *res = ops->residual + (size_t)m * N;
-            for (int n = 0; n < N; n++) y[n] += res[n];
-        }
+        vec_gemm_epilogue(y, ops->bias, ops->act, ops->residual ? ops->residual + (size_t)m * N : NULL, (size_t)N);
     }
 }
 

@@ -21,7 +21,6 @@
 #include "kernels/vec.h"
 
 #include <immintrin.h>
-#include <math.h>
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -113,18 +112,9 @@ __attribute__((target("avx2,fma"))) static void tile_any(int mr, int kc, const f
  * of out, in the order of the other backends. */
 static void epilogue(float *out, int N, int m0, int m1, int n0, int n1, const backend_gemm_ops *ops) {
     if (!ops || n1 <= n0) return;
-    for (int m = m0; m < m1; m++) {
-        float *y = out + (size_t)m * N;
-        if (ops->bias)
-            for (int n = n0; n < n1; n++) y[n] += ops->bias[n];
-        if (ops->act == BACKEND_ACT_QUICKGELU) vec_quickgelu(y + n0, y + n0, (size_t)(n1 - n0));
-        else if (ops->act == BACKEND_ACT_GELU)
-            for (int n = n0; n < n1; n++) y[n] = 0.5f * y[n] * (1.0f + erff(y[n] * 0.70710678118654752f));
-        if (ops->residual) {
-            const float *res = ops->residual + (size_t)m * N;
-            for (int n = n0; n < n1; n++) y[n] += res[n];
-        }
-    }
+    for (int m = m0; m < m1; m++)
+        vec_gemm_epilogue(out + (size_t)m * N + n0, ops->bias ? ops->bias + n0 : NULL, ops->act,
+                          ops->residual ? ops->residual + (size_t)m * N + n0 : NULL, (size_t)(n1 - n0));
 }
 
 /* Panels [p0, p1) of the product, all rows. */

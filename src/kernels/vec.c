@@ -8,10 +8,12 @@
  * in the exponent bits.  Rounding to an integer uses the 1.5 * 2^23 trick so
  * it needs no SSE4.1 round instruction.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 #include "kernels/vec.h"
+#include "kernels/backend.h"
 
 /* Without this GCC keeps the clamps below as branches (a comparison could
  * trap) and vectorises only the AVX-512 build, which has masked moves.  It
@@ -117,4 +119,14 @@ float vec_softmax_exp(float *x, size_t n, float *mx) {
     for (size_t j = 0; j < n; j++) s += x[j];
     *mx = m;
     return 1.0f / s;
+}
+
+void vec_gemm_epilogue(float *y, const float *bias, int act, const float *res, size_t n) {
+    if (bias)
+        for (size_t i = 0; i < n; i++) y[i] += bias[i];
+    if (act == BACKEND_ACT_QUICKGELU) vec_quickgelu(y, y, n);
+    else if (act == BACKEND_ACT_GELU)
+        for (size_t i = 0; i < n; i++) y[i] = 0.5f * y[i] * (1.0f + erff(y[i] * 0.70710678118654752f));
+    if (res)
+        for (size_t i = 0; i < n; i++) y[i] += res[i];
 }

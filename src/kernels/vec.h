@@ -29,6 +29,12 @@ float vec_softmax_exp(float *x, size_t n, float *mx);
  * is clamped to [-87.3, 88.3], so it never returns 0 or inf): for tests. */
 float vec_expf(float x);
 
+/* What a fused inference GEMM applies after its product, over n outputs
+ * of one row (backend.h's backend_gemm_ops, in the backends' order): y +=
+ * bias (when not NULL), then the activation act (BACKEND_ACT_*: QuickGELU
+ * through vec_quickgelu, GELU with erf), then y += res (when not NULL).
+ * The int8 backend and sgemm_panel.c both end with it. */
+void vec_gemm_epilogue(float *y, const float *bias, int act, const float *res, size_t n);
 /* 0 generic, 1 AVX2, 2 AVX-512F: what runs now.  vec_set_level asks for a
  * level (clamped to what the CPU has; -1 = the best) and returns the one set. */
 int vec_level(void);
